@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+// Finch: a notebook-style scripting REPL for adapting language models.
+//
+// Targets and their one-way dependencies (an arrow means "imports"):
+//
+//   finch (CLI) ──> FinchNotebook ──> FinchLang            (language: no ML imports)
+//                        │  ├──────> FinchTrain ──> FinchModels ──> FinchTensor ──> CBLAS, CFinchKernels
+//                        │  └──────> FinchHub ──> CCurl, Crypto
+//                        └─────────> CEdit
+//   finch ──> FinchBench ──> FinchTrain
+//   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
+import PackageDescription
+
+let release: BuildSettingCondition = .when(configuration: .release)
+
+let package = Package(
+    name: "Finch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "finch", targets: ["finch"]),
+        .executable(name: "finch-testhub", targets: ["finch-testhub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // System libraries. Each shim header fails with the apt package to install when absent.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Small C kernels Swift cannot express well (AVX2 int8 dot products), each beside a scalar reference.
+        .target(
+            name: "CFinchKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+
+        .target(
+            name: "FinchTensor",
+            dependencies: ["CBLAS", "CFinchKernels"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
+        ),
+        .target(
+            name: "FinchModels",
+            dependencies: ["FinchTensor"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
+        ),
+        .target(name: "FinchTrain", dependencies: ["FinchModels"]),
+        .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FinchLang"),
+        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "CEdit"]),
+        .target(name: "FinchBench", dependencies: ["FinchTrain", "CBLAS"]),
+        .executableTarget(
+            name: "finch",
+            dependencies: ["FinchNotebook", "FinchBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "finch-testhub", dependencies: ["FinchTestHub"]),
+
+        .testTarget(name: "FinchTensorTests", dependencies: ["FinchTensor"]),
+        .testTarget(name: "FinchModelsTests", dependencies: ["FinchModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FinchTrainTests", dependencies: ["FinchTrain"]),
+        .testTarget(name: "FinchHubTests", dependencies: ["FinchHub", "FinchTestHub"]),
+        .testTarget(name: "FinchLangTests", dependencies: ["FinchLang"]),
+        .testTarget(name: "FinchNotebookTests", dependencies: ["FinchNotebook"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// FinchBench: see Package.swift for this target's role.

@@ -1,0 +1,1 @@
+// FinchHub: see Package.swift for this target's role.

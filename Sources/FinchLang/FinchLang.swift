@@ -1,0 +1,1 @@
+// FinchLang: see Package.swift for this target's role.

@@ -1,0 +1,1 @@
+// FinchModels: see Package.swift for this target's role.

@@ -1,0 +1,1 @@
+// FinchNotebook: see Package.swift for this target's role.

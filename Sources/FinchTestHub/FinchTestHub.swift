@@ -1,0 +1,1 @@
+// FinchTestHub: see Package.swift for this target's role.

@@ -1,0 +1,1 @@
+// FinchTrain: see Package.swift for this target's role.

@@ -1,0 +1,2 @@
+import FinchTestHub
+print("finch-testhub: not yet implemented")

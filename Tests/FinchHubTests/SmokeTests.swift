@@ -1,0 +1,6 @@
+import Testing
+@testable import FinchHub
+
+@Test func FinchHubBuilds() {
+    #expect(1 + 1 == 2)
+}

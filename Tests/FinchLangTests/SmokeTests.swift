@@ -1,0 +1,6 @@
+import Testing
+@testable import FinchLang
+
+@Test func FinchLangBuilds() {
+    #expect(1 + 1 == 2)
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import FinchNotebook
+
+@Test func FinchNotebookBuilds() {
+    #expect(1 + 1 == 2)
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import FinchTensor
+
+@Test func FinchTensorBuilds() {
+    #expect(1 + 1 == 2)
+}
