@@ -1,0 +1,50 @@
+/// How a tensor's elements are stored. Computation is always f32; frozen weights may stay in
+/// their stored precision (16-bit floats or a GGUF block-quantized format) and are converted at use.
+///
+/// One row per format in the traits table below (the ggml way): elements per block and bytes per
+/// block. Block formats store `blockSize` consecutive elements of a row in `bytesPerBlock` bytes;
+/// a row's length must be a multiple of `blockSize`.
+public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
+    case f32, f16, bf16
+    case q4_0, q4_1, q5_0, q8_0
+    case q4_K, q5_K, q6_K
+
+    /// Elements per block (1 for plain floats).
+    public var blockSize: Int { DType.traits[self]!.blockSize }
+    /// Bytes per block.
+    public var bytesPerBlock: Int { DType.traits[self]!.bytesPerBlock }
+    /// True for GGUF block-quantized formats.
+    public var isQuantized: Bool { blockSize > 1 }
+    /// The GGUF `ggml_type` id.
+    public var ggmlType: UInt32 { DType.traits[self]!.ggmlType }
+
+    public var description: String { rawValue }
+
+    /// Bytes needed for `count` elements, or nil when `count` is not a whole number of blocks.
+    public func byteCount(elements count: Int) -> Int? {
+        guard count >= 0, count % blockSize == 0 else { return nil }
+        let (bytes, overflow) = (count / blockSize).multipliedReportingOverflow(by: bytesPerBlock)
+        return overflow ? nil : bytes
+    }
+
+    public init?(ggmlType: UInt32) {
+        guard let match = DType.traits.first(where: { $0.value.ggmlType == ggmlType }) else { return nil }
+        self = match.key
+    }
+
+    struct Traits { let blockSize: Int; let bytesPerBlock: Int; let ggmlType: UInt32 }
+
+    /// The traits table: (elements per block, bytes per block, ggml type id).
+    static let traits: [DType: Traits] = [
+        .f32: Traits(blockSize: 1, bytesPerBlock: 4, ggmlType: 0),
+        .f16: Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 1),
+        .bf16: Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 30),
+        .q4_0: Traits(blockSize: 32, bytesPerBlock: 18, ggmlType: 2),
+        .q4_1: Traits(blockSize: 32, bytesPerBlock: 20, ggmlType: 3),
+        .q5_0: Traits(blockSize: 32, bytesPerBlock: 22, ggmlType: 6),
+        .q8_0: Traits(blockSize: 32, bytesPerBlock: 34, ggmlType: 8),
+        .q4_K: Traits(blockSize: 256, bytesPerBlock: 144, ggmlType: 12),
+        .q5_K: Traits(blockSize: 256, bytesPerBlock: 176, ggmlType: 13),
+        .q6_K: Traits(blockSize: 256, bytesPerBlock: 210, ggmlType: 14),
+    ]
+}
