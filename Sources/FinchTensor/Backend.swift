@@ -1,0 +1,117 @@
+/// The backend seam.
+///
+/// Model and training code never touch memory directly: they call the ops in `Ops/` (each an
+/// autograd-aware function whose forward and backward sit side by side), and every op hands its
+/// numeric work to the `Backend` of its operands' device through the kernel methods below. The
+/// CPU backend implements them with OpenBLAS and Dispatch-parallel loops over unsafe buffers. A
+/// CUDA backend implements the same protocol over device storage (its `TensorStorage.device` is
+/// `.cuda(n)`), with its own allocator; nothing above this protocol changes. Data-parallel
+/// training over several devices would hold one backend per device and all-reduce gradients
+/// between `backward` and the optimizer step.
+///
+/// Kernels write into outputs that the op allocated with `makeTensor` (shapes are already
+/// checked by the op), and gradient kernels accumulate (`+=`) into gradient buffers.
+public protocol Backend: AnyObject {
+    var device: Device { get }
+
+    /// Uninitialised storage for `count` f32 elements on this device.
+    func allocate(count: Int) -> TensorStorage
+
+    // MARK: Matrix products
+    /// C = alpha · op(A) · op(B) + beta · C for row-major matrices, `batch` times with the given
+    /// element strides between consecutive matrices. op(X) is X or Xᵀ. A may be stored in any
+    /// DType (quantized rows are dequantized into scratch); B and C are f32.
+    func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor)
+
+    // MARK: Element-wise and row-wise kernels (forward and backward side by side in Ops/)
+    func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor)
+    func rmsNormForward(x: Tensor, weight: Tensor, eps: Float, out: Tensor, rstd: Tensor)
+    func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, dweight: Tensor?)
+    func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor)
+    func swigluForward(gate: Tensor, up: Tensor, out: Tensor)
+    func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor)
+    func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor)
+    func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                           dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor)
+    func embeddingForward(table: Tensor, ids: [Int32], out: Tensor)
+    func embeddingBackward(ids: [Int32], dout: Tensor, dtable: Tensor)
+    func logSoftmaxForward(x: Tensor, out: Tensor)
+    func logSoftmaxBackward(out: Tensor, dout: Tensor, dx: Tensor)
+    /// Fused LM head + cross-entropy over row chunks: never holds more than `chunk` rows of logits.
+    /// Returns the summed loss over rows whose label is not `ignoreIndex`; when `dhidden` is given
+    /// it receives d(sum loss)/d(hidden) (accumulated), and `dweight` likewise for the head.
+    func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
+                            dhidden: Tensor?, dweight: Tensor?) -> Double
+    func sumSquares(_ x: Tensor) -> Double
+    func fill(_ x: Tensor, _ value: Float)
+    func copy(_ src: Tensor, into dst: Tensor)
+}
+
+public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case cpu
+    case cuda(Int)
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case let .cuda(n): return "cuda:\(n)"
+        }
+    }
+}
+
+/// Row-major GEMM description: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
+public struct GemmParams: Sendable {
+    public var m: Int, n: Int, k: Int
+    public var transA: Bool, transB: Bool
+    public var lda: Int, ldb: Int, ldc: Int
+    public var offsetA = 0, offsetB = 0, offsetC = 0
+    public var alpha: Float = 1, beta: Float = 0
+    public var batch = 1
+    public var strideA = 0, strideB = 0, strideC = 0
+
+    public init(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, lda: Int, ldb: Int, ldc: Int) {
+        self.m = m; self.n = n; self.k = k
+        self.transA = transA; self.transB = transB
+        self.lda = lda; self.ldb = ldb; self.ldc = ldc
+    }
+}
+
+/// Causal scaled-dot-product attention over the (B, T, H·D) layout the projections produce:
+/// no transposes are materialised. Query head h reads key/value head h / (H / KVH) (GQA).
+public struct AttentionParams: Sendable {
+    public var batch: Int, seqLen: Int, heads: Int, kvHeads: Int, headDim: Int
+    public var scale: Float
+    /// Positions of the first query within the key sequence (0 unless keys include a cache).
+    public var queryOffset: Int = 0
+    /// Key length (≥ seqLen + queryOffset when a KV cache precedes the queries).
+    public var keyLen: Int
+
+    public init(batch: Int, seqLen: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil) {
+        self.batch = batch; self.seqLen = seqLen; self.heads = heads; self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.scale = scale ?? 1 / Float(headDim).squareRoot()
+        self.keyLen = seqLen
+    }
+}
+
+public enum ElementwiseOp: Sendable {
+    case add, sub, mul
+    /// x + y where y has shape (C) and x (…, C).
+    case addRow
+    /// out = x · scalar
+    case scale(Float)
+    /// out = x + scalar · y  (axpy)
+    case addScaled(Float)
+    case silu
+}
+
+/// The backend for a device. Only the CPU backend is built in; others register themselves.
+public enum Backends {
+    public static let cpu = CPUBackend()
+    nonisolated(unsafe) public static var registered: [Device: Backend] = [:]
+
+    public static func backend(for device: Device) -> Backend {
+        if device == .cpu { return cpu }
+        guard let b = registered[device] else { fatalError("no backend registered for \(device)") }
+        return b
+    }
+}

@@ -1,0 +1,71 @@
+import CBLAS
+import Foundation
+
+/// The CPU backend: OpenBLAS for matrix products, Dispatch-parallel loops over unsafe buffers for
+/// everything else. Kernels for each op live in `Ops/` beside the op's autograd wiring.
+public final class CPUBackend: Backend {
+    public let device = Device.cpu
+
+    public func allocate(count: Int) -> TensorStorage {
+        TensorStorage(pooledBytes: count * MemoryLayout<Float>.stride)
+    }
+
+    public func fill(_ x: Tensor, _ value: Float) {
+        let p = x.data
+        parallelFor(x.count, minChunk: 1 << 16) { r in
+            (p + r.lowerBound).update(repeating: value, count: r.count)
+        }
+    }
+
+    public func copy(_ src: Tensor, into dst: Tensor) {
+        let n = dst.count
+        if src.dtype == .f32 {
+            let s = src.data, d = dst.data
+            parallelFor(n, minChunk: 1 << 16) { r in
+                (d + r.lowerBound).update(from: s + r.lowerBound, count: r.count)
+            }
+        } else {
+            dequantizeRows(src, rows: 0..<src.rows, into: dst.data)
+        }
+    }
+
+    public func sumSquares(_ x: Tensor) -> Double {
+        let p = x.data
+        let n = x.count
+        let chunks = max(1, min(ThreadBudget.count, n / (1 << 14)))
+        var partial = [Double](repeating: 0, count: chunks)
+        partial.withUnsafeMutableBufferPointer { out in
+            let outBase = out.baseAddress!
+            parallelFor(chunks) { cr in
+                for c in cr {
+                    let start = n * c / chunks, end = n * (c + 1) / chunks
+                    var acc: Float = 0
+                    var total: Double = 0
+                    var i = start
+                    // Sum in f32 blocks, then in f64, so long vectors keep their precision.
+                    while i < end {
+                        let blockEnd = Swift.min(end, i + 4096)
+                        acc = 0
+                        while i < blockEnd { acc += p[i] * p[i]; i += 1 }
+                        total += Double(acc)
+                    }
+                    outBase[c] = total
+                }
+            }
+        }
+        return partial.reduce(0, +)
+    }
+
+    /// Decodes whole rows of a (rows × cols) tensor stored in any dtype into f32 at `dst`.
+    func dequantizeRows(_ t: Tensor, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let cols = t.cols
+        let dtype = t.dtype
+        let rowBytes = dtype.byteCount(elements: cols)!
+        let base = UnsafeRawPointer(t.rawBytes)
+        parallelFor(rows.count, minChunk: 8) { r in
+            for i in r {
+                dequantize(dtype, base + (rows.lowerBound + i) * rowBytes, into: dst + i * cols, count: cols)
+            }
+        }
+    }
+}

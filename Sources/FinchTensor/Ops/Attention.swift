@@ -1,0 +1,152 @@
+import CBLAS
+import Foundation
+
+// Causal scaled-dot-product attention with grouped-query heads, computed a block of 64 queries at
+// a time: only keys up to the block's last position are touched (about half the work of a full
+// T×T product), and memory holds one (64 × T) score block, never the (T × T) matrix per head.
+// The forward saves each row's log-sum-exp so the backward can rebuild the probabilities.
+
+extension Ops {
+    /// q (B·T, H·D), k and v (B·Tk, KVH·D) → (B·T, H·D). Query t attends keys 0 … queryOffset + t.
+    public static func attention(q: Tensor, k: Tensor, v: Tensor, _ p: AttentionParams) throws -> Tensor {
+        try requireF32("attention", q, k, v)
+        guard p.heads % p.kvHeads == 0 else {
+            throw TensorError.invalidShape(op: "attention", shape: [p.heads, p.kvHeads], expected: "query heads a multiple of key/value heads")
+        }
+        guard q.shape == [p.batch * p.seqLen, p.heads * p.headDim] else {
+            throw TensorError.invalidShape(op: "attention q", shape: q.shape, expected: "(\(p.batch * p.seqLen), \(p.heads * p.headDim))")
+        }
+        let kvShape = [p.batch * p.keyLen, p.kvHeads * p.headDim]
+        guard k.shape == kvShape, v.shape == kvShape, p.keyLen >= p.queryOffset + p.seqLen else {
+            throw TensorError.invalidShape(op: "attention k/v", shape: k.shape, expected: "\(kvShape)")
+        }
+        let out = Tensor(uninitialized: q.shape, device: q.device)
+        let lse = Tensor(uninitialized: [p.batch, p.heads, p.seqLen], device: q.device)
+        q.backend.attentionForward(p, q: q, k: k, v: v, out: out, lse: lse)
+        return out.record([q, k, v]) { dout in
+            let dq = Tensor.zeros(q.shape, device: q.device)
+            let dk = Tensor.zeros(k.shape, device: k.device)
+            let dv = Tensor.zeros(v.shape, device: v.device)
+            q.backend.attentionBackward(p, q: q, k: k, v: v, out: out, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv)
+            if q.needsGrad { q.accumulateGrad(dq) }
+            if k.needsGrad { k.accumulateGrad(dk) }
+            if v.needsGrad { v.accumulateGrad(dv) }
+        }
+    }
+}
+
+extension CPUBackend {
+    static let attentionBlock = 64
+
+    public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
+        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
+        let rep = p.heads / p.kvHeads
+        let ldq = h * d, ldk = p.kvHeads * d
+        let bq = CPUBackend.attentionBlock
+        let scratch = allocate(count: bq * tk)
+        let s = scratch.raw.assumingMemoryBound(to: Float.self)
+        for b in 0..<p.batch {
+            for head in 0..<h {
+                let g = head / rep
+                let qh = q.data + b * t * ldq + head * d
+                let kh = k.data + b * tk * ldk + g * d
+                let vh = v.data + b * tk * ldk + g * d
+                let oh = out.data + b * t * ldq + head * d
+                let lh = lse.data + (b * h + head) * t
+                var t0 = 0
+                while t0 < t {
+                    let t1 = min(t, t0 + bq), rows = t1 - t0
+                    let keys = min(tk, p.queryOffset + t1)
+                    // S (rows, keys) = scale · Q_blk · K[0:keys]ᵀ
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
+                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, s, Int32(keys))
+                    let qOff = p.queryOffset + t0
+                    parallelFor(rows, minChunk: 8) { r in
+                        for i in r {
+                            let row = s + i * keys
+                            let valid = min(keys, qOff + i + 1)
+                            var m = -Float.infinity
+                            for j in 0..<valid { m = max(m, row[j]) }
+                            var sum: Float = 0
+                            for j in 0..<valid { let e = expf(row[j] - m); row[j] = e; sum += e }
+                            let inv = 1 / sum
+                            for j in 0..<valid { row[j] *= inv }
+                            for j in valid..<keys { row[j] = 0 }
+                            lh[t0 + i] = m + logf(sum)
+                        }
+                    }
+                    // O_blk = P · V[0:keys]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
+                                1, s, Int32(keys), vh, Int32(ldk), 0, oh + t0 * ldq, Int32(ldq))
+                    t0 = t1
+                }
+            }
+        }
+    }
+
+    public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                                  dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
+        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
+        let rep = p.heads / p.kvHeads
+        let ldq = h * d, ldk = p.kvHeads * d
+        let bq = CPUBackend.attentionBlock
+        let scratch = allocate(count: 2 * bq * tk)
+        let pm = scratch.raw.assumingMemoryBound(to: Float.self)
+        let dpm = pm + bq * tk
+        for b in 0..<p.batch {
+            for head in 0..<h {
+                let g = head / rep
+                let qh = q.data + b * t * ldq + head * d
+                let kh = k.data + b * tk * ldk + g * d
+                let vh = v.data + b * tk * ldk + g * d
+                let oh = out.data + b * t * ldq + head * d
+                let doh = dout.data + b * t * ldq + head * d
+                let dqh = dq.data + b * t * ldq + head * d
+                let dkh = dk.data + b * tk * ldk + g * d
+                let dvh = dv.data + b * tk * ldk + g * d
+                let lh = lse.data + (b * h + head) * t
+                var t0 = 0
+                while t0 < t {
+                    let t1 = min(t, t0 + bq), rows = t1 - t0
+                    let keys = min(tk, p.queryOffset + t1)
+                    let qOff = p.queryOffset + t0
+                    // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
+                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, pm, Int32(keys))
+                    parallelFor(rows, minChunk: 8) { r in
+                        for i in r {
+                            let row = pm + i * keys
+                            let valid = min(keys, qOff + i + 1)
+                            let l = lh[t0 + i]
+                            for j in 0..<valid { row[j] = expf(row[j] - l) }
+                            for j in valid..<keys { row[j] = 0 }
+                        }
+                    }
+                    // dV[0:keys] += Pᵀ · dO_blk
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
+                                1, pm, Int32(keys), doh + t0 * ldq, Int32(ldq), 1, dvh, Int32(ldk))
+                    // dP = dO_blk · V[0:keys]ᵀ
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
+                                1, doh + t0 * ldq, Int32(ldq), vh, Int32(ldk), 0, dpm, Int32(keys))
+                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)), written over dP
+                    parallelFor(rows, minChunk: 8) { r in
+                        for i in r {
+                            let o = oh + (t0 + i) * ldq, dO = doh + (t0 + i) * ldq
+                            var di: Float = 0
+                            for j in 0..<d { di += o[j] * dO[j] }
+                            let prow = pm + i * keys, drow = dpm + i * keys
+                            for j in 0..<keys { drow[j] = prow[j] * (drow[j] - di) }
+                        }
+                    }
+                    // dQ_blk = scale · dS · K[0:keys]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
+                                p.scale, dpm, Int32(keys), kh, Int32(ldk), 1, dqh + t0 * ldq, Int32(ldq))
+                    // dK[0:keys] += scale · dSᵀ · Q_blk
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
+                                p.scale, dpm, Int32(keys), qh + t0 * ldq, Int32(ldq), 1, dkh, Int32(ldk))
+                    t0 = t1
+                }
+            }
+        }
+    }
+}

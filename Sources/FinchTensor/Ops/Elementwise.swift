@@ -1,0 +1,155 @@
+import Foundation
+// Element-wise ops: add, sub, mul (same shape), a row vector broadcast over rows, scaling, SiLU.
+// Forward and backward side by side.
+
+extension Ops {
+    /// a + b (same shape), or a (…, C) + b (C) broadcast over the leading dimensions.
+    public static func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try requireF32("add", a, b)
+        if a.shape == b.shape {
+            let out = Tensor(uninitialized: a.shape, device: a.device)
+            a.backend.elementwise(.add, a, b, out: out)
+            return out.record([a, b]) { dout in
+                // d(a+b) = dout for both.
+                if a.needsGrad { a.accumulateGrad(dout) }
+                if b.needsGrad { b.accumulateGrad(dout) }
+            }
+        }
+        guard b.rank == 1, b.count == a.cols else { throw TensorError.shapeMismatch(op: "add", lhs: a.shape, rhs: b.shape) }
+        let out = Tensor(uninitialized: a.shape, device: a.device)
+        a.backend.elementwise(.addRow, a, b, out: out)
+        return out.record([a, b]) { dout in
+            if a.needsGrad { a.accumulateGrad(dout) }
+            if b.needsGrad { b.accumulateGrad(columnSums(dout)) }
+        }
+    }
+
+    /// a − b (same shape).
+    public static func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try requireF32("sub", a, b)
+        try requireSameShape("sub", a, b)
+        let out = Tensor(uninitialized: a.shape, device: a.device)
+        a.backend.elementwise(.sub, a, b, out: out)
+        return out.record([a, b]) { dout in
+            if a.needsGrad { a.accumulateGrad(dout) }
+            if b.needsGrad { b.accumulateGrad(scaledCopy(dout, -1)) }
+        }
+    }
+
+    /// a ⊙ b (same shape).
+    public static func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try requireF32("mul", a, b)
+        try requireSameShape("mul", a, b)
+        let out = Tensor(uninitialized: a.shape, device: a.device)
+        a.backend.elementwise(.mul, a, b, out: out)
+        return out.record([a, b]) { dout in
+            // da = dout ⊙ b, db = dout ⊙ a
+            if a.needsGrad {
+                let da = Tensor(uninitialized: a.shape, device: a.device)
+                a.backend.elementwise(.mul, dout, b, out: da)
+                a.accumulateGrad(da)
+            }
+            if b.needsGrad {
+                let db = Tensor(uninitialized: b.shape, device: b.device)
+                b.backend.elementwise(.mul, dout, a, out: db)
+                b.accumulateGrad(db)
+            }
+        }
+    }
+
+    /// x · s
+    public static func scale(_ x: Tensor, _ s: Float) throws -> Tensor {
+        try requireF32("scale", x)
+        let out = scaledCopy(x, s)
+        return out.record([x]) { dout in x.accumulateGrad(scaledCopy(dout, s)) }
+    }
+
+    /// silu(x) = x · σ(x)
+    public static func silu(_ x: Tensor) throws -> Tensor {
+        try requireF32("silu", x)
+        let out = Tensor(uninitialized: x.shape, device: x.device)
+        x.backend.elementwise(.silu, x, nil, out: out)
+        return out.record([x]) { dout in
+            // d silu = σ(x) · (1 + x · (1 − σ(x)))
+            let dx = Tensor(uninitialized: x.shape, device: x.device)
+            let px = x.data, pd = dout.data, po = dx.data
+            parallelFor(x.count, minChunk: 1 << 14) { r in
+                for i in r {
+                    let s = 1 / (1 + expf(-px[i]))
+                    po[i] = pd[i] * s * (1 + px[i] * (1 - s))
+                }
+            }
+            x.accumulateGrad(dx)
+        }
+    }
+
+    /// Sum of all elements, as a 1-element tensor.
+    public static func sum(_ x: Tensor) throws -> Tensor {
+        try requireF32("sum", x)
+        let out = Tensor(uninitialized: [1], device: x.device)
+        var total: Double = 0
+        let p = x.data
+        for i in 0..<x.count { total += Double(p[i]) }
+        out.data[0] = Float(total)
+        return out.record([x]) { dout in
+            x.accumulateGrad(Tensor.full(x.shape, dout.data[0], device: x.device))
+        }
+    }
+
+    static func scaledCopy(_ x: Tensor, _ s: Float) -> Tensor {
+        let out = Tensor(uninitialized: x.shape, device: x.device)
+        x.backend.elementwise(.scale(s), x, nil, out: out)
+        return out
+    }
+
+    /// Sums a (R, C) tensor over rows → (C).
+    static func columnSums(_ x: Tensor) -> Tensor {
+        let cols = x.cols, rows = x.rows
+        let out = Tensor.zeros([cols], device: x.device)
+        let p = x.data, o = out.data
+        for r in 0..<rows {
+            let row = p + r * cols
+            for c in 0..<cols { o[c] += row[c] }
+        }
+        return out
+    }
+}
+
+extension CPUBackend {
+    public func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor) {
+        let px = x.data, po = out.data
+        let py = y?.data
+        let n = out.count
+        let chunk = 1 << 14
+        switch op {
+        case .add:
+            let py = py!
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] + py[i] } }
+        case .sub:
+            let py = py!
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] - py[i] } }
+        case .mul:
+            let py = py!
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] * py[i] } }
+        case .addRow:
+            let py = py!
+            let cols = y!.count
+            parallelFor(out.rows, minChunk: max(1, chunk / cols)) { r in
+                for row in r {
+                    let base = row * cols
+                    for c in 0..<cols { po[base + c] = px[base + c] + py[c] }
+                }
+            }
+        case let .scale(s):
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] * s } }
+        case let .addScaled(s):
+            let py = py!
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] + s * py[i] } }
+        case .silu:
+            parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] / (1 + expf(-px[i])) } }
+        }
+    }
+}
+
+/// The autograd-aware operations. Each lives in its own file under `Ops/` with its CPU kernels.
+public enum Ops {}

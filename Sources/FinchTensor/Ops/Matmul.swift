@@ -1,0 +1,150 @@
+import CBLAS
+
+// Matrix products: `linear` (y = x·Wᵀ + b, the layer every projection uses; W may be stored
+// quantized) and `matmul` (general, with transposes and a batch dimension).
+
+extension Ops {
+    /// y = x · Wᵀ (+ bias). x (…, in) f32; W (out, in) in any DType; bias (out) f32. → (…, out)
+    public static func linear(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        try requireF32("linear", x)
+        guard w.rank == 2, x.cols == w.shape[1] else {
+            throw TensorError.shapeMismatch(op: "linear", lhs: x.shape, rhs: w.shape)
+        }
+        if let bias { guard bias.count == w.shape[0] else { throw TensorError.shapeMismatch(op: "linear bias", lhs: w.shape, rhs: bias.shape) } }
+        let n = x.rows, inF = w.shape[1], outF = w.shape[0]
+        var yShape = x.shape
+        yShape[yShape.count - 1] = outF
+        let y = Tensor(uninitialized: yShape, device: x.device)
+        // (N,in)·(out,in)ᵀ → (N,out)
+        x.backend.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
+        if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
+        var inputs = [x, w]
+        if let bias { inputs.append(bias) }
+        return y.record(inputs) { dy in
+            if x.needsGrad {
+                // dx (N,in) = dy (N,out) · W (out,in)
+                let dx = Tensor(uninitialized: x.shape, device: x.device)
+                x.backend.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: w, c: dx)
+                x.accumulateGrad(dx)
+            }
+            if w.needsGrad {
+                // dW (out,in) = dyᵀ (out,N) · x (N,in)
+                let dw = Tensor(uninitialized: w.shape, device: w.device)
+                x.backend.gemm(GemmParams(m: outF, n: inF, k: n, transA: true, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: x, c: dw)
+                w.accumulateGrad(dw)
+            }
+            if let bias, bias.needsGrad { bias.accumulateGrad(columnSums(dy)) }
+        }
+    }
+
+    /// C = op(A) · op(B) for 2-D operands, or batched over the first dimension of 3-D operands.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) throws -> Tensor {
+        try requireF32("matmul", a, b)
+        guard (a.rank == 2 && b.rank == 2) || (a.rank == 3 && b.rank == 3 && a.shape[0] == b.shape[0]) else {
+            throw TensorError.shapeMismatch(op: "matmul", lhs: a.shape, rhs: b.shape)
+        }
+        let batched = a.rank == 3
+        let batch = batched ? a.shape[0] : 1
+        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transA ? (ac, ar) : (ar, ac)
+        let (k2, n) = transB ? (bc, br) : (br, bc)
+        guard k == k2 else { throw TensorError.shapeMismatch(op: "matmul", lhs: a.shape, rhs: b.shape) }
+        let c = Tensor(uninitialized: batched ? [batch, m, n] : [m, n], device: a.device)
+        func params(_ m: Int, _ n: Int, _ k: Int, _ ta: Bool, _ tb: Bool, _ lda: Int, _ ldb: Int, _ ldc: Int,
+                    _ sa: Int, _ sb: Int, _ sc: Int) -> GemmParams {
+            var p = GemmParams(m: m, n: n, k: k, transA: ta, transB: tb, lda: lda, ldb: ldb, ldc: ldc)
+            p.batch = batch; p.strideA = sa; p.strideB = sb; p.strideC = sc
+            return p
+        }
+        a.backend.gemm(params(m, n, k, transA, transB, ac, bc, n, ar * ac, br * bc, m * n), a: a, b: b, c: c)
+        return c.record([a, b]) { dc in
+            if a.needsGrad {
+                let da = Tensor(uninitialized: a.shape, device: a.device)
+                if !transA {
+                    // dA (m,k) = dC (m,n) · op(B)ᵀ
+                    a.backend.gemm(params(m, k, n, false, !transB, n, bc, ac, m * n, br * bc, ar * ac), a: dc, b: b, c: da)
+                } else {
+                    // A stored (k,m): dA = op(B) · dCᵀ
+                    a.backend.gemm(params(k, m, n, transB, true, bc, n, ac, br * bc, m * n, ar * ac), a: b, b: dc, c: da)
+                }
+                a.accumulateGrad(da)
+            }
+            if b.needsGrad {
+                let db = Tensor(uninitialized: b.shape, device: b.device)
+                if !transB {
+                    // dB (k,n) = op(A)ᵀ · dC
+                    b.backend.gemm(params(k, n, m, !transA, false, ac, n, bc, ar * ac, m * n, br * bc), a: a, b: dc, c: db)
+                } else {
+                    // B stored (n,k): dB = dCᵀ · op(A)
+                    b.backend.gemm(params(n, k, m, true, transA, n, ac, bc, m * n, ar * ac, br * bc), a: dc, b: a, c: db)
+                }
+                b.accumulateGrad(db)
+            }
+        }
+    }
+}
+
+extension CPUBackend {
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        if a.dtype == .f32 && b.dtype == .f32 {
+            for i in 0..<p.batch {
+                sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
+                      m: p.m, n: p.n, k: p.k, beta: p.beta)
+            }
+        } else if b.dtype != .f32 {
+            gemmStoredB(p, a: a, b: b, c: c)
+        } else {
+            gemmStoredA(p, a: a, b: b, c: c)
+        }
+    }
+
+    @inline(__always)
+    func sgemm(_ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+               m: Int, n: Int, k: Int, beta: Float, lda: Int? = nil, ldb: Int? = nil, transB: Bool? = nil) {
+        cblas_sgemm(CblasRowMajor, p.transA ? CblasTrans : CblasNoTrans, (transB ?? p.transB) ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), p.alpha, a, Int32(lda ?? p.lda), b, Int32(ldb ?? p.ldb), beta, c, Int32(p.ldc))
+    }
+
+    /// Rows of stored (quantized or 16-bit) B are decoded a chunk at a time into scratch, so the
+    /// whole f32 matrix never exists. Chunks are sized to stay in cache.
+    func gemmStoredB(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        precondition(p.batch == 1, "batched products need f32 operands")
+        let bRows = p.transB ? p.n : p.k
+        let bCols = p.transB ? p.k : p.n
+        let chunk = max(16, min(bRows, (1 << 19) / max(1, bCols)))
+        let scratch = allocate(count: chunk * bCols)
+        let s = scratch.raw.assumingMemoryBound(to: Float.self)
+        let aBase = a.data + p.offsetA, cBase = c.data + p.offsetC
+        let firstRow = p.offsetB / max(1, bCols)
+        var r0 = 0
+        while r0 < bRows {
+            let r1 = min(bRows, r0 + chunk)
+            dequantizeRows(b, rows: (firstRow + r0)..<(firstRow + r1), into: s)
+            if p.transB {
+                // C[:, r0:r1] = op(A) · chunkᵀ
+                sgemm(p, aBase, s, cBase + r0, m: p.m, n: r1 - r0, k: p.k, beta: p.beta, ldb: bCols)
+            } else {
+                // C += op(A)[:, r0:r1] · chunk
+                let aPtr = p.transA ? aBase + r0 * p.lda : aBase + r0
+                sgemm(p, aPtr, s, cBase, m: p.m, n: p.n, k: r1 - r0, beta: r0 == 0 ? p.beta : 1, ldb: bCols)
+            }
+            r0 = r1
+        }
+    }
+
+    func gemmStoredA(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        precondition(p.batch == 1 && !p.transA, "a stored A operand must be untransposed and unbatched")
+        let chunk = max(16, min(p.m, (1 << 19) / max(1, p.k)))
+        let scratch = allocate(count: chunk * p.k)
+        let s = scratch.raw.assumingMemoryBound(to: Float.self)
+        let firstRow = p.offsetA / max(1, p.k)
+        var r0 = 0
+        while r0 < p.m {
+            let r1 = min(p.m, r0 + chunk)
+            dequantizeRows(a, rows: (firstRow + r0)..<(firstRow + r1), into: s)
+            sgemm(p, s, b.data + p.offsetB, c.data + p.offsetC + r0 * p.ldc, m: r1 - r0, n: p.n, k: p.k, beta: p.beta, lda: p.k)
+            r0 = r1
+        }
+    }
+}

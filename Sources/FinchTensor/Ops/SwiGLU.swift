@@ -1,0 +1,42 @@
+import Foundation
+
+// The SwiGLU product of Llama's MLP: silu(gate) ⊙ up, fused so the silu output is never stored.
+
+extension Ops {
+    /// gate, up (…, F) → silu(gate) ⊙ up (…, F)
+    public static func swiglu(gate: Tensor, up: Tensor) throws -> Tensor {
+        try requireF32("swiglu", gate, up)
+        try requireSameShape("swiglu", gate, up)
+        let out = Tensor(uninitialized: gate.shape, device: gate.device)
+        gate.backend.swigluForward(gate: gate, up: up, out: out)
+        return out.record([gate, up]) { dout in
+            let dg = Tensor(uninitialized: gate.shape, device: gate.device)
+            let du = Tensor(uninitialized: up.shape, device: up.device)
+            gate.backend.swigluBackward(gate: gate, up: up, dout: dout, dgate: dg, dup: du)
+            if gate.needsGrad { gate.accumulateGrad(dg) }
+            if up.needsGrad { up.accumulateGrad(du) }
+        }
+    }
+}
+
+extension CPUBackend {
+    public func swigluForward(gate: Tensor, up: Tensor, out: Tensor) {
+        let pg = gate.data, pu = up.data, po = out.data
+        parallelFor(out.count, minChunk: 1 << 14) { r in
+            for i in r { po[i] = pg[i] / (1 + expf(-pg[i])) * pu[i] }
+        }
+    }
+
+    // dgate = dout ⊙ up ⊙ σ(g)(1 + g(1 − σ(g))),  dup = dout ⊙ silu(g)
+    public func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor) {
+        let pg = gate.data, pu = up.data, pd = dout.data, pdg = dgate.data, pdu = dup.data
+        parallelFor(gate.count, minChunk: 1 << 14) { r in
+            for i in r {
+                let g = pg[i]
+                let s = 1 / (1 + expf(-g))
+                pdu[i] = pd[i] * g * s
+                pdg[i] = pd[i] * pu[i] * s * (1 + g * (1 - s))
+            }
+        }
+    }
+}

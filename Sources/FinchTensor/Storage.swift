@@ -1,0 +1,102 @@
+import Foundation
+
+/// Where a tensor's bytes live. Owned buffers come from `BufferPool` and go back to it when the
+/// storage dies, so a training loop that makes the same shapes each step reaches a steady state
+/// with no new allocations. Borrowed storage (a memory-mapped weight file) keeps its owner alive.
+public final class TensorStorage: @unchecked Sendable {
+    public let dtype: DType
+    public let byteCount: Int
+    public let raw: UnsafeMutableRawPointer
+    public let device: Device
+    private let owner: AnyObject?
+    private let pooled: Bool
+
+    /// A pooled buffer of `byteCount` bytes (contents undefined).
+    public init(pooledBytes byteCount: Int, dtype: DType = .f32, device: Device = .cpu) {
+        self.dtype = dtype
+        self.byteCount = byteCount
+        self.raw = BufferPool.shared.take(byteCount)
+        self.device = device
+        self.owner = nil
+        self.pooled = true
+    }
+
+    /// Storage over memory someone else owns (e.g. a memory-mapped file); `owner` is retained.
+    public init(borrowing raw: UnsafeRawPointer, byteCount: Int, dtype: DType, owner: AnyObject?, device: Device = .cpu) {
+        self.dtype = dtype
+        self.byteCount = byteCount
+        self.raw = UnsafeMutableRawPointer(mutating: raw)
+        self.device = device
+        self.owner = owner
+        self.pooled = false
+    }
+
+    deinit {
+        if pooled { BufferPool.shared.give(raw, byteCount) }
+    }
+}
+
+/// Reuses freed buffers by exact size. Also counts bytes in use and their peak, which the trainer
+/// reports as the engine's peak memory.
+public final class BufferPool: @unchecked Sendable {
+    public static let shared = BufferPool()
+
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var freeBytes = 0
+    private let lock = NSLock()
+    public private(set) var bytesInUse = 0
+    public private(set) var peakBytesInUse = 0
+    /// How many buffers came from the system (not from the free lists).
+    public private(set) var systemAllocations = 0
+    /// Freed bytes kept for reuse beyond this are returned to the system.
+    public var maxFreeBytes = 4 << 30
+
+    public func take(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let size = max(bytes, 1)
+        lock.lock()
+        bytesInUse += size
+        peakBytesInUse = max(peakBytesInUse, bytesInUse)
+        if var list = free[size], let p = list.popLast() {
+            free[size] = list
+            freeBytes -= size
+            lock.unlock()
+            return p
+        }
+        systemAllocations += 1
+        lock.unlock()
+        var p: UnsafeMutableRawPointer?
+        // 64-byte alignment: cache lines and the widest SIMD loads.
+        guard posix_memalign(&p, 64, size) == 0, let ptr = p else {
+            fatalError("out of memory allocating \(size) bytes")
+        }
+        return ptr
+    }
+
+    public func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+        let size = max(bytes, 1)
+        lock.lock()
+        bytesInUse -= size
+        if freeBytes + size <= maxFreeBytes {
+            free[size, default: []].append(p)
+            freeBytes += size
+            lock.unlock()
+        } else {
+            lock.unlock()
+            Foundation.free(p)
+        }
+    }
+
+    /// Returns every cached free buffer to the system.
+    public func trim() {
+        lock.lock()
+        let lists = free
+        free = [:]
+        freeBytes = 0
+        lock.unlock()
+        for (_, list) in lists { for p in list { Foundation.free(p) } }
+    }
+
+    public func resetPeak() {
+        lock.lock(); peakBytesInUse = bytesInUse; lock.unlock()
+    }
+}
