@@ -1,1 +1,0 @@
-// FinchBench: see Package.swift for this target's role.
