@@ -57,6 +57,47 @@ extension Ops {
         }
     }
 
+    /// a + s · b (same shape): how a LoRA branch joins its base layer.
+    public static func addScaled(_ a: Tensor, _ b: Tensor, _ s: Float) throws -> Tensor {
+        try requireF32("addScaled", a, b)
+        try requireSameShape("addScaled", a, b)
+        let out = Tensor(uninitialized: a.shape, device: a.device)
+        a.backend.elementwise(.addScaled(s), a, b, out: out)
+        return out.record([a, b]) { dout in
+            if a.needsGrad { a.accumulateGrad(dout) }
+            if b.needsGrad { b.accumulateGrad(scaledCopy(dout, s)) }
+        }
+    }
+
+    /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
+    /// The mask is a pure function of `seed` and the element index, so recomputation under
+    /// gradient checkpointing draws the same mask.
+    public static func dropout(_ x: Tensor, p: Float, seed: UInt64) throws -> Tensor {
+        try requireF32("dropout", x)
+        guard p > 0 else { return x }
+        guard p < 1 else { throw TensorError.invalidShape(op: "dropout", shape: x.shape, expected: "p < 1") }
+        let mask = Tensor(uninitialized: x.shape, device: x.device)
+        let pm = mask.data
+        let keep = 1 / (1 - p)
+        let threshold = UInt64(Double(p) * Double(UInt64.max))
+        parallelFor(x.count, minChunk: 1 << 14) { r in
+            for i in r {
+                var z = seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                pm[i] = z < threshold ? 0 : keep
+            }
+        }
+        let out = Tensor(uninitialized: x.shape, device: x.device)
+        x.backend.elementwise(.mul, x, mask, out: out)
+        return out.record([x]) { dout in
+            let dx = Tensor(uninitialized: x.shape, device: x.device)
+            x.backend.elementwise(.mul, dout, mask, out: dx)
+            x.accumulateGrad(dx)
+        }
+    }
+
     /// x · s
     public static func scale(_ x: Tensor, _ s: Float) throws -> Tensor {
         try requireF32("scale", x)

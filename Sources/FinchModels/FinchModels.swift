@@ -1,1 +1,0 @@
-// FinchModels: see Package.swift for this target's role.

@@ -1,0 +1,96 @@
+import Foundation
+import FinchTensor
+
+/// A LoRA adapter on one linear layer: y += scale · B · A · dropout(x).
+/// A (r, in) starts Kaiming-uniform as PEFT does, B (out, r) at zero, so a fresh adapter changes nothing.
+public final class LoRA {
+    public let a: Tensor
+    public let b: Tensor
+    public let rank: Int
+    public var alpha: Float
+    public var useRSLoRA: Bool
+    public var dropout: Float
+    /// Set by the trainer each step: dropout masks are a function of it (and the layer), so
+    /// checkpoint recomputation reuses them. Nil: no dropout (evaluation, generation).
+    public var dropoutSeed: UInt64?
+
+    /// PEFT's scaling: alpha / r, or alpha / √r with rsLoRA.
+    public var scale: Float { useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+
+    public init(a: Tensor, b: Tensor, alpha: Float, useRSLoRA: Bool = false, dropout: Float = 0) {
+        self.a = a
+        self.b = b
+        self.rank = a.shape[0]
+        self.alpha = alpha
+        self.useRSLoRA = useRSLoRA
+        self.dropout = dropout
+        a.requiresGrad = true
+        b.requiresGrad = true
+    }
+
+    /// A fresh adapter for a layer of `inFeatures` → `outFeatures`.
+    public convenience init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, useRSLoRA: Bool = false,
+                            dropout: Float = 0, rng: inout SplitMix64) {
+        // kaiming_uniform_(a=√5): bound = gain·√(3/fan_in), gain = √(2/(1+5)) → 1/√fan_in.
+        let bound = 1 / Float(inFeatures).squareRoot()
+        let a = Tensor(uninitialized: [rank, inFeatures])
+        for i in 0..<a.count { a.data[i] = (rng.nextFloat() * 2 - 1) * bound }
+        self.init(a: a, b: Tensor.zeros([outFeatures, rank]), alpha: alpha, useRSLoRA: useRSLoRA, dropout: dropout)
+    }
+}
+
+/// y = x · Wᵀ + b, with an optional LoRA branch. W stays in its stored precision (frozen).
+public final class Linear {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public var lora: LoRA?
+    /// Distinguishes layers in dropout seeds.
+    public let layerId: UInt64
+
+    public init(weight: Tensor, bias: Tensor? = nil, layerId: UInt64 = 0) {
+        self.weight = weight
+        self.bias = bias
+        self.layerId = layerId
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let y = try Ops.linear(x, weight, bias: bias)
+        guard let lora else { return y }
+        var input = x
+        if lora.dropout > 0, let seed = lora.dropoutSeed {
+            input = try Ops.dropout(x, p: lora.dropout, seed: seed ^ (layerId &* 0x9E37_79B9_7F4A_7C15))
+        }
+        // (N,in)·Aᵀ → (N,r); ·Bᵀ → (N,out)
+        let delta = try Ops.linear(try Ops.linear(input, lora.a), lora.b)
+        return try Ops.addScaled(y, delta, lora.scale)
+    }
+
+    /// W + scale · B · A in f32 (the base decoded from its stored precision first).
+    public func fusedWeight() throws -> Tensor {
+        let w = weight.dtype == .f32 ? weight.clone() : try Tensor(weight.toArray(), shape: weight.shape)
+        guard let lora else { return w }
+        let ba = try GradMode.noGrad { try Ops.matmul(lora.b, lora.a) }  // (out,r)·(r,in)
+        let p = w.data, q = ba.data, s = lora.scale
+        for i in 0..<w.count { p[i] += s * q[i] }
+        return w
+    }
+}
+
+/// SplitMix64: small, fast, reproducible across platforms (seeded initialisation and sampling).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1) with 24 bits.
+    public mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
