@@ -98,6 +98,8 @@ public final class LanguageModel {
 
     /// Whether to recompute each layer in the backward instead of keeping its activations.
     public var gradientCheckpointing = false
+    /// The settings of the attached adapters, if any.
+    public var loraConfig: LoRAConfig?
 
     /// The final hidden states (after the last norm) for `batch` sequences of `seqLen` tokens laid
     /// out row by row. With a cache (batch 1), positions continue from the cached tokens.

@@ -1,1 +1,0 @@
-// FinchTrain: see Package.swift for this target's role.

@@ -1,0 +1,169 @@
+import Foundation
+import FinchTensor
+
+/// Updates parameters from their accumulated gradients. State is per parameter, in order.
+public protocol Optimizer: AnyObject {
+    var stepCount: Int { get }
+    func step(_ params: [Tensor], lr: Float)
+    /// State tensors by name, for checkpoints.
+    func state() -> [String: [Float]]
+    func load(state: [String: [Float]], stepCount: Int) throws
+}
+
+/// AdamW as PyTorch implements it (decoupled weight decay applied before the moment update;
+/// bias corrections folded into the step size and the denominator).
+public final class AdamW: Optimizer {
+    public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
+    public private(set) var stepCount = 0
+    var m: [Tensor] = []
+    var v: [Tensor] = []
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+    }
+
+    public func step(_ params: [Tensor], lr: Float) {
+        if m.isEmpty {
+            m = params.map { Tensor.zeros($0.shape, device: $0.device) }
+            v = params.map { Tensor.zeros($0.shape, device: $0.device) }
+        }
+        stepCount += 1
+        let bc1 = 1 - powf(beta1, Float(stepCount))
+        let bc2 = 1 - powf(beta2, Float(stepCount))
+        let stepSize = lr / bc1
+        let bc2Sqrt = bc2.squareRoot()
+        let decay = 1 - lr * weightDecay
+        let (b1, b2, eps) = (beta1, beta2, eps)
+        for (i, p) in params.enumerated() {
+            guard let g = p.grad else { continue }
+            let pp = p.data, pg = g.data, pm = m[i].data, pv = v[i].data
+            parallelFor(p.count, minChunk: 1 << 14) { r in
+                for j in r {
+                    pp[j] *= decay
+                    pm[j] = b1 * pm[j] + (1 - b1) * pg[j]
+                    pv[j] = b2 * pv[j] + (1 - b2) * pg[j] * pg[j]
+                    let denom = pv[j].squareRoot() / bc2Sqrt + eps
+                    pp[j] -= stepSize * pm[j] / denom
+                }
+            }
+        }
+    }
+
+    public func state() -> [String: [Float]] {
+        var s: [String: [Float]] = [:]
+        for (i, t) in m.enumerated() { s["m.\(i)"] = t.toArray() }
+        for (i, t) in v.enumerated() { s["v.\(i)"] = t.toArray() }
+        return s
+    }
+
+    public func load(state: [String: [Float]], stepCount: Int) throws {
+        let n = state.keys.filter { $0.hasPrefix("m.") }.count
+        m = try (0..<n).map { i in
+            guard let a = state["m.\(i)"] else { throw TrainError.checkpoint("optimizer state m.\(i) missing") }
+            return try Tensor(a, shape: [a.count])
+        }
+        v = try (0..<n).map { i in
+            guard let a = state["v.\(i)"] else { throw TrainError.checkpoint("optimizer state v.\(i) missing") }
+            return try Tensor(a, shape: [a.count])
+        }
+        self.stepCount = stepCount
+    }
+}
+
+/// Plain SGD, with optional momentum and (coupled, as PyTorch's SGD) weight decay.
+public final class SGD: Optimizer {
+    public let momentum: Float, weightDecay: Float
+    public private(set) var stepCount = 0
+    var buffers: [Tensor] = []
+
+    public init(momentum: Float = 0, weightDecay: Float = 0) {
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ params: [Tensor], lr: Float) {
+        stepCount += 1
+        if momentum != 0 && buffers.isEmpty { buffers = params.map { Tensor.zeros($0.shape, device: $0.device) } }
+        let (mu, wd, first) = (momentum, weightDecay, stepCount == 1)
+        for (i, p) in params.enumerated() {
+            guard let g = p.grad else { continue }
+            let pp = p.data, pg = g.data
+            let pb = mu != 0 ? buffers[i].data : nil
+            parallelFor(p.count, minChunk: 1 << 14) { r in
+                for j in r {
+                    var d = pg[j] + wd * pp[j]
+                    if let pb {
+                        pb[j] = first ? d : mu * pb[j] + d
+                        d = pb[j]
+                    }
+                    pp[j] -= lr * d
+                }
+            }
+        }
+    }
+
+    public func state() -> [String: [Float]] {
+        var s: [String: [Float]] = [:]
+        for (i, t) in buffers.enumerated() { s["momentum.\(i)"] = t.toArray() }
+        return s
+    }
+
+    public func load(state: [String: [Float]], stepCount: Int) throws {
+        let n = state.keys.filter { $0.hasPrefix("momentum.") }.count
+        buffers = try (0..<n).map { i in
+            guard let a = state["momentum.\(i)"] else { throw TrainError.checkpoint("optimizer state momentum.\(i) missing") }
+            return try Tensor(a, shape: [a.count])
+        }
+        self.stepCount = stepCount
+    }
+}
+
+/// Learning-rate schedules as transformers defines them (`get_*_schedule_with_warmup`): the
+/// multiplier for optimizer step `step` (0-based), so the first warm-up step has lr 0.
+public enum Schedule: String, Sendable, CaseIterable {
+    case linear, cosine, constant
+
+    public func multiplier(step: Int, warmup: Int, total: Int) -> Float {
+        if step < warmup { return Float(step) / Float(max(1, warmup)) }
+        switch self {
+        case .constant: return 1
+        case .linear: return max(0, Float(total - step) / Float(max(1, total - warmup)))
+        case .cosine:
+            let progress = Float(step - warmup) / Float(max(1, total - warmup))
+            return max(0, 0.5 * (1 + cosf(Float.pi * progress)))
+        }
+    }
+}
+
+/// Scales gradients so their global L2 norm is at most `maxNorm` (PyTorch's clip_grad_norm_,
+/// including its 1e-6). Returns the norm before clipping.
+@discardableResult
+public func clipGradNorm(_ params: [Tensor], maxNorm: Float?) -> Float {
+    var total: Double = 0
+    for p in params { if let g = p.grad { total += g.backend.sumSquares(g) } }
+    let norm = Float(total.squareRoot())
+    if let maxNorm, norm.isFinite {
+        let coef = maxNorm / (norm + 1e-6)
+        if coef < 1 {
+            for p in params { if let g = p.grad { g.backend.elementwise(.scale(coef), g, nil, out: g) } }
+        }
+    }
+    return norm
+}
+
+public enum TrainError: Error, CustomStringConvertible, Equatable {
+    case invalidArgument(String)
+    case nonFiniteLoss(step: Int, value: Float)
+    case checkpoint(String)
+    case noData(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidArgument(m): return m
+        case let .nonFiniteLoss(step, value):
+            return "training stopped at step \(step): the loss became \(value). The adapter keeps the weights of the last good step; try a lower lr or max_grad_norm=1.0"
+        case let .checkpoint(m): return "checkpoint: \(m)"
+        case let .noData(m): return m
+        }
+    }
+}

@@ -1,0 +1,311 @@
+import Foundation
+import FinchModels
+import FinchTensor
+
+/// Everything `train(...)` takes, with transformers' defaults where it has them.
+public struct TrainConfig: Equatable, Sendable {
+    public enum OptimizerKind: String, Sendable { case adamw, sgd }
+    public enum Checkpointing: String, Sendable { case auto, on, off }
+
+    public var steps: Int?
+    public var epochs: Double?
+    public var batchSize = 2
+    public var gradAccum = 1
+    public var lr: Float = 2e-4
+    public var optimizer = OptimizerKind.adamw
+    public var weightDecay: Float?
+    public var momentum: Float = 0
+    public var schedule = Schedule.linear
+    public var warmup = 0
+    public var maxGradNorm: Float? = 1.0
+    public var seed: UInt64 = 3407
+    public var maxSeqLength = 2048
+    public var packing = false
+    public var evalEvery: Int?
+    public var earlyStopPatience: Int?
+    public var gradientCheckpointing = Checkpointing.auto
+    public var checkpointEvery: Int?
+    public var checkpointDir: String?
+
+    public init() {}
+
+    public var effectiveWeightDecay: Float { weightDecay ?? (optimizer == .adamw ? 0.01 : 0) }
+
+    public func validate() throws {
+        func bad(_ s: String) -> TrainError { .invalidArgument("train: \(s)") }
+        if let steps { guard steps > 0 else { throw bad("steps must be positive (got \(steps))") } }
+        if let epochs { guard epochs > 0 else { throw bad("epochs must be positive (got \(epochs))") } }
+        guard batchSize > 0 else { throw bad("batch_size must be positive (got \(batchSize))") }
+        guard gradAccum > 0 else { throw bad("grad_accum must be positive (got \(gradAccum))") }
+        guard lr > 0, lr.isFinite else { throw bad("lr must be positive (got \(lr))") }
+        guard warmup >= 0 else { throw bad("warmup must be ≥ 0") }
+        guard maxSeqLength > 1 else { throw bad("max_seq_length must be at least 2") }
+        if let m = maxGradNorm { guard m > 0 else { throw bad("max_grad_norm must be positive or none") } }
+        if let e = evalEvery { guard e > 0 else { throw bad("eval_every must be positive") } }
+    }
+}
+
+/// One optimizer step's numbers.
+public struct StepMetrics: Sendable, Codable {
+    public var step: Int
+    public var totalSteps: Int
+    public var loss: Float
+    public var lr: Float
+    public var gradNorm: Float
+    public var tokens: Int
+    public var tokensPerSecond: Double
+    public var elapsed: Double
+    public var eta: Double
+    public var evalLoss: Float?
+}
+
+/// What a training run produced.
+public final class TrainResult: CustomStringConvertible {
+    public var steps: [StepMetrics] = []
+    public var evals: [(step: Int, loss: Float)] = []
+    public var initialEvalLoss: Float?
+    public var wallSeconds: Double = 0
+    public var tokens = 0
+    public var peakEngineBytes = 0
+    public var peakResidentBytes = 0
+    public var stopReason = "completed"
+    public var checkpointPath: String?
+    public var trainableParameters = 0
+
+    public var loss: Float { steps.last?.loss ?? .nan }
+    public var tokensPerSecond: Double { Double(tokens) / max(wallSeconds, 1e-9) }
+    public var evalLoss: Float? { evals.last?.loss }
+
+    public var description: String {
+        var s = "TrainResult(\(steps.count) steps, loss \(fmt(steps.first?.loss)) → \(fmt(steps.last?.loss))"
+        if let e = evalLoss { s += ", eval \(fmt(initialEvalLoss)) → \(fmt(e))" }
+        s += String(format: ", %.0f tok/s, %.1fs, peak %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
+        if stopReason != "completed" { s += ", \(stopReason)" }
+        return s + ")"
+    }
+
+    func fmt(_ x: Float?) -> String { x.map { String(format: "%.4f", $0) } ?? "—" }
+}
+
+public func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= Double(1 << 30) { return String(format: "%.2f GiB", d / Double(1 << 30)) }
+    if d >= Double(1 << 20) { return String(format: "%.0f MiB", d / Double(1 << 20)) }
+    return String(format: "%.0f KiB", d / 1024)
+}
+
+/// Peak resident memory of this process (ru_maxrss).
+public func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(0 /* RUSAGE_SELF */, &usage)
+    return Int(usage.ru_maxrss) * 1024
+}
+
+/// A memory estimate printed before training starts.
+public struct MemoryEstimate: CustomStringConvertible {
+    public var weights: Int
+    public var adapters: Int
+    public var activations: Int
+    public var total: Int { weights + adapters + activations }
+
+    public init(model: LanguageModel, batch: Int, seqLen: Int, checkpointing: Bool) {
+        let c = model.config
+        weights = ([model.embedTokens, model.norm] + (model.lmHead === model.embedTokens ? [] : [model.lmHead])).reduce(0) { $0 + $1.storage.byteCount }
+            + model.layers.reduce(0) { acc, l in acc + l.projections.reduce(0) { $0 + $1.1.weight.storage.byteCount } }
+        // Parameters, gradients and two AdamW moments, all f32.
+        adapters = model.trainableParameterCount * 4 * 4
+        let tokens = batch * seqLen
+        let qkv = c.headDim * (c.numAttentionHeads * 2 + c.numKeyValueHeads * 2)
+        // Saved per layer per token: norms, q/k/v (pre- and post-rotary), attention output, gate/up/product, residuals.
+        let perLayerToken = 4 * (6 * c.hiddenSize + 2 * qkv + 4 * c.intermediateSize)
+        let layersKept = checkpointing ? 1 : c.numHiddenLayers
+        let logits = min(tokens, max(1, (48 << 20) / (c.vocabSize * 4))) * c.vocabSize * 4
+        activations = tokens * perLayerToken * layersKept + (checkpointing ? tokens * c.hiddenSize * 4 * c.numHiddenLayers : 0)
+            + logits + tokens * c.hiddenSize * 4 * 4
+    }
+
+    public var description: String {
+        "memory estimate: weights \(formatBytes(weights)), adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations)) — about \(formatBytes(total))"
+    }
+}
+
+/// Supervised fine-tuning of a model's LoRA adapters.
+public final class Trainer {
+    public let model: LanguageModel
+    public let config: TrainConfig
+    public let trainRows: [TrainExample]
+    public let evalRows: [TrainExample]
+    let batcher: Batcher
+    let params: [Tensor]
+    let optimizer: Optimizer
+    public let totalSteps: Int
+    let batchesPerEpoch: Int
+
+    // Data position (restored from checkpoints).
+    var epoch = 0
+    var cursor = 0
+    var order: [Int] = []
+    public internal(set) var step = 0
+
+    public init(model: LanguageModel, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32) throws {
+        try config.validate()
+        guard model.trainableParameterCount > 0 else {
+            throw TrainError.invalidArgument("train: the model has no trainable parameters; attach adapters first with lora(model, r=16, alpha=16)")
+        }
+        self.model = model
+        self.config = config
+        batcher = Batcher(batchSize: config.batchSize, maxSeqLength: config.maxSeqLength, padId: padId, packing: config.packing)
+        trainRows = batcher.rows(train).filter { $0.ids.count >= 2 }
+        evalRows = batcher.rows(eval).filter { $0.ids.count >= 2 }
+        guard !trainRows.isEmpty else { throw TrainError.noData("train: the dataset has no rows with at least two tokens") }
+        guard trainRows.contains(where: { $0.targetCount > 0 }) else {
+            throw TrainError.noData("train: no row has tokens to learn (every label is masked); check train_on and the prompt style")
+        }
+        params = model.trainableParameters.map(\.tensor)
+        switch config.optimizer {
+        case .adamw: optimizer = AdamW(weightDecay: config.effectiveWeightDecay)
+        case .sgd: optimizer = SGD(momentum: config.momentum, weightDecay: config.effectiveWeightDecay)
+        }
+        batchesPerEpoch = (trainRows.count + config.batchSize - 1) / config.batchSize
+        if let steps = config.steps {
+            totalSteps = steps
+        } else {
+            let perEpoch = (batchesPerEpoch + config.gradAccum - 1) / config.gradAccum
+            totalSteps = max(1, Int((Double(perEpoch) * (config.epochs ?? 1)).rounded(.up)))
+        }
+        order = permutation(epoch: 0)
+    }
+
+    /// Whether activations are recomputed: `auto` turns it on when keeping them would take more
+    /// than a quarter of physical memory.
+    public var usesCheckpointing: Bool {
+        switch config.gradientCheckpointing {
+        case .on: return true
+        case .off: return false
+        case .auto:
+            let longest = trainRows.map(\.ids.count).max() ?? 1
+            let kept = MemoryEstimate(model: model, batch: config.batchSize, seqLen: longest, checkpointing: false).activations
+            return Double(kept) > Double(ProcessInfo.processInfo.physicalMemory) / 4
+        }
+    }
+
+    public var memoryEstimate: MemoryEstimate {
+        MemoryEstimate(model: model, batch: config.batchSize, seqLen: trainRows.map(\.ids.count).max() ?? 1, checkpointing: usesCheckpointing)
+    }
+
+    func permutation(epoch: Int) -> [Int] {
+        var idx = Array(0..<trainRows.count)
+        var rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        for i in stride(from: idx.count - 1, to: 0, by: -1) {
+            let j = Int(rng.next() % UInt64(i + 1))
+            idx.swapAt(i, j)
+        }
+        return idx
+    }
+
+    func nextBatch() -> Batch {
+        if cursor >= order.count {
+            epoch += 1
+            cursor = 0
+            order = permutation(epoch: epoch)
+        }
+        let end = min(order.count, cursor + config.batchSize)
+        let rows = order[cursor..<end].map { trainRows[$0] }
+        cursor = end
+        return batcher.batch(rows[...])
+    }
+
+    /// Mean loss per target token over the evaluation rows.
+    public func evaluate() throws -> Float? {
+        guard !evalRows.isEmpty else { return nil }
+        return try GradMode.noGrad {
+            var sum: Double = 0, count = 0
+            for start in stride(from: 0, to: evalRows.count, by: config.batchSize) {
+                let b = batcher.batch(evalRows[start..<min(evalRows.count, start + config.batchSize)])
+                let (s, n) = try model.loss(ids: b.ids, labels: b.labels, batch: b.batch, seqLen: b.seqLen)
+                sum += Double(s.item)
+                count += n
+            }
+            return count > 0 ? Float(sum / Double(count)) : nil
+        }
+    }
+
+    /// Runs to the end (or until `shouldStop` says so after a step), reporting every step.
+    public func run(onStep: (StepMetrics) -> Void = { _ in },
+                    shouldStop: () -> Bool = { false }) throws -> TrainResult {
+        let result = TrainResult()
+        result.trainableParameters = params.count > 0 ? model.trainableParameterCount : 0
+        model.gradientCheckpointing = usesCheckpointing
+        defer {
+            model.gradientCheckpointing = false
+            for (_, l) in model.namedProjections { l.lora?.dropoutSeed = nil }
+        }
+        BufferPool.shared.resetPeak()
+        if !evalRows.isEmpty { result.initialEvalLoss = try evaluate() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var bestEval = result.initialEvalLoss ?? .infinity
+        var sinceBest = 0
+        while step < totalSteps {
+            let micro = (0..<config.gradAccum).map { _ in nextBatch() }
+            let targets = micro.reduce(0) { $0 + $1.targets }
+            for p in params { p.grad = nil }
+            var lossSum: Double = 0
+            for (i, b) in micro.enumerated() where b.targets > 0 {
+                let seed = config.seed ^ (UInt64(step) << 20 | UInt64(i))
+                for (_, l) in model.namedProjections { l.lora?.dropoutSeed = seed }
+                let (sum, _) = try model.loss(ids: b.ids, labels: b.labels, batch: b.batch, seqLen: b.seqLen)
+                lossSum += Double(sum.item)
+                // Normalised over all target tokens of the accumulated batch.
+                try Ops.scale(sum, 1 / Float(max(1, targets))).backward()
+            }
+            let loss = Float(lossSum / Double(max(1, targets)))
+            let norm = clipGradNorm(params, maxNorm: config.maxGradNorm)
+            guard loss.isFinite, norm.isFinite else {
+                result.stopReason = "non-finite loss"
+                finish(result, start: start)
+                throw TrainError.nonFiniteLoss(step: step + 1, value: loss.isFinite ? norm : loss)
+            }
+            let lr = config.lr * config.schedule.multiplier(step: step, warmup: config.warmup, total: totalSteps)
+            optimizer.step(params, lr: lr)
+            step += 1
+            let tokens = micro.reduce(0) { $0 + $1.tokens }
+            result.tokens += tokens
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            var m = StepMetrics(step: step, totalSteps: totalSteps, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
+                                tokensPerSecond: Double(result.tokens) / max(elapsed, 1e-9), elapsed: elapsed,
+                                eta: elapsed / Double(step) * Double(totalSteps - step), evalLoss: nil)
+            if let every = config.evalEvery, step % every == 0 || step == totalSteps, let e = try evaluate() {
+                m.evalLoss = e
+                result.evals.append((step, e))
+                if e < bestEval { bestEval = e; sinceBest = 0 } else { sinceBest += 1 }
+            }
+            result.steps.append(m)
+            onStep(m)
+            if let every = config.checkpointEvery, step % every == 0, let dir = config.checkpointDir {
+                try saveCheckpoint(to: dir)
+                result.checkpointPath = dir
+            }
+            if let patience = config.earlyStopPatience, sinceBest >= patience {
+                result.stopReason = "early stop: eval loss did not improve for \(patience) evaluations"
+                break
+            }
+            if step < totalSteps && shouldStop() {
+                result.stopReason = "interrupted at step \(step)"
+                if let dir = config.checkpointDir {
+                    try saveCheckpoint(to: dir)
+                    result.checkpointPath = dir
+                }
+                break
+            }
+        }
+        if result.evals.isEmpty, !evalRows.isEmpty, let e = try evaluate() { result.evals.append((step, e)) }
+        finish(result, start: start)
+        return result
+    }
+
+    func finish(_ result: TrainResult, start: UInt64) {
+        result.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        result.peakEngineBytes = BufferPool.shared.peakBytesInUse
+        result.peakResidentBytes = peakResidentBytes()
+    }
+}
