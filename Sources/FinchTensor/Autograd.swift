@@ -1,23 +1,67 @@
+import Foundation
+
 /// Reverse-mode automatic differentiation.
 ///
-/// Each op that sees an input needing a gradient gives its output a `GradFn`: the inputs and a
-/// closure that, given d(loss)/d(output), accumulates (`+=`) into each input's `grad`. `backward`
-/// runs those closures in reverse topological order. Accumulation makes gradient accumulation over
-/// micro-batches and shared weights (tied embeddings) right. Frozen tensors (`requiresGrad ==
-/// false`, no history) never get gradient buffers, and ops skip computing gradients for them.
-public final class GradFn {
-    let inputs: [Tensor]
+/// A tensor that needs a gradient has a `GradNode`. Ops that see such an input give their output
+/// a node whose `GradFn` lists the input nodes (the graph) and a closure that, given
+/// d(loss)/d(output), accumulates (`+=`) into those nodes. The closure captures only the tensors
+/// its backward formula reads (the saved activations), never the inputs themselves, so outputs
+/// nobody saves are freed during the forward, and each node's saved tensors are freed as soon
+/// as its backward has run. Accumulation makes gradient accumulation over micro-batches and shared
+/// weights (tied embeddings) right. Frozen tensors have no node: no gradient buffers, and ops skip
+/// their gradients.
+public final class GradNode {
+    public let shape: [Int]
+    public let device: Device
+    /// A trainable leaf (a parameter): its gradient is kept after backward.
+    public let isLeaf: Bool
+    public var grad: Tensor?
+    var fn: GradFn?
+
+    init(shape: [Int], device: Device, isLeaf: Bool, fn: GradFn? = nil) {
+        self.shape = shape
+        self.device = device
+        self.isLeaf = isLeaf
+        self.fn = fn
+    }
+
+    /// grad += g (the first accumulation copies, so gradient buffers never alias).
+    public func accumulate(_ g: Tensor) {
+        if let existing = grad {
+            existing.backend.elementwise(.add, existing, g, out: existing)
+        } else {
+            let copy = Tensor(uninitialized: shape, device: device)
+            copy.backend.copy(g, into: copy)
+            grad = copy
+        }
+    }
+}
+
+final class GradFn {
+    let inputs: [GradNode]
     let backward: (Tensor) -> Void
 
-    init(inputs: [Tensor], backward: @escaping (Tensor) -> Void) {
+    init(inputs: [GradNode], backward: @escaping (Tensor) -> Void) {
         self.inputs = inputs
         self.backward = backward
     }
 }
 
-/// Whether ops record the graph. `noGrad` turns it off for inference and evaluation.
+/// Whether ops record the graph. `noGrad` turns it off for inference and evaluation. The flag is
+/// per thread, so concurrent work (tests, a REPL evaluating while a trainer runs) cannot turn
+/// recording off for each other.
 public enum GradMode {
-    nonisolated(unsafe) public private(set) static var isEnabled = true
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+    private static let disabledMarker = UnsafeMutableRawPointer(bitPattern: 1)!
+
+    public private(set) static var isEnabled: Bool {
+        get { pthread_getspecific(key) == nil }
+        set { pthread_setspecific(key, newValue ? nil : disabledMarker) }
+    }
 
     public static func noGrad<T>(_ body: () throws -> T) rethrows -> T {
         let saved = isEnabled
@@ -35,51 +79,80 @@ public enum GradMode {
 }
 
 extension Tensor {
-    /// True when a gradient must flow into this tensor (a trainable leaf, or computed from one).
-    public var needsGrad: Bool { requiresGrad || gradFn != nil }
-
-    /// grad += g (the first accumulation copies, so gradient buffers never alias).
-    public func accumulateGrad(_ g: Tensor) {
-        if let existing = grad {
-            backend.elementwise(.add, existing, g, out: existing)
-        } else {
-            let copy = Tensor(uninitialized: shape, device: device)
-            backend.copy(g, into: copy)
-            grad = copy
+    /// Parameters set this: the tensor becomes a trainable leaf.
+    public var requiresGrad: Bool {
+        get { node?.isLeaf ?? false }
+        set {
+            if newValue { if !(node?.isLeaf ?? false) { node = GradNode(shape: shape, device: device, isLeaf: true) } }
+            else if node?.isLeaf ?? false { node = nil }
         }
     }
+
+    /// The accumulated gradient of a trainable leaf.
+    /// Setting one makes the tensor a trainable leaf (optimizers read it from there).
+    public var grad: Tensor? {
+        get { node?.grad }
+        set {
+            if newValue != nil && node == nil { requiresGrad = true }
+            node?.grad = newValue
+        }
+    }
+
+    /// True when a gradient must flow into this tensor (a trainable leaf, or computed from one).
+    public var needsGrad: Bool { node != nil }
+    public var isLeaf: Bool { node?.fn == nil }
+
+    /// Where this tensor's gradient goes, or nil when it needs none (what backward closures capture).
+    public var gradSink: GradNode? { node }
+
+    public func accumulateGrad(_ g: Tensor) { node?.accumulate(g) }
 
     /// Propagates d(self)/d(inputs) from this tensor (a scalar, or given `seed` of the same shape)
-    /// to every leaf that requires a gradient. Intermediate gradients are freed as soon as used.
+    /// to every leaf that requires a gradient. Saved tensors and intermediate gradients are freed
+    /// as soon as they are used.
     public func backward(seed: Tensor? = nil) throws {
-        guard needsGrad else { throw TensorError.backward("the tensor does not depend on anything that requires a gradient") }
+        guard let root = node else { throw TensorError.backward("the tensor does not depend on anything that requires a gradient") }
         if let seed {
             try requireSameShape("backward", self, seed)
-            accumulateGrad(seed)
+            root.accumulate(seed)
         } else {
             guard count == 1 else { throw TensorError.backward("call backward on a scalar or pass a seed gradient (shape \(shape))") }
-            accumulateGrad(Tensor.full(shape, 1, device: device))
+            root.accumulate(Tensor.full(shape, 1, device: device))
         }
-        for node in topologicalOrder().reversed() {
-            guard let fn = node.gradFn, let g = node.grad else { continue }
-            fn.backward(g)
-            if !node.requiresGrad { node.grad = nil }
+        var order = GradNode.topologicalOrder(from: root)
+        while let n = order.popLast() {
+            guard let fn = n.fn else { continue }
+            n.fn = nil
+            if let g = n.grad { fn.backward(g) }
+            if !n.isLeaf { n.grad = nil }
         }
     }
 
-    /// Nodes with history reachable from self, inputs before outputs (iterative DFS: deep graphs
+    /// Gives `self` a node whose backward is `backward` when grad mode is on and any input needs one.
+    @discardableResult
+    func record(_ inputs: [Tensor], _ backward: @escaping (Tensor) -> Void) -> Tensor {
+        guard GradMode.isEnabled else { return self }
+        let nodes = inputs.compactMap(\.node)
+        if !nodes.isEmpty {
+            node = GradNode(shape: shape, device: device, isLeaf: false, fn: GradFn(inputs: nodes, backward: backward))
+        }
+        return self
+    }
+}
+
+extension GradNode {
+    /// Nodes with history reachable from `root`, inputs before outputs (iterative DFS: deep graphs
     /// must not overflow the stack).
-    func topologicalOrder() -> [Tensor] {
-        var order: [Tensor] = []
-        var visited = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Int)] = [(self, 0)]
-        visited.insert(ObjectIdentifier(self))
+    static func topologicalOrder(from root: GradNode) -> [GradNode] {
+        var order: [GradNode] = []
+        var visited = Set<ObjectIdentifier>([ObjectIdentifier(root)])
+        var stack: [(GradNode, Int)] = [(root, 0)]
         while let (node, i) = stack.popLast() {
-            let inputs = node.gradFn?.inputs ?? []
+            let inputs = node.fn?.inputs ?? []
             if i < inputs.count {
                 stack.append((node, i + 1))
                 let child = inputs[i]
-                if child.gradFn != nil, visited.insert(ObjectIdentifier(child)).inserted {
+                if child.fn != nil, visited.insert(ObjectIdentifier(child)).inserted {
                     stack.append((child, 0))
                 }
             } else {
@@ -87,15 +160,6 @@ extension Tensor {
             }
         }
         return order
-    }
-
-    /// Records `backward` as the way gradients leave `self` when grad mode is on and any input needs one.
-    @discardableResult
-    func record(_ inputs: [Tensor], _ backward: @escaping (Tensor) -> Void) -> Tensor {
-        if GradMode.isEnabled && inputs.contains(where: { $0.needsGrad }) {
-            gradFn = GradFn(inputs: inputs, backward: backward)
-        }
-        return self
     }
 }
 
@@ -105,12 +169,13 @@ extension Tensor {
 public func checkpoint(_ inputs: [Tensor], _ body: @escaping ([Tensor]) throws -> Tensor) throws -> Tensor {
     guard GradMode.isEnabled, inputs.contains(where: { $0.needsGrad }) else { return try body(inputs) }
     let out = try GradMode.noGrad { try body(inputs) }
-    let result = out.detached()
-    return result.record(inputs) { dout in
+    let saved = inputs.map { $0.detached() }
+    let sinks = inputs.map(\.gradSink)
+    return out.record(inputs) { dout in
         // Fresh leaves stand in for the inputs so the recomputed graph ends here.
-        let proxies = inputs.map { t -> Tensor in
+        let proxies = zip(saved, sinks).map { t, sink -> Tensor in
             let p = t.detached()
-            p.requiresGrad = t.needsGrad
+            p.requiresGrad = sink != nil
             return p
         }
         do {
@@ -120,8 +185,6 @@ public func checkpoint(_ inputs: [Tensor], _ body: @escaping ([Tensor]) throws -
             // Recomputing the same function on the same inputs cannot fail where the forward did not.
             assertionFailure("checkpoint recompute failed: \(error)")
         }
-        for (t, p) in zip(inputs, proxies) where t.needsGrad {
-            if let g = p.grad { t.accumulateGrad(g) }
-        }
+        for (sink, p) in zip(sinks, proxies) { if let sink, let g = p.grad { sink.accumulate(g) } }
     }
 }

@@ -8,20 +8,16 @@ public final class Tensor: CustomStringConvertible {
     /// Offset of the first element in the storage, in elements (views share storage).
     public let offset: Int
     public let count: Int
-    /// Parameters set this; ops record a graph only when an input requires a gradient.
-    public var requiresGrad: Bool
-    /// Accumulated gradient (same shape), created on first accumulation.
-    public var grad: Tensor?
     public var name: String?
-    /// How to push this tensor's gradient to its inputs (nil for leaves and no-grad results).
-    var gradFn: GradFn?
+    /// The autograd node: set for trainable leaves and for results computed from them.
+    var node: GradNode?
 
     public init(shape: [Int], storage: TensorStorage, offset: Int = 0, requiresGrad: Bool = false) {
         self.shape = shape
         self.storage = storage
         self.offset = offset
         self.count = shape.reduce(1, *)
-        self.requiresGrad = requiresGrad
+        if requiresGrad { self.requiresGrad = true }
     }
 
     /// A new uninitialised f32 tensor on `device`.
@@ -67,7 +63,6 @@ public final class Tensor: CustomStringConvertible {
     /// Rows when viewed as a matrix (all but the last dimension).
     public var rows: Int { shape.count <= 1 ? 1 : count / shape[shape.count - 1] }
     public var cols: Int { shape.last ?? 1 }
-    public var isLeaf: Bool { gradFn == nil }
 
     /// The f32 elements (CPU, f32 storage only).
     @inlinable public var data: UnsafeMutablePointer<Float> {
@@ -105,11 +100,11 @@ public final class Tensor: CustomStringConvertible {
             throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape)
         }
         let view = Tensor(shape: dims, storage: storage, offset: offset)
-        if GradMode.isEnabled && needsGrad {
-            let source = self
-            view.gradFn = GradFn(inputs: [source]) { dview in
+        if let sink = gradSink {
+            let sourceShape = shape
+            view.record([self]) { dview in
                 // A view's gradient is the same numbers in the source's shape.
-                source.accumulateGrad(Tensor(shape: source.shape, storage: dview.storage, offset: dview.offset))
+                sink.accumulate(Tensor(shape: sourceShape, storage: dview.storage, offset: dview.offset))
             }
         }
         return view

@@ -23,14 +23,17 @@ extension Ops {
         let out = Tensor(uninitialized: q.shape, device: q.device)
         let lse = Tensor(uninitialized: [p.batch, p.heads, p.seqLen], device: q.device)
         q.backend.attentionForward(p, q: q, k: k, v: v, out: out, lse: lse)
-        return out.record([q, k, v]) { dout in
+        let gq = q.gradSink, gk = k.gradSink, gv = v.gradSink
+        let inputs = [q, k, v]
+        let q = q.detached(), k = k.detached(), v = v.detached(), saved = out.detached()
+        return out.record(inputs) { dout in
             let dq = Tensor.zeros(q.shape, device: q.device)
             let dk = Tensor.zeros(k.shape, device: k.device)
             let dv = Tensor.zeros(v.shape, device: v.device)
-            q.backend.attentionBackward(p, q: q, k: k, v: v, out: out, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv)
-            if q.needsGrad { q.accumulateGrad(dq) }
-            if k.needsGrad { k.accumulateGrad(dk) }
-            if v.needsGrad { v.accumulateGrad(dv) }
+            q.backend.attentionBackward(p, q: q, k: k, v: v, out: saved, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv)
+            gq?.accumulate(dq)
+            gk?.accumulate(dk)
+            gv?.accumulate(dv)
         }
     }
 }

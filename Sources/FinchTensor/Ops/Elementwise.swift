@@ -6,21 +6,22 @@ extension Ops {
     /// a + b (same shape), or a (…, C) + b (C) broadcast over the leading dimensions.
     public static func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         try requireF32("add", a, b)
+        let ga = a.gradSink, gb = b.gradSink
         if a.shape == b.shape {
             let out = Tensor(uninitialized: a.shape, device: a.device)
             a.backend.elementwise(.add, a, b, out: out)
             return out.record([a, b]) { dout in
                 // d(a+b) = dout for both.
-                if a.needsGrad { a.accumulateGrad(dout) }
-                if b.needsGrad { b.accumulateGrad(dout) }
+                ga?.accumulate(dout)
+                gb?.accumulate(dout)
             }
         }
         guard b.rank == 1, b.count == a.cols else { throw TensorError.shapeMismatch(op: "add", lhs: a.shape, rhs: b.shape) }
         let out = Tensor(uninitialized: a.shape, device: a.device)
         a.backend.elementwise(.addRow, a, b, out: out)
         return out.record([a, b]) { dout in
-            if a.needsGrad { a.accumulateGrad(dout) }
-            if b.needsGrad { b.accumulateGrad(columnSums(dout)) }
+            ga?.accumulate(dout)
+            gb?.accumulate(columnSums(dout))
         }
     }
 
@@ -30,9 +31,10 @@ extension Ops {
         try requireSameShape("sub", a, b)
         let out = Tensor(uninitialized: a.shape, device: a.device)
         a.backend.elementwise(.sub, a, b, out: out)
+        let ga = a.gradSink, gb = b.gradSink
         return out.record([a, b]) { dout in
-            if a.needsGrad { a.accumulateGrad(dout) }
-            if b.needsGrad { b.accumulateGrad(scaledCopy(dout, -1)) }
+            ga?.accumulate(dout)
+            if let gb { gb.accumulate(scaledCopy(dout, -1)) }
         }
     }
 
@@ -42,17 +44,19 @@ extension Ops {
         try requireSameShape("mul", a, b)
         let out = Tensor(uninitialized: a.shape, device: a.device)
         a.backend.elementwise(.mul, a, b, out: out)
+        let ga = a.gradSink, gb = b.gradSink
+        let savedA = gb != nil ? a.detached() : nil, savedB = ga != nil ? b.detached() : nil
         return out.record([a, b]) { dout in
             // da = dout ⊙ b, db = dout ⊙ a
-            if a.needsGrad {
-                let da = Tensor(uninitialized: a.shape, device: a.device)
-                a.backend.elementwise(.mul, dout, b, out: da)
-                a.accumulateGrad(da)
+            if let ga, let savedB {
+                let da = Tensor(uninitialized: savedB.shape, device: savedB.device)
+                savedB.backend.elementwise(.mul, dout, savedB, out: da)
+                ga.accumulate(da)
             }
-            if b.needsGrad {
-                let db = Tensor(uninitialized: b.shape, device: b.device)
-                b.backend.elementwise(.mul, dout, a, out: db)
-                b.accumulateGrad(db)
+            if let gb, let savedA {
+                let db = Tensor(uninitialized: savedA.shape, device: savedA.device)
+                savedA.backend.elementwise(.mul, dout, savedA, out: db)
+                gb.accumulate(db)
             }
         }
     }
@@ -63,9 +67,10 @@ extension Ops {
         try requireSameShape("addScaled", a, b)
         let out = Tensor(uninitialized: a.shape, device: a.device)
         a.backend.elementwise(.addScaled(s), a, b, out: out)
+        let ga = a.gradSink, gb = b.gradSink
         return out.record([a, b]) { dout in
-            if a.needsGrad { a.accumulateGrad(dout) }
-            if b.needsGrad { b.accumulateGrad(scaledCopy(dout, s)) }
+            ga?.accumulate(dout)
+            if let gb { gb.accumulate(scaledCopy(dout, s)) }
         }
     }
 
@@ -91,10 +96,11 @@ extension Ops {
         }
         let out = Tensor(uninitialized: x.shape, device: x.device)
         x.backend.elementwise(.mul, x, mask, out: out)
+        let gx = x.gradSink
         return out.record([x]) { dout in
-            let dx = Tensor(uninitialized: x.shape, device: x.device)
-            x.backend.elementwise(.mul, dout, mask, out: dx)
-            x.accumulateGrad(dx)
+            let dx = Tensor(uninitialized: mask.shape, device: mask.device)
+            mask.backend.elementwise(.mul, dout, mask, out: dx)
+            gx?.accumulate(dx)
         }
     }
 
@@ -102,7 +108,8 @@ extension Ops {
     public static func scale(_ x: Tensor, _ s: Float) throws -> Tensor {
         try requireF32("scale", x)
         let out = scaledCopy(x, s)
-        return out.record([x]) { dout in x.accumulateGrad(scaledCopy(dout, s)) }
+        let gx = x.gradSink
+        return out.record([x]) { dout in gx?.accumulate(scaledCopy(dout, s)) }
     }
 
     /// silu(x) = x · σ(x)
@@ -110,17 +117,18 @@ extension Ops {
         try requireF32("silu", x)
         let out = Tensor(uninitialized: x.shape, device: x.device)
         x.backend.elementwise(.silu, x, nil, out: out)
+        let gx = x.gradSink, saved = x.detached()
         return out.record([x]) { dout in
             // d silu = σ(x) · (1 + x · (1 − σ(x)))
-            let dx = Tensor(uninitialized: x.shape, device: x.device)
-            let px = x.data, pd = dout.data, po = dx.data
-            parallelFor(x.count, minChunk: 1 << 14) { r in
+            let dx = Tensor(uninitialized: saved.shape, device: saved.device)
+            let px = saved.data, pd = dout.data, po = dx.data
+            parallelFor(saved.count, minChunk: 1 << 14) { r in
                 for i in r {
                     let s = 1 / (1 + expf(-px[i]))
                     po[i] = pd[i] * s * (1 + px[i] * (1 - s))
                 }
             }
-            x.accumulateGrad(dx)
+            gx?.accumulate(dx)
         }
     }
 
@@ -132,8 +140,9 @@ extension Ops {
         let p = x.data
         for i in 0..<x.count { total += Double(p[i]) }
         out.data[0] = Float(total)
+        let gx = x.gradSink, shape = x.shape, device = x.device
         return out.record([x]) { dout in
-            x.accumulateGrad(Tensor.full(x.shape, dout.data[0], device: x.device))
+            gx?.accumulate(Tensor.full(shape, dout.data[0], device: device))
         }
     }
 

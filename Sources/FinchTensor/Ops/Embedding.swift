@@ -11,11 +11,12 @@ extension Ops {
         }
         let out = Tensor(uninitialized: [ids.count, table.shape[1]], device: table.device)
         table.backend.embeddingForward(table: table, ids: ids, out: out)
+        let gt = table.gradSink, shape = table.shape
         return out.record([table]) { dout in
-            guard table.dtype == .f32 else { return }
-            let dt = Tensor.zeros(table.shape, device: table.device)
-            table.backend.embeddingBackward(ids: ids, dout: dout, dtable: dt)
-            table.accumulateGrad(dt)
+            guard let gt else { return }
+            let dt = Tensor.zeros(shape, device: dout.device)
+            dout.backend.embeddingBackward(ids: ids, dout: dout, dtable: dt)
+            gt.accumulate(dt)
         }
     }
 }

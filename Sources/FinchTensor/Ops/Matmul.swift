@@ -20,20 +20,24 @@ extension Ops {
         if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
         var inputs = [x, w]
         if let bias { inputs.append(bias) }
+        let gx = x.gradSink, gw = w.gradSink, gb = bias?.gradSink
+        // Saved for the backward: W for dx, x for dW (only what is needed).
+        let savedW = gx != nil ? w.detached() : nil, savedX = gw != nil ? x.detached() : nil
+        let xShape = x.shape, wShape = w.shape
         return y.record(inputs) { dy in
-            if x.needsGrad {
+            if let gx, let w = savedW {
                 // dx (N,in) = dy (N,out) · W (out,in)
-                let dx = Tensor(uninitialized: x.shape, device: x.device)
-                x.backend.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: w, c: dx)
-                x.accumulateGrad(dx)
+                let dx = Tensor(uninitialized: xShape, device: dy.device)
+                dy.backend.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: w, c: dx)
+                gx.accumulate(dx)
             }
-            if w.needsGrad {
+            if let gw, let x = savedX {
                 // dW (out,in) = dyᵀ (out,N) · x (N,in)
-                let dw = Tensor(uninitialized: w.shape, device: w.device)
-                x.backend.gemm(GemmParams(m: outF, n: inF, k: n, transA: true, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: x, c: dw)
-                w.accumulateGrad(dw)
+                let dw = Tensor(uninitialized: wShape, device: dy.device)
+                dy.backend.gemm(GemmParams(m: outF, n: inF, k: n, transA: true, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: x, c: dw)
+                gw.accumulate(dw)
             }
-            if let bias, bias.needsGrad { bias.accumulateGrad(columnSums(dy)) }
+            if let gb { gb.accumulate(columnSums(dy)) }
         }
     }
 
@@ -58,28 +62,32 @@ extension Ops {
             return p
         }
         a.backend.gemm(params(m, n, k, transA, transB, ac, bc, n, ar * ac, br * bc, m * n), a: a, b: b, c: c)
-        return c.record([a, b]) { dc in
-            if a.needsGrad {
-                let da = Tensor(uninitialized: a.shape, device: a.device)
+        let ga = a.gradSink, gb = b.gradSink
+        let inputs = [a, b]
+        let a = gb != nil ? a.detached() : nil, b = ga != nil ? b.detached() : nil
+        let aShape = inputs[0].shape, bShape = inputs[1].shape
+        return c.record(inputs) { dc in
+            if let ga, let b {
+                let da = Tensor(uninitialized: aShape, device: dc.device)
                 if !transA {
                     // dA (m,k) = dC (m,n) · op(B)ᵀ
-                    a.backend.gemm(params(m, k, n, false, !transB, n, bc, ac, m * n, br * bc, ar * ac), a: dc, b: b, c: da)
+                    dc.backend.gemm(params(m, k, n, false, !transB, n, bc, ac, m * n, br * bc, ar * ac), a: dc, b: b, c: da)
                 } else {
                     // A stored (k,m): dA = op(B) · dCᵀ
-                    a.backend.gemm(params(k, m, n, transB, true, bc, n, ac, br * bc, m * n, ar * ac), a: b, b: dc, c: da)
+                    dc.backend.gemm(params(k, m, n, transB, true, bc, n, ac, br * bc, m * n, ar * ac), a: b, b: dc, c: da)
                 }
-                a.accumulateGrad(da)
+                ga.accumulate(da)
             }
-            if b.needsGrad {
-                let db = Tensor(uninitialized: b.shape, device: b.device)
+            if let gb, let a {
+                let db = Tensor(uninitialized: bShape, device: dc.device)
                 if !transB {
                     // dB (k,n) = op(A)ᵀ · dC
-                    b.backend.gemm(params(k, n, m, !transA, false, ac, n, bc, ar * ac, m * n, br * bc), a: a, b: dc, c: db)
+                    dc.backend.gemm(params(k, n, m, !transA, false, ac, n, bc, ar * ac, m * n, br * bc), a: a, b: dc, c: db)
                 } else {
                     // B stored (n,k): dB = dCᵀ · op(A)
-                    b.backend.gemm(params(n, k, m, true, transA, n, ac, bc, m * n, ar * ac, br * bc), a: dc, b: a, c: db)
+                    dc.backend.gemm(params(n, k, m, true, transA, n, ac, bc, m * n, ar * ac, br * bc), a: dc, b: a, c: db)
                 }
-                b.accumulateGrad(db)
+                gb.accumulate(db)
             }
         }
     }

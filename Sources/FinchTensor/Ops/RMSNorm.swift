@@ -11,12 +11,15 @@ extension Ops {
         let out = Tensor(uninitialized: x.shape, device: x.device)
         let rstd = Tensor(uninitialized: [x.rows], device: x.device)
         x.backend.rmsNormForward(x: x, weight: weight, eps: eps, out: out, rstd: rstd)
-        return out.record([x, weight]) { dout in
-            let dx = x.needsGrad ? Tensor(uninitialized: x.shape, device: x.device) : nil
-            let dw = weight.needsGrad ? Tensor.zeros(weight.shape, device: x.device) : nil
+        let gx = x.gradSink, gw = weight.gradSink
+        let inputs = [x, weight]
+        let x = x.detached(), weight = weight.detached()
+        return out.record(inputs) { dout in
+            let dx = gx != nil ? Tensor(uninitialized: x.shape, device: x.device) : nil
+            let dw = gw != nil ? Tensor.zeros(weight.shape, device: x.device) : nil
             x.backend.rmsNormBackward(x: x, weight: weight, rstd: rstd, dout: dout, dx: dx, dweight: dw)
-            if let dx { x.accumulateGrad(dx) }
-            if let dw { weight.accumulateGrad(dw) }
+            if let dx { gx?.accumulate(dx) }
+            if let dw { gw?.accumulate(dw) }
         }
     }
 }

@@ -67,10 +67,11 @@ extension Ops {
         }
         let out = Tensor(uninitialized: x.shape, device: x.device)
         x.backend.rope(x: x, cos: table.cos, sin: table.sin, positions: positions, heads: heads, inverse: false, out: out)
+        let gx = x.gradSink
         return out.record([x]) { dout in
-            let dx = Tensor(uninitialized: x.shape, device: x.device)
-            x.backend.rope(x: dout, cos: table.cos, sin: table.sin, positions: positions, heads: heads, inverse: true, out: dx)
-            x.accumulateGrad(dx)
+            let dx = Tensor(uninitialized: dout.shape, device: dout.device)
+            dout.backend.rope(x: dout, cos: table.cos, sin: table.sin, positions: positions, heads: heads, inverse: true, out: dx)
+            gx?.accumulate(dx)
         }
     }
 }

@@ -9,10 +9,11 @@ extension Ops {
         try requireF32("logSoftmax", x)
         let out = Tensor(uninitialized: x.shape, device: x.device)
         x.backend.logSoftmaxForward(x: x, out: out)
+        let gx = x.gradSink, saved = out.detached()
         return out.record([x]) { dout in
-            let dx = Tensor(uninitialized: x.shape, device: x.device)
-            x.backend.logSoftmaxBackward(out: out, dout: dout, dx: dx)
-            x.accumulateGrad(dx)
+            let dx = Tensor(uninitialized: saved.shape, device: saved.device)
+            saved.backend.logSoftmaxBackward(out: saved, dout: dout, dx: dx)
+            gx?.accumulate(dx)
         }
     }
 
@@ -38,10 +39,11 @@ extension Ops {
                                                       dhidden: dh, dweight: dw)
         let loss = try Tensor([Float(total)], shape: [1])
         let count = labels.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        let gh = hidden.gradSink, gw = weight.gradSink
         loss.record([hidden, weight]) { dout in
             let s = dout.data[0]
-            if let dh { hidden.accumulateGrad(scaledCopy(dh, s)) }
-            if let dw { weight.accumulateGrad(scaledCopy(dw, s)) }
+            if let dh { gh?.accumulate(scaledCopy(dh, s)) }
+            if let dw { gw?.accumulate(scaledCopy(dw, s)) }
         }
         return (loss, count)
     }

@@ -9,12 +9,15 @@ extension Ops {
         try requireSameShape("swiglu", gate, up)
         let out = Tensor(uninitialized: gate.shape, device: gate.device)
         gate.backend.swigluForward(gate: gate, up: up, out: out)
-        return out.record([gate, up]) { dout in
+        let gg = gate.gradSink, gu = up.gradSink
+        let inputs = [gate, up]
+        let gate = gate.detached(), up = up.detached()
+        return out.record(inputs) { dout in
             let dg = Tensor(uninitialized: gate.shape, device: gate.device)
             let du = Tensor(uninitialized: up.shape, device: up.device)
             gate.backend.swigluBackward(gate: gate, up: up, dout: dout, dgate: dg, dup: du)
-            if gate.needsGrad { gate.accumulateGrad(dg) }
-            if up.needsGrad { up.accumulateGrad(du) }
+            gg?.accumulate(dg)
+            gu?.accumulate(du)
         }
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import FinchModels
+import FinchTensor
+import FinchTrain
+
+/// `finch bench train`: LoRA training throughput on a SmolLM2-135M-shaped model.
+public enum BenchTrain {
+    /// SmolLM2-135M's shape (30 layers, hidden 576, 9/3 heads, FFN 1536, vocab 49152, tied).
+    public static let smolConfig = ModelConfig(
+        architecture: .llama, vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+        numAttentionHeads: 9, numKeyValueHeads: 3, rmsNormEps: 1e-5, ropeTheta: 100_000, maxPositionEmbeddings: 8192,
+        tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
+
+    /// A model of `config` with random f32 weights (the speed of the real weights, without the file).
+    public static func randomModel(_ config: ModelConfig, seed: UInt64 = 1) throws -> LanguageModel {
+        var rng = SplitMix64(seed: seed)
+        var tensors: [String: Tensor] = [:]
+        func add(_ name: String, _ shape: [Int], scale: Float) {
+            let t = Tensor(uninitialized: shape)
+            for i in 0..<t.count { t.data[i] = (rng.nextFloat() * 2 - 1) * scale }
+            tensors[name] = t
+        }
+        let c = config.hiddenSize, d = config.headDim, f = config.intermediateSize
+        add("model.embed_tokens.weight", [config.vocabSize, c], scale: 0.05)
+        add("model.norm.weight", [c], scale: 1)
+        for l in 0..<config.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            add(p + "input_layernorm.weight", [c], scale: 1)
+            add(p + "post_attention_layernorm.weight", [c], scale: 1)
+            add(p + "self_attn.q_proj.weight", [config.numAttentionHeads * d, c], scale: 0.05)
+            add(p + "self_attn.k_proj.weight", [config.numKeyValueHeads * d, c], scale: 0.05)
+            add(p + "self_attn.v_proj.weight", [config.numKeyValueHeads * d, c], scale: 0.05)
+            add(p + "self_attn.o_proj.weight", [c, config.numAttentionHeads * d], scale: 0.05)
+            add(p + "mlp.gate_proj.weight", [f, c], scale: 0.05)
+            add(p + "mlp.up_proj.weight", [f, c], scale: 0.05)
+            add(p + "mlp.down_proj.weight", [c, f], scale: 0.05)
+        }
+        return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture)")
+    }
+
+    public struct Result {
+        public var tokensPerSecond: Double
+        public var stepSeconds: [Double]
+        public var peakResident: Int
+        public var peakEngine: Int
+        public var checkpointing: Bool
+    }
+
+    /// Times `steps` optimizer steps (after one warm-up step) of batch × seqLen tokens, r 16 on all
+    /// seven projections, AdamW.
+    public static func run(model: LanguageModel, batch: Int = 4, seqLen: Int = 256, steps: Int = 5,
+                           checkpointing: TrainConfig.Checkpointing = .auto) throws -> Result {
+        var lc = LoRAConfig()
+        lc.rank = 16; lc.alpha = 16
+        try model.attachLoRA(lc)
+        var rng = SplitMix64(seed: 7)
+        let rows = (0..<(batch * (steps + 1))).map { _ in
+            TrainExample(ids: (0..<seqLen).map { _ in Int32(rng.next() % UInt64(model.config.vocabSize)) })
+        }
+        var cfg = TrainConfig()
+        cfg.steps = steps + 1
+        cfg.batchSize = batch
+        cfg.lr = 1e-4
+        cfg.maxSeqLength = seqLen
+        cfg.gradientCheckpointing = checkpointing
+        let trainer = try Trainer(model: model, train: rows, config: cfg, padId: 0)
+        var times: [Double] = []
+        var last = DispatchTime.now().uptimeNanoseconds
+        _ = try trainer.run(onStep: { _ in
+            let now = DispatchTime.now().uptimeNanoseconds
+            times.append(Double(now - last) / 1e9)
+            last = now
+        })
+        let timed = Array(times.dropFirst())
+        let tps = Double(batch * seqLen * timed.count) / timed.reduce(0, +)
+        return Result(tokensPerSecond: tps, stepSeconds: timed, peakResident: peakResidentBytes(),
+                      peakEngine: BufferPool.shared.peakBytesInUse, checkpointing: trainer.usesCheckpointing)
+    }
+}
