@@ -1,6 +1,7 @@
 import ArgumentParser
 import FinchBench
 import FinchNotebook
+import FinchTensor
 
 @main
 struct Finch: ParsableCommand {
@@ -42,6 +43,7 @@ struct Bench: ParsableCommand {
             print(String(format: "finch: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
                          r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
+            if Profiler.enabled { print(Profiler.report()) }
         }
     }
 }

@@ -11,13 +11,16 @@ public final class CPUBackend: Backend {
     }
 
     public func fill(_ x: Tensor, _ value: Float) {
+        Profiler.measure("fill") {
         let p = x.data
         parallelFor(x.count, minChunk: 1 << 16) { r in
             (p + r.lowerBound).update(repeating: value, count: r.count)
         }
     }
+    }
 
     public func copy(_ src: Tensor, into dst: Tensor) {
+        Profiler.measure("copy") {
         let n = dst.count
         if src.dtype == .f32 {
             let s = src.data, d = dst.data
@@ -27,6 +30,7 @@ public final class CPUBackend: Backend {
         } else {
             dequantizeRows(src, rows: 0..<src.rows, into: dst.data)
         }
+    }
     }
 
     public func sumSquares(_ x: Tensor) -> Double {

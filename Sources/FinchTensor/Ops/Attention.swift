@@ -42,6 +42,7 @@ extension CPUBackend {
     static let attentionBlock = 64
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
+        Profiler.measure("attention fwd") {
         let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
         let rep = p.heads / p.kvHeads
         let ldq = h * d, ldk = p.kvHeads * d
@@ -86,9 +87,11 @@ extension CPUBackend {
             }
         }
     }
+    }
 
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
+        Profiler.measure("attention bwd") {
         let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
         let rep = p.heads / p.kvHeads
         let ldq = h * d, ldk = p.kvHeads * d
@@ -151,5 +154,6 @@ extension CPUBackend {
                 }
             }
         }
+    }
     }
 }

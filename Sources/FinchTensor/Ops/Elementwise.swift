@@ -167,6 +167,7 @@ extension Ops {
 
 extension CPUBackend {
     public func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor) {
+        Profiler.measure("elementwise") {
         let px = x.data, po = out.data
         let py = y?.data
         let n = out.count
@@ -198,6 +199,7 @@ extension CPUBackend {
         case .silu:
             parallelFor(n, minChunk: chunk) { r in for i in r { po[i] = px[i] / (1 + expf(-px[i])) } }
         }
+    }
     }
 }
 

@@ -23,6 +23,7 @@ extension Ops {
 
 extension CPUBackend {
     public func embeddingForward(table: Tensor, ids: [Int32], out: Tensor) {
+        Profiler.measure("embedding") {
         let c = table.cols
         let dtype = table.dtype
         let rowBytes = dtype.byteCount(elements: c)!
@@ -33,6 +34,7 @@ extension CPUBackend {
                 for i in r { dequantize(dtype, base + Int(idp[i]) * rowBytes, into: po + i * c, count: c) }
             }
         }
+    }
     }
 
     public func embeddingBackward(ids: [Int32], dout: Tensor, dtable: Tensor) {

@@ -95,6 +95,7 @@ extension Ops {
 
 extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        Profiler.measure("gemm") {
         if a.dtype == .f32 && b.dtype == .f32 {
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
@@ -105,6 +106,7 @@ extension CPUBackend {
         } else {
             gemmStoredA(p, a: a, b: b, c: c)
         }
+    }
     }
 
     @inline(__always)

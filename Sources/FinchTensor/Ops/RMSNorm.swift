@@ -27,6 +27,7 @@ extension Ops {
 extension CPUBackend {
     // (R,C) → (R,C), rstd (R)
     public func rmsNormForward(x: Tensor, weight: Tensor, eps: Float, out: Tensor, rstd: Tensor) {
+        Profiler.measure("rmsnorm fwd") {
         let c = x.cols
         let px = x.data, pw = weight.data, po = out.data, pr = rstd.data
         parallelFor(x.rows, minChunk: 16) { rows in
@@ -40,9 +41,11 @@ extension CPUBackend {
             }
         }
     }
+    }
 
     // dx = rstd · (dy⊙w − x̂ · mean(dy⊙w⊙x̂)),  dw += Σ_rows dy ⊙ x̂
     public func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, dweight: Tensor?) {
+        Profiler.measure("rmsnorm bwd") {
         let c = x.cols
         let px = x.data, pw = weight.data, pd = dout.data, pr = rstd.data
         if let dx {
@@ -66,5 +69,6 @@ extension CPUBackend {
                 for i in 0..<c { pdw[i] += dr[i] * xr[i] * s }
             }
         }
+    }
     }
 }

@@ -78,6 +78,7 @@ extension Ops {
 
 extension CPUBackend {
     public func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor) {
+        Profiler.measure("rope") {
         let half = cos.cols, d = 2 * half, c = x.cols
         let px = x.data, po = out.data, pc = cos.data, ps = sin.data
         let sign: Float = inverse ? -1 : 1
@@ -97,5 +98,6 @@ extension CPUBackend {
                 }
             }
         }
+    }
     }
 }

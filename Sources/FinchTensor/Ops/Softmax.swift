@@ -82,6 +82,7 @@ extension CPUBackend {
 
     public func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                                    dhidden: Tensor?, dweight: Tensor?) -> Double {
+        return Profiler.measure("linear cross-entropy") {
         let n = hidden.rows, c = hidden.cols, vocab = weight.shape[0]
         // Chunks of rows: a few tens of MB of logits at a time; a stored weight is decoded once per chunk.
         let chunk = max(1, min(n, (48 << 20) / (vocab * 4)))
@@ -137,5 +138,6 @@ extension CPUBackend {
             r0 = r1
         }
         return total
+    }
     }
 }

@@ -24,14 +24,17 @@ extension Ops {
 
 extension CPUBackend {
     public func swigluForward(gate: Tensor, up: Tensor, out: Tensor) {
+        Profiler.measure("swiglu fwd") {
         let pg = gate.data, pu = up.data, po = out.data
         parallelFor(out.count, minChunk: 1 << 14) { r in
             for i in r { po[i] = pg[i] / (1 + expf(-pg[i])) * pu[i] }
         }
     }
+    }
 
     // dgate = dout ⊙ up ⊙ σ(g)(1 + g(1 − σ(g))),  dup = dout ⊙ silu(g)
     public func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor) {
+        Profiler.measure("swiglu bwd") {
         let pg = gate.data, pu = up.data, pd = dout.data, pdg = dgate.data, pdu = dup.data
         parallelFor(gate.count, minChunk: 1 << 14) { r in
             for i in r {
@@ -41,5 +44,6 @@ extension CPUBackend {
                 pdg[i] = pd[i] * pu[i] * s * (1 + g * (1 - s))
             }
         }
+    }
     }
 }
