@@ -23,15 +23,40 @@ public enum GGUFWriteError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-public struct GGUFWriter {
-    /// Where a tensor's bytes come from at write time.
-    public enum TensorData {
-        case bytes([UInt8])
-        /// Caller-owned memory (e.g. another mapping) that must stay valid until `write(to:)` returns.
-        case buffer(UnsafeRawBufferPointer)
-        /// Fills the given buffer of exactly the tensor's byte count (so large tensors are produced one at a time).
-        case producer((UnsafeMutableRawBufferPointer) throws -> Void)
+/// Where a tensor's bytes come from when a writer writes the file.
+public enum TensorBytes {
+    case bytes([UInt8])
+    /// Caller-owned memory (e.g. another mapping) that must stay valid until the write returns.
+    case buffer(UnsafeRawBufferPointer)
+    /// Fills the given zeroed buffer of exactly the tensor's byte count (large tensors are produced one at a time).
+    case producer((UnsafeMutableRawBufferPointer) throws -> Void)
+
+    /// The byte count when known up front.
+    var knownCount: Int? {
+        switch self {
+        case let .bytes(b): return b.count
+        case let .buffer(b): return b.count
+        case .producer: return nil
+        }
     }
+
+    func write(byteCount: Int, to sink: FileSink) throws {
+        switch self {
+        case let .bytes(b): try sink.write(b)
+        case let .buffer(b): try sink.write(b)
+        case let .producer(fill):
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, byteCount), alignment: 64)
+            defer { buf.deallocate() }
+            let exact = UnsafeMutableRawBufferPointer(rebasing: buf[0..<byteCount])
+            exact.initializeMemory(as: UInt8.self, repeating: 0)
+            try fill(exact)
+            try sink.write(UnsafeRawBufferPointer(exact))
+        }
+    }
+}
+
+public struct GGUFWriter {
+    public typealias TensorData = TensorBytes
 
     struct Pending {
         let name: String
@@ -69,11 +94,7 @@ public struct GGUFWriter {
         guard shape.last! % dtype.blockSize == 0, let byteCount = dtype.byteCount(elements: count) else {
             throw GGUFWriteError.notWholeBlocks(name: name, rowLength: shape.last!, dtype: dtype)
         }
-        switch data {
-        case let .bytes(b) where b.count != byteCount: throw GGUFWriteError.byteCountMismatch(name: name, expected: byteCount, got: b.count)
-        case let .buffer(b) where b.count != byteCount: throw GGUFWriteError.byteCountMismatch(name: name, expected: byteCount, got: b.count)
-        default: break
-        }
+        if let n = data.knownCount, n != byteCount { throw GGUFWriteError.byteCountMismatch(name: name, expected: byteCount, got: n) }
         pending.append(Pending(name: name, shape: shape, dtype: dtype, byteCount: byteCount, data: data))
     }
 
@@ -102,17 +123,7 @@ public struct GGUFWriter {
             }
             try sink.writeZeros(padded(sink.position) - sink.position)
             for t in pending {
-                switch t.data {
-                case let .bytes(b): try sink.write(b)
-                case let .buffer(b): try sink.write(b)
-                case let .producer(fill):
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, t.byteCount), alignment: 64)
-                    defer { buf.deallocate() }
-                    let exact = UnsafeMutableRawBufferPointer(rebasing: buf[0..<t.byteCount])
-                    exact.initializeMemory(as: UInt8.self, repeating: 0)
-                    try fill(exact)
-                    try sink.write(UnsafeRawBufferPointer(exact))
-                }
+                try t.data.write(byteCount: t.byteCount, to: sink)
                 try sink.writeZeros(padded(t.byteCount) - t.byteCount)
             }
         }
