@@ -325,3 +325,14 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(file.version == 1 && file.metadata["k"]?.int == 30 && file.tensors[0].shape == [4])
     }
 }
+
+@Suite struct FormatsForeignInfoTests {
+    @Test func infoFromAnotherFileNeverReadsOutOfBounds() throws {
+        let file = try GGUFFile(path: fixtureURL("tiny.gguf").path)
+        let foreign = GGUFTensorInfo(name: "x", shape: [1 << 20], dtype: .f32, offset: 0, byteCount: 4 << 20)
+        #expect(file.data(for: foreign).count == 0)
+        let st = try SafetensorsFile(path: fixtureURL("mixed.safetensors").path)
+        #expect(st.data(for: SafetensorsTensorInfo(name: "x", dtype: .U8, shape: [10_000], begin: 0, end: 10_000)).count == 0)
+        #expect(st.data(named: "f32")?.count == 24)
+    }
+}

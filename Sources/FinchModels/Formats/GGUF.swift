@@ -297,9 +297,14 @@ public final class GGUFFile: @unchecked Sendable {
     public func tensor(named name: String) -> GGUFTensorInfo? { index[name].map { tensors[$0] } }
 
     /// The tensor's bytes, inside the mapping (valid while this `GGUFFile` lives).
+    /// Bounds were checked at parse time for this file's tensors; an info from another file that does not
+    /// fit this one gives an empty buffer rather than an out-of-bounds read.
     public func data(for tensor: GGUFTensorInfo) -> UnsafeRawBufferPointer {
-        // Bounds were checked at parse time for every tensor of this file.
-        UnsafeRawBufferPointer(rebasing: storage.bytes[(dataOffset + tensor.offset)..<(dataOffset + tensor.offset + tensor.byteCount)])
+        let start = dataOffset + tensor.offset
+        guard tensor.offset >= 0, tensor.byteCount >= 0, start <= storage.bytes.count - tensor.byteCount else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + tensor.byteCount)])
     }
 
     public func data(named name: String) -> UnsafeRawBufferPointer? { tensor(named: name).map { data(for: $0) } }

@@ -217,8 +217,12 @@ public final class SafetensorsFile: @unchecked Sendable {
     public func tensor(named name: String) -> SafetensorsTensorInfo? { index[name].map { tensors[$0] } }
 
     /// The tensor's bytes inside the mapping (valid while this object lives).
+    /// (An info from another file that does not fit this one gives an empty buffer, never an out-of-bounds read.)
     public func data(for tensor: SafetensorsTensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: storage.bytes[(dataOffset + tensor.begin)..<(dataOffset + tensor.end)])
+        guard tensor.begin >= 0, tensor.begin <= tensor.end, tensor.end <= storage.bytes.count - dataOffset else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeRawBufferPointer(rebasing: storage.bytes[(dataOffset + tensor.begin)..<(dataOffset + tensor.end)])
     }
 
     public func data(named name: String) -> UnsafeRawBufferPointer? { tensor(named: name).map { data(for: $0) } }
