@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinchTensor
+import CFinchKernels
 
 // One layout test per block format: bytes written by hand, expected values worked out by hand from
 // the layout comment of each struct (not by the decoder under test). Comparisons are bit-exact.
@@ -238,5 +239,26 @@ func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
             let got = try encode(dtype, x)
             #expect(got == expected, "\(dtype) blocks differ from gguf-py")
         }
+    }
+}
+
+@Suite struct QuantHalfTests {
+    @Test func halfToFloatIsExactForEveryBitPattern() {
+        // Bit-identical to the C scalar reference for all 65536 patterns (NaN payloads kept, as numpy does);
+        // equal to Float16's conversion except that it does not quiet signalling NaNs.
+        var mismatches = 0, differFromFloat16 = 0
+        for h in 0...UInt16.max {
+            var want: Float = 0
+            var hh = h
+            finch_f16_to_f32_scalar(&hh, &want, 1)
+            let got = halfToFloat(h)
+            if got.bitPattern != want.bitPattern { mismatches += 1 }
+            let f16 = Float(Float16(bitPattern: h))
+            if got.bitPattern != f16.bitPattern && !(got.isSignalingNaN && f16.isNaN) { differFromFloat16 += 1 }
+        }
+        #expect(mismatches == 0)
+        #expect(differFromFloat16 == 0)
+        #expect(halfToFloat(0x3C00) == 1 && halfToFloat(0xC000) == -2 && halfToFloat(0x0001) == 0x1p-24 && halfToFloat(0x7C00) == .infinity)
+        #expect(halfToFloat(0x8000).bitPattern == 0x8000_0000)
     }
 }

@@ -19,6 +19,15 @@ struct QuantMatVecBench {
 
     static func main() throws {
         print("threads: \(ThreadBudget.count)   AVX2 kernels: \(QuantMatVec.hasAVX2)")
+        // Dequantize throughput (one thread): the engine's scratch path for frozen weights.
+        print("dequantize 1536×576, one thread: dtype, GB/s of weight bytes, G floats/s")
+        for dtype in DType.allCases where dtype != .f32 {
+            let n = 1536 * 576
+            let bytes = [UInt8](repeating: 0x11, count: dtype.byteCount(elements: n)!)
+            var out = [Float](repeating: 0, count: n)
+            let t = bytes.withUnsafeBytes { b in out.withUnsafeMutableBufferPointer { o in time(50) { dequantize(dtype, b.baseAddress!, into: o.baseAddress!, count: n) } } }
+            print("  \(dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0))  \(String(format: "%6.2f", Double(bytes.count) / t / 1e9))  \(String(format: "%6.2f", Double(n) / t / 1e9))")
+        }
         print("matrix (rows×cols)  dtype  MB      kernel     µs/call   GB/s   | read roof GB/s")
         for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
             for dtype in [DType.q4_1, .q4_0, .q8_0] {
