@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FinchModels
+import FinchModels
 import FinchTensor
 
 func fixtureURL(_ name: String) -> URL {

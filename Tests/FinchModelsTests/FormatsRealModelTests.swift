@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FinchModels
+import FinchModels
 import FinchTensor
 
 let realModelEnabled = ProcessInfo.processInfo.environment["FINCH_REAL_MODEL"] == "1"

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FinchModels
+import FinchModels
 import FinchTensor
 
 /// A safetensors file from a header string and a data buffer.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FinchTensor
+import FinchTensor
 import CFinchKernels
 
 // One layout test per block format: bytes written by hand, expected values worked out by hand from

@@ -1,5 +1,5 @@
 import Testing
-@testable import FinchTensor
+import FinchTensor
 
 /// Deterministic pseudo-random floats (xorshift), roughly uniform in [-scale, scale].
 func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {

@@ -236,6 +236,14 @@ public struct GGUFTensorInfo: Equatable, Sendable {
     public let offset: Int
     public let byteCount: Int
 
+    public init(name: String, shape: [Int], dtype: DType, offset: Int, byteCount: Int) {
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
+        self.offset = offset
+        self.byteCount = byteCount
+    }
+
     public var elementCount: Int { shape.reduce(1, *) }
     /// GGUF / ggml dimension order (`ne0` first, the contiguous one).
     public var ggmlDims: [Int] { shape.reversed() }

@@ -227,7 +227,7 @@ public struct JSONParser {
 
 /// Writes a JSON string literal the way serde_json does: escapes `"`, `\` and control characters,
 /// leaves everything else (including non-ASCII) as UTF-8.
-func jsonQuoted(_ s: String) -> String {
+public func jsonQuoted(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {

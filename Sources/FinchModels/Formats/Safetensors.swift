@@ -103,6 +103,14 @@ public struct SafetensorsTensorInfo: Equatable, Sendable {
     public let begin: Int
     public let end: Int
 
+    public init(name: String, dtype: SafetensorsDType, shape: [Int], begin: Int, end: Int) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.begin = begin
+        self.end = end
+    }
+
     public var byteCount: Int { end - begin }
     public var elementCount: Int { shape.reduce(1, *) }
 }

@@ -140,7 +140,7 @@ public struct SafetensorsWriter {
 }
 
 /// A JSON string as Python's json.dumps writes it (ensure_ascii: non-ASCII as \uXXXX).
-func pythonJSONQuoted(_ s: String) -> String {
+public func pythonJSONQuoted(_ s: String) -> String {
     var out = "\""
     for u in s.utf16 {
         switch u {
