@@ -1,5 +1,77 @@
-// Placeholder until the block formats land (one struct per format beside this file).
-@usableFromInline
+// GGUF block-quantized formats: the shared pieces (half-float helpers, the block protocol) and the
+// dispatch `dequantize(_:_:into:count:)` calls. Each format is one struct in its own file beside this
+// one (BlockQ4_0.swift, …), with its byte layout written out and a dequantize-row over raw pointers.
+//
+// Bit-exactness: every decoder evaluates the same f32 expressions in the same order as llama.cpp's
+// `dequantize_row_*` (ggml-quants.c) and gguf-py's `gguf.quants`, so results match them bit for bit.
+// Swift never contracts `a * b - c` into an FMA, which keeps that true.
+
+/// One GGUF block format: `blockSize` values stored in `bytesPerBlock` bytes.
+public protocol QuantBlock {
+    static var dtype: DType { get }
+    /// Decodes `blocks` consecutive blocks at `src` into `blocks * blockSize` floats at `dst`.
+    static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int)
+}
+
+extension QuantBlock {
+    @inlinable public static var blockSize: Int { dtype.blockSize }
+    @inlinable public static var bytesPerBlock: Int { dtype.bytesPerBlock }
+}
+
+/// IEEE binary16 bits → f32 (exact, including subnormals, infinities and NaN payloads).
+/// Written out in bits because `Float(Float16)` is a call to compiler-rt's `__extendhfsf2` on Linux
+/// (about 30 ns, which made every block decode call-bound).
+@inlinable @inline(__always)
+public func halfToFloat(_ bits: UInt16) -> Float {
+    let sign = UInt32(bits & 0x8000) << 16
+    let magnitude = UInt32(bits & 0x7FFF)
+    if magnitude >= 0x7C00 {  // infinity or NaN: keep the payload
+        return Float(bitPattern: sign | 0x7F80_0000 | ((magnitude & 0x3FF) << 13))
+    }
+    if magnitude >= 0x0400 {  // normal: rebias the exponent by 127 - 15 = 112
+        return Float(bitPattern: sign | ((magnitude << 13) + 0x3800_0000))
+    }
+    // zero or subnormal: magnitude × 2^-24, exact in f32
+    return Float(bitPattern: sign | (Float(magnitude) * 0x1p-24).bitPattern)
+}
+
+/// f32 → IEEE binary16 bits, round to nearest even (what GGML_FP32_TO_FP16 and numpy's astype do).
+@inlinable @inline(__always)
+public func floatToHalf(_ value: Float) -> UInt16 {
+    Float16(value).bitPattern
+}
+
+/// Reads a little-endian half float at `offset` (blocks are packed, so it may be unaligned).
+@inlinable @inline(__always)
+func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+    halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+}
+
+@inlinable @inline(__always)
+func storeHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ value: Float) {
+    p.storeBytes(of: floatToHalf(value).littleEndian, toByteOffset: offset, as: UInt16.self)
+}
+
+/// Decodes `count` elements of a block-quantized `dtype`; `count` is a whole number of blocks.
+@inlinable
 func dequantizeBlocks(_ dtype: DType, _ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int) {
-    preconditionFailure("block format \(dtype) not implemented yet")
+    let blocks = count / dtype.blockSize
+    switch dtype {
+    case .q4_0: BlockQ4_0.dequantize(src, into: dst, blocks: blocks)
+    case .q4_1: BlockQ4_1.dequantize(src, into: dst, blocks: blocks)
+    case .q5_0: BlockQ5_0.dequantize(src, into: dst, blocks: blocks)
+    case .q8_0: BlockQ8_0.dequantize(src, into: dst, blocks: blocks)
+    case .q4_K: BlockQ4_K.dequantize(src, into: dst, blocks: blocks)
+    case .q5_K: BlockQ5_K.dequantize(src, into: dst, blocks: blocks)
+    case .q6_K: BlockQ6_K.dequantize(src, into: dst, blocks: blocks)
+    case .f32, .f16, .bf16: dequantize(dtype, src, into: dst, count: count)
+    }
+}
+
+/// `min(max, (int)t)` as the reference quantizers compute it for t ≥ 0, without trapping on NaN or
+/// huge values (NaN → 0, as x86's conversion then the C cast give).
+@inlinable @inline(__always)
+func truncateClamped(_ t: Float, max: UInt8) -> UInt8 {
+    guard t >= 0 else { return 0 }
+    return t >= Float(max) ? max : UInt8(t)
 }

@@ -1,0 +1,31 @@
+/// Q5_0: 32 values in 22 bytes.
+///
+///     offset 0   d      f16   scale
+///     offset 2   qh     u32   (little-endian) bit j = fifth bit of value j
+///     offset 6   qs[16] u8    low nibbles = values 0..15, high nibbles = values 16..31
+///
+/// y[j] = (((qs[j] & 0xF) | bit j of qh << 4) - 16) * d,  y[j+16] = (((qs[j] >> 4) | bit j+16 << 4) - 16) * d
+public enum BlockQ5_0: QuantBlock {
+    public static let dtype = DType.q5_0
+    public static let dOffset = 0, qhOffset = 2, qsOffset = 6
+
+    @inlinable
+    public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
+        var p = src
+        var y = dst
+        for _ in 0..<blocks {
+            let d = loadHalf(p, 0)
+            let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+            let qs = (p + 6).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<16 {
+                let h0 = UInt8(truncatingIfNeeded: ((qh >> UInt32(j)) << 4) & 0x10)
+                let h1 = UInt8(truncatingIfNeeded: (qh >> UInt32(j + 12)) & 0x10)
+                let q = qs[j]
+                y[j] = Float(Int32((q & 0xF) | h0) - 16) * d
+                y[j + 16] = Float(Int32((q >> 4) | h1) - 16) * d
+            }
+            p += 22
+            y += 32
+        }
+    }
+}
