@@ -93,9 +93,9 @@ import Testing
             ("{}", .missingKey(file: "t.json", path: "model")),
             (#"{"model":{"type":"WordPiece","vocab":{}}}"#, .unsupported(file: "t.json", path: "model.type", what: "model \"WordPiece\" (only BPE)")),
             (#"{"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}}"#,
-             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id -1.0 is not an integer in 0..<16777216")),
+             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id -1.0 is not an integer in 0..<4194304")),
             (#"{"model":{"type":"BPE","vocab":{"a":1e300},"merges":[]}}"#,
-             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id 1e+300 is not an integer in 0..<16777216")),
+             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id 1e+300 is not an integer in 0..<4194304")),
             (#"{"model":{"type":"BPE","vocab":{"a":"x"},"merges":[]}}"#,
              .wrongType(file: "t.json", path: "model.vocab[\"a\"]", expected: "an integer token id")),
             (#"{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b c"]}}"#,
@@ -144,5 +144,43 @@ import Testing
         #expect(v["b"] == .array([.bool(true), .bool(false), .null, .number(-150)]))
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#"{"a":01x}"#.utf8)) }
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array("\"\u{01}\"".utf8)) }
+    }
+}
+
+@Suite struct TokenizerComponentTests {
+    /// A Split regex that is not one of the hand-written ones goes through the general regex engine.
+    @Test func fallbackRegexSplitAndBehaviors() throws {
+        let vocab = #"{"a":0,"b":1,"c":2," ":3,"-":4}"#
+        func ids(_ behavior: String, _ text: String) throws -> [Int] {
+            let json = #"{"model":{"type":"BPE","vocab":\#(vocab),"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"-+"},"behavior":"\#(behavior)","invert":false}}"#
+            return try Tokenizer(tokenizerJSON: Data(json.utf8)).encode(text)
+        }
+        #expect(try ids("Removed", "a--b-c") == [0, 1, 2])
+        #expect(try ids("Isolated", "a-b") == [0, 4, 1])
+        #expect(try ids("MergedWithPrevious", "a-b") == [0, 4, 1])
+        let pieces = { (behavior: SplitBehavior) -> [Range<Int>] in
+            var out: [Range<Int>] = []
+            PreTokenizer.applyBehavior(behavior, invert: false, piece: 0..<5, matches: [1..<2, 3..<4], into: &out)
+            return out
+        }
+        #expect(pieces(.isolated) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
+        #expect(pieces(.removed) == [0..<1, 2..<3, 4..<5])
+        #expect(pieces(.mergedWithPrevious) == [0..<2, 2..<4, 4..<5])
+        #expect(pieces(.mergedWithNext) == [0..<1, 1..<3, 3..<5])
+        #expect(pieces(.contiguous) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
+    }
+
+    @Test func handWrittenSplittersAgreeWithGeneralRegex() throws {
+        let texts = TokenizerFixtures.expected.strings
+        for source in [KnownSplitPattern.gpt2Source, KnownSplitPattern.llama3Source, KnownSplitPattern.qwen2Source] {
+            let known = try #require(KnownSplitPattern(source: source))
+            let general = try FallbackRegex(source)
+            for t in texts {
+                let s = Array(t.unicodeScalars)
+                var fast: [Range<Int>] = []
+                known.split(s, s.map(CharClass.of), 0, s.count, into: &fast)
+                #expect(fast == general.matches(s, 0, s.count), "\(t.debugDescription)")
+            }
+        }
     }
 }

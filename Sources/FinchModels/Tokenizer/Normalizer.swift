@@ -49,8 +49,7 @@ enum ReplacePattern: Sendable {
             }
             return String(out)
         case .regex(let re):
-            let ns = NSRange(location: 0, length: s.utf16.count)
-            return re.regex.stringByReplacingMatches(in: s, range: ns, withTemplate: NSRegularExpression.escapedTemplate(for: content))
+            return re.replace(in: s, with: content)
         }
     }
 }

@@ -115,28 +115,31 @@ enum KnownSplitPattern: Sendable {
     }
 }
 
-/// A general regex matcher for patterns not recognised above (ICU; slower, used rarely).
+/// A general regex for patterns not recognised above: Swift's Regex with Unicode-scalar semantics (slower than
+/// the hand-written splitters; pure Swift, so a bad pattern from an untrusted file is just an error).
 final class FallbackRegex: @unchecked Sendable {
-    let regex: NSRegularExpression
-    init(_ pattern: String) throws { regex = try NSRegularExpression(pattern: pattern) }
+    let regex: Regex<AnyRegexOutput>
+
+    init(_ pattern: String) throws {
+        regex = try Regex(pattern).matchingSemantics(.unicodeScalar)
+    }
 
     /// Match ranges (in scalar indices) inside `lo..<hi`.
     func matches(_ s: [Unicode.Scalar], _ lo: Int, _ hi: Int) -> [Range<Int>] {
-        var str = String.UnicodeScalarView()
-        str.append(contentsOf: s[lo..<hi])
-        let text = String(str)
-        // UTF-16 offset → scalar offset.
-        var utf16ToScalar = [Int](repeating: 0, count: text.utf16.count + 1)
-        var u = 0
-        for (k, sc) in s[lo..<hi].enumerated() {
-            utf16ToScalar[u] = k
-            u += sc.value > 0xFFFF ? 2 : 1
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: s[lo..<hi])
+        let text = String(view)
+        let scalars = text.unicodeScalars
+        var out: [Range<Int>] = []
+        for m in text.matches(of: regex) where !m.range.isEmpty {
+            let a = scalars.distance(from: scalars.startIndex, to: m.range.lowerBound)
+            let b = a + scalars.distance(from: m.range.lowerBound, to: m.range.upperBound)
+            out.append((lo + a)..<(lo + b))
         }
-        utf16ToScalar[u] = hi - lo
-        let ns = NSRange(location: 0, length: text.utf16.count)
-        return regex.matches(in: text, range: ns).compactMap { m in
-            guard m.range.length > 0 else { return nil }
-            return (lo + utf16ToScalar[m.range.location])..<(lo + utf16ToScalar[m.range.location + m.range.length])
-        }
+        return out
+    }
+
+    func replace(in s: String, with content: String) -> String {
+        s.replacing(regex, with: content)
     }
 }

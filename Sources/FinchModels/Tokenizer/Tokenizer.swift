@@ -6,7 +6,7 @@ import Foundation
 /// default). `decode` is the inverse. Thread-safe: the only mutable state is a locked cache.
 public final class Tokenizer: @unchecked Sendable {
     /// No real vocabulary is larger; bounds what a malformed file can make us allocate.
-    public static let maxVocabularySize = 1 << 24
+    public static let maxVocabularySize = 1 << 22
 
     public enum Kind: String, Sendable, CustomStringConvertible {
         case byteLevelBPE = "byte-level BPE"
