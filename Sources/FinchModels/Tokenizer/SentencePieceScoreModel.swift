@@ -1,0 +1,88 @@
+/// SentencePiece BPE as llama.cpp runs it for GGUF `tokenizer.ggml.model = "llama"`: start from UTF-8
+/// characters, repeatedly merge the adjacent pair whose concatenation is a vocabulary piece with the highest
+/// score (leftmost on ties), then emit pieces, falling back to `<0xNN>` byte tokens for unknown characters.
+final class SentencePieceScoreModel: @unchecked Sendable {
+    let vocab: [String: Int]
+    let scores: [Float]
+    let byteFallbackIds: [Int32]
+    let unkId: Int?
+
+    init(tokens: [String], scores: [Float], unkId: Int?) {
+        var v: [String: Int] = [:]
+        v.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() where v[t] == nil { v[t] = i }
+        vocab = v
+        self.scores = scores.count == tokens.count ? scores : [Float](repeating: 0, count: tokens.count)
+        byteFallbackIds = (0..<256).map { Int32(v[String(format: "<0x%02X>", $0)] ?? -1) }
+        self.unkId = unkId
+    }
+
+    /// `text` has already had spaces replaced by U+2581 (and the prefix added).
+    func tokenize(_ text: [Unicode.Scalar], into out: inout [Int]) {
+        let n = text.count
+        guard n > 0 else { return }
+        var pieces: [String] = text.map { String(Character($0)) }
+        var next = [Int](0..<n).map { $0 + 1 }
+        var prev = [Int](0..<n).map { $0 - 1 }
+        var alive = [Bool](repeating: true, count: n)
+
+        // Max-heap on (score, -position) emulated with a min-heap on (-score rank, pos).
+        var heap: [(score: Float, pos: Int, left: String, right: String)] = []
+        func push(_ i: Int, _ j: Int) {
+            guard let id = vocab[pieces[i] + pieces[j]] else { return }
+            heap.append((scores[id], i, pieces[i], pieces[j]))
+            var c = heap.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                if better(heap[c], heap[p]) { heap.swapAt(c, p); c = p } else { break }
+            }
+        }
+        func better(_ a: (score: Float, pos: Int, left: String, right: String),
+                    _ b: (score: Float, pos: Int, left: String, right: String)) -> Bool {
+            a.score != b.score ? a.score > b.score : a.pos < b.pos
+        }
+        func pop() -> (score: Float, pos: Int, left: String, right: String)? {
+            guard let first = heap.first else { return nil }
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var p = 0
+                while true {
+                    let l = 2 * p + 1, r = l + 1
+                    var m = p
+                    if l < heap.count && better(heap[l], heap[m]) { m = l }
+                    if r < heap.count && better(heap[r], heap[m]) { m = r }
+                    if m == p { break }
+                    heap.swapAt(p, m); p = m
+                }
+            }
+            return first
+        }
+
+        for i in 0..<(n - 1) { push(i, i + 1) }
+        while let top = pop() {
+            let i = top.pos
+            guard alive[i], pieces[i] == top.left else { continue }
+            let j = next[i]
+            guard j < n, pieces[j] == top.right else { continue }
+            pieces[i] += pieces[j]
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] < n { prev[next[j]] = i }
+            if prev[i] >= 0 { push(prev[i], i) }
+            if next[i] < n { push(i, next[i]) }
+        }
+        var i = 0
+        while i < n {
+            if let id = vocab[pieces[i]] {
+                out.append(id)
+            } else {
+                for b in pieces[i].utf8 {
+                    let id = byteFallbackIds[Int(b)]
+                    if id >= 0 { out.append(Int(id)) } else if let unk = unkId { out.append(unk) }
+                }
+            }
+            i = next[i]
+        }
+    }
+}

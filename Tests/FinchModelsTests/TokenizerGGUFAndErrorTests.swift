@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+@testable import FinchModels
+
+@Suite struct TokenizerGGUFTests {
+    /// The SmolLM2 tokenizer as GGUF metadata holds it (tokens by id, "a b" merges, control tokens).
+    static func smolSpec() throws -> GGUFTokenizerSpec {
+        let root = try #require(try JSONSerialization.jsonObject(with: TokenizerFixtures.smolJSON) as? [String: Any])
+        let model = try #require(root["model"] as? [String: Any])
+        let vocab = try #require(model["vocab"] as? [String: Int])
+        var tokens = [String](repeating: "", count: vocab.count)
+        for (t, id) in vocab { tokens[id] = t }
+        var types = [Int32](repeating: 1, count: tokens.count)
+        for t in try #require(root["added_tokens"] as? [[String: Any]]) where t["special"] as? Bool == true {
+            types[t["id"] as! Int] = 3
+        }
+        let merges = try #require(model["merges"] as? [[String]]).map { $0.joined(separator: " ") }
+        return GGUFTokenizerSpec(model: "gpt2", pre: "smollm", tokens: tokens, tokenTypes: types, merges: merges,
+                                 bosTokenId: 1, eosTokenId: 2, unknownTokenId: 0, paddingTokenId: 2,
+                                 addBosToken: false, chatTemplate: "{{ messages }}")
+    }
+
+    @Test func smolLM2FromGGUFSpecMatchesReference() throws {
+        let tok = try Tokenizer(gguf: try Self.smolSpec())
+        #expect(tok.kind == .byteLevelBPE)
+        #expect(tok.bosTokenId == 1 && tok.eosTokenId == 2)
+        #expect(tok.chatTemplate == "{{ messages }}")
+        let expected = try #require(TokenizerFixtures.expected.ids["smollm2"])
+        for (s, ids) in zip(TokenizerFixtures.expected.strings, expected) {
+            #expect(tok.encode(s) == ids, "\(s.debugDescription)")
+            #expect(tok.decode(ids) == s)
+        }
+    }
+
+    /// GGUF `llama` tokenizers merge by scores (llama.cpp); the reference is SentencePiece itself.
+    @Test func sentencePieceFromGGUFSpecMatchesSentencePiece() throws {
+        let obj = try #require(try JSONSerialization.jsonObject(with: TokenizerFixtures.data("spm/spm_vocab.json")) as? [String: Any])
+        let pieces = try #require(obj["pieces"] as? [[Any]])
+        let spec = GGUFTokenizerSpec(
+            model: "llama", tokens: pieces.map { $0[0] as! String }, tokenTypes: pieces.map { Int32($0[2] as! Int) },
+            scores: pieces.map { Float(($0[1] as! NSNumber).doubleValue) }, bosTokenId: 1, eosTokenId: 2,
+            unknownTokenId: 0, addBosToken: true, addSpacePrefix: true)
+        let tok = try Tokenizer(gguf: spec)
+        #expect(tok.kind == .sentencePieceScores)
+        let expected = try #require(TokenizerFixtures.expected.ids["spm_sentencepiece"])
+        for (s, ids) in zip(TokenizerFixtures.expected.strings, expected) {
+            #expect(tok.encode(s) == ids, "\(s.debugDescription)")
+            #expect(tok.decode(ids) == s, "\(s.debugDescription)")
+        }
+    }
+
+    @Test func badSpecsAreTypedErrors() throws {
+        var spec = try Self.smolSpec()
+        spec.tokenTypes = [1, 2]
+        #expect(throws: TokenizerError.self) { try Tokenizer(gguf: spec) }
+        spec = try Self.smolSpec()
+        spec.bosTokenId = 1_000_000
+        #expect(throws: TokenizerError.invalidValue(file: "GGUF metadata", path: "tokenizer.ggml.bos_token_id",
+                                                     reason: "id 1000000 is outside the 49152 tokens")) { try Tokenizer(gguf: spec) }
+        spec = try Self.smolSpec()
+        spec.pre = "mystery"
+        #expect(throws: TokenizerError.unsupported(file: "GGUF metadata", path: "tokenizer.ggml.pre", what: "pre-tokenizer \"mystery\"")) {
+            try Tokenizer(gguf: spec)
+        }
+        spec = try Self.smolSpec()
+        spec.merges[5] = "nospace"
+        #expect(throws: TokenizerError.self) { try Tokenizer(gguf: spec) }
+        spec = try Self.smolSpec()
+        spec.model = "bert"
+        #expect(throws: TokenizerError.self) { try Tokenizer(gguf: spec) }
+        #expect(throws: TokenizerError.self) { try Tokenizer(gguf: GGUFTokenizerSpec(model: "gpt2", tokens: [])) }
+    }
+}
+
+@Suite struct TokenizerErrorTests {
+    func load(_ json: String, config: String? = nil) throws -> Tokenizer {
+        try Tokenizer(tokenizerJSON: Data(json.utf8), config: config.map { Data($0.utf8) }, tokenizerFile: "t.json", configFile: "c.json")
+    }
+
+    static let minimal = #"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}}"#
+
+    @Test func minimalFileWorks() throws {
+        let tok = try load(Self.minimal)
+        #expect(tok.encode("abab") == [2, 2])
+        #expect(tok.vocabSize == 3)
+    }
+
+    @Test func malformedFilesNameTheFileAndPlace() throws {
+        let cases: [(String, TokenizerError)] = [
+            ("", .invalidJSON(file: "t.json", reason: "unexpected end of input at byte 0")),
+            ("[1,2]", .wrongType(file: "t.json", path: "(top level)", expected: "an object")),
+            (#"{"model":{"type":"BPE","vocab":{"a":0}"#, .invalidJSON(file: "t.json", reason: "unexpected end of input in an object at byte 38")),
+            ("{}", .missingKey(file: "t.json", path: "model")),
+            (#"{"model":{"type":"WordPiece","vocab":{}}}"#, .unsupported(file: "t.json", path: "model.type", what: "model \"WordPiece\" (only BPE)")),
+            (#"{"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}}"#,
+             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id -1.0 is not an integer in 0..<4194304")),
+            (#"{"model":{"type":"BPE","vocab":{"a":1e300},"merges":[]}}"#,
+             .invalidValue(file: "t.json", path: "model.vocab[\"a\"]", reason: "token id 1e+300 is not an integer in 0..<4194304")),
+            (#"{"model":{"type":"BPE","vocab":{"a":"x"},"merges":[]}}"#,
+             .wrongType(file: "t.json", path: "model.vocab[\"a\"]", expected: "an integer token id")),
+            (#"{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b c"]}}"#,
+             .invalidValue(file: "t.json", path: "model.merges[0]", reason: "\"a b c\" is not two tokens separated by one space")),
+            (#"{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a"]]}}"#,
+             .invalidValue(file: "t.json", path: "model.merges[0]", reason: "expected two strings")),
+            (#"{"model":{"type":"BPE","vocab":{"a":0},"merges":[3]}}"#,
+             .wrongType(file: "t.json", path: "model.merges[0]", expected: "a string \"a b\" or an array [\"a\", \"b\"]")),
+            (#"{"model":{"type":"BPE","vocab":{}},"pre_tokenizer":{"type":"Whitespace"}}"#,
+             .unsupported(file: "t.json", path: "pre_tokenizer.type", what: "pre-tokenizer \"Whitespace\"")),
+            (#"{"model":{"type":"BPE","vocab":{}},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"("},"behavior":"Isolated"}]}}"#,
+             .invalidValue(file: "t.json", path: "pre_tokenizer.pretokenizers[0].pattern.Regex", reason: "regex does not compile: (")),
+            (#"{"model":{"type":"BPE","vocab":{}},"added_tokens":[{"id":5}]}"#,
+             .missingKey(file: "t.json", path: "added_tokens[0].content")),
+            (#"{"model":{"type":"BPE","vocab":{}},"normalizer":{"type":"Sequence","normalizers":[{"type":"Bogus"}]}}"#,
+             .unsupported(file: "t.json", path: "normalizer.normalizers[0].type", what: "normalizer \"Bogus\"")),
+            (#"{"model":{"type":"BPE","vocab":{}},"decoder":{"type":"Strip","content":"ab"}}"#,
+             .invalidValue(file: "t.json", path: "decoder.content", reason: "expected exactly one character, got \"ab\"")),
+            (#"{"model":{"type":"BPE","vocab":{}},"pre_tokenizer":{"type":"ByteLevel","use_regex":1}}"#,
+             .wrongType(file: "t.json", path: "pre_tokenizer.use_regex", expected: "true or false")),
+            (String(repeating: "[", count: 10_000), .invalidJSON(file: "t.json", reason: "nesting deeper than 256 at byte 256")),
+        ]
+        for (json, expected) in cases {
+            #expect(throws: expected, "\(json.prefix(80))") { try load(json) }
+        }
+    }
+
+    @Test func malformedConfigNamesTheConfig() throws {
+        #expect(throws: TokenizerError.wrongType(file: "c.json", path: "chat_template", expected: "a string or a list of {name, template}")) {
+            try load(Self.minimal, config: #"{"chat_template": 3}"#)
+        }
+        #expect(throws: TokenizerError.invalidValue(file: "c.json", path: "added_tokens_decoder[\"x\"]", reason: "key is not a token id")) {
+            try load(Self.minimal, config: #"{"added_tokens_decoder": {"x": {"content": "<s>"}}}"#)
+        }
+        #expect(throws: TokenizerError.invalidJSON(file: "c.json", reason: "expected a string key at byte 1")) {
+            try load(Self.minimal, config: "{,}")
+        }
+        let tok = try load(Self.minimal, config: #"{"bos_token": {"content": "ab"}, "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}"#)
+        #expect(tok.bosTokenId == 2)
+        #expect(tok.chatTemplate == "D")
+    }
+
+    @Test func jsonParserHandlesEscapes() throws {
+        let v = try JSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\"","b":[true,false,null,-1.5e2]}"#.utf8))
+        #expect(v["a"] == .string("é😀\n\""))
+        #expect(v["b"] == .array([.bool(true), .bool(false), .null, .number(-150)]))
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#"{"a":01x}"#.utf8)) }
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array("\"\u{01}\"".utf8)) }
+    }
+}
+
+@Suite struct TokenizerComponentTests {
+    /// A Split regex that is not one of the hand-written ones goes through the general regex engine.
+    @Test func fallbackRegexSplitAndBehaviors() throws {
+        let vocab = #"{"a":0,"b":1,"c":2," ":3,"-":4}"#
+        func ids(_ behavior: String, _ text: String) throws -> [Int] {
+            let json = #"{"model":{"type":"BPE","vocab":\#(vocab),"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"-+"},"behavior":"\#(behavior)","invert":false}}"#
+            return try Tokenizer(tokenizerJSON: Data(json.utf8)).encode(text)
+        }
+        #expect(try ids("Removed", "a--b-c") == [0, 1, 2])
+        #expect(try ids("Isolated", "a-b") == [0, 4, 1])
+        #expect(try ids("MergedWithPrevious", "a-b") == [0, 4, 1])
+        let pieces = { (behavior: SplitBehavior) -> [Range<Int>] in
+            var out: [Range<Int>] = []
+            PreTokenizer.applyBehavior(behavior, invert: false, piece: 0..<5, matches: [1..<2, 3..<4], into: &out)
+            return out
+        }
+        #expect(pieces(.isolated) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
+        #expect(pieces(.removed) == [0..<1, 2..<3, 4..<5])
+        #expect(pieces(.mergedWithPrevious) == [0..<2, 2..<4, 4..<5])
+        #expect(pieces(.mergedWithNext) == [0..<1, 1..<3, 3..<5])
+        #expect(pieces(.contiguous) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
+    }
+
+    @Test func handWrittenSplittersAgreeWithGeneralRegex() throws {
+        let texts = TokenizerFixtures.expected.strings
+        for source in [KnownSplitPattern.gpt2Source, KnownSplitPattern.llama3Source, KnownSplitPattern.qwen2Source] {
+            let known = try #require(KnownSplitPattern(source: source))
+            let general = try FallbackRegex(source)
+            for t in texts {
+                let s = Array(t.unicodeScalars)
+                var fast: [Range<Int>] = []
+                known.split(s, s.map(CharClass.of), 0, s.count, into: &fast)
+                #expect(fast == general.matches(s, 0, s.count), "\(t.debugDescription)")
+            }
+        }
+    }
+}
