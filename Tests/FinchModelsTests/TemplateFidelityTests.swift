@@ -40,10 +40,10 @@ import Testing
     /// fixture was written in (role, content, type, function, …) is restored from a fixed list.
     static func value(_ any: Any) -> TemplateValue {
         let text = (try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed])) ?? Data()
-        return (try? JSONParser.parse([UInt8](text))).map(convert) ?? .none
+        return (try? TokenizerJSONParser.parse([UInt8](text))).map(convert) ?? .none
     }
 
-    static func convert(_ j: JSONValue) -> TemplateValue {
+    static func convert(_ j: TokenizerJSONValue) -> TemplateValue {
         switch j {
         case .null: return .none
         case .bool(let b): return .bool(b)

@@ -139,11 +139,11 @@ import Testing
     }
 
     @Test func jsonParserHandlesEscapes() throws {
-        let v = try JSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\"","b":[true,false,null,-1.5e2]}"#.utf8))
+        let v = try TokenizerJSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\"","b":[true,false,null,-1.5e2]}"#.utf8))
         #expect(v["a"] == .string("é😀\n\""))
         #expect(v["b"] == .array([.bool(true), .bool(false), .null, .number(-150)]))
-        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#"{"a":01x}"#.utf8)) }
-        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array("\"\u{01}\"".utf8)) }
+        #expect(throws: TokenizerJSONSyntaxError.self) { try TokenizerJSONParser.parse(Array(#"{"a":01x}"#.utf8)) }
+        #expect(throws: TokenizerJSONSyntaxError.self) { try TokenizerJSONParser.parse(Array("\"\u{01}\"".utf8)) }
     }
 }
 

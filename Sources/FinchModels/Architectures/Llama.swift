@@ -184,4 +184,6 @@ public final class WeightSet {
     }
 
     public func optional(_ name: String) -> Tensor? { tensors[name] }
+
+    public func replace(_ name: String, with t: Tensor) { tensors[name] = t }
 }

@@ -121,7 +121,7 @@ extension Tokenizer {
         self.init(parts)
     }
 
-    static func addedToken(_ v: JSONValue, path: String, _ r: JSONReader) throws -> AddedToken {
+    static func addedToken(_ v: TokenizerJSONValue, path: String, _ r: JSONReader) throws -> AddedToken {
         let o = try r.object(v, path)
         let content = try r.string(o["content"], "\(path).content")
         guard !content.isEmpty else { throw TokenizerError.invalidValue(file: r.file, path: "\(path).content", reason: "empty token") }
@@ -134,7 +134,7 @@ extension Tokenizer {
             normalized: try r.bool(o["normalized"], "\(path).normalized", default: true))
     }
 
-    static func pattern(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws -> (literal: String?, regex: String?) {
+    static func pattern(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader) throws -> (literal: String?, regex: String?) {
         let o = try r.object(v, path)
         if let s = o["String"] { return (try r.string(s, "\(path).String"), nil) }
         if let s = o["Regex"] { return (nil, try r.string(s, "\(path).Regex")) }
@@ -147,7 +147,7 @@ extension Tokenizer {
         }
     }
 
-    static func normalizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> Normalizer {
+    static func normalizer(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> Normalizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -174,7 +174,7 @@ extension Tokenizer {
         }
     }
 
-    static func prependScheme(_ o: [String: JSONValue], _ path: String, _ r: JSONReader) throws -> PrependScheme {
+    static func prependScheme(_ o: [String: TokenizerJSONValue], _ path: String, _ r: JSONReader) throws -> PrependScheme {
         if let s = try r.optionalString(o["prepend_scheme"], "\(path).prepend_scheme") {
             guard let p = PrependScheme(rawValue: s) else {
                 throw TokenizerError.invalidValue(file: r.file, path: "\(path).prepend_scheme", reason: "expected first, never or always")
@@ -184,7 +184,7 @@ extension Tokenizer {
         return try r.bool(o["add_prefix_space"], "\(path).add_prefix_space", default: true) ? .always : .never
     }
 
-    static func preTokenizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> PreTokenizer {
+    static func preTokenizer(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> PreTokenizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -216,7 +216,7 @@ extension Tokenizer {
         }
     }
 
-    static func decoder(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> TokenDecoder {
+    static func decoder(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> TokenDecoder {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")

@@ -18,6 +18,8 @@ public final class RopeTable {
         case llama3(factor: Float, lowFreqFactor: Float, highFreqFactor: Float, originalMaxPositions: Int)
         /// Positions divided by `factor`.
         case linear(factor: Float)
+        /// Each frequency divided by its own factor (GGUF's `rope_freqs.weight`, how llama.cpp stores Llama-3.1 scaling).
+        case frequencyFactors([Float])
     }
 
     public init(headDim: Int, maxPositions: Int, theta: Float, scaling: Scaling = .none) {
@@ -30,6 +32,8 @@ public final class RopeTable {
         switch scaling {
         case .none: break
         case let .linear(factor): posScale = 1 / factor
+        case let .frequencyFactors(factors):
+            inv = inv.enumerated().map { i, f in i < factors.count && factors[i] != 0 ? f / factors[i] : f }
         case let .llama3(factor, lowF, highF, original):
             let lowWave = Float(original) / lowF
             let highWave = Float(original) / highF

@@ -1,35 +1,35 @@
 /// A small, strict JSON parser for tokenizer files: bounds-checked, depth-limited, no Foundation.
 /// (JSONSerialization blurs booleans and numbers on Linux and is slower on large vocabularies.)
-enum JSONValue: Equatable {
+enum TokenizerJSONValue: Equatable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([TokenizerJSONValue])
+    case object([String: TokenizerJSONValue])
 
-    subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> TokenizerJSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 }
 
-struct JSONSyntaxError: Error, Equatable {
+struct TokenizerJSONSyntaxError: Error, Equatable {
     let offset: Int
     let reason: String
 }
 
-struct JSONParser {
+struct TokenizerJSONParser {
     static let maxDepth = 256
     private let bytes: [UInt8]
     private var i = 0
 
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var p = JSONParser(bytes: bytes)
+    static func parse(_ bytes: [UInt8]) throws -> TokenizerJSONValue {
+        var p = TokenizerJSONParser(bytes: bytes)
         p.skipWhitespace()
         let v = try p.value(depth: 0)
         p.skipWhitespace()
-        guard p.i == bytes.count else { throw JSONSyntaxError(offset: p.i, reason: "unexpected text after the value") }
+        guard p.i == bytes.count else { throw TokenizerJSONSyntaxError(offset: p.i, reason: "unexpected text after the value") }
         return v
     }
 
@@ -39,15 +39,15 @@ struct JSONParser {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
     }
 
-    private func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, reason: reason) }
+    private func fail(_ reason: String) -> TokenizerJSONSyntaxError { TokenizerJSONSyntaxError(offset: i, reason: reason) }
 
-    private mutating func value(depth: Int) throws -> JSONValue {
+    private mutating func value(depth: Int) throws -> TokenizerJSONValue {
         guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
         guard i < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[i] {
         case UInt8(ascii: "{"):
             i += 1
-            var obj: [String: JSONValue] = [:]
+            var obj: [String: TokenizerJSONValue] = [:]
             skipWhitespace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
             while true {
@@ -67,7 +67,7 @@ struct JSONParser {
             }
         case UInt8(ascii: "["):
             i += 1
-            var arr: [JSONValue] = []
+            var arr: [TokenizerJSONValue] = []
             skipWhitespace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
             while true {
@@ -196,48 +196,48 @@ struct JSONParser {
 struct JSONReader {
     let file: String
 
-    func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    func parse(_ bytes: [UInt8]) throws -> TokenizerJSONValue {
         do {
-            let v = try JSONParser.parse(bytes)
+            let v = try TokenizerJSONParser.parse(bytes)
             guard case .object = v else { throw TokenizerError.wrongType(file: file, path: "(top level)", expected: "an object") }
             return v
-        } catch let e as JSONSyntaxError {
+        } catch let e as TokenizerJSONSyntaxError {
             throw TokenizerError.invalidJSON(file: file, reason: "\(e.reason) at byte \(e.offset)")
         }
     }
 
-    func isNull(_ v: JSONValue?) -> Bool { v == nil || v == .null }
+    func isNull(_ v: TokenizerJSONValue?) -> Bool { v == nil || v == .null }
 
-    func object(_ v: JSONValue?, _ path: String) throws -> [String: JSONValue] {
+    func object(_ v: TokenizerJSONValue?, _ path: String) throws -> [String: TokenizerJSONValue] {
         guard let v, v != .null else { throw TokenizerError.missingKey(file: file, path: path) }
         guard case .object(let o) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "an object") }
         return o
     }
 
-    func array(_ v: JSONValue?, _ path: String) throws -> [JSONValue] {
+    func array(_ v: TokenizerJSONValue?, _ path: String) throws -> [TokenizerJSONValue] {
         guard let v, v != .null else { throw TokenizerError.missingKey(file: file, path: path) }
         guard case .array(let a) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "an array") }
         return a
     }
 
-    func string(_ v: JSONValue?, _ path: String) throws -> String {
+    func string(_ v: TokenizerJSONValue?, _ path: String) throws -> String {
         guard let v, v != .null else { throw TokenizerError.missingKey(file: file, path: path) }
         guard case .string(let s) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "a string") }
         return s
     }
 
-    func optionalString(_ v: JSONValue?, _ path: String) throws -> String? {
+    func optionalString(_ v: TokenizerJSONValue?, _ path: String) throws -> String? {
         isNull(v) ? nil : try string(v, path)
     }
 
-    func bool(_ v: JSONValue?, _ path: String, default d: Bool) throws -> Bool {
+    func bool(_ v: TokenizerJSONValue?, _ path: String, default d: Bool) throws -> Bool {
         guard let v, v != .null else { return d }
         guard case .bool(let b) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "true or false") }
         return b
     }
 
     /// A token id: an integer in 0..<maxVocabularySize (bounds memory).
-    func tokenId(_ v: JSONValue?, _ path: String) throws -> Int {
+    func tokenId(_ v: TokenizerJSONValue?, _ path: String) throws -> Int {
         guard let v, v != .null else { throw TokenizerError.missingKey(file: file, path: path) }
         guard case .number(let d) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "an integer token id") }
         guard d.isFinite, d == d.rounded(), d >= 0, d < Double(Tokenizer.maxVocabularySize) else {
@@ -246,7 +246,7 @@ struct JSONReader {
         return Int(d)
     }
 
-    func int(_ v: JSONValue?, _ path: String, default d: Int) throws -> Int {
+    func int(_ v: TokenizerJSONValue?, _ path: String, default d: Int) throws -> Int {
         guard let v, v != .null else { return d }
         guard case .number(let x) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "an integer") }
         guard x.isFinite, x == x.rounded(), abs(x) < 1e9 else {
@@ -256,7 +256,7 @@ struct JSONReader {
     }
 
     /// A single Unicode scalar given as a string (e.g. Metaspace's replacement).
-    func scalar(_ v: JSONValue?, _ path: String, default d: Unicode.Scalar) throws -> Unicode.Scalar {
+    func scalar(_ v: TokenizerJSONValue?, _ path: String, default d: Unicode.Scalar) throws -> Unicode.Scalar {
         guard !isNull(v) else { return d }
         let s = try string(v, path)
         guard s.unicodeScalars.count == 1, let c = s.unicodeScalars.first else {

@@ -1,0 +1,194 @@
+import Foundation
+import FinchTensor
+
+/// How `load_model` should prepare weights.
+public struct LoadOptions: Sendable {
+    /// Convert 16/32-bit weights to this storage type at load (`f32`, `f16`, `bf16`); nil keeps them.
+    public var dtype: DType?
+    /// Quantize the projection weights of a 16/32-bit checkpoint (`q8_0`, `q4_0`, `q4_1`).
+    public var quantize: DType?
+    /// The longest sequence to train on or generate (defaults to the model's context).
+    public var maxSeqLength: Int?
+
+    public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil) {
+        self.dtype = dtype
+        self.quantize = quantize
+        self.maxSeqLength = maxSeqLength
+    }
+}
+
+/// Finds and loads models: `.gguf` files, Hugging Face folders, Hub ids in the local cache, and
+/// the embedded default (`smollm2`).
+public enum ModelLoader {
+    public static let defaultModelFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    public static let defaultAliases: Set<String> = ["smollm2", "default", "smollm2-135m-instruct"]
+
+    /// Where the embedded default model lives: `$FINCH_MODELS`, ./models, or models/ beside the repository
+    /// the executable was built in.
+    public static func defaultModelPath() -> String? {
+        var dirs: [String] = []
+        if let env = ProcessInfo.processInfo.environment["FINCH_MODELS"] { dirs.append(env) }
+        dirs.append(FileManager.default.currentDirectoryPath + "/models")
+        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            dirs.append(exe.appendingPathComponent("models").path)
+            exe = exe.deletingLastPathComponent()
+        }
+        return dirs.map { $0 + "/" + defaultModelFile }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// A resolver for Hub ids (set by the Hub module: cache lookup, then download).
+    nonisolated(unsafe) public static var hubResolver: ((String) throws -> String)?
+
+    public static func load(_ source: String?, options: LoadOptions = LoadOptions()) throws -> Model {
+        let name = source ?? "smollm2"
+        var path = name
+        if defaultAliases.contains(name.lowercased()) {
+            guard let p = defaultModelPath() else {
+                throw ModelError.fileNotFound(defaultModelFile, hint: "The embedded default model is fetched by scripts/setup (or set FINCH_MODELS to the folder holding it).")
+            }
+            path = p
+        }
+        var isDir: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        if !exists {
+            let looksLikeRepo = name.split(separator: "/").count == 2 && !name.hasPrefix("/") && !name.hasPrefix(".")
+            guard looksLikeRepo else {
+                throw ModelError.fileNotFound(name, hint: "Give a .gguf file, a Hugging Face model folder, a Hub id like \"HuggingFaceTB/SmolLM2-135M-Instruct\", or \"smollm2\" for the embedded model.")
+            }
+            guard let resolver = hubResolver else {
+                throw ModelError.fileNotFound(name, hint: "It is not in the local Hugging Face cache.")
+            }
+            path = try resolver(name)
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        }
+        let model: Model
+        if isDir.boolValue {
+            model = try loadFolder(path, name: name, options: options)
+        } else if path.hasSuffix(".gguf") {
+            model = try loadGGUF(path, name: name, options: options)
+        } else {
+            throw ModelError.invalidFile(path, problem: "is neither a .gguf file nor a folder with config.json")
+        }
+        if let m = options.maxSeqLength {
+            guard m > 1 else { throw ModelError.invalidArgument("max_seq_length must be at least 2 (got \(m))") }
+            model.maxSeqLength = min(m, model.config.maxPositionEmbeddings)
+        }
+        return model
+    }
+
+    static func loadGGUF(_ path: String, name: String, options: LoadOptions) throws -> Model {
+        let file = try GGUFFile(path: path)
+        let config = try GGUFModel.config(file)
+        let weights = try GGUFModel.weights(file, config: config)
+        try convert(weights, options: options, stored: Set(file.tensors.map(\.dtype)))
+        let network = try LanguageModel(config: config, weights: weights, source: path)
+        let tokenizer = try Tokenizer(gguf: try GGUFModel.tokenizerSpec(file))
+        let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
+        let types = Set(file.tensors.map(\.dtype)).map(\.rawValue).sorted()
+        return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
+                     format: "GGUF (\(types.joined(separator: ", ")))", eosIds: config.eosTokenIds)
+    }
+
+    static func loadFolder(_ path: String, name: String, options: LoadOptions) throws -> Model {
+        let dir = URL(fileURLWithPath: path)
+        func read(_ file: String) -> Data? { try? Data(contentsOf: dir.appendingPathComponent(file)) }
+        guard let configData = read("config.json") else {
+            throw ModelError.fileNotFound(dir.appendingPathComponent("config.json").path, hint: "A Hugging Face model folder needs config.json, model.safetensors (or shards with an index), tokenizer.json.")
+        }
+        let config = try ModelConfig.fromHuggingFace(configData, file: dir.appendingPathComponent("config.json").path)
+        // Weights: one file, or shards listed in the index.
+        var files: [String] = []
+        if let index = read("model.safetensors.index.json") {
+            guard let json = (try? JSONSerialization.jsonObject(with: index)) as? [String: Any],
+                  let map = json["weight_map"] as? [String: String] else {
+                throw ModelError.invalidFile(dir.appendingPathComponent("model.safetensors.index.json").path, problem: "has no weight_map")
+            }
+            files = Array(Set(map.values)).sorted()
+        } else if FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) {
+            files = ["model.safetensors"]
+        } else {
+            throw ModelError.fileNotFound(dir.appendingPathComponent("model.safetensors").path,
+                                         hint: "Finch reads safetensors weights (convert .bin checkpoints with transformers' save_pretrained(safe_serialization=True)).")
+        }
+        var tensors: [String: Tensor] = [:]
+        var stored = Set<DType>()
+        for f in files {
+            guard !f.contains("/"), !f.contains("..") else { throw ModelError.invalidFile(f, problem: "is not a plain file name in the index") }
+            let st = try SafetensorsFile(path: dir.appendingPathComponent(f).path)
+            for info in st.tensors {
+                guard let dtype = info.dtype.storageType else {
+                    throw ModelError.invalidFile(st.path, problem: "tensor \(info.name) has dtype \(info.dtype.rawValue), which Finch cannot compute with")
+                }
+                stored.insert(dtype)
+                tensors[info.name] = try Tensor(shape: info.shape, dtype: dtype, bytes: st.data(for: info).baseAddress!, owner: st)
+            }
+        }
+        let weights = WeightSet(tensors, source: path)
+        try convert(weights, options: options, stored: stored)
+        let network = try LanguageModel(config: config, weights: weights, source: path)
+        guard let tokJSON = read("tokenizer.json") else {
+            throw ModelError.fileNotFound(dir.appendingPathComponent("tokenizer.json").path, hint: "Save the tokenizer with transformers' tokenizer.save_pretrained(folder).")
+        }
+        let tokConfig = read("tokenizer_config.json")
+        let tokenizer = try Tokenizer(tokenizerJSON: tokJSON, config: tokConfig,
+                                      tokenizerFile: dir.appendingPathComponent("tokenizer.json").path,
+                                      configFile: dir.appendingPathComponent("tokenizer_config.json").path)
+        var templateSource = tokenizer.chatTemplate
+        if let jinja = read("chat_template.jinja") { templateSource = String(decoding: jinja, as: UTF8.self) }
+        let template = try templateSource.map { try ChatTemplate(source: $0) }
+        var eos = config.eosTokenIds
+        if let gen = read("generation_config.json"), let json = (try? JSONSerialization.jsonObject(with: gen)) as? [String: Any] {
+            if let e = json["eos_token_id"] as? Int { eos = [e] } else if let e = json["eos_token_id"] as? [Int] { eos = e }
+        }
+        if eos.isEmpty, let e = tokenizer.eosTokenId { eos = [e] }
+        return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
+                     format: "safetensors (\(stored.map(\.rawValue).sorted().joined(separator: ", ")))", eosIds: eos)
+    }
+
+    /// Applies `dtype=` / `quantize=` to the projection and embedding weights.
+    static func convert(_ weights: WeightSet, options: LoadOptions, stored: Set<DType>) throws {
+        if let q = options.quantize {
+            guard [.q8_0, .q4_0, .q4_1].contains(q) else {
+                throw ModelError.invalidArgument("quantize must be \"q8_0\", \"q4_0\" or \"q4_1\" (got \"\(q)\")")
+            }
+            guard !stored.contains(where: \.isQuantized) else {
+                throw ModelError.invalidArgument("quantize= applies to 16/32-bit checkpoints; this model is already quantized (\(stored.map(\.rawValue).sorted().joined(separator: ", ")))")
+            }
+        }
+        if let d = options.dtype, ![.f32, .f16, .bf16].contains(d) {
+            throw ModelError.invalidArgument("dtype must be \"f32\", \"f16\" or \"bf16\" (got \"\(d)\")")
+        }
+        for (name, t) in weights.tensors where t.rank == 2 {
+            let isProjection = name.contains(".self_attn.") || name.contains(".mlp.") || name == "lm_head.weight"
+            if let q = options.quantize, isProjection, t.cols % q.blockSize == 0 {
+                weights.replace(name, with: try convertTensor(t, to: q))
+            } else if let d = options.dtype, d != t.dtype, !t.dtype.isQuantized || d == .f32 {
+                weights.replace(name, with: try convertTensor(t, to: d))
+            }
+        }
+    }
+
+    /// A copy of `t` stored as `dtype`, converted a row block at a time.
+    public static func convertTensor(_ t: Tensor, to dtype: DType) throws -> Tensor {
+        let rows = t.rows, cols = t.cols
+        guard let rowBytes = dtype.byteCount(elements: cols), let srcRowBytes = t.dtype.byteCount(elements: cols) else {
+            throw TensorError.invalidShape(op: "convert to \(dtype)", shape: t.shape, expected: "rows a multiple of \(dtype.blockSize)")
+        }
+        let storage = TensorStorage(pooledBytes: rows * rowBytes, dtype: dtype)
+        let src = UnsafeRawPointer(t.rawBytes)
+        let out = storage.raw
+        parallelFor(rows, minChunk: 16) { r in
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { row.deallocate() }
+            for i in r {
+                dequantize(t.dtype, src + i * srcRowBytes, into: row, count: cols)
+                switch dtype {
+                case .f32: (out + i * rowBytes).copyMemory(from: row, byteCount: rowBytes)
+                default: try? quantize(dtype, row, into: out + i * rowBytes, count: cols)
+                }
+            }
+        }
+        return Tensor(shape: t.shape, storage: storage)
+    }
+}
