@@ -95,6 +95,11 @@ public final class Interpreter: @unchecked Sendable {
         var result: Result<T, Error>? = nil
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
+            // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGINT)
+            pthread_sigmask(SIG_BLOCK, &set, nil)
             result = Result { try body() }
             done.signal()
         }

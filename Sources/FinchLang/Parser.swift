@@ -44,6 +44,8 @@ public struct Parser {
     // MARK: token helpers
 
     var peek: Token { tokens[current] }
+    /// Whether every token was consumed.
+    public var peekIsEnd: Bool { peekKind == .eof || (peekKind == .newline && peekKind(1) == .eof) }
     var peekKind: TokenKind { tokens[current].kind }
     func peekKind(_ k: Int) -> TokenKind { current + k < tokens.count ? tokens[current + k].kind : .eof }
 

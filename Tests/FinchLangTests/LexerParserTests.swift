@@ -92,7 +92,7 @@ import Testing
     let neg = "x = " + String(repeating: "-", count: 10_000) + "1"
     #expect(errorText(neg)!.contains("nesting too deep"))
     var blocks = ""
-    for i in 0..<10_000 { blocks += String(repeating: " ", count: i) + "if true:\n" }
+    for i in 0..<1_000 { blocks += String(repeating: " ", count: i) + "if true:\n" }
     #expect(errorText(blocks)!.contains("nesting too deep"))
 }
 
