@@ -310,7 +310,8 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 /// The closest candidate within a distance that scales with the name's length, or nil.
 public func suggestion(for name: String, among candidates: [String]) -> String? {
-    let limit = max(1, min(3, name.count / 3 + 1))
+    // One- and two-letter names are all close to each other; only a case slip is worth suggesting.
+    let limit = name.count <= 2 ? 0 : max(1, min(3, name.count / 3 + 1))
     var best: (String, Int)? = nil
     for c in Set(candidates) where c != name {
         let d = editDistance(name, c)
