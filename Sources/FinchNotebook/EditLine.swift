@@ -65,6 +65,7 @@ public final class EditLineReader: LineReader {
     }
 
     public func remember(_ line: String) {
+        if line.trimmingCharacters(in: .whitespaces).isEmpty { return }
         // History never holds secret values.
         finch_history_enter(history, redact(line))
         if let p = historyPath { finch_history_save(history, p) }

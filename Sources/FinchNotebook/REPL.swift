@@ -56,8 +56,9 @@ public final class REPL {
         NotebookContext(memo: MemoCache(directory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.finch-cache/memo"))).install(in: interpreter)
     }
 
-    var prompt: String { color ? "\u{1B}[1;32mfinch>\u{1B}[0m " : "finch> " }
-    var continuation: String { color ? "\u{1B}[2m  ...>\u{1B}[0m " : "  ...> " }
+    // libedit counts every byte of the prompt as a column, so prompts stay plain text.
+    let prompt = "finch> "
+    let continuation = "  ...> "
 
     /// Runs until Ctrl-D or `:quit`; returns the exit code.
     public func run() -> Int32 {
