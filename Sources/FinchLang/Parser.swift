@@ -36,9 +36,16 @@ public struct Parser {
     }
 
     /// Errors sorted by position, at most one per line (later ones on a line are usually consequences).
+    /// An unterminated string explains its line better than the bracket it swallowed; an error past
+    /// the last line is a consequence of an earlier one when there is one.
     func sortedErrors() -> [(Pos, String)] {
         var seen = Set<Int32>()
-        return errors.sorted { ($0.0.line, $0.0.column) < ($1.0.line, $1.0.column) }.filter { seen.insert($0.0.line).inserted }
+        let lastLine = tokens.last.map { $0.pos.line } ?? 0
+        let rank: ((Pos, String)) -> Int = { $0.1.hasPrefix("unterminated") ? 0 : 1 }
+        var sorted = errors.sorted { ($0.0.line, rank($0), $0.0.column) < ($1.0.line, rank($1), $1.0.column) }
+            .filter { seen.insert($0.0.line).inserted }
+        if sorted.count > 1 { sorted.removeAll { $0.0.line >= lastLine && $0.0.column == 1 && $0.1.hasPrefix("expected") } }
+        return sorted
     }
 
     // MARK: token helpers
