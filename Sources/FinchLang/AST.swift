@@ -22,6 +22,10 @@ public enum FPart: Sendable {
 public enum CallArg: Sendable {
     case positional(Expr)
     case keyword(String, Expr, Pos)
+    /// `*items`: every element as a positional argument.
+    case unpackList(Expr)
+    /// `**options`: every key of a dict as a keyword argument.
+    case unpackDict(Expr)
 }
 
 public struct ParamDecl: Sendable {
@@ -103,4 +107,5 @@ public indirect enum StmtKind: Sendable {
     case returnValue(Expr?)
     case def(FunctionDecl)
     case use(String)
+    case assert(Expr, Expr?)
 }

@@ -121,6 +121,9 @@ public final class Checker {
             deferred.append((d, scopes, file))
         case .use(let name):
             useModule(name, s.pos)
+        case .assert(let c, let m):
+            expr(c, scopes: scopes)
+            if let m { expr(m, scopes: scopes) }
         case .breakLoop, .continueLoop, .pass: break
         }
     }
@@ -179,6 +182,7 @@ public final class Checker {
                 switch a {
                 case .positional(let x): expr(x, scopes: scopes)
                 case .keyword(_, let x, _): expr(x, scopes: scopes)
+                case .unpackList(let x), .unpackDict(let x): expr(x, scopes: scopes)
                 }
             }
             checkCall(callee, args, scopes)
@@ -196,6 +200,8 @@ public final class Checker {
     /// Keyword names and positional counts against the built-in's or function's signature.
     func checkCall(_ callee: Expr, _ args: [CallArg], _ scopes: [Set<String>]) {
         guard case .name(let n) = callee.kind, !scopes.contains(where: { $0.contains(n) }) else { return }
+        // With * or ** the arguments are only known at run time.
+        if args.contains(where: { if case .unpackList = $0 { return true }; if case .unpackDict = $0 { return true }; return false }) { return }
         let positional = args.filter { if case .positional = $0 { return true }; return false }.count
         let keywords = args.compactMap { a -> (String, Pos)? in if case .keyword(let k, _, let p) = a { return (k, p) }; return nil }
         if let d = functions[n] {

@@ -178,6 +178,10 @@ public final class Interpreter: @unchecked Sendable {
             env.vars[decl.name] = .function(try makeFunction(decl, env))
         case .use(let name):
             try at(stmt.pos) { try use(name) }
+        case .assert(let cond, let message):
+            if !(try eval(cond, env).isTruthy) {
+                throw fail(cond.pos, "assertion failed" + (try message.map { ": " + str(try eval($0, env)) } ?? ""))
+            }
         }
         return .normal
     }
@@ -385,6 +389,16 @@ public final class Interpreter: @unchecked Sendable {
             switch a {
             case .positional(let e): args.positional.append(try eval(e, env))
             case .keyword(let k, let e, _): args.keywords.append((k, try eval(e, env)))
+            case .unpackList(let e):
+                let v = try eval(e, env)
+                args.positional += try at(e.pos) { try iterate(v) }
+            case .unpackDict(let e):
+                guard case .dict(let d) = try eval(e, env) else { throw fail(e.pos, "** needs a dict") }
+                for (k, v) in d.pairs {
+                    guard case .string(let name) = k else { throw fail(e.pos, "** needs string keys, got \(repr(k.value))") }
+                    if args.keywords.contains(where: { $0.0 == name }) { throw fail(e.pos, "keyword argument '\(name)' given twice") }
+                    args.keywords.append((name, v))
+                }
             }
         }
         return args

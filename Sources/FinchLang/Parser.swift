@@ -190,6 +190,13 @@ public struct Parser {
             advance()
             if peekKind == .newline || peekKind == .eof || check(";") || peekKind == .dedent { return Stmt(.returnValue(nil), t.pos) }
             return Stmt(.returnValue(try exprList()), t.pos)
+        case .keyword("assert"):
+            advance()
+            let cond = try expression()
+            let message = match(",") ? try expression() : nil
+            return Stmt(.assert(cond, message), t.pos)
+        case .name(let n) where (n == "import" || n == "from") && { if case .name = peekKind(1) { return true }; return false }():
+            throw ParseError(pos: t.pos, message: "Finch has no '\(n)': built-ins are always available, and `use \"name\"` loads a stdlib module")
         case .keyword("use"):
             advance()
             if case .string(let name) = peekKind { advance(); return Stmt(.use(name), t.pos) }
@@ -517,7 +524,12 @@ public struct Parser {
         var args: [CallArg] = []
         var sawKeyword = false
         while !check(")") {
-            if case .name(let n) = peekKind, peekKind(1) == .op("=") {
+            if check("*") || check("**") {
+                let star = advance()
+                let e = try expression()
+                args.append(star.kind == .op("*") ? .unpackList(e) : .unpackDict(e))
+                if star.kind == .op("**") { sawKeyword = true }
+            } else if case .name(let n) = peekKind, peekKind(1) == .op("=") {
                 let pos = advance().pos
                 advance()
                 if args.contains(where: { if case .keyword(n, _, _) = $0 { return true }; return false }) {

@@ -28,7 +28,7 @@ public struct Token: Equatable, Sendable {
 
 let keywords: Set<String> = [
     "if", "elif", "else", "for", "in", "while", "break", "continue", "def", "return", "use",
-    "and", "or", "not", "lambda", "true", "false", "none", "pass", "is",
+    "and", "or", "not", "lambda", "true", "false", "none", "pass", "is", "assert",
 ]
 
 /// Spellings from Python and JSON that mean the same as Finch's literals.

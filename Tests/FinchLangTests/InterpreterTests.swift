@@ -134,3 +134,17 @@ import Testing
     """
     #expect(try run(src) == "7\n")
 }
+
+@Test func unpackingArgumentsAndAssert() throws {
+    let src = """
+    def f(a, b, lr=0.1):
+        return [a, b, lr]
+    args = [1, 2]
+    opts = {"lr": 0.5}
+    print(f(*args, **opts), max(*[3, 9, 4]))
+    assert len(args) == 2, "two args"
+    """
+    #expect(try run(src) == "[1, 2, 0.5] 9\n")
+    #expect(errorText("x = 3\nassert x > 5, f\"x is {x}\"")!.contains("test:2:8: error: assertion failed: x is 3"))
+    #expect(errorText("import torch")!.contains("Finch has no 'import'"))
+}
