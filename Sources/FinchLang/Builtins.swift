@@ -31,8 +31,10 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
         let step = try a.int("step")
         if a.isNone("stop") { stop = start; start = 0 } else { stop = try a.int("stop") }
         guard step != 0 else { throw FinchError("range(): step must not be zero") }
-        let count = step > 0 ? (stop > start ? (stop - start - 1) / step + 1 : 0) : (start > stop ? (start - stop - 1) / (-step) + 1 : 0)
-        guard count <= 50_000_000 else { throw FinchError("range(): \(count) elements is too many (the limit is 50,000,000); use a while loop") }
+        // Counted in Double so extreme bounds cannot overflow.
+        let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
+        let count = span <= 0 ? 0 : (span / abs(Double(step))).rounded(.up)
+        guard count <= 50_000_000 else { throw FinchError("range(): \(Int(min(count, 9e18))) elements is too many (the limit is 50,000,000); use a while loop") }
         return .list(stride(from: start, to: stop, by: step).map { .int($0) })
     }
     r.register("str", params: [.positional("value", default: .string(""))], doc: "The value as text, as print shows it.") { a, _ in .string(str(a["value"])) }
@@ -47,7 +49,9 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
             return .int(Int(d))
         case .string(let s):
             let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
-            if let i = Int(t, radix: try a.int("base")) { return .int(i) }
+            let base = try a.int("base")
+            guard (2...36).contains(base) else { throw FinchError("int(): base must be between 2 and 36, got \(base)") }
+            if let i = Int(t, radix: base) { return .int(i) }
             throw FinchError("int(): invalid literal \(repr(a["value"])) for base \(try a.int("base"))")
         default: throw a.typeError("value", "a number or a string")
         }
@@ -92,7 +96,11 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
     }
     r.register("enumerate", params: [.positional("items"), .positional("start", default: .int(0))], doc: "[index, item] pairs.") { a, ctx in
         let start = try a.int("start")
-        return .list(try ctx.iterate(a["items"]).enumerated().map { .list([.int(start + $0), $1]) })
+        return .list(try ctx.iterate(a["items"]).enumerated().map { i, x in
+            let (n, overflow) = start.addingReportingOverflow(i)
+            if overflow { throw FinchError("enumerate(): start \(start) overflows") }
+            return .list([.int(n), x])
+        })
     }
     r.register("zip", params: [.variadic("lists")], doc: "[a0, b0], [a1, b1], … up to the shortest list.") { a, ctx in
         let lists = try a.rest.map { try ctx.iterate($0) }

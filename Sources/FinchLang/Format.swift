@@ -19,7 +19,8 @@ public func str(_ v: Value) -> String {
 
 public func repr(_ v: Value) -> String {
     var out = ""
-    writeRepr(v, into: &out, depth: 0, top: true)
+    var active: [ObjectIdentifier] = []
+    writeRepr(v, into: &out, depth: 0, top: true, active: &active)
     return out
 }
 
@@ -30,7 +31,8 @@ public func shortRepr(_ v: Value, limit: Int = 40) -> String {
     return String(r.prefix(limit - 1)) + "…"
 }
 
-func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool) {
+/// `active` holds the containers being printed, so a list that contains itself prints `[...]` (as Python).
+func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool, active: inout [ObjectIdentifier]) {
     switch v {
     case .none: out += top ? "none" : "null"
     case .bool(let b): out += b ? "true" : "false"
@@ -38,23 +40,29 @@ func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool) {
     case .float(let d): out += formatFloat(d)
     case .string(let s): writeJSONString(s, into: &out)
     case .list(let l):
-        if depth >= maxPrintDepth { out += "[...]"; return }
+        let id = ObjectIdentifier(l)
+        if depth >= maxPrintDepth || active.contains(id) { out += "[...]"; return }
+        active.append(id)
+        defer { active.removeLast() }
         out += "["
         for (i, x) in l.items.enumerated() {
             if i > 0 { out += ", " }
-            writeRepr(x, into: &out, depth: depth + 1, top: false)
+            writeRepr(x, into: &out, depth: depth + 1, top: false, active: &active)
         }
         out += "]"
     case .dict(let d):
-        if depth >= maxPrintDepth { out += "{...}"; return }
+        let id = ObjectIdentifier(d)
+        if depth >= maxPrintDepth || active.contains(id) { out += "{...}"; return }
+        active.append(id)
+        defer { active.removeLast() }
         out += "{"
         var first = true
         for (k, x) in d.pairs {
             if !first { out += ", " }
             first = false
-            writeRepr(k.value, into: &out, depth: depth + 1, top: false)
+            writeRepr(k.value, into: &out, depth: depth + 1, top: false, active: &active)
             out += ": "
-            writeRepr(x, into: &out, depth: depth + 1, top: false)
+            writeRepr(x, into: &out, depth: depth + 1, top: false, active: &active)
         }
         out += "}"
     case .function(let f): out += "<function \(f.name)(\(f.decl.params.map { $0.defaultValue == nil ? $0.name : $0.name + "=…" }.joined(separator: ", ")))>"
@@ -106,12 +114,21 @@ public func writeJSONString(_ s: String, into out: inout String) {
 /// Compact JSON (`{"a":1,"b":[1,2]}`), or indented with `indent` spaces.
 public func toJSON(_ v: Value, indent: Int? = nil) throws -> String {
     var out = ""
-    try writeJSON(v, into: &out, indent: indent, level: 0)
+    var active: [ObjectIdentifier] = []
+    try writeJSON(v, into: &out, indent: indent, level: 0, active: &active)
     return out
 }
 
-func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int) throws {
-    if level > maxPrintDepth { throw FinchError("json: value nested more than \(maxPrintDepth) levels deep (or contains itself)") }
+func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int, active: inout [ObjectIdentifier]) throws {
+    if level > maxPrintDepth { throw FinchError("json: value nested more than \(maxPrintDepth) levels deep") }
+    var container: ObjectIdentifier? = nil
+    if case .list(let l) = v { container = ObjectIdentifier(l) }
+    if case .dict(let d) = v { container = ObjectIdentifier(d) }
+    if let id = container {
+        if active.contains(id) { throw FinchError("json: the value contains itself") }
+        active.append(id)
+    }
+    defer { if container != nil { active.removeLast() } }
     let nl = indent.map { "\n" + String(repeating: " ", count: $0 * (level + 1)) } ?? ""
     let close = indent.map { "\n" + String(repeating: " ", count: $0 * level) } ?? ""
     let colon = indent == nil ? ":" : ": "
@@ -129,7 +146,7 @@ func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int) thr
         for (i, x) in l.items.enumerated() {
             if i > 0 { out += "," }
             out += nl
-            try writeJSON(x, into: &out, indent: indent, level: level + 1)
+            try writeJSON(x, into: &out, indent: indent, level: level + 1, active: &active)
         }
         out += close + "]"
     case .dict(let d):
@@ -144,12 +161,12 @@ func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int) thr
             switch k { case .string(let s): key = s; default: key = repr(k.value) }
             writeJSONString(key, into: &out)
             out += colon
-            try writeJSON(x, into: &out, indent: indent, level: level + 1)
+            try writeJSON(x, into: &out, indent: indent, level: level + 1, active: &active)
         }
         out += close + "}"
     case .object(let o):
         guard let j = o.jsonValue else { throw FinchError("json: a \(o.typeName) has no JSON form") }
-        try writeJSON(j, into: &out, indent: indent, level: level + 1)
+        try writeJSON(j, into: &out, indent: indent, level: level + 1, active: &active)
     case .function, .builtin:
         throw FinchError("json: a \(v.typeName) has no JSON form")
     }

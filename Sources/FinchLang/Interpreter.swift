@@ -90,26 +90,7 @@ public final class Interpreter: @unchecked Sendable {
     }
 
     /// Runs `body` on a thread with a large stack so deep (but bounded) recursion cannot overflow.
-    public func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
-        if Thread.current.name == Interpreter.threadName { return try body() }
-        var result: Result<T, Error>? = nil
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
-            var set = sigset_t()
-            sigemptyset(&set)
-            sigaddset(&set, SIGINT)
-            pthread_sigmask(SIG_BLOCK, &set, nil)
-            result = Result { try body() }
-            done.signal()
-        }
-        thread.name = Interpreter.threadName
-        thread.stackSize = 512 << 20
-        thread.start()
-        done.wait()
-        return try result!.get()
-    }
-    static let threadName = "finch-interpreter"
+    public func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T { try withLargeStack(body) }
 
     func absoluteLine(_ f: SourceFile, _ p: Pos) -> Int { Int(p.line) + f.firstLine - 1 }
 
@@ -615,3 +596,29 @@ public final class Interpreter: @unchecked Sendable {
         }
     }
 }
+
+/// Runs `body` on a thread with a 512 MB stack (reserved, not committed) so the deepest trees the parser
+/// accepts can be walked recursively. Already on such a thread, runs it directly.
+public func withLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
+    if Thread.current.name == largeStackThreadName { return try body() }
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        box.result = Result { try body() }
+        done.signal()
+    }
+    thread.name = largeStackThreadName
+    thread.stackSize = 512 << 20
+    thread.start()
+    done.wait()
+    return try box.result!.get()
+}
+
+let largeStackThreadName = "finch-interpreter"
+
+final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }

@@ -85,8 +85,9 @@ func splitWhitespace(_ s: String, _ limit: Int) -> [String] {
 
 func scalarIndex(_ s: String, of sub: String, from: Int = 0, reverse: Bool = false) -> Int? {
     let hay = Array(s.unicodeScalars), needle = Array(sub.unicodeScalars)
-    guard needle.count <= hay.count else { return nil }
-    let positions = Array(max(0, from)...(hay.count - needle.count))
+    let first = max(0, from), last = hay.count - needle.count
+    guard needle.count <= hay.count, first <= last else { return nil }
+    let positions = Array(first...last)
     for i in (reverse ? positions.reversed() : positions) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
     return nil
 }
@@ -169,6 +170,7 @@ let stringMethods: [String: Method] = [
         let s = recvString(r); return .bool(!s.isEmpty && s.allSatisfy { $0.isWhitespace }) },
     "zfill": m([.positional("width")], "Pad with zeros on the left to width.") { r, a, _ in
         let s = recvString(r), w = try a.int("width")
+        guard w <= 10_000_000 else { throw FinchError("str.zfill(): width \(w) is too large") }
         let n = s.unicodeScalars.count
         guard w > n else { return .string(s) }
         if s.hasPrefix("-") || s.hasPrefix("+") { return .string(String(s.prefix(1)) + String(repeating: "0", count: w - n) + s.dropFirst()) }

@@ -26,11 +26,13 @@ extension Interpreter {
             return try floatOp(op, asDouble(a), asDouble(b))
         case (.string(let x), .string(let y)) where op == .add: return .string(x + y)
         case (.string(let s), .int(let n)) where op == .mul, (.int(let n), .string(let s)) where op == .mul:
-            guard n <= 0 || s.utf8.count * n <= 100_000_000 else { throw FinchError("string repetition too large") }
+            let (size, o) = s.utf8.count.multipliedReportingOverflow(by: max(n, 0))
+            guard !o, size <= 100_000_000 else { throw FinchError("string repetition too large (more than 100 MB)") }
             return .string(n <= 0 ? "" : String(repeating: s, count: n))
         case (.list(let x), .list(let y)) where op == .add: return .list(FinchList(x.items + y.items))
         case (.list(let l), .int(let n)) where op == .mul, (.int(let n), .list(let l)) where op == .mul:
-            guard n <= 0 || l.items.count * n <= 10_000_000 else { throw FinchError("list repetition too large") }
+            let (size, o) = l.items.count.multipliedReportingOverflow(by: max(n, 0))
+            guard !o, size <= 10_000_000 else { throw FinchError("list repetition too large (more than 10,000,000 items)") }
             var out: [Value] = []
             if n > 0 { for _ in 0..<n { out += l.items } }
             return .list(FinchList(out))

@@ -14,6 +14,10 @@ public struct Parser {
     let tokens: [Token]
     var current = 0
     var depth = 0
+    /// Binary operators and postfix operations build left-deep trees without recursion; they are
+    /// counted too so no expression tree gets deep enough to overflow the evaluator's stack.
+    var chain = 0
+    public static let maxChain = 5000
     public private(set) var errors: [(Pos, String)] = []
 
     public init(_ source: String, line: Int = 1, column: Int = 1, fragment: Bool = false, depth: Int = 0) {
@@ -98,6 +102,13 @@ public struct Parser {
         }
     }
 
+    mutating func chained(_ pos: Pos) throws {
+        chain += 1
+        if chain > Parser.maxChain {
+            throw ParseError(pos: pos, message: "statement too long (more than \(Parser.maxChain) operators); split it over several statements")
+        }
+    }
+
     mutating func nested<T>(_ pos: Pos, _ body: (inout Parser) throws -> T) throws -> T {
         depth += 1
         defer { depth -= 1 }
@@ -126,6 +137,7 @@ public struct Parser {
     }
 
     mutating func statementRecovering(into out: inout [Stmt]) {
+        chain = 0
         do {
             out += try statement()
         } catch let e as ParseError {
@@ -390,6 +402,7 @@ public struct Parser {
         var left = try andExpr()
         while checkKeyword("or") {
             advance()
+            try chained(left.pos)
             left = Expr(.or(left, try andExpr()), left.pos)
         }
         return left
@@ -400,6 +413,7 @@ public struct Parser {
         var left = try notExpr()
         while checkKeyword("and") {
             advance()
+            try chained(left.pos)
             left = Expr(.and(left, try notExpr()), left.pos)
         }
         return left
@@ -448,6 +462,7 @@ public struct Parser {
             let op: BinaryOp
             if check("+") { op = .add } else if check("-") { op = .sub } else { break }
             let pos = advance().pos
+            try chained(pos)
             left = Expr(.binary(op, left, try term()), pos)
         }
         return left
@@ -460,6 +475,7 @@ public struct Parser {
             let op: BinaryOp
             if check("*") { op = .mul } else if check("/") { op = .div } else if check("//") { op = .floorDiv } else if check("%") { op = .mod } else { break }
             let pos = advance().pos
+            try chained(pos)
             left = Expr(.binary(op, left, try unary()), pos)
         }
         return left
@@ -496,10 +512,8 @@ public struct Parser {
     /// postfix := atom ('(' arguments ')' | '[' subscript ']' | '.' NAME)*
     mutating func postfix() throws -> Expr {
         var e = try atom()
-        var chain = 0
         while true {
-            chain += 1
-            if chain > 1000 { throw ParseError(pos: peek.pos, message: "expression too long (more than 1000 calls, indexes or attributes in a chain)") }
+            if check("(") || check("[") || check(".") { try chained(peek.pos) }
             if check("(") {
                 let pos = advance().pos
                 let args = try arguments()

@@ -35,17 +35,18 @@ public final class MemoCache: @unchecked Sendable {
 
     /// A stable text for a Finch value; nil when some part (a handle without a fingerprint, a function)
     /// cannot be identified, in which case the call must not be cached.
-    public static func fingerprint(_ v: Value) -> String? {
+    public static func fingerprint(_ v: Value, depth: Int = 0) -> String? {
+        guard depth < 100 else { return nil }  // too deep or cyclic: not cacheable
         switch v {
         case .object(let o): return o.fingerprint.map { "\(o.typeName):\($0)" }
         case .function, .builtin: return nil
         case .list(let l):
             var parts: [String] = []
-            for x in l.items { guard let f = fingerprint(x) else { return nil }; parts.append(f) }
+            for x in l.items { guard let f = fingerprint(x, depth: depth + 1) else { return nil }; parts.append(f) }
             return "[" + parts.joined(separator: ",") + "]"
         case .dict(let d):
             var parts: [String] = []
-            for (k, x) in d.pairs { guard let f = fingerprint(x) else { return nil }; parts.append(repr(k.value) + ":" + f) }
+            for (k, x) in d.pairs { guard let f = fingerprint(x, depth: depth + 1) else { return nil }; parts.append(repr(k.value) + ":" + f) }
             return "{" + parts.joined(separator: ",") + "}"
         default: return repr(v)
         }

@@ -52,8 +52,8 @@ import Testing
 }
 
 @Test func cyclicListsPrintWithoutHanging() throws {
-    let out = try run("a = [1]\na.append(a)\nprint(len(str(a)) > 10)")
-    #expect(out == "true\n")
+    let out = try run("a = [1]\na.append(a)\nd = {}\nd['self'] = d\nprint(a, d)")
+    #expect(out == "[1, [...]] {\"self\": {...}}\n")
 }
 
 @Test func interruptFlagStopsLoopsAndKeepsVariables() throws {
@@ -80,4 +80,19 @@ import Testing
     let interp = Interpreter(output: sink)
     try interp.run(SourceFile(name: "t", text: "print('token is hf_secret123!')"))
     #expect(captured() == "token is [redacted]!\n")
+}
+
+@Test func extremeValuesGiveErrorsNotCrashes() throws {
+    #expect(errorText("range(-9223372036854775807, 9223372036854775807)")!.contains("too many"))
+    #expect(errorText("range(0, 10, -9223372036854775807 - 1)") == nil)
+    #expect(errorText("[1] * 9223372036854775807")!.contains("list repetition too large"))
+    #expect(errorText("'ab' * 9223372036854775807")!.contains("string repetition too large"))
+    #expect(errorText("int('10', base=99)")!.contains("base must be between 2 and 36"))
+    #expect(try run("print('abc'.find('b', 10), 'abc'.find('', 3))") == "-1 3\n")
+    #expect(try run("a = [1]\na.append(a)\na.append(a)\nprint(a)") == "[1, [...], [...]]\n")
+    #expect(errorText("a = [1]\na.append(a)\njson(a)")!.contains("the value contains itself"))
+    let long = "x = " + Array(repeating: "1", count: 6000).joined(separator: " + ")
+    #expect(errorText(long)!.contains("statement too long"))
+    let ok = "x = " + Array(repeating: "1", count: 3000).joined(separator: " + ") + "\nprint(x)"
+    #expect(try run(ok) == "3000\n")
 }
