@@ -40,9 +40,11 @@ public final class REPL {
     public init(registry: BuiltinRegistry, reader: LineReader? = nil,
                 write: @escaping (String) -> Void = OutputSink.writeStandardOutput,
                 writeError: @escaping (String) -> Void = OutputSink.writeStandardError) {
+        let sink = OutputSink(destination: write, errorDestination: writeError)
         self.write = write
-        self.writeError = writeError
-        interpreter = Interpreter(registry: registry, output: OutputSink(destination: write, errorDestination: writeError))
+        // Everything the REPL reports passes redaction (a syntax error quotes the line it is on).
+        self.writeError = { [sink] in writeError(sink.redact($0)) }
+        interpreter = Interpreter(registry: registry, output: sink)
         let tty = isatty(0) != 0 && isatty(1) != 0
         interactive = reader == nil ? tty : false
         color = interactive && useColor(fd: 1)
