@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# Builds and runs a libFuzzer harness: fuzz/run.sh NAME SECONDS   (NAME: gguf | safetensors)
-# The harness is compiled with the parser sources into one module (-sanitize=fuzzer,address); seeds
-# come from the committed test fixtures, the working corpus and any crash files go to .build-fuzz/NAME/.
+# Builds and runs a libFuzzer harness: fuzz/run.sh NAME SECONDS
+#   parser       the Finch lexer/parser           (fuzz/parser/harness.swift)
+#   gguf         the GGUF reader                   (fuzz/gguf/Harness.swift)
+#   safetensors  the safetensors reader            (fuzz/safetensors/Harness.swift)
+#   tokenizer    tokenizer.json/config/templates   (fuzz/tokenizer/run.sh)
+#   hub-parsers  JSON/JSONL/CSV/card YAML/splits   (fuzz/hub-parsers/run.sh, when present)
+# The harness is compiled with the sources it tests (swiftc -sanitize=fuzzer,address); seeds come from
+# the committed fixtures; the corpus and any crash files go to .build-fuzz/NAME/.
 set -euo pipefail
 name=${1:?usage: fuzz/run.sh NAME SECONDS}
 seconds=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -x "$root/fuzz/$name/run.sh" ]; then exec "$root/fuzz/$name/run.sh" "$seconds"; fi
 out="$root/.build-fuzz/$name"
 mkdir -p "$out/corpus" "$out/artifacts"
-sources=("$root"/Sources/FinchModels/Formats/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/$name/Harness.swift")
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FinchFuzz "${sources[@]}" -o "$out/fuzz-$name"
 fixtures="$root/Tests/FinchModelsTests/Fixtures"
 case "$name" in
-  gguf) cp "$fixtures"/*.gguf "$out/corpus/" ;;
-  safetensors) cp "$fixtures"/*.safetensors "$fixtures"/sharded/* "$out/corpus/" ;;
-  *) echo "unknown harness $name" >&2; exit 2 ;;
+  parser)
+    sources=("$root"/Sources/FinchLang/*.swift "$root/fuzz/parser/harness.swift")
+    for f in "$root"/notebooks/*.cell "$root"/stdlib/*.fin "$root"/Tests/FinchNotebookTests/Fixtures/*.cell "$root"/fuzz/parser/seeds/*; do
+        [ -f "$f" ] && cp "$f" "$out/corpus/" || true
+    done
+    maxlen=4096 ;;
+  gguf)
+    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/gguf/Harness.swift")
+    cp "$fixtures"/*.gguf "$out/corpus/"
+    maxlen=65536 ;;
+  safetensors)
+    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/safetensors/Harness.swift")
+    cp "$fixtures"/*.safetensors "$fixtures"/sharded/* "$out/corpus/"
+    maxlen=65536 ;;
+  *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers)" >&2; exit 2 ;;
 esac
-cd "$out"
-exec ./"fuzz-$name" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
-  -artifact_prefix="$out/artifacts/" -print_final_stats=1 corpus
+swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FinchFuzz "${sources[@]}" -o "$out/fuzz-$name"
+start=$(date +%s)
+set +e
+"$out/fuzz-$name" "$out/corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$maxlen -timeout=10 \
+    -artifact_prefix="$out/artifacts/" -print_final_stats=1
+status=$?
+set -e
+echo "fuzz/run.sh: $name ran $(( $(date +%s) - start )) s, exit status $status" >&2
+exit $status

@@ -1,49 +1,94 @@
 import ArgumentParser
-import FinchBench
+import Foundation
+import FinchLang
 import FinchNotebook
-import FinchTensor
 
 @main
 struct Finch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finch",
         abstract: "A notebook-style scripting REPL for adapting language models.",
-        version: "0.1.0",
-        subcommands: [Bench.self]
+        discussion: "With no command, starts the interactive prompt.",
+        version: FinchVersion.string,
+        subcommands: [Repl.self, Run.self, Check.self, Bench.self],
+        defaultSubcommand: Repl.self
     )
 }
 
-struct Bench: ParsableCommand {
+struct Repl: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "repl", abstract: "The interactive prompt (the default).")
+
+    func run() throws {
+        Interrupt.install()
+        let code = REPL(registry: makeRegistry()).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Finch's speed (see BENCHMARKS.md).",
-        subcommands: [Ops.self, Train.self]
+        abstract: "Run every cell of a .cell notebook in one session.",
+        discussion: """
+        Standard output carries exactly what the cells print; cell headers, timing and errors go to standard \
+        error. Writes a transcript NOTEBOOK.out.md beside the notebook. Exit code 0 on success, 1 on an \
+        error, 130 on Ctrl-C.
+        """
     )
 
-    struct Ops: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Engine matrix products next to raw cblas_sgemm, and element-wise throughput.")
-        @Option(help: "Rows of the activations (tokens).") var rows = 1024
-        @Option(help: "Seconds spent timing each row.") var budget = 0.4
+    @Argument(help: "The notebook (.cell file).") var notebook: String
+    @Option(name: .long, help: "Run only this cell (repeatable).") var only: [String] = []
+    @Option(name: .long, help: "Start at this cell.") var from: String?
+    @Option(name: .customShort("p"), help: ArgumentHelp("Override a parameter of the %% params cell: -p name=value (value as a Finch literal).", valueName: "name=value"))
+    var params: [String] = []
+    @Flag(name: .long, help: "Run the remaining cells after an error.") var keepGoing = false
+    @Flag(name: .long, help: "Ignore cached results of expensive built-ins.") var fresh = false
+    @Flag(name: .long, help: "Do not write the transcript.") var noTranscript = false
 
-        func run() throws {
-            print(BenchOps.format(try BenchOps.run(rows: rows, budget: budget)))
+    func run() throws {
+        Interrupt.install()
+        let nb: Notebook
+        do { nb = try Notebook.load(path: notebook) }
+        catch { FileHandle.standardError.write("finch: \(error)\n".data(using: .utf8)!); throw ExitCode(1) }
+        var options = RunOptions()
+        options.only = only
+        options.from = from
+        options.keepGoing = keepGoing
+        options.fresh = fresh
+        options.writeTranscript = !noTranscript
+        options.color = useColor(fd: 2)
+        for p in params {
+            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
+                FileHandle.standardError.write("finch: -p expects name=value, got '\(p)'\n".data(using: .utf8)!)
+                throw ExitCode(1)
+            }
+            options.params.append((String(p[..<eq]), String(p[p.index(after: eq)...])))
         }
+        let code = NotebookRunner(notebook: nb, options: options).run()
+        if code != 0 { throw ExitCode(code) }
     }
+}
 
-    struct Train: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "LoRA training tokens/s on a SmolLM2-135M-shaped model (r 16, all seven projections, AdamW).")
-        @Option(help: "Sequences per step.") var batch = 4
-        @Option(help: "Tokens per sequence.") var seqLen = 256
-        @Option(help: "Timed steps (after one warm-up step).") var steps = 5
-        @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Parse a notebook and resolve names and built-in keywords without running it."
+    )
 
-        func run() throws {
-            let model = try BenchTrain.randomModel(BenchTrain.smolConfig)
-            let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
-                                       checkpointing: .init(rawValue: checkpointing) ?? .auto)
-            print(String(format: "finch: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
-                         r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
-                         Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
-            if Profiler.enabled { print(Profiler.report()) }
+    @Argument(help: "The notebook (.cell file).") var notebook: String
+
+    func run() throws {
+        let nb: Notebook
+        do { nb = try Notebook.load(path: notebook) }
+        catch { FileHandle.standardError.write("finch: \(error)\n".data(using: .utf8)!); throw ExitCode(1) }
+        let problems = checkNotebook(nb)
+        let color = useColor(fd: 2)
+        for (cell, d) in problems {
+            let head = cell.map { "in cell \($0.label):\n" } ?? ""
+            FileHandle.standardError.write((head + d.render(color: color)).data(using: .utf8)!)
         }
+        if !problems.isEmpty {
+            FileHandle.standardError.write("\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(notebook)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        }
+        FileHandle.standardError.write("\(notebook): ok (\(nb.cells.filter { $0.kind == .code }.count) code cells)\n".data(using: .utf8)!)
     }
 }

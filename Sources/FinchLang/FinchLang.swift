@@ -1,1 +1,0 @@
-// FinchLang: see Package.swift for this target's role.

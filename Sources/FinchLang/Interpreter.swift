@@ -1,0 +1,624 @@
+import Foundation
+
+/// A runtime error tied to where it happened, collecting the call stack as it unwinds.
+struct RuntimeError: Error {
+    var message: String
+    /// Where the error happened (innermost).
+    var originFile: SourceFile
+    var originPos: Pos
+    /// Position in the frame the error is currently unwinding through.
+    var file: SourceFile
+    var pos: Pos
+    /// Outermost first, filled while unwinding.
+    var frames: [StackFrame] = []
+}
+
+enum Flow {
+    case normal
+    case breakLoop
+    case continueLoop
+    case returned(Value)
+}
+
+/// The tree-walking interpreter. One instance is one session: its globals persist across `run` calls
+/// (cells of a notebook, lines at the REPL).
+public final class Interpreter: @unchecked Sendable {
+    public let registry: BuiltinRegistry
+    public let globals = Environment()
+    public var output: OutputSink
+    public var modules: ModuleLoader
+    /// Extension point for bindings in other modules (e.g. the notebook runner's memo cache).
+    public var userInfo: [String: Any] = [:]
+    /// Polled in loops and calls; Ctrl-C sets `Interrupt.shared`.
+    public var interruptFlag: InterruptFlag = Interrupt.shared
+    public static let maxCallDepth = 200
+    var callDepth = 0
+    var file: SourceFile = SourceFile(name: "<input>", text: "")
+    var loadedModules: Set<String> = []
+    var loadingModules: Set<String> = []
+
+    public init(registry: BuiltinRegistry = .standard(), output: OutputSink = .standard(), modules: ModuleLoader = ModuleLoader()) {
+        self.registry = registry
+        self.output = output
+        self.modules = modules
+    }
+
+    // MARK: entry points
+
+    /// Parses and runs a source in the global scope. Throws `SyntaxErrors` (every syntax error in the
+    /// source), a `Diagnostic` for a runtime error, or `Interrupted`.
+    public func run(_ source: SourceFile) throws {
+        _ = try runReturningValue(source)
+    }
+
+    /// Like `run`; when the last statement is an expression, returns its value (the REPL echoes it).
+    @discardableResult
+    public func runReturningValue(_ source: SourceFile) throws -> Value? {
+        try onLargeStack {
+            let program = try Parser.parse(source)
+            return try self.execute(program, in: source)
+        }
+    }
+
+    /// Runs parsed statements in the global scope.
+    public func execute(_ program: [Stmt], in source: SourceFile) throws -> Value? {
+        let saved = file
+        file = source
+        defer { file = saved }
+        do {
+            var last: Value? = nil
+            for (i, stmt) in program.enumerated() {
+                if i == program.count - 1, case .expr(let e) = stmt.kind {
+                    last = try eval(e, globals)
+                } else {
+                    _ = try exec(stmt, globals)
+                }
+            }
+            return last
+        } catch let e as RuntimeError {
+            var frames = e.frames
+            if !frames.isEmpty {
+                frames.insert(StackFrame(function: "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
+            }
+            throw Diagnostic(kind: .runtime, message: e.message, file: e.originFile, pos: e.originPos, stack: frames)
+        }
+    }
+
+    /// Calls a Finch callable from Swift (built-ins like `map(fn)` or `dataset.filter(fn)`).
+    public func call(_ callee: Value, _ args: [Value], keywords: [(String, Value)] = []) throws -> Value {
+        try call(callee, CallArgs(args, keywords: keywords), at: .unknown)
+    }
+
+    /// Runs `body` on a thread with a large stack so deep (but bounded) recursion cannot overflow.
+    public func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T { try withLargeStack(body) }
+
+    func absoluteLine(_ f: SourceFile, _ p: Pos) -> Int { Int(p.line) + f.firstLine - 1 }
+
+    /// Runs `body`, turning a position-less FinchError into a RuntimeError at `pos`.
+    @inline(__always)
+    func at<T>(_ pos: Pos, _ body: () throws -> T) throws -> T {
+        do { return try body() }
+        catch let e as FinchError { throw RuntimeError(message: e.message, originFile: file, originPos: pos, file: file, pos: pos) }
+    }
+
+    func fail(_ pos: Pos, _ message: String) -> RuntimeError {
+        RuntimeError(message: message, originFile: file, originPos: pos, file: file, pos: pos)
+    }
+
+    // MARK: statements
+
+    func exec(_ block: [Stmt], _ env: Environment) throws -> Flow {
+        for stmt in block {
+            let flow = try exec(stmt, env)
+            if case .normal = flow { continue }
+            return flow
+        }
+        return .normal
+    }
+
+    func exec(_ stmt: Stmt, _ env: Environment) throws -> Flow {
+        switch stmt.kind {
+        case .expr(let e):
+            _ = try eval(e, env)
+        case .assign(let targets, let valueExpr):
+            let v = try eval(valueExpr, env)
+            for t in targets { try assign(t, v, env) }
+        case .augAssign(let target, let op, let valueExpr):
+            try augAssign(target, op, valueExpr, env, stmt.pos)
+        case .ifElse(let branches, let elseBody):
+            for b in branches where try eval(b.condition, env).isTruthy {
+                return try exec(b.body, env)
+            }
+            if let e = elseBody { return try exec(e, env) }
+        case .whileLoop(let cond, let body):
+            while try eval(cond, env).isTruthy {
+                try checkInterrupt()
+                switch try exec(body, env) {
+                case .breakLoop: return .normal
+                case .returned(let v): return .returned(v)
+                default: continue
+                }
+            }
+        case .forLoop(let target, let iterExpr, let body):
+            let items = try at(iterExpr.pos) { try iterate(try eval(iterExpr, env)) }
+            for item in items {
+                try checkInterrupt()
+                try assign(target, item, env)
+                switch try exec(body, env) {
+                case .breakLoop: return .normal
+                case .returned(let v): return .returned(v)
+                default: continue
+                }
+            }
+        case .breakLoop: return .breakLoop
+        case .continueLoop: return .continueLoop
+        case .pass: break
+        case .returnValue(let e):
+            return .returned(try e.map { try eval($0, env) } ?? .none)
+        case .def(let decl):
+            env.vars[decl.name] = .function(try makeFunction(decl, env))
+        case .use(let name):
+            try at(stmt.pos) { try use(name) }
+        case .assert(let cond, let message):
+            if !(try eval(cond, env).isTruthy) {
+                throw fail(cond.pos, "assertion failed" + (try message.map { ": " + str(try eval($0, env)) } ?? ""))
+            }
+        }
+        return .normal
+    }
+
+    @inline(__always)
+    func checkInterrupt() throws { try interruptFlag.check() }
+
+    func makeFunction(_ decl: FunctionDecl, _ env: Environment) throws -> FinchFunction {
+        let defaults = try decl.params.map { p in try p.defaultValue.map { try eval($0, env) } }
+        return FinchFunction(decl: decl, defaults: defaults, closure: env, source: file)
+    }
+
+    /// `use "name"`: runs stdlib/name.fin once into the global scope.
+    public func use(_ name: String) throws {
+        if loadedModules.contains(name) { return }
+        if loadingModules.contains(name) { throw FinchError("module '\(name)' uses itself (circular use)") }
+        let source = try modules.load(name)
+        loadingModules.insert(name)
+        defer { loadingModules.remove(name) }
+        let program: [Stmt]
+        do { program = try Parser.parse(source) }
+        catch let e as SyntaxErrors { throw FinchError("module '\(name)' has syntax errors:\n" + e.description) }
+        let saved = file
+        file = source
+        defer { file = saved }
+        for stmt in program { _ = try exec(stmt, globals) }
+        loadedModules.insert(name)
+    }
+
+    // MARK: assignment
+
+    func assign(_ target: Target, _ value: Value, _ env: Environment) throws {
+        switch target {
+        case .name(let n, _):
+            env.vars[n] = value
+        case .index(let objExpr, let idxExpr, let pos):
+            let obj = try eval(objExpr, env)
+            let idx = try eval(idxExpr, env)
+            try at(pos) { try setItem(obj, idx, value) }
+        case .attribute(let objExpr, let name, let pos):
+            let obj = try eval(objExpr, env)
+            try at(pos) {
+                if case .object(let o) = obj, try o.setAttribute(name, value, self) { return }
+                throw FinchError("cannot set attribute '\(name)' on a \(obj.typeName)")
+            }
+        case .tuple(let targets, let pos):
+            let items = try at(pos) { try iterate(value) }
+            guard items.count == targets.count else {
+                throw fail(pos, "cannot unpack \(items.count) value\(items.count == 1 ? "" : "s") into \(targets.count) names")
+            }
+            for (t, v) in zip(targets, items) { try assign(t, v, env) }
+        }
+    }
+
+    func augAssign(_ target: Target, _ op: BinaryOp, _ valueExpr: Expr, _ env: Environment, _ pos: Pos) throws {
+        switch target {
+        case .name(let n, let p):
+            guard let old = env.lookup(n) else { throw fail(p, undefinedNameMessage(n, env)) }
+            let rhs = try eval(valueExpr, env)
+            // `xs += ys` extends the list in place, like Python.
+            if op == .add, case .list(let l) = old, case .list(let r) = rhs { l.items += r.items; env.vars[n] = old; return }
+            env.vars[n] = try at(pos) { try binary(op, old, rhs) }
+        case .index(let objExpr, let idxExpr, let p):
+            let obj = try eval(objExpr, env)
+            let idx = try eval(idxExpr, env)
+            let old = try at(p) { try getItem(obj, idx) }
+            let rhs = try eval(valueExpr, env)
+            try at(p) { try setItem(obj, idx, try binary(op, old, rhs)) }
+        case .attribute(let objExpr, let name, let p):
+            let obj = try eval(objExpr, env)
+            let old = try at(p) { try getAttribute(obj, name) }
+            let rhs = try eval(valueExpr, env)
+            try at(p) {
+                let v = try binary(op, old, rhs)
+                if case .object(let o) = obj, try o.setAttribute(name, v, self) { return }
+                throw FinchError("cannot set attribute '\(name)' on a \(obj.typeName)")
+            }
+        case .tuple(_, let p):
+            throw fail(p, "augmented assignment needs a single target")
+        }
+    }
+
+    // MARK: expressions
+
+    func eval(_ e: Expr, _ env: Environment) throws -> Value {
+        switch e.kind {
+        case .literal(let v):
+            return v
+        case .name(let n):
+            if let v = env.lookup(n) { return v }
+            if let b = registry.lookup(n) { return .builtin(b) }
+            throw fail(e.pos, undefinedNameMessage(n, env))
+        case .fstring(let parts):
+            var out = ""
+            for part in parts {
+                switch part {
+                case .text(let s): out += s
+                case .expr(let inner, let conv, let spec):
+                    var v = try eval(inner, env)
+                    if conv == "r" || conv == "a" { v = .string(repr(v)) } else if conv == "s" { v = .string(str(v)) }
+                    out += try at(inner.pos) { try formatValue(v, spec: spec) }
+                }
+            }
+            return .string(out)
+        case .list(let items):
+            return .list(FinchList(try items.map { try eval($0, env) }))
+        case .dict(let pairs):
+            let d = FinchDict()
+            for (k, v) in pairs {
+                let key = try eval(k, env)
+                guard let dk = DictKey(key) else { throw fail(k.pos, "a \(key.typeName) cannot be a dict key (use a string, number or bool)") }
+                d[dk] = try eval(v, env)
+            }
+            return .dict(d)
+        case .unary(let op, let operand):
+            let v = try eval(operand, env)
+            return try at(e.pos) { try unary(op, v) }
+        case .binary(let op, let l, let r):
+            let a = try eval(l, env)
+            let b = try eval(r, env)
+            return try at(e.pos) { try binary(op, a, b) }
+        case .and(let l, let r):
+            let a = try eval(l, env)
+            return a.isTruthy ? try eval(r, env) : a
+        case .or(let l, let r):
+            let a = try eval(l, env)
+            return a.isTruthy ? a : try eval(r, env)
+        case .compare(let first, let rest):
+            var left = try eval(first, env)
+            for (op, rhsExpr, pos) in rest {
+                let right = try eval(rhsExpr, env)
+                guard try at(pos, { try compare(op, left, right) }) else { return .bool(false) }
+                left = right
+            }
+            return .bool(true)
+        case .ternary(let cond, let then, let other):
+            return try eval(cond, env).isTruthy ? try eval(then, env) : try eval(other, env)
+        case .call(let calleeExpr, let argExprs):
+            return try evalCall(calleeExpr, argExprs, env, e.pos)
+        case .attribute(let objExpr, let name):
+            let obj = try eval(objExpr, env)
+            return try at(e.pos) { try getAttribute(obj, name) }
+        case .index(let objExpr, let idxExpr):
+            let obj = try eval(objExpr, env)
+            let idx = try eval(idxExpr, env)
+            return try at(e.pos) { try getItem(obj, idx) }
+        case .slice(let objExpr, let lo, let hi, let step):
+            let obj = try eval(objExpr, env)
+            let l = try lo.map { try eval($0, env) } ?? .none
+            let h = try hi.map { try eval($0, env) } ?? .none
+            let s = try step.map { try eval($0, env) } ?? .none
+            return try at(e.pos) { try slice(obj, l, h, s) }
+        case .lambda(let decl):
+            return .function(try makeFunction(decl, env))
+        case .listComp(let element, let clauses):
+            var out: [Value] = []
+            try comprehend(clauses, 0, Environment(parent: env)) { scope in out.append(try self.eval(element, scope)) }
+            return .list(FinchList(out))
+        case .dictComp(let keyExpr, let valueExpr, let clauses):
+            let d = FinchDict()
+            try comprehend(clauses, 0, Environment(parent: env)) { scope in
+                let k = try self.eval(keyExpr, scope)
+                guard let dk = DictKey(k) else { throw self.fail(keyExpr.pos, "a \(k.typeName) cannot be a dict key") }
+                d[dk] = try self.eval(valueExpr, scope)
+            }
+            return .dict(d)
+        }
+    }
+
+    func comprehend(_ clauses: [Comprehension], _ i: Int, _ scope: Environment, _ body: (Environment) throws -> Void) throws {
+        if i == clauses.count { try body(scope); return }
+        let c = clauses[i]
+        let items = try at(c.iterable.pos) { try iterate(try eval(c.iterable, scope)) }
+        outer: for item in items {
+            try checkInterrupt()
+            try assign(c.target, item, scope)
+            for cond in c.conditions where !(try eval(cond, scope).isTruthy) { continue outer }
+            try comprehend(clauses, i + 1, scope, body)
+        }
+    }
+
+    func undefinedNameMessage(_ n: String, _ env: Environment) -> String {
+        let candidates = env.allNames + registry.names
+        if let s = suggestion(for: n, among: candidates) { return "name '\(n)' is not defined; did you mean \(s)?" }
+        return "name '\(n)' is not defined"
+    }
+
+    // MARK: calls
+
+    func evalCall(_ calleeExpr: Expr, _ argExprs: [CallArg], _ env: Environment, _ pos: Pos) throws -> Value {
+        // Method calls go straight to the receiver without making a bound method.
+        if case .attribute(let objExpr, let name) = calleeExpr.kind {
+            let obj = try eval(objExpr, env)
+            let args = try evalArgs(argExprs, env)
+            return try at(pos) { try callMethod(obj, name, args, at: pos) }
+        }
+        let callee = try eval(calleeExpr, env)
+        let args = try evalArgs(argExprs, env)
+        return try at(pos) { try call(callee, args, at: pos) }
+    }
+
+    func evalArgs(_ argExprs: [CallArg], _ env: Environment) throws -> CallArgs {
+        var args = CallArgs()
+        for a in argExprs {
+            switch a {
+            case .positional(let e): args.positional.append(try eval(e, env))
+            case .keyword(let k, let e, _): args.keywords.append((k, try eval(e, env)))
+            case .unpackList(let e):
+                let v = try eval(e, env)
+                args.positional += try at(e.pos) { try iterate(v) }
+            case .unpackDict(let e):
+                guard case .dict(let d) = try eval(e, env) else { throw fail(e.pos, "** needs a dict") }
+                for (k, v) in d.pairs {
+                    guard case .string(let name) = k else { throw fail(e.pos, "** needs string keys, got \(repr(k.value))") }
+                    if args.keywords.contains(where: { $0.0 == name }) { throw fail(e.pos, "keyword argument '\(name)' given twice") }
+                    args.keywords.append((name, v))
+                }
+            }
+        }
+        return args
+    }
+
+    func call(_ callee: Value, _ args: CallArgs, at pos: Pos) throws -> Value {
+        switch callee {
+        case .builtin(let b):
+            return try b.call(args, self)
+        case .function(let f):
+            return try callFunction(f, args, at: pos)
+        case .object(let o) where o.isCallable:
+            return try o.call(args, self)
+        default:
+            throw FinchError("a \(callee.typeName) is not callable")
+        }
+    }
+
+    func callFunction(_ f: FinchFunction, _ args: CallArgs, at callPos: Pos) throws -> Value {
+        try checkInterrupt()
+        guard callDepth < Interpreter.maxCallDepth else {
+            throw FinchError("maximum call depth (\(Interpreter.maxCallDepth)) exceeded in \(f.name)(): is the recursion missing a base case?")
+        }
+        let scope = Environment(parent: f.closure)
+        try bindArguments(f, args, into: scope)
+        let callerFile = file
+        file = f.source
+        callDepth += 1
+        defer { file = callerFile; callDepth -= 1 }
+        do {
+            if let e = f.decl.expression { return try eval(e, scope) }
+            if case .returned(let v) = try exec(f.decl.body, scope) { return v }
+            return .none
+        } catch var e as RuntimeError {
+            e.frames.insert(StackFrame(function: f.name, source: e.file.name, line: absoluteLine(e.file, e.pos), column: Int(e.pos.column)), at: 0)
+            e.file = callerFile
+            e.pos = callPos
+            throw e
+        }
+    }
+
+    func bindArguments(_ f: FinchFunction, _ args: CallArgs, into scope: Environment) throws {
+        let params = f.decl.params
+        guard args.positional.count <= params.count else {
+            throw FinchError("\(f.name)() takes \(params.count) argument\(params.count == 1 ? "" : "s") but \(args.positional.count) were given")
+        }
+        for (i, v) in args.positional.enumerated() { scope.vars[params[i].name] = v }
+        for (k, v) in args.keywords {
+            guard params.contains(where: { $0.name == k }) else {
+                let hint = suggestion(for: k, among: params.map(\.name))
+                throw FinchError("\(f.name)() has no parameter '\(k)'\(hint.map { "; did you mean \($0)?" } ?? "")")
+            }
+            if scope.vars[k] != nil { throw FinchError("\(f.name)() got argument '\(k)' twice") }
+            scope.vars[k] = v
+        }
+        for (i, p) in params.enumerated() where scope.vars[p.name] == nil {
+            guard let d = f.defaults[i] else { throw FinchError("\(f.name)() is missing the required argument '\(p.name)'") }
+            scope.vars[p.name] = d
+        }
+    }
+
+    func callMethod(_ obj: Value, _ name: String, _ args: CallArgs, at pos: Pos) throws -> Value {
+        if case .object(let o) = obj {
+            if let v = try o.callMethod(name, args, self) { return v }
+            if let attr = try o.getAttribute(name, self) { return try call(attr, args, at: pos) }
+            throw FinchError(unknownAttribute(obj, name))
+        }
+        if let m = methodTable(for: obj)?[name] {
+            let bound = try Signature(m.params).bind(function: "\(obj.typeName).\(name)", args)
+            return try m.impl(obj, bound, self)
+        }
+        if case .dict(let d) = obj, let v = d[name], isCallable(v) {
+            // A dict of functions, used like a namespace.
+            return try call(v, args, at: pos)
+        }
+        throw FinchError(unknownAttribute(obj, name))
+    }
+
+    func isCallable(_ v: Value) -> Bool {
+        switch v {
+        case .function, .builtin: return true
+        case .object(let o): return o.isCallable
+        default: return false
+        }
+    }
+
+    func getAttribute(_ obj: Value, _ name: String) throws -> Value {
+        if case .object(let o) = obj {
+            if let v = try o.getAttribute(name, self) { return v }
+            if o.methodNames.contains(name) {
+                return .builtin(BuiltinFunction(name: "\(o.typeName).\(name)", params: [.variadic("args"), .keywords("options")], doc: "") { a, ctx in
+                    try ctx.callMethod(obj, name, CallArgs(a.rest, keywords: a.extraKeywords), at: .unknown)
+                })
+            }
+            throw FinchError(unknownAttribute(obj, name))
+        }
+        if let m = methodTable(for: obj)?[name] {
+            return .builtin(BuiltinFunction(name: "\(obj.typeName).\(name)", params: m.params, doc: m.doc) { a, ctx in try m.impl(obj, a, ctx) })
+        }
+        if case .function(let f) = obj, name == "__name__" { return .string(f.name) }
+        throw FinchError(unknownAttribute(obj, name))
+    }
+
+    func unknownAttribute(_ obj: Value, _ name: String) -> String {
+        var candidates: [String] = []
+        if case .object(let o) = obj { candidates = o.attributeNames + o.methodNames }
+        else if let t = methodTable(for: obj) { candidates = Array(t.keys) }
+        var msg = "a \(obj.typeName) has no attribute '\(name)'"
+        if let s = suggestion(for: name, among: candidates) { msg += "; did you mean \(s)?" }
+        if case .dict(let d) = obj, d[name] != nil { msg += " (to read the key, write x[\"\(name)\"])" }
+        return msg
+    }
+
+    // MARK: indexing
+
+    func getItem(_ obj: Value, _ idx: Value) throws -> Value {
+        switch obj {
+        case .list(let l):
+            return l.items[try normalizeIndex(idx, l.items.count, "list")]
+        case .string(let s):
+            let scalars = Array(s.unicodeScalars)
+            return .string(String(scalars[try normalizeIndex(idx, scalars.count, "string")]))
+        case .dict(let d):
+            guard let k = DictKey(idx) else { throw FinchError("a \(idx.typeName) cannot be a dict key") }
+            if let v = d[k] { return v }
+            var msg = "key \(repr(idx)) is not in the dict"
+            let names = d.keys.compactMap { if case .string(let s) = $0 { return s }; return nil }
+            if case .string(let s) = idx, let hint = suggestion(for: s, among: names) { msg += "; did you mean \"\(hint)\"?" }
+            else if d.count <= 10 { msg += " (keys: \(d.keys.map { repr($0.value) }.joined(separator: ", ")))" }
+            throw FinchError(msg)
+        case .object(let o):
+            if let v = try o.getItem(idx, self) { return v }
+            throw FinchError("a \(o.typeName) cannot be indexed")
+        default:
+            throw FinchError("a \(obj.typeName) cannot be indexed")
+        }
+    }
+
+    func normalizeIndex(_ idx: Value, _ count: Int, _ what: String) throws -> Int {
+        let i: Int
+        switch idx {
+        case .int(let v): i = v
+        case .bool(let b): i = b ? 1 : 0
+        default: throw FinchError("\(what) index must be an int, got \(idx.typeName) \(shortRepr(idx))")
+        }
+        let j = i < 0 ? i + count : i
+        guard j >= 0 && j < count else { throw FinchError("\(what) index \(i) out of range (length \(count))") }
+        return j
+    }
+
+    func setItem(_ obj: Value, _ idx: Value, _ value: Value) throws {
+        switch obj {
+        case .list(let l):
+            l.items[try normalizeIndex(idx, l.items.count, "list")] = value
+        case .dict(let d):
+            guard let k = DictKey(idx) else { throw FinchError("a \(idx.typeName) cannot be a dict key") }
+            d[k] = value
+        case .string:
+            throw FinchError("strings cannot be changed in place; build a new one, e.g. s[:i] + c + s[i+1:]")
+        default:
+            throw FinchError("a \(obj.typeName) does not support item assignment")
+        }
+    }
+
+    func slice(_ obj: Value, _ lo: Value, _ hi: Value, _ step: Value) throws -> Value {
+        func intOrNil(_ v: Value, _ what: String) throws -> Int? {
+            switch v {
+            case .none: return nil
+            case .int(let i): return i
+            default: throw FinchError("slice \(what) must be an int or none, got \(v.typeName)")
+            }
+        }
+        let st = try intOrNil(step, "step") ?? 1
+        guard st != 0 else { throw FinchError("slice step cannot be zero") }
+        func indices(_ count: Int) throws -> [Int] {
+            func clamp(_ v: Int?, _ def: Int) -> Int {
+                guard var x = v else { return def }
+                if x < 0 { x += count }
+                if st > 0 { return min(max(x, 0), count) }
+                return min(max(x, -1), count - 1)
+            }
+            let start = clamp(try intOrNil(lo, "start"), st > 0 ? 0 : count - 1)
+            let stop = clamp(try intOrNil(hi, "stop"), st > 0 ? count : -1)
+            return Array(stride(from: start, to: stop, by: st))
+        }
+        switch obj {
+        case .list(let l): return .list(FinchList(try indices(l.items.count).map { l.items[$0] }))
+        case .string(let s):
+            let scalars = Array(s.unicodeScalars)
+            var out = String.UnicodeScalarView()
+            for i in try indices(scalars.count) { out.append(scalars[i]) }
+            return .string(String(out))
+        case .object(let o):
+            guard let n = o.length else { break }
+            let picked = try indices(n).map { Value.int($0) }
+            if let v = try o.callMethod("select", CallArgs([.list(FinchList(picked))]), self) { return v }
+        default: break
+        }
+        throw FinchError("a \(obj.typeName) cannot be sliced")
+    }
+
+    /// The elements `for x in v` visits.
+    public func iterate(_ v: Value) throws -> [Value] {
+        switch v {
+        case .list(let l): return l.items
+        case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .dict(let d): return d.keys.map(\.value)
+        case .object(let o):
+            if let items = try o.iterate(self) { return items }
+            if let n = o.length { return try (0..<n).map { try getItem(v, .int($0)) } }
+            throw FinchError("cannot iterate over a \(o.typeName)")
+        default:
+            throw FinchError("cannot iterate over a \(v.typeName) \(shortRepr(v))")
+        }
+    }
+}
+
+/// Runs `body` on a thread with a 512 MB stack (reserved, not committed) so the deepest trees the parser
+/// accepts can be walked recursively. Already on such a thread, runs it directly.
+public func withLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
+    if Thread.current.name == largeStackThreadName { return try body() }
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        box.result = Result { try body() }
+        done.signal()
+    }
+    thread.name = largeStackThreadName
+    thread.stackSize = 512 << 20
+    thread.start()
+    done.wait()
+    return try box.result!.get()
+}
+
+let largeStackThreadName = "finch-interpreter"
+
+final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }

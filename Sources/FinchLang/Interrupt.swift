@@ -1,0 +1,52 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A flag a Ctrl-C sets and the interpreter polls. Sessions share `Interrupt.shared`; tests can give an
+/// interpreter its own so they do not disturb each other.
+public final class InterruptFlag: @unchecked Sendable {
+    let flag = Atomic<Bool>(false)
+    public init() {}
+    public var isRequested: Bool { flag.load(ordering: .relaxed) }
+    public func request() { flag.store(true, ordering: .relaxed) }
+    public func clear() { flag.store(false, ordering: .relaxed) }
+    /// Throws `Interrupted` when requested, clearing the flag.
+    public func check() throws {
+        if flag.load(ordering: .relaxed) {
+            clear()
+            throw Interrupted()
+        }
+    }
+}
+
+/// Ctrl-C. A SIGINT handler only sets an atomic flag; the interpreter checks it in loops and calls,
+/// and long-running built-ins (generation, training) poll `Interrupt.isRequested` between steps
+/// (or `ctx.interruptFlag.check()`, which throws `Interrupted`).
+public enum Interrupt {
+    public static let shared = InterruptFlag()
+    nonisolated(unsafe) static var installed = false
+
+    public static var isRequested: Bool { shared.isRequested }
+    public static func request() { shared.request() }
+    public static func clear() { shared.clear() }
+    public static func check() throws { try shared.check() }
+
+    /// Installs the SIGINT handler (idempotent). Without SA_RESTART so a blocking read returns EINTR.
+    public static func install() {
+        if installed { return }
+        installed = true
+        _ = shared.isRequested  // initialise the global before a signal can touch it
+        var action = sigaction()
+        #if canImport(Glibc)
+        action.__sigaction_handler.sa_handler = { _ in Interrupt.shared.flag.store(true, ordering: .relaxed) }
+        #else
+        action.__sigaction_u.__sa_handler = { _ in Interrupt.shared.flag.store(true, ordering: .relaxed) }
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+    }
+}

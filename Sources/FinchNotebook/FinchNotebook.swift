@@ -1,1 +1,0 @@
-// FinchNotebook: see Package.swift for this target's role.

@@ -1,0 +1,38 @@
+import ArgumentParser
+import FinchBench
+import FinchTensor
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure Finch's speed (see BENCHMARKS.md).",
+        subcommands: [Ops.self, Train.self]
+    )
+
+    struct Ops: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Engine matrix products next to raw cblas_sgemm, and element-wise throughput.")
+        @Option(help: "Rows of the activations (tokens).") var rows = 1024
+        @Option(help: "Seconds spent timing each row.") var budget = 0.4
+
+        func run() throws {
+            print(BenchOps.format(try BenchOps.run(rows: rows, budget: budget)))
+        }
+    }
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "LoRA training tokens/s on a SmolLM2-135M-shaped model (r 16, all seven projections, AdamW).")
+        @Option(help: "Sequences per step.") var batch = 4
+        @Option(help: "Tokens per sequence.") var seqLen = 256
+        @Option(help: "Timed steps (after one warm-up step).") var steps = 5
+        @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
+
+        func run() throws {
+            let model = try BenchTrain.randomModel(BenchTrain.smolConfig)
+            let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
+                                       checkpointing: .init(rawValue: checkpointing) ?? .auto)
+            print(String(format: "finch: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
+                         r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
+                         Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
+            if Profiler.enabled { print(Profiler.report()) }
+        }
+    }
+}

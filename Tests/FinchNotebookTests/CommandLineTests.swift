@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import FinchLang
+@testable import FinchNotebook
+
+/// Runs the finch binary with arguments and optional standard input.
+func finch(_ args: [String], stdin: String = "", cwd: String? = nil) throws -> (code: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: finchBinary)
+    p.arguments = args
+    var env = ProcessInfo.processInfo.environment
+    env["FINCH_STDLIB"] = repoRoot + "/stdlib"
+    env["NO_COLOR"] = "1"
+    p.environment = env
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    p.standardInput = input; p.standardOutput = output; p.standardError = errors
+    try p.run()
+    input.fileHandleForWriting.write(stdin.data(using: .utf8)!)
+    try input.fileHandleForWriting.close()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = errors.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+extension REPLProcessTests {
+    @Test func runExitCodesAndStreams() throws {
+        let dir = try tempDirectory()
+        try "%% a\nprint(1)\n".write(toFile: dir + "/ok.cell", atomically: true, encoding: .utf8)
+        let ok = try finch(["run", dir + "/ok.cell"])
+        #expect(ok.code == 0 && ok.out == "1\n" && ok.err.contains("%% a"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/ok.out.md"))
+
+        try "%% a\nx = 1\n%% b\ny = 2\n%% a\nz = 3\n".write(toFile: dir + "/dup.cell", atomically: true, encoding: .utf8)
+        let dup = try finch(["run", dir + "/dup.cell"])
+        #expect(dup.code == 1 && dup.err.contains("dup.cell:5: duplicate cell name 'a' (first used on line 1)"))
+
+        let badParam = try finch(["run", repoRoot + "/notebooks/hello.cell", "-p", "colour=red", "--no-transcript"])
+        #expect(badParam.code == 1 && badParam.out.isEmpty && badParam.err.contains("-p colour: not a parameter"))
+
+        try "%% a\nprint(1 +)\nprint(\"unterminated)\n".write(toFile: dir + "/syntax.cell", atomically: true, encoding: .utf8)
+        let syntax = try finch(["run", dir + "/syntax.cell"])
+        #expect(syntax.code == 1 && syntax.err.contains("syntax.cell:2:10: syntax error") && syntax.err.contains("syntax.cell:3:7: syntax error: unterminated string"))
+
+        let missing = try finch(["run", dir + "/nope.cell"])
+        #expect(missing.code == 1 && missing.err.contains("nope.cell: cannot read the notebook"))
+
+        let version = try finch(["--version"])
+        #expect(version.code == 0 && version.out == FinchVersion.string + "\n")
+        let help = try finch(["run", "--help"])
+        #expect(help.code == 0 && help.out.contains("--keep-going") && help.out.contains("-p <name=value>"))
+    }
+
+    @Test func checkCommandReportsWithoutRunning() throws {
+        let dir = try tempDirectory()
+        try "%% a\nwrite_text(\"\(dir)/touched\", \"x\")\nprint(undefined_thing)\n".write(toFile: dir + "/c.cell", atomically: true, encoding: .utf8)
+        let r = try finch(["check", dir + "/c.cell"])
+        #expect(r.code == 1 && r.err.contains("c.cell:3:7: error: name 'undefined_thing' is not defined"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/touched"))
+        let ok = try finch(["check", repoRoot + "/notebooks/hello.cell"])
+        #expect(ok.code == 0)
+    }
+
+    @Test func replMetaCommandsThroughAPipe() throws {
+        let dir = try tempDirectory()
+        try "%% first\nfrom_nb = 5\n%% second\nprint(from_nb * 2)\n".write(toFile: dir + "/nb.cell", atomically: true, encoding: .utf8)
+        let script = """
+        :load nb.cell
+        :cells
+        from_nb = 7
+        :run second
+        :help len
+        :vars
+        :save session.cell
+        :bogus
+        :quit
+        print("never")
+        """
+        let r = try finch([], stdin: script, cwd: dir)
+        #expect(r.code == 0)
+        #expect(r.out.contains("10\n"))
+        #expect(r.out.contains("first") && r.out.contains("second"))
+        #expect(r.out.contains("14\n"))
+        #expect(r.out.contains("len(value)\n    Number of items"))
+        #expect(r.out.contains("from_nb        int       7"))
+        #expect(!r.out.contains("never"))
+        #expect(r.err.contains("unknown command :bogus"))
+        let saved = try String(contentsOfFile: dir + "/session.cell", encoding: .utf8)
+        #expect(saved == "%% session\nfrom_nb = 7\n")
+    }
+}
+
+@Test func helpShowsSignatureAndDoc() throws {
+    let (sink, captured) = OutputSink.capturing()
+    let interp = Interpreter(registry: makeRegistry(), output: sink)
+    try interp.run(SourceFile(name: "t", text: "help(sorted)\nhelp(\"str.split\")\ndef f(a, b=2):\n    \"\"\"Adds.\"\"\"\n    return a + b\nhelp(f)\nhelp()"))
+    let out = captured()
+    #expect(out.hasPrefix("sorted(items, *, key=none, reverse=false)\n    A new sorted list (stable), optionally by key(item).\n"))
+    #expect(out.contains("str.split(sep=none, maxsplit=-1)\n    Split on sep"))
+    #expect(out.contains("f(a, b=2)\n    Adds.\n"))
+    #expect(out.contains("Built-ins (help(name) for one):"))
+    #expect(out.contains("  dataset        An in-memory dataset"))
+}
+
+@Test func imagesGoBesideTheNotebookAndIntoTheTranscript() throws {
+    let registry = makeRegistry()
+    registry.register("fake_plot", params: [], doc: "test: writes an image") { _, ctx in
+        guard let nb = NotebookContext.of(ctx) else { throw FinchError("no notebook") }
+        let url = try nb.newImagePath(extension: "svg")
+        try Data("<svg/>".utf8).write(to: url)
+        return .none
+    }
+    let dir = try tempDirectory()
+    let r = try runNotebook(text: "%% chart\nfake_plot()\n", registry: registry, dir: dir)
+    #expect(r.code == 0)
+    #expect(FileManager.default.fileExists(atPath: dir + "/nb.out/chart-1.svg"))
+    let transcript = try String(contentsOfFile: dir + "/nb.out.md", encoding: .utf8)
+    #expect(transcript.contains("![nb.out/chart-1.svg](nb.out/chart-1.svg)"))
+}
