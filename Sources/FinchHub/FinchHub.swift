@@ -1,1 +1,0 @@
-// FinchHub: see Package.swift for this target's role.
