@@ -194,22 +194,26 @@ public final class HubClient: @unchecked Sendable {
 
     func linkPointer(repoFolder: String, commit: String, path: String, etag: String) throws -> String {
         let snapshot = repoFolder + "/snapshots/" + commit
+        try Files.makeDirectories(snapshot)
+        // create sub-folders one by one, refusing any symlink on the way (nothing may escape the cache)
+        var dir = snapshot
+        for part in path.split(separator: "/").dropLast() {
+            dir += "/" + part
+            var st = stat()
+            if lstat(dir, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else { throw HubError.invalidFilePath(path) }
+            } else if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                throw FileError(path: dir, operation: "create directory", errno: errno)
+            }
+        }
         let pointer = snapshot + "/" + path
-        try Files.makeDirectories((pointer as NSString).deletingLastPathComponent)
-        // the parent must really be inside the snapshot (no symlinked folder escaping the cache)
-        let realParent = (URL(fileURLWithPath: (pointer as NSString).deletingLastPathComponent).resolvingSymlinksInPath().path)
-        let realSnapshot = URL(fileURLWithPath: snapshot).resolvingSymlinksInPath().path
-        guard realParent == realSnapshot || realParent.hasPrefix(realSnapshot + "/") else { throw HubError.invalidFilePath(path) }
         let target = HubClient.relativeBlobLink(path: path, etag: etag)
         var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink(pointer, &buf, buf.count - 1)
-        if n >= 0 {
-            if String(cString: buf) == target { return pointer }
-            unlink(pointer)
-        } else if Files.exists(pointer) {
-            unlink(pointer)
-        }
-        guard symlink(target, pointer) == 0 else { throw FileError(path: pointer, operation: "symlink", errno: errno) }
+        if readlink(pointer, &buf, buf.count - 1) >= 0, String(cString: buf) == target { return pointer }
+        // symlink under a temporary name, then rename over: two processes linking at once both succeed
+        let tmp = pointer + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        guard symlink(target, tmp) == 0 else { throw FileError(path: pointer, operation: "symlink", errno: errno) }
+        guard rename(tmp, pointer) == 0 else { let e = errno; unlink(tmp); throw FileError(path: pointer, operation: "rename symlink", errno: e) }
         return pointer
     }
 
