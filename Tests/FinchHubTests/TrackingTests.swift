@@ -51,7 +51,10 @@ func readTFRecords(_ data: Data) -> [[UInt8]]? {
     }
 
     @Test func runFolderHasMetricsEventsAndCurves() throws {
-        let root = makeTempDir("runs"); defer { removeDir(root) }
+        // scripts/hub/check_tensorboard.py sets FINCH_HUB_RUN_OUT to keep this run for its reader
+        let keep = ProcessInfo.processInfo.environment["FINCH_HUB_RUN_OUT"]
+        let root = keep ?? makeTempDir("runs"); defer { if keep == nil { removeDir(root) } }
+        if keep != nil { removeDir(root + "/medical-sft"); removeDir(root + "/p") }
         let secret = Secret(name: "WANDB_API_KEY", value: "wandb-secret-key-777")
         let tracker = try RunTracker(project: "medical-sft", run: "lora-r16",
                                      config: .obj(["lr": .double(2e-4), "r": .int(16), "note": .string("key wandb-secret-key-777 leaked")]), root: root)
