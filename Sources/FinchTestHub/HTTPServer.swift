@@ -79,16 +79,26 @@ final class HTTPServer: @unchecked Sendable {
         self.port = UInt16(bigEndian: bound.sin_port)
     }
 
+    private var started = false
+
     func start() {
-        let t = Thread { [self] in acceptLoop() }
+        lock.lock(); started = true; lock.unlock()
+        let t = Thread { [self] in acceptLoop(); close(listenFD) }
         t.name = "finch-testhub-accept"
         t.start()
     }
 
+    /// Idempotent: a second stop must not close a descriptor number someone else now owns.
     func stop() {
-        lock.lock(); stopped = true; lock.unlock()
+        lock.lock()
+        let was = stopped
+        stopped = true
+        lock.unlock()
+        guard !was else { return }
+        // wakes the blocked accept(); the accept thread closes the descriptor itself, so no thread can
+        // ever use the number after it was reused
         shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
+        if !started { close(listenFD) }
     }
 
     private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }

@@ -36,8 +36,13 @@ public final class TestHubServer: @unchecked Sendable {
     public let root: String
     public var port: UInt16 { http.port }
     public var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// LFS downloads and uploads are served on a second port: another origin, like the Hub's CDN and
+    /// storage buckets, so clients must not send the token there (and newer huggingface_hub versions
+    /// follow same-origin redirects in the metadata HEAD, which a same-origin CDN would break).
+    public var cdnEndpoint: String { "http://127.0.0.1:\(cdn.port)" }
 
     private let http: HTTPServer!
+    private let cdn: HTTPServer!
     private let lock = NSLock()
     private var _faults: [Fault] = []
     private var _tokens: [String: String] = [:]
@@ -61,13 +66,14 @@ public final class TestHubServer: @unchecked Sendable {
         self.root = (root as NSString).standardizingPath
         var handler: ((ServerRequest) -> ServerResponse)?
         http = try HTTPServer(host: host, port: port) { req in handler?(req) ?? .error(500, "not ready") }
+        cdn = try HTTPServer(host: host, port: 0) { req in handler?(req) ?? .error(500, "not ready") }
         handler = { [unowned self] req in self.handle(req) }
         try FileManager.default.createDirectory(atPath: self.root + "/.lfs", withIntermediateDirectories: true)
     }
 
     /// Starts serving on a background thread; returns self for chaining.
-    @discardableResult public func start() -> TestHubServer { http.start(); return self }
-    public func stop() { http.stop() }
+    @discardableResult public func start() -> TestHubServer { http.start(); cdn.start(); return self }
+    public func stop() { http.stop(); cdn.stop() }
 
     public func addFault(_ f: Fault) { lock.lock(); _faults.append(f); lock.unlock() }
     public func clearFaults() { lock.lock(); _faults.removeAll(); lock.unlock() }
@@ -224,7 +230,7 @@ public final class TestHubServer: @unchecked Sendable {
         if f.isLFS, let oid = f.sha256 {
             // like the Hub: the resolve answers 302 to the CDN; the linked etag/size describe the LFS object
             return ServerResponse(status: 302, headers: [
-                ("Location", "\(endpoint)/cdn/\(oid)?repo=\(repo.replacingOccurrences(of: "/", with: "%2F"))&file=\(file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"),
+                ("Location", "\(cdnEndpoint)/cdn/\(oid)?repo=\(repo.replacingOccurrences(of: "/", with: "%2F"))&file=\(file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"),
                 ("X-Repo-Commit", sha), ("X-Linked-Etag", "\"\(oid)\""), ("X-Linked-Size", "\(f.size)"),
                 ("ETag", "\"\(f.blobId)\""), ("Content-Length", "0"),
             ])
@@ -430,13 +436,13 @@ public final class TestHubServer: @unchecked Sendable {
                 useMultipart = true
                 var header: [String: String] = ["chunk_size": "\(multipartChunkSize)"]
                 let parts = Int((size + multipartChunkSize - 1) / multipartChunkSize)
-                for i in 1...max(parts, 1) { header[String(format: "%05d", i)] = "\(endpoint)/lfs-upload/\(oid)/part/\(i)" }
+                for i in 1...max(parts, 1) { header[String(format: "%05d", i)] = "\(cdnEndpoint)/lfs-upload/\(oid)/part/\(i)" }
                 out.append(["oid": oid, "size": size, "authenticated": true,
-                            "actions": ["upload": ["href": "\(endpoint)/lfs-upload/\(oid)/complete?size=\(size)", "header": header],
+                            "actions": ["upload": ["href": "\(cdnEndpoint)/lfs-upload/\(oid)/complete?size=\(size)", "header": header],
                                         "verify": ["href": "\(endpoint)/lfs-upload/\(oid)/verify"]]])
             } else {
                 out.append(["oid": oid, "size": size, "authenticated": true,
-                            "actions": ["upload": ["href": "\(endpoint)/lfs-upload/\(oid)?size=\(size)"],
+                            "actions": ["upload": ["href": "\(cdnEndpoint)/lfs-upload/\(oid)?size=\(size)"],
                                         "verify": ["href": "\(endpoint)/lfs-upload/\(oid)/verify"]]])
             }
         }

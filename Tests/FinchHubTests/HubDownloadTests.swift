@@ -146,6 +146,20 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         #expect(p.hasPrefix(fx.home + "/hub/models--org--old-name/snapshots/"))
     }
 
+    @Test func sameOriginAbsoluteRedirectIsFollowed() throws {
+        let fx = try HubFixture()
+        fx.server.setHook { req in
+            guard req.path.hasPrefix("/org/moved/resolve/") else { return nil }
+            return ServerResponse(status: 307, headers: [("Location", fx.server.endpoint + req.rawPath.replacingOccurrences(of: "/org/moved/", with: "/org/tiny/"))])
+        }
+        let p = try fx.client().download(repo: "org/moved", path: "model.safetensors")
+        #expect(contents(p) == fx.weights)
+        // the token went along on the same origin, never to the CDN origin
+        #expect(fx.server.requests.filter { $0.path.contains("/resolve/") }.count == 2)
+        #expect(fx.server.requests.filter { $0.path.contains("/resolve/") }.allSatisfy { $0.hadAuthorization })
+        #expect(fx.server.requests.filter { $0.path.hasPrefix("/cdn/") }.allSatisfy { !$0.hadAuthorization })
+    }
+
     @Test func missingFilesAndReposAreClearErrors() throws {
         let fx = try HubFixture()
         let hub = fx.client()

@@ -21,7 +21,7 @@ import FinchTestHub
         let fx = try HubFixture()
         fx.server.setHook { req in
             guard req.path.contains("/resolve/") else { return nil }
-            return ServerResponse(status: 302, headers: [("Location", "\(fx.server.endpoint)/cdn/\(String(repeating: "b", count: 64))"),
+            return ServerResponse(status: 302, headers: [("Location", "\(fx.server.cdnEndpoint)/cdn/\(String(repeating: "b", count: 64))"),
                                                          ("X-Repo-Commit", String(repeating: "c", count: 40)),
                                                          ("X-Linked-Etag", "\"\(String(repeating: "b", count: 64))\""),
                                                          ("X-Linked-Size", "99999999999999999999")])
@@ -42,7 +42,7 @@ import FinchTestHub
         fx.server.setHook { req in
             // announce 1000 bytes, then stream the 300 kB object
             if req.path.contains("/resolve/") {
-                return ServerResponse(status: 302, headers: [("Location", "\(fx.server.endpoint)/cdn/\(oid)"), ("X-Repo-Commit", String(repeating: "c", count: 40)),
+                return ServerResponse(status: 302, headers: [("Location", "\(fx.server.cdnEndpoint)/cdn/\(oid)"), ("X-Repo-Commit", String(repeating: "c", count: 40)),
                                                              ("X-Linked-Etag", "\"\(oid)\""), ("X-Linked-Size", "1000")])
             }
             return nil

@@ -109,15 +109,13 @@ public final class HubClient: @unchecked Sendable {
             let req = HTTPRequest(method: "HEAD", url: url, headers: headers(for: url, extra: [("Accept-Encoding", "identity")]), timeout: 10)
             let r = try http.send(req)
             if r.isRedirect, let loc = r.headers["Location"] {
-                if let comps = URLComponents(string: loc), comps.host == nil {
-                    // relative: same host, new path
-                    guard let base = URL(string: url), let next = URL(string: loc, relativeTo: base)?.absoluteString else {
-                        throw HubError.invalidServerValue(what: "redirect", value: loc)
-                    }
-                    url = next
-                    continue
+                guard let base = URL(string: url), let target = URL(string: loc, relativeTo: base)?.absoluteString else {
+                    throw HubError.invalidServerValue(what: "redirect", value: loc)
                 }
-                return try metadata(from: r, location: loc, path: path, repo: repo, revision: revision)
+                // relative or same-origin redirects (renamed repos) stay on the Hub: follow them, as
+                // huggingface_hub does; another origin (CDN, bucket) is the download location
+                if HubConfig.origin(of: target) == HubConfig.origin(of: url) { url = target; continue }
+                return try metadata(from: r, location: target, path: path, repo: repo, revision: revision)
             }
             guard r.isSuccess else {
                 if r.status == 404, r.headers["X-Error-Code"] == "EntryNotFound", let c = r.headers["X-Repo-Commit"], HubClient.isCommitHash(c) {
@@ -281,8 +279,8 @@ public final class HubClient: @unchecked Sendable {
         let fd = open(incomplete, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileError(path: incomplete, operation: "open", errno: errno) }
         defer { close(fd) }
-        // the token only goes with the resolve URL itself; a redirect target (CDN) never gets it
-        let sendToken = meta.location == resolveURL
+        // the token only goes to the endpoint's origin (headers(for:)); a CDN location never gets it
+        let sendToken = HubConfig.origin(of: meta.location) == config.endpointOrigin
         progress?.begin(label, total: meta.size, already: have)
         var attempt = 0
         while have < meta.size || (meta.size == 0 && attempt == 0) {
