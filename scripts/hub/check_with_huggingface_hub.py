@@ -7,6 +7,8 @@ HfApi.create_repo, HfApi.upload_folder (regular + LFS-sized file) and re-downloa
 byte for byte. Also checks that Finch's cache layout is what Python expects: it runs the Swift test
 that downloads with Finch into FINCH_HUB_INTEROP_CACHE and then asks huggingface_hub (offline) for
 those files.
+HF_HUB_DISABLE_XET=1 is set: huggingface_hub 2.x uploads through Xet storage whenever hf_xet is
+installed (no negotiation with the server), and finch-testhub speaks only the LFS protocol.
 Usage: swift build --product finch-testhub && /work/venv-hub/bin/python scripts/hub/check_with_huggingface_hub.py
 """
 import hashlib, os, shutil, socket, subprocess, sys, tempfile, time
@@ -31,7 +33,8 @@ write(os.path.join(model, "sub", "nested.txt"), "nested\n")
 
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-server = subprocess.Popen([binary, "--port", str(port), "--root", root, "--token", f"{TOKEN}={USER}"], stdout=subprocess.PIPE, text=True)
+server = subprocess.Popen([binary, "--port", str(port), "--root", root, "--token", f"{TOKEN}={USER}",
+                           "--multipart", "3000000:1000000"], stdout=subprocess.PIPE, text=True)
 print(server.stdout.readline().strip())
 endpoint = f"http://127.0.0.1:{port}"
 os.environ.update(HF_ENDPOINT=endpoint, HF_HOME=os.path.join(work, "hf"), HF_HUB_DISABLE_TELEMETRY="1",
@@ -96,6 +99,15 @@ try:
             got[name] = len(data)
         return got
     check("re-download of the upload is byte-identical", redownload)
+
+    def multipart():
+        data = os.urandom(3_500_000)   # over the 3 MB multipart threshold: 4 parts of 1 MB
+        d = os.path.join(work, "upload-mp"); write(os.path.join(d, "big.safetensors"), data)
+        api.upload_folder(folder_path=d, repo_id=f"{USER}/pushed", commit_message="multipart")
+        p = hf_hub_download(f"{USER}/pushed", "big.safetensors")
+        assert open(p, "rb").read() == data
+        return "3.5 MB in 4 parts, re-downloaded identical"
+    check("HfApi.upload_folder multipart LFS", multipart)
 
     def listing():
         files = sorted(api.list_repo_files(f"{USER}/pushed"))
