@@ -106,7 +106,7 @@ public final class HubClient: @unchecked Sendable {
     public func fileMetadata(repo: String, type: RepoType = .model, revision: String = "main", path: String) throws -> FileMetadata {
         var url = resolveURL(repo: repo, type: type, revision: revision, path: path)
         for _ in 0..<10 {
-            let req = HTTPRequest(method: "HEAD", url: url, headers: headers(for: url, extra: [("Accept-Encoding", "identity")]), timeout: 10)
+            let req = HTTPRequest(method: "HEAD", url: url, headers: headers(for: url, extra: [("Accept-Encoding", "identity")]), timeout: config.etagTimeout)
             let r = try http.send(req)
             if r.isRedirect, let loc = r.headers["Location"] {
                 guard let base = URL(string: url), let target = URL(string: loc, relativeTo: base)?.absoluteString else {

@@ -17,6 +17,8 @@ public struct HubConfig: Sendable {
     public var tokenPath: String
     public var offline: Bool
     public var disableImplicitToken: Bool
+    /// Seconds allowed for the metadata HEAD (`HF_HUB_ETAG_TIMEOUT`, default 10); on timeout the cache answers.
+    public var etagTimeout: Double = 10
     public var environment: [String: String]
 
     public init(endpoint: String, hfHome: String, hubCache: String? = nil, tokenPath: String? = nil, offline: Bool = false,
@@ -44,7 +46,7 @@ public struct HubConfig: Sendable {
         }
         let home = env["HOME"] ?? Files.home
         let hfHome = path("HF_HOME") ?? ((path("XDG_CACHE_HOME") ?? home + "/.cache") + "/huggingface")
-        return HubConfig(
+        var c = HubConfig(
             endpoint: env["HF_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://huggingface.co",
             hfHome: hfHome,
             hubCache: path("HF_HUB_CACHE") ?? path("HUGGINGFACE_HUB_CACHE") ?? hfHome + "/hub",
@@ -52,6 +54,8 @@ public struct HubConfig: Sendable {
             offline: truthy(env["HF_HUB_OFFLINE"]) || truthy(env["TRANSFORMERS_OFFLINE"]),
             disableImplicitToken: truthy(env["HF_HUB_DISABLE_IMPLICIT_TOKEN"]),
             environment: env)
+        if let t = env["HF_HUB_ETAG_TIMEOUT"].flatMap(Double.init), t > 0 { c.etagTimeout = t }
+        return c
     }
 
     /// `dirname(HF_TOKEN_PATH)/stored_tokens`.
