@@ -179,7 +179,7 @@ import FinchTestHub
         #expect(c?["data_files"]?.arrayValue?[1]["path"] == .array([.string("a.json"), .string("b.json")]))
         #expect(y["tags"] == .array([.string("x"), .string("y")]))
         #expect(y["description"] == .string("line one\nline two"))
-        let files = try? DatasetLoader.configDataFiles(readme: "---\n" + """
+        let files = try? DataFileResolution.configDataFiles(readme: "---\n" + """
         configs:
           - config_name: default
             data_files:
