@@ -55,3 +55,17 @@ import FinchTestHub
         #expect(Redactor.shared.redact("x file_token_value y") == "x •••••• y")
     }
 }
+
+@Suite struct HubCLITests {
+    @Test func finchLoginReadsTokenFromPipe() throws {
+        let fx = try HubFixture(populate: false)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        _ = (HubFixture.token + "\n").withCString { write(fds[1], $0, strlen($0)) }
+        close(fds[1])
+        defer { close(fds[0]) }
+        let line = try HubCLI.login(readFrom: fds[0], config: fx.config())
+        #expect(line == "Logged in as \(HubFixture.user)")
+        #expect(String(decoding: contents(fx.home + "/token")!, as: UTF8.self) == HubFixture.token)
+    }
+}
