@@ -12,7 +12,7 @@
 //                            HubClient().localSnapshot(repo:) -> cached folder or nil (no network)
 //   hf_hub_download-like     HubClient().download(repo:type:revision:path:) -> file path in the cache
 //   push(path, "user/name")  HubClient(token:).upload(folder:repo:private:message:card:) -> UploadResult
-//   load_dataset(src, name, split) DatasetLoader(hub: HubClient()).load(source:name:split:) -> Dataset
+//   load_dataset(src, name, split) DatasetLoader(hub: HubClient()).load(source:name:split:) -> DataTable
 //   track(project, run, config)    RunTracker(project:run:config:root:); .log(step:_:); .finish()
 //   plot(result)             Chart.terminal(_:width:height:color:) / Chart.png(_:) / Chart.svg(_:title:)
 import Foundation

@@ -76,7 +76,7 @@ import FinchTestHub
         let (train, test) = d.trainTestSplit(testSize: 0.2, seed: 3)
         #expect(train.count == 8 && test.count == 2)
         #expect(Set((train.column("i")! + test.column("i")!).compactMap(\.intValue)) == Set(0..<10))
-        #expect(d.preview(maxRows: 2).hasPrefix("Dataset(10 rows × 1 columns)\ni\n"))
+        #expect(d.preview(maxRows: 2).hasPrefix("DataTable(10 rows × 1 columns)\ni\n"))
     }
 
     @Test func localFolderSplitsByFileName() throws {
@@ -117,7 +117,7 @@ import FinchTestHub
         ## News
         A fixture in the layout of FreedomIntelligence/medical-o1-reasoning-SFT.
         """)
-        let en = JSONValue.array(medicalRows.map { .object([("Question", .string($0.0)), ("Complex_CoT", .string($0.1)), ("Response", .string($0.2))]) })
+        let en = JSON.array(medicalRows.map { .object([("Question", .string($0.0)), ("Complex_CoT", .string($0.1)), ("Response", .string($0.2))]) })
         writeFile(repo + "/medical_o1_sft.json", en.serialized())
         writeFile(repo + "/medical_o1_sft_Chinese.json", #"[{"Question":"问题","Complex_CoT":"思考","Response":"回答"}]"#)
     }

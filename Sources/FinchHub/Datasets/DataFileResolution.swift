@@ -83,7 +83,7 @@ enum DataFileResolution {
     static func configDataFiles(readme: String, name: String?, files: [String]) throws -> [String: [String]]? {
         guard let fm = MiniYAML.frontMatter(readme), let configs = MiniYAML.parse(fm)["configs"]?.arrayValue, !configs.isEmpty else { return nil }
         let names = configs.compactMap { $0["config_name"]?.stringValue ?? "default" }
-        let config: JSONValue
+        let config: JSON
         if let name {
             guard let c = configs.first(where: { ($0["config_name"]?.stringValue ?? "default") == name }) else {
                 throw DatasetError.configNotFound(name: name, available: names)

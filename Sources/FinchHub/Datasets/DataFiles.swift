@@ -5,28 +5,28 @@ import Foundation
 enum DataFiles {
     static let extensions = ["json", "jsonl", "csv"]
 
-    static func load(path: String) throws -> Dataset {
+    static func load(path: String) throws -> DataTable {
         let ext = (path as NSString).pathExtension.lowercased()
         let name = (path as NSString).lastPathComponent
         guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError.notFound(path) }
         switch ext {
         case "json":
             do {
-                return try fromJSON(try JSONValue.parse(data), source: name)
-            } catch let e as JSONError {
+                return try fromJSON(try JSON.parse(data), source: name)
+            } catch let e as JSONParseError {
                 // `datasets` also reads JSON Lines saved as .json
-                if let rows = try? JSONValue.parseLines(data), rows.count > 1 { return try fromRecords(rows, source: name) }
+                if let rows = try? JSON.parseLines(data), rows.count > 1 { return try fromRecords(rows, source: name) }
                 throw DatasetError.parse(source: name, detail: e.description)
             }
         case "jsonl":
-            do { return try fromRecords(try JSONValue.parseLines(data), source: name) }
-            catch let e as JSONError { throw DatasetError.parse(source: name, detail: e.description) }
+            do { return try fromRecords(try JSON.parseLines(data), source: name) }
+            catch let e as JSONParseError { throw DatasetError.parse(source: name, detail: e.description) }
         case "csv": return try fromCSV(data, source: name)
         default: throw DatasetError.unsupportedFormat(path: name)
         }
     }
 
-    static func fromJSON(_ v: JSONValue, source: String) throws -> Dataset {
+    static func fromJSON(_ v: JSON, source: String) throws -> DataTable {
         switch v {
         case .array(let items): return try fromRecords(items, source: source)
         case .object(let pairs):
@@ -39,7 +39,7 @@ enum DataFiles {
                 }
                 let cols = pairs.map(\.0)
                 let values = (0..<n).map { i in pairs.map { $0.1.arrayValue![i] } }
-                return try validated(Dataset(columns: cols, values: values), source: source)
+                return try validated(DataTable(columns: cols, values: values), source: source)
             }
             // {"data": [...]} style wrappers
             if let (_, inner) = pairs.first(where: { $0.1.arrayValue?.first?.objectValue != nil }) { return try fromJSON(inner, source: source) }
@@ -48,17 +48,17 @@ enum DataFiles {
         }
     }
 
-    static func fromRecords(_ items: [JSONValue], source: String) throws -> Dataset {
-        guard let first = items.first else { return Dataset(columns: [], values: []) }
+    static func fromRecords(_ items: [JSON], source: String) throws -> DataTable {
+        guard let first = items.first else { return DataTable(columns: [], values: []) }
         guard let firstObj = first.objectValue else {
             throw DatasetError.badRow(source: source, row: 0, field: "", detail: "expected an object, found \(first.typeName)")
         }
         let columns = firstObj.map(\.0)
-        var values: [[JSONValue]] = []
+        var values: [[JSON]] = []
         values.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
             guard let obj = item.objectValue else { throw DatasetError.badRow(source: source, row: i, field: "", detail: "expected an object, found \(item.typeName)") }
-            var row: [JSONValue] = []
+            var row: [JSON] = []
             row.reserveCapacity(columns.count)
             for c in columns {
                 guard let v = obj.first(where: { $0.0 == c })?.1 else { throw DatasetError.badRow(source: source, row: i, field: c, detail: "missing field") }
@@ -69,11 +69,11 @@ enum DataFiles {
             }
             values.append(row)
         }
-        return try validated(Dataset(columns: columns, values: values), source: source)
+        return try validated(DataTable(columns: columns, values: values), source: source)
     }
 
     /// Every column holds one type (numbers may mix ints and floats; null is allowed anywhere).
-    static func validated(_ d: Dataset, source: String) throws -> Dataset {
+    static func validated(_ d: DataTable, source: String) throws -> DataTable {
         for (c, name) in d.columns.enumerated() {
             var type: String? = nil
             for (i, row) in d.values.enumerated() {
@@ -126,9 +126,9 @@ enum DataFiles {
         return records
     }
 
-    static func fromCSV(_ data: Data, source: String) throws -> Dataset {
+    static func fromCSV(_ data: Data, source: String) throws -> DataTable {
         let records = try parseCSV(data, source: source)
-        guard let header = records.first else { return Dataset(columns: [], values: []) }
+        guard let header = records.first else { return DataTable(columns: [], values: []) }
         var rows: [[String]] = []
         for (i, r) in records.dropFirst().enumerated() {
             if r == [""] { continue }  // blank line
@@ -139,7 +139,7 @@ enum DataFiles {
             rows.append(r)
         }
         // infer per column: all ints → int, all numbers → double, else string; empty → null
-        var columns: [[JSONValue]] = Array(repeating: [], count: header.count)
+        var columns: [[JSON]] = Array(repeating: [], count: header.count)
         for c in header.indices {
             let cells = rows.map { $0[c] }
             let nonEmpty = cells.filter { !$0.isEmpty }
@@ -152,6 +152,6 @@ enum DataFiles {
             }
         }
         let values = rows.indices.map { r in header.indices.map { columns[$0][r] } }
-        return Dataset(columns: header, values: values)
+        return DataTable(columns: header, values: values)
     }
 }

@@ -9,7 +9,7 @@ public struct DatasetLoader {
     public init(hub: HubClient? = nil) { self.hub = hub }
 
     /// Loads `source` (a path, or a Hub dataset id), config `name`, and `split` (with slicing).
-    public func load(source: String, name: String? = nil, split: String = "train") throws -> Dataset {
+    public func load(source: String, name: String? = nil, split: String = "train") throws -> DataTable {
         let specs = try SplitSpec.parse(split)
         let files: [String: [String]]   // split → local files
         let label: String
@@ -22,16 +22,16 @@ public struct DatasetLoader {
         } else {
             throw DatasetError.notFound(source)
         }
-        var out = Dataset(columns: [], values: [])
+        var out = DataTable(columns: [], values: [])
         for spec in specs {
             guard let paths = files[spec.name] else { throw DatasetError.splitNotFound(split: spec.name, available: files.keys.sorted()) }
-            var d = Dataset(columns: [], values: [])
+            var d = DataTable(columns: [], values: [])
             for p in paths {
                 let part = try DataFiles.load(path: p)
                 guard d.count == 0 || part.count == 0 || part.columns == d.columns else {
                     throw DatasetError.schemaMismatch(expected: d.columns, found: part.columns, source: "\(label): \((p as NSString).lastPathComponent)")
                 }
-                d = Dataset(columns: d.count == 0 ? part.columns : d.columns, values: d.values + part.values)
+                d = DataTable(columns: d.count == 0 ? part.columns : d.columns, values: d.values + part.values)
             }
             out = try out.appending(d.slice(spec.range(count: d.count)))
         }

@@ -47,7 +47,7 @@ public struct HTTPResponse {
     public var isRedirect: Bool { (300..<400).contains(status) && headers["Location"] != nil }
     public var isSuccess: Bool { (200..<300).contains(status) }
     public var text: String { String(decoding: body, as: UTF8.self) }
-    public func json() throws -> JSONValue { try JSONValue.parse(body) }
+    public func json() throws -> JSON { try JSON.parse(body) }
 }
 
 public enum HTTPError: Error, CustomStringConvertible {

@@ -6,9 +6,9 @@ public struct ModelCardInfo: Sendable {
     public var baseModel: String?
     public var dataset: String?
     /// Training summary (steps, epochs, final loss, learning rate, …) in display order.
-    public var summary: [(String, JSONValue)]
+    public var summary: [(String, JSON)]
     public var description: String?
-    public init(baseModel: String? = nil, dataset: String? = nil, summary: [(String, JSONValue)] = [], description: String? = nil) {
+    public init(baseModel: String? = nil, dataset: String? = nil, summary: [(String, JSON)] = [], description: String? = nil) {
         self.baseModel = baseModel; self.dataset = dataset; self.summary = summary; self.description = description
     }
 }
@@ -18,7 +18,7 @@ public enum ModelCard {
         "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
-    static func show(_ v: JSONValue) -> String {
+    static func show(_ v: JSON) -> String {
         switch v {
         case .string(let s): return s
         case .double(let d): return abs(d) < 1e-3 && d != 0 ? String(format: "%.3e", d) : String(format: "%.4g", d)
@@ -29,10 +29,10 @@ public enum ModelCard {
 
     /// Builds README.md text from `adapter_config.json` (and `training_summary.json` when present).
     public static func generate(folder: String, repo: String, info: ModelCardInfo) throws -> String {
-        var adapter: JSONValue = .object([])
-        if let d = FileManager.default.contents(atPath: folder + "/adapter_config.json") { adapter = try JSONValue.parse(d) }
+        var adapter: JSON = .object([])
+        if let d = FileManager.default.contents(atPath: folder + "/adapter_config.json") { adapter = try JSON.parse(d) }
         var summary = info.summary
-        if summary.isEmpty, let d = FileManager.default.contents(atPath: folder + "/training_summary.json"), let o = try? JSONValue.parse(d).objectValue {
+        if summary.isEmpty, let d = FileManager.default.contents(atPath: folder + "/training_summary.json"), let o = try? JSON.parse(d).objectValue {
             summary = o
         }
         let base = info.baseModel ?? adapter["base_model_name_or_path"]?.stringValue
@@ -48,7 +48,7 @@ public enum ModelCard {
         for key in ["peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora"] {
             if let v = adapter[key] { md += "| \(key) | \(show(v)) |\n" }
         }
-        if let ds = info.dataset { md += "\n## Dataset\n\n\(ds)\n" }
+        if let ds = info.dataset { md += "\n## DataTable\n\n\(ds)\n" }
         if !summary.isEmpty {
             md += "\n## Training summary\n\n| metric | value |\n|---|---|\n"
             for (k, v) in summary { md += "| \(k) | \(show(v)) |\n" }

@@ -26,12 +26,12 @@ extension HubClient {
         try HubClient.validateRepoId(repo)
         guard let token = currentToken() else { throw HubError.noToken }
         let parts = repo.split(separator: "/").map(String.init)
-        var body: [(String, JSONValue)] = [("name", .string(parts.last!)), ("private", .bool(isPrivate))]
+        var body: [(String, JSON)] = [("name", .string(parts.last!)), ("private", .bool(isPrivate))]
         if parts.count == 2 { body.append(("organization", .string(parts[0]))) }
         if type != .model { body.append(("type", .string(type.rawValue))) }
         let url = config.endpoint + "/api/repos/create"
         let r = try http.send(HTTPRequest(method: "POST", url: url, headers: headers(for: url, token: token, extra: [("Content-Type", "application/json")]),
-                                          body: Data(JSONValue.object(body).serialized().utf8)))
+                                          body: Data(JSON.object(body).serialized().utf8)))
         guard r.isSuccess || r.status == 409 else {
             if r.status == 401 { throw HubError.unauthorized(detail: "the token cannot create \(repo)") }
             throw errorFor(r, repo: repo, revision: "main", path: nil)
@@ -89,7 +89,7 @@ extension HubClient {
         var modes: [String: String] = [:]
         for start in stride(from: 0, to: files.count, by: 100) {
             let batch = files[start..<min(start + 100, files.count)]
-            let body = JSONValue.object([("files", .array(batch.map { f in
+            let body = JSON.object([("files", .array(batch.map { f in
                 .object([("path", .string(f.path)), ("size", .int(Int(f.size))), ("sample", .string(readSample(f).base64EncodedString()))])
             }))])
             let u = "\(config.endpoint)/api/\(type.apiSegment)/\(repo)/preupload/\(rev)"
@@ -109,7 +109,7 @@ extension HubClient {
         }
         if !lfsFiles.isEmpty {
             let batchURL = "\(config.endpoint)/\(type.urlPrefix)\(repo).git/info/lfs/objects/batch"
-            let body = JSONValue.object([
+            let body = JSON.object([
                 ("operation", .string("upload")), ("transfers", .array([.string("basic"), .string("multipart")])),
                 ("objects", .array(lfsFiles.map { .object([("oid", .string(lfsOids[$0.path]!)), ("size", .int(Int($0.size)))]) })),
                 ("hash_algo", .string("sha256")), ("ref", .object([("name", .string(revision))])),
@@ -128,14 +128,14 @@ extension HubClient {
                     var h = headers(for: href, token: token, extra: lfsHeaders)
                     for (k, v) in verify["header"]?.objectValue ?? [] { if let s = v.stringValue { h.set(k, s) } }
                     let vr = try http.send(HTTPRequest(method: "POST", url: href, headers: h,
-                                                       body: Data(JSONValue.object([("oid", .string(oid)), ("size", .int(Int(f.size)))]).serialized().utf8)))
+                                                       body: Data(JSON.object([("oid", .string(oid)), ("size", .int(Int(f.size)))]).serialized().utf8)))
                     guard vr.isSuccess else { throw HubError.upload(detail: "LFS verify failed for \(f.path) (HTTP \(vr.status))") }
                 }
                 uploaded += 1
             }
         }
         // 3. one NDJSON commit
-        var lines: [JSONValue] = [.object([("key", .string("header")), ("value", .object([("summary", .string(message)), ("description", .string(""))]))])]
+        var lines: [JSON] = [.object([("key", .string("header")), ("value", .object([("summary", .string(message)), ("description", .string(""))]))])]
         for f in files {
             if let oid = lfsOids[f.path] {
                 lines.append(.object([("key", .string("lfsFile")), ("value", .object([("path", .string(f.path)), ("algo", .string("sha256")), ("oid", .string(oid)), ("size", .int(Int(f.size)))]))]))
@@ -153,7 +153,7 @@ extension HubClient {
                             uploadedLFSObjects: uploaded, skippedLFSObjects: skipped, files: files.map(\.path))
     }
 
-    func uploadLFSObject(_ f: LocalFile, oid: String, action: JSONValue) throws {
+    func uploadLFSObject(_ f: LocalFile, oid: String, action: JSON) throws {
         guard let href = action["href"]?.stringValue else { throw HubError.invalidServerValue(what: "LFS upload action", value: action.description) }
         try HTTPClient.checkTransportSecurity(href)
         let header = action["header"]?.objectValue ?? []
@@ -174,7 +174,7 @@ extension HubClient {
             guard partURLs.count == expected else {
                 throw HubError.invalidServerValue(what: "multipart part count", value: "\(partURLs.count) for \(expected) parts")
             }
-            var parts: [JSONValue] = []
+            var parts: [JSON] = []
             for (i, (_, u)) in partURLs.enumerated() {
                 guard let partURL = u.stringValue else { continue }
                 try HTTPClient.checkTransportSecurity(partURL)
@@ -188,7 +188,7 @@ extension HubClient {
                 parts.append(.object([("partNumber", .int(i + 1)), ("etag", .string(etag))]))
                 progress?.update(offset + min(chunkSize, f.size - offset))
             }
-            let body = JSONValue.object([("oid", .string(oid)), ("parts", .array(parts))])
+            let body = JSON.object([("oid", .string(oid)), ("parts", .array(parts))])
             let r = try http.send(HTTPRequest(method: "POST", url: href, headers: HTTPHeaders([("Accept", "application/vnd.git-lfs+json"), ("Content-Type", "application/vnd.git-lfs+json")]),
                                               body: Data(body.serialized().utf8), timeout: 300))
             guard r.isSuccess else { throw HubError.upload(detail: "completing the multipart upload of \(f.path) failed (HTTP \(r.status))") }

@@ -44,8 +44,8 @@ public struct SecretStore {
         if st.st_mode & 0o077 != 0 { throw SecretError.looseMode(path: path, mode: UInt32(st.st_mode & 0o777)) }
         let data = try Files.read(path)
         if data.isEmpty { return [] }
-        let json: JSONValue
-        do { json = try JSONValue.parse(data) } catch { throw SecretError.corruptStore(path: path, detail: "\(error)") }
+        let json: JSON
+        do { json = try JSON.parse(data) } catch { throw SecretError.corruptStore(path: path, detail: "\(error)") }
         guard case .object(let pairs) = json else { throw SecretError.corruptStore(path: path, detail: "expected a JSON object") }
         var out: [(String, String)] = []
         for (k, v) in pairs {
@@ -59,7 +59,7 @@ public struct SecretStore {
     func writeAll(_ pairs: [(String, String)]) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try Files.makeDirectories(dir, mode: 0o700)
-        let json = JSONValue.object(pairs.sorted { $0.0 < $1.0 }.map { ($0.0, .string($0.1)) })
+        let json = JSON.object(pairs.sorted { $0.0 < $1.0 }.map { ($0.0, .string($0.1)) })
         try Files.writeAtomically(Data((json.serialized() + "\n").utf8), to: path, mode: 0o600)
     }
 

@@ -15,7 +15,7 @@ enum MiniYAML {
         return lines[1..<end].joined(separator: "\n")
     }
 
-    static func parse(_ text: String) -> JSONValue {
+    static func parse(_ text: String) -> JSON {
         var lines: [Line] = []
         for raw in text.components(separatedBy: "\n") {
             let noTab = raw.replacingOccurrences(of: "\t", with: "  ")
@@ -33,15 +33,15 @@ enum MiniYAML {
         var lines: [Line]
         var i = 0
 
-        mutating func block(indent: Int) -> JSONValue {
+        mutating func block(indent: Int) -> JSON {
             guard i < lines.count else { return .null }
             return isSeqItem(lines[i].text) ? sequence(indent: indent) : mapping(indent: indent)
         }
 
         func isSeqItem(_ t: String) -> Bool { t == "-" || t.hasPrefix("- ") }
 
-        mutating func sequence(indent: Int) -> JSONValue {
-            var items: [JSONValue] = []
+        mutating func sequence(indent: Int) -> JSON {
+            var items: [JSON] = []
             while i < lines.count, lines[i].indent == indent, isSeqItem(lines[i].text) {
                 let content = lines[i].text == "-" ? "" : String(lines[i].text.dropFirst(2)).trimmingCharacters(in: .whitespaces)
                 if content.isEmpty {
@@ -59,8 +59,8 @@ enum MiniYAML {
             return .array(items)
         }
 
-        mutating func mapping(indent: Int) -> JSONValue {
-            var pairs: [(String, JSONValue)] = []
+        mutating func mapping(indent: Int) -> JSON {
+            var pairs: [(String, JSON)] = []
             while i < lines.count, lines[i].indent == indent, !isSeqItem(lines[i].text) {
                 guard let (key, value) = MiniYAML.splitKey(lines[i].text) else { i += 1; continue }
                 i += 1
@@ -113,7 +113,7 @@ enum MiniYAML {
         return s
     }
 
-    static func scalar(_ raw: String) -> JSONValue {
+    static func scalar(_ raw: String) -> JSON {
         let s = stripComment(raw)
         if s.count >= 2, let f = s.first, f == "\"" || f == "'", s.last == f {
             var inner = String(s.dropFirst().dropLast())

@@ -41,7 +41,7 @@ public final class RunTracker {
         return f.string(from: now)
     }
 
-    public init(project: String, run: String? = nil, config: JSONValue = .object([]), root: String = "runs", now: Date = Date()) throws {
+    public init(project: String, run: String? = nil, config: JSON = .object([]), root: String = "runs", now: Date = Date()) throws {
         try RunTracker.validate(project)
         var name = run ?? RunTracker.defaultRunName(now)
         try RunTracker.validate(name)
@@ -55,7 +55,7 @@ public final class RunTracker {
         self.run = name
         self.directory = dir
         try Files.makeDirectories(dir)
-        let configText = Redactor.shared.redact(JSONValue.object([("project", .string(project)), ("run", .string(name)), ("config", config)]).serialized() + "\n")
+        let configText = Redactor.shared.redact(JSON.object([("project", .string(project)), ("run", .string(name)), ("config", config)]).serialized() + "\n")
         try Files.writeAtomically(Data(configText.utf8), to: dir + "/config.json", mode: 0o644)
         let metricsPath = dir + "/metrics.jsonl"
         if !Files.exists(metricsPath) { _ = FileManager.default.createFile(atPath: metricsPath, contents: nil) }
@@ -70,9 +70,9 @@ public final class RunTracker {
     /// Logs one step's metrics (loss, lr, grad_norm, tokens_per_s, eval_loss, …).
     public func log(step: Int, _ metrics: [(String, Double)], wallTime: Date = Date()) throws {
         history.append((step, metrics))
-        var obj: [(String, JSONValue)] = [("step", .int(step)), ("wall_time", .double(wallTime.timeIntervalSince1970))]
+        var obj: [(String, JSON)] = [("step", .int(step)), ("wall_time", .double(wallTime.timeIntervalSince1970))]
         for (k, v) in metrics { obj.append((k, v.isFinite ? .double(v) : .null)) }
-        let line = Redactor.shared.redact(JSONValue.object(obj).serialized()) + "\n"
+        let line = Redactor.shared.redact(JSON.object(obj).serialized()) + "\n"
         try metricsHandle.write(contentsOf: Data(line.utf8))
         try tensorboard.scalars(metrics, step: step, wallTime: wallTime)
     }

@@ -2,16 +2,16 @@
 // bounds-checked recursive-descent parser and a serializer. Foundation's JSONSerialization loses order.
 import Foundation
 
-public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
+public enum JSON: Equatable, Sendable, CustomStringConvertible {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([(String, JSONValue)])
+    case array([JSON])
+    case object([(String, JSON)])
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    public static func == (a: JSON, b: JSON) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
@@ -26,7 +26,7 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSON? {
         if case .object(let pairs) = self { return pairs.first(where: { $0.0 == key })?.1 }
         return nil
     }
@@ -42,8 +42,8 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
         switch self { case .int(let i): return Double(i); case .double(let d): return d; default: return nil }
     }
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
+    public var arrayValue: [JSON]? { if case .array(let a) = self { return a }; return nil }
+    public var objectValue: [(String, JSON)]? { if case .object(let o) = self { return o }; return nil }
 
     /// A short name of the value's type, used in error messages ("expected string, found number").
     public var typeName: String {
@@ -74,7 +74,7 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
             if d.isNaN || d.isInfinite { out += "null" }
             else if d == d.rounded() && abs(d) < 1e15 { out += String(Int(d)) + ".0" }
             else { out += "\(d)" }
-        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .string(let s): JSON.writeString(s, to: &out)
         case .array(let a):
             out += "["
             for (i, v) in a.enumerated() { if i > 0 { out += "," }; v.write(to: &out, sortKeys: sortKeys) }
@@ -84,7 +84,7 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
             let pairs = sortKeys ? o.sorted { $0.0 < $1.0 } : o
             for (i, (k, v)) in pairs.enumerated() {
                 if i > 0 { out += "," }
-                JSONValue.writeString(k, to: &out); out += ":"; v.write(to: &out, sortKeys: sortKeys)
+                JSON.writeString(k, to: &out); out += ":"; v.write(to: &out, sortKeys: sortKeys)
             }
             out += "}"
         }
@@ -106,10 +106,10 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
         out += "\""
     }
 
-    public static func parse(_ text: String) throws -> JSONValue { try parse(Data(text.utf8)) }
+    public static func parse(_ text: String) throws -> JSON { try parse(Data(text.utf8)) }
 
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try data.withUnsafeBytes { raw -> JSONValue in
+    public static func parse(_ data: Data) throws -> JSON {
+        try data.withUnsafeBytes { raw -> JSON in
             var p = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
             p.skipBOM()
             let v = try p.value(depth: 0)
@@ -120,22 +120,22 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Parses one JSON value per non-empty line (JSON Lines). Errors name the 1-based line.
-    public static func parseLines(_ data: Data) throws -> [JSONValue] {
-        var out: [JSONValue] = []
+    public static func parseLines(_ data: Data) throws -> [JSON] {
+        var out: [JSON] = []
         var lineNo = 0
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNo += 1
             let trimmed = line.drop(while: { $0 == 32 || $0 == 9 || $0 == 13 })
             if trimmed.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-            do { out.append(try parse(Data(line))) } catch let e as JSONError {
-                throw JSONError(message: e.message, offset: e.offset, line: lineNo)
+            do { out.append(try parse(Data(line))) } catch let e as JSONParseError {
+                throw JSONParseError(message: e.message, offset: e.offset, line: lineNo)
             }
         }
         return out
     }
 }
 
-public struct JSONError: Error, CustomStringConvertible, Equatable {
+public struct JSONParseError: Error, CustomStringConvertible, Equatable {
     public var message: String
     public var offset: Int
     public var line: Int?
@@ -152,7 +152,7 @@ struct JSONParser {
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    func error(_ m: String) -> JSONError { JSONError(message: m, offset: pos, line: nil) }
+    func error(_ m: String) -> JSONParseError { JSONParseError(message: m, offset: pos, line: nil) }
 
     mutating func skipBOM() {
         if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { pos = 3 }
@@ -162,14 +162,14 @@ struct JSONParser {
         while pos < bytes.count, bytes[pos] == 32 || bytes[pos] == 9 || bytes[pos] == 10 || bytes[pos] == 13 { pos += 1 }
     }
 
-    mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> JSON {
         guard depth < JSONParser.maxDepth else { throw error("nesting too deep") }
         skipSpace()
         guard pos < bytes.count else { throw error("unexpected end of input") }
         switch bytes[pos] {
         case UInt8(ascii: "{"):
             pos += 1
-            var pairs: [(String, JSONValue)] = []
+            var pairs: [(String, JSON)] = []
             skipSpace()
             if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(pairs) }
             while true {
@@ -189,7 +189,7 @@ struct JSONParser {
             }
         case UInt8(ascii: "["):
             pos += 1
-            var items: [JSONValue] = []
+            var items: [JSON] = []
             skipSpace()
             if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(items) }
             while true {
@@ -216,7 +216,7 @@ struct JSONParser {
         pos += n
     }
 
-    mutating func number() throws -> JSONValue {
+    mutating func number() throws -> JSON {
         let start = pos
         var isInt = true
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
@@ -297,9 +297,9 @@ struct JSONParser {
     }
 }
 
-extension JSONValue {
+extension JSON {
     /// Convenience for building objects in code.
-    public static func obj(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+    public static func obj(_ pairs: KeyValuePairs<String, JSON>) -> JSON {
         .object(pairs.map { ($0.key, $0.value) })
     }
 }

@@ -2,35 +2,35 @@
 // has every column (checked at load time, so a bad row is reported once, with its index and field).
 import Foundation
 
-public struct Dataset: Sendable, CustomStringConvertible {
+public struct DataTable: Sendable, CustomStringConvertible {
     public var columns: [String]
     /// Row-major values aligned with `columns`.
-    public var values: [[JSONValue]]
+    public var values: [[JSON]]
 
-    public init(columns: [String], values: [[JSONValue]]) { self.columns = columns; self.values = values }
+    public init(columns: [String], values: [[JSON]]) { self.columns = columns; self.values = values }
 
     public var count: Int { values.count }
 
-    public func row(_ i: Int) -> [(String, JSONValue)] { Array(zip(columns, values[i])) }
+    public func row(_ i: Int) -> [(String, JSON)] { Array(zip(columns, values[i])) }
     /// The rows as ordered (name, value) pairs: what the language binding turns into dicts.
-    public var rows: [[(String, JSONValue)]] { values.indices.map(row) }
+    public var rows: [[(String, JSON)]] { values.indices.map(row) }
 
-    public func column(_ name: String) -> [JSONValue]? {
+    public func column(_ name: String) -> [JSON]? {
         guard let c = columns.firstIndex(of: name) else { return nil }
         return values.map { $0[c] }
     }
 
-    public func select(_ indices: [Int]) -> Dataset {
-        Dataset(columns: columns, values: indices.filter { values.indices.contains($0) }.map { values[$0] })
+    public func select(_ indices: [Int]) -> DataTable {
+        DataTable(columns: columns, values: indices.filter { values.indices.contains($0) }.map { values[$0] })
     }
 
-    public func slice(_ r: Range<Int>) -> Dataset {
+    public func slice(_ r: Range<Int>) -> DataTable {
         let lo = max(0, min(r.lowerBound, count)), hi = max(lo, min(r.upperBound, count))
-        return Dataset(columns: columns, values: Array(values[lo..<hi]))
+        return DataTable(columns: columns, values: Array(values[lo..<hi]))
     }
 
     /// A seeded Fisher–Yates shuffle (SplitMix64): the same seed gives the same order on every machine.
-    public func shuffled(seed: UInt64) -> Dataset {
+    public func shuffled(seed: UInt64) -> DataTable {
         var rng = SplitMix64(seed: seed)
         var idx = Array(values.indices)
         if idx.count > 1 {
@@ -43,23 +43,23 @@ public struct Dataset: Sendable, CustomStringConvertible {
     }
 
     /// Shuffles with `seed`, then the first `testSize` fraction (rounded up, as `datasets` does) is test.
-    public func trainTestSplit(testSize: Double, seed: UInt64) -> (train: Dataset, test: Dataset) {
+    public func trainTestSplit(testSize: Double, seed: UInt64) -> (train: DataTable, test: DataTable) {
         let n = count
         let nTest = Int((testSize * Double(n)).rounded(.up))
         let s = shuffled(seed: seed)
         return (s.slice(nTest..<n), s.slice(0..<nTest))
     }
 
-    public func appending(_ other: Dataset) throws -> Dataset {
+    public func appending(_ other: DataTable) throws -> DataTable {
         guard other.columns == columns || count == 0 else {
             throw DatasetError.schemaMismatch(expected: columns, found: other.columns, source: "combined splits")
         }
-        return Dataset(columns: count == 0 ? other.columns : columns, values: values + other.values)
+        return DataTable(columns: count == 0 ? other.columns : columns, values: values + other.values)
     }
 
     /// A small table preview: first rows, long cells cut.
     public func preview(maxRows: Int = 5, maxWidth: Int = 24) -> String {
-        func cell(_ v: JSONValue) -> String {
+        func cell(_ v: JSON) -> String {
             var s = v.stringValue ?? v.description
             s = s.replacingOccurrences(of: "\n", with: "⏎")
             return s.count > maxWidth ? String(s.prefix(maxWidth - 1)) + "…" : s
@@ -70,7 +70,7 @@ public struct Dataset: Sendable, CustomStringConvertible {
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " │ ")
         }
-        var out = "Dataset(\(count) rows × \(columns.count) columns)\n"
+        var out = "DataTable(\(count) rows × \(columns.count) columns)\n"
         out += line(columns.map { $0.count > maxWidth ? String($0.prefix(maxWidth - 1)) + "…" : $0 }) + "\n"
         out += widths.map { String(repeating: "─", count: $0) }.joined(separator: "─┼─") + "\n"
         for r in shown { out += line(r) + "\n" }
