@@ -395,7 +395,7 @@ public final class TestHubServer: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Data("*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.gguf filter=lfs diff=lfs merge=lfs -text\n".utf8).write(to: URL(fileURLWithPath: dir + "/.gitattributes"))
-            if obj["private"] as? Bool == true { FileManager.default.createFile(atPath: dir + "/.finch-private", contents: Data()) }
+            if obj["private"] as? Bool == true { try Data().write(to: URL(fileURLWithPath: dir + "/.finch-private")) }
         } catch { return .error(500, "could not create repo: \(error)") }
         return .json(200, ["url": url, "name": repo, "id": repo])
     }
@@ -531,7 +531,7 @@ public final class TestHubServer: @unchecked Sendable {
                 let full = dir + "/" + p
                 try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 let tmp = full + ".finch-tmp"
-                FileManager.default.createFile(atPath: tmp, contents: d); rename(tmp, full)
+                guard FileManager.default.createFile(atPath: tmp, contents: d), rename(tmp, full) == 0 else { return .error(500, "could not write \(p)") }
             case let .copyLFS(p, oid):
                 let full = dir + "/" + p
                 try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

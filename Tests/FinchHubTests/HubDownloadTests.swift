@@ -116,8 +116,8 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
     @Test func twoConcurrentDownloadsOfOneFile() throws {
         let fx = try HubFixture()
         fx.server.addFault(Fault(.delay(seconds: 0.3), pathContains: "/cdn/", method: "GET", times: 1))
-        var results = [String?](repeating: nil, count: 2)
-        var errors: [Error] = []
+        final class Box: @unchecked Sendable { var results = [String?](repeating: nil, count: 2); var errors: [Error] = [] }
+        let box = Box()
         let lock = NSLock()
         let group = DispatchGroup()
         for i in 0..<2 {
@@ -125,13 +125,14 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
             Thread.detachNewThread {
                 do {
                     let p = try fx.client().download(repo: "org/tiny", path: "model.safetensors")
-                    lock.lock(); results[i] = p; lock.unlock()
-                } catch { lock.lock(); errors.append(error); lock.unlock() }
+                    lock.lock(); box.results[i] = p; lock.unlock()
+                } catch { lock.lock(); box.errors.append(error); lock.unlock() }
                 group.leave()
             }
         }
         group.wait()
-        #expect(errors.isEmpty)
+        let results = box.results
+        #expect(box.errors.isEmpty)
         #expect(results[0] != nil && results[0] == results[1])
         #expect(results[0].flatMap(contents) == fx.weights)
         // the blob was written once: one GET reached the CDN, the other waited on the lock
