@@ -1,0 +1,116 @@
+// Repo listing and snapshot download (`snapshot_download`): repo info at the requested revision gives
+// the commit and the files; each file is fetched at that commit; refs/<revision> records it.
+import Foundation
+
+public struct RepoInfo: Sendable {
+    public var id: String
+    public var sha: String
+    public var files: [RepoFileEntry]
+    public var isPrivate: Bool
+}
+
+public struct RepoFileEntry: Sendable, Equatable {
+    public var path: String
+    public var size: Int64?
+    public var lfsSHA256: String?
+}
+
+/// Which files of a repo to fetch.
+public enum FileSelection: Sendable {
+    case all
+    /// Shell-style globs (`*.json`, `tokenizer*`); `*` does not cross `/`, `**` does.
+    case patterns([String])
+    /// What a model needs: config, generation config, tokenizer files, safetensors weights and their
+    /// index. `.bin`/`.pt` weights only when the repo has no safetensors.
+    case modelWeights
+    /// One named file (a GGUF repo) plus nothing else.
+    case file(String)
+
+    public func select(_ files: [String]) -> [String] {
+        switch self {
+        case .all: return files
+        case .file(let f): return files.filter { $0 == f }
+        case .patterns(let ps): return files.filter { f in ps.contains { FileSelection.glob($0, f) } }
+        case .modelWeights:
+            let hasSafetensors = files.contains { $0.hasSuffix(".safetensors") }
+            return files.filter { f in
+                let name = (f as NSString).lastPathComponent
+                if f.contains("/") && !hasSafetensors { return false }
+                if f.contains("/") { return false }  // sub-folders hold other formats (onnx/, original/)
+                if name.hasSuffix(".safetensors") || name == "model.safetensors.index.json" { return true }
+                if ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                    "added_tokens.json", "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
+                    "chat_template.json", "preprocessor_config.json"].contains(name) { return true }
+                if name.hasSuffix(".tiktoken") { return true }
+                if !hasSafetensors {
+                    if name.hasPrefix("pytorch_model") && (name.hasSuffix(".bin") || name.hasSuffix(".bin.index.json")) { return true }
+                }
+                return false
+            }
+        }
+    }
+
+    static func glob(_ pattern: String, _ s: String) -> Bool { Glob.match(pattern, s) }
+}
+
+extension HubClient {
+    /// `GET /api/{type}s/{repo}[/revision/{rev}]`.
+    public func repoInfo(repo: String, type: RepoType = .model, revision: String? = nil) throws -> RepoInfo {
+        try HubClient.validateRepoId(repo)
+        if config.offline { throw HubError.offlineNotCached(repo: repo, path: nil) }
+        var url = "\(config.endpoint)/api/\(type.apiSegment)/\(repo)"
+        if let revision { url += "/revision/\(HubClient.encodeRevision(revision))" }
+        let r = try http.send(HTTPRequest(url: url, headers: headers(for: url), timeout: 30))
+        guard r.isSuccess else { throw errorFor(r, repo: repo, revision: revision ?? "main", path: nil) }
+        let j = try r.json()
+        guard let sha = j["sha"]?.stringValue, HubClient.isCommitHash(sha) else {
+            throw HubError.invalidServerValue(what: "repo sha", value: j["sha"]?.description ?? "missing")
+        }
+        var files: [RepoFileEntry] = []
+        for s in j["siblings"]?.arrayValue ?? [] {
+            guard let name = s["rfilename"]?.stringValue else { continue }
+            try HubClient.validateFilePath(name)  // a malicious listing is refused as a whole
+            files.append(RepoFileEntry(path: name, size: s["size"]?.intValue.map(Int64.init), lfsSHA256: s["lfs"]?["sha256"]?.stringValue))
+        }
+        return RepoInfo(id: j["id"]?.stringValue ?? repo, sha: sha, files: files, isPrivate: j["private"]?.boolValue ?? false)
+    }
+
+    /// Downloads the selected files of a repo at one commit; returns the snapshot folder.
+    @discardableResult
+    public func snapshot(repo: String, type: RepoType = .model, revision: String = "main", select: FileSelection = .all) throws -> String {
+        try HubClient.validateRepoId(repo)
+        if config.offline {
+            if let p = localSnapshot(repo: repo, type: type, revision: revision) { return p }
+            throw HubError.offlineNotCached(repo: repo, path: nil)
+        }
+        let info: RepoInfo
+        do {
+            info = try repoInfo(repo: repo, type: type, revision: revision)
+        } catch let e as HTTPError where e.isRetryable {
+            if let p = localSnapshot(repo: repo, type: type, revision: revision) { return p }
+            throw e
+        }
+        let wanted = select.select(info.files.map(\.path))
+        if case .file(let f) = select, wanted.isEmpty { throw HubError.entryNotFound(repo: repo, path: f) }
+        for f in wanted {
+            _ = try download(repo: repo, type: type, revision: info.sha, path: f)
+        }
+        try writeRef(repo: repo, type: type, revision: revision, commit: info.sha)
+        let folder = config.repoFolder(repo, type: type) + "/snapshots/\(info.sha)"
+        try Files.makeDirectories(folder)
+        return folder
+    }
+
+    /// The resolver behind `load_model("org/name")`: the cached snapshot when there is one (or when
+    /// offline), else a model download (config, tokenizer, safetensors), or the named GGUF file.
+    public func resolveModel(repo: String, revision: String = "main", ggufFile: String? = nil) throws -> String {
+        if let f = ggufFile {
+            if let p = cachedFile(repo: repo, revision: revision, path: f), config.offline || HubClient.isCommitHash(revision) {
+                return (p as NSString).deletingLastPathComponent
+            }
+            return try snapshot(repo: repo, revision: revision, select: .file(f))
+        }
+        if config.offline, let p = localSnapshot(repo: repo, revision: revision) { return p }
+        return try snapshot(repo: repo, revision: revision, select: .modelWeights)
+    }
+}

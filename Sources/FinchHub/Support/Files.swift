@@ -1,0 +1,124 @@
+// Small POSIX file helpers shared by the secrets store, the cache and the token files.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct FileError: Error, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var errno: Int32
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+}
+
+enum Files {
+    /// Writes `data` to `path` atomically: a temp file in the same directory with `mode`, fsync, rename.
+    static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileError(path: tmp, operation: "create", errno: errno) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        try data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; let e = errno; close(fd); throw FileError(path: tmp, operation: "write", errno: e) }
+                off += n
+            }
+        }
+        fchmod(fd, mode)  // umask may have narrowed or the caller wants exactly this mode
+        fsync(fd)
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
+        ok = true
+    }
+
+    /// Creates a directory and its parents; the last component gets `mode`.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectories(parent) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw FileError(path: path, operation: "create directory", errno: errno) }
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func fileSize(_ path: String) -> Int64? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int64(st.st_size)
+    }
+
+    static func read(_ path: String) throws -> Data {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw FileError(path: path, operation: "read", errno: Files.exists(path) ? EACCES : ENOENT)
+        }
+        return d
+    }
+
+    static var home: String {
+        if let h = ProcessInfo.processInfo.environment["HOME"], !h.isEmpty { return h }
+        if let pw = getpwuid(getuid()), let d = pw.pointee.pw_dir { return String(cString: d) }
+        return "/tmp"
+    }
+
+    /// Expands `~` and `$VAR` / `${VAR}` the way Python's os.path.expanduser + expandvars do.
+    static func expand(_ path: String, env: [String: String]) -> String {
+        var p = path
+        if p == "~" || p.hasPrefix("~/") { p = (env["HOME"] ?? home) + p.dropFirst() }
+        guard p.contains("$") else { return p }
+        var out = ""
+        var i = p.startIndex
+        while i < p.endIndex {
+            if p[i] == "$" {
+                var j = p.index(after: i)
+                let braced = j < p.endIndex && p[j] == "{"
+                if braced { j = p.index(after: j) }
+                var k = j
+                while k < p.endIndex, p[k].isLetter || p[k].isNumber || p[k] == "_" { k = p.index(after: k) }
+                let name = String(p[j..<k])
+                if !name.isEmpty, let v = env[name], !braced || (k < p.endIndex && p[k] == "}") {
+                    out += v
+                    i = braced ? p.index(after: k) : k
+                    continue
+                }
+            }
+            out.append(p[i]); i = p.index(after: i)
+        }
+        return out
+    }
+}
+
+/// A sha256 hex digest helper, streaming a file so big blobs are not read into memory.
+import Crypto
+enum Hashing {
+    static func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+
+    static func sha256Hex(file path: String) throws -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, operation: "open", errno: errno) }
+        defer { try? h.close() }
+        var hasher = SHA256()
+        while true {
+            let chunk = h.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// git's blob id: sha1("blob <len>\0" + content).
+    static func gitBlobSHA1(_ data: Data) -> String {
+        var h = Insecure.SHA1()
+        h.update(data: Data("blob \(data.count)\0".utf8))
+        h.update(data: data)
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

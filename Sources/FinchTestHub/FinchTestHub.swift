@@ -1,1 +1,0 @@
-// FinchTestHub: see Package.swift for this target's role.
