@@ -1,6 +1,12 @@
 // An in-memory dataset: rows of insertion-ordered dicts. `dataset(list_of_dicts)` makes one; the Hub
 // code builds the same type from files, so everything downstream sees one Dataset.
 
+/// An object that `dataset.map(obj)` asks for the columns to add to each row (a prompt style adds
+/// the rendered `text` and where its response starts).
+public protocol DatasetRowMapper: FinchObject {
+    func mapRow(_ row: FinchDict, index: Int, _ ctx: CallContext) throws -> FinchDict
+}
+
 public final class Dataset: FinchObject {
     public var rows: [FinchDict]
     /// Where it came from, shown when printed ("medical-o1 (train)"); nil for in-memory data.
@@ -125,8 +131,9 @@ public final class Dataset: FinchObject {
         case "map":
             let a = try Signature([.positional("fn")]).bind(function: fn, args)
             let f = try a.callable("fn")
+            let mapper: DatasetRowMapper? = { if case .object(let o) = f { return o as? DatasetRowMapper }; return nil }()
             let mapped = try rows.enumerated().map { (i, r) -> FinchDict in
-                let out = try ctx.call(f, [.dict(r.copy())])
+                let out = try mapper.map { try .dict($0.mapRow(r, index: i, ctx)) } ?? ctx.call(f, [.dict(r.copy())])
                 guard case .dict(let d) = out else {
                     throw FinchError("\(fn)(): the function must return a dict of columns, but for row \(i) it returned \(out.typeName)")
                 }

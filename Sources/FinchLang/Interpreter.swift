@@ -1,7 +1,7 @@
 import Foundation
 
 /// A runtime error tied to where it happened, collecting the call stack as it unwinds.
-struct RuntimeError: Error {
+public struct RuntimeError: Error {
     var message: String
     /// Where the error happened (innermost).
     var originFile: SourceFile

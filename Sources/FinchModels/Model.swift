@@ -14,6 +14,8 @@ public final class Model: CustomStringConvertible {
     /// Ids that end generation (generation_config.json / GGUF metadata).
     public var eosIds: [Int]
     public var maxSeqLength: Int
+    /// The GGUF tokenizer metadata, when the model came from a GGUF file (used to export one).
+    public var ggufTokenizer: GGUFTokenizerSpec?
 
     public init(network: LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, name: String, path: String,
                 format: String, eosIds: [Int]) {

@@ -4,9 +4,10 @@ import FinchLang
 /// Registers every built-in binding of the other modules (model, hub, training…). Each binding file in
 /// FinchNotebook adds one line here, e.g. `registerModelBindings(registry)`.
 public func registerBindings(_ registry: BuiltinRegistry) {
-    // Bindings land here as the engine, hub and training work does: load_model tokenize detokenize
-    // template chat generate logprobs lora load_adapter train save prompt_style load_dataset secret
-    // login track push plot.
+    registerModelBindings(registry)     // load_model tokenize detokenize template chat generate logprobs
+    registerPromptStyleBinding(registry) // prompt_style
+    registerTrainBindings(registry)     // lora load_adapter train save track plot
+    registerHubBindings(registry)       // secret login push load_dataset
 }
 
 /// A registry with the language's built-ins and every binding.

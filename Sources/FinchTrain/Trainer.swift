@@ -72,6 +72,8 @@ public final class TrainResult: CustomStringConvertible {
     public var checkpointPath: String?
     public var trainableParameters = 0
 
+    public init() {}
+
     public var loss: Float { steps.last?.loss ?? .nan }
     public var tokensPerSecond: Double { Double(tokens) / max(wallSeconds, 1e-9) }
     public var evalLoss: Float? { evals.last?.loss }

@@ -83,11 +83,14 @@ public enum ModelLoader {
         let weights = try GGUFModel.weights(file, config: config)
         try convert(weights, options: options, stored: Set(file.tensors.map(\.dtype)))
         let network = try LanguageModel(config: config, weights: weights, source: path)
-        let tokenizer = try Tokenizer(gguf: try GGUFModel.tokenizerSpec(file))
+        let spec = try GGUFModel.tokenizerSpec(file)
+        let tokenizer = try Tokenizer(gguf: spec)
         let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
         let types = Set(file.tensors.map(\.dtype)).map(\.rawValue).sorted()
-        return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
-                     format: "GGUF (\(types.joined(separator: ", ")))", eosIds: config.eosTokenIds)
+        let model = Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
+                          format: "GGUF (\(types.joined(separator: ", ")))", eosIds: config.eosTokenIds)
+        model.ggufTokenizer = spec
+        return model
     }
 
     static func loadFolder(_ path: String, name: String, options: LoadOptions) throws -> Model {

@@ -1,0 +1,79 @@
+import Foundation
+import FinchLang
+
+/// Runs a binding's body, turning the engine's typed errors into Finch errors (which the
+/// interpreter reports with the cell, line and caret); Ctrl-C and Finch errors pass through.
+func bridge<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() }
+    catch let e as FinchError { throw e }
+    catch let e as Interrupted { throw e }
+    catch let e as RuntimeError { throw e }
+    catch { throw FinchError("\(error)") }
+}
+
+/// Finch value ↔ plain Swift values for the bindings.
+extension Value {
+    var plainString: String? { if case .string(let s) = self { return s }; return nil }
+
+    /// A Finch value as JSON-like Swift data (for configs and model cards).
+    var anyJSON: Any {
+        switch self {
+        case .none: return NSNull()
+        case .bool(let b): return b
+        case .int(let i): return i
+        case .float(let d): return d
+        case .string(let s): return s
+        case .list(let l): return l.items.map(\.anyJSON)
+        case .dict(let d):
+            var o: [String: Any] = [:]
+            for (k, v) in d.pairs {
+                switch k {
+                case .string(let s): o[s] = v.anyJSON
+                case .int(let i): o[String(i)] = v.anyJSON
+                default: o["\(k)"] = v.anyJSON
+                }
+            }
+            return o
+        default: return "\(self)"
+        }
+    }
+}
+
+extension Arguments {
+    func float(_ name: String) throws -> Float { Float(try double(name)) }
+    func optionalFloat(_ name: String) throws -> Float? { try optionalDouble(name).map(Float.init) }
+}
+
+/// Stderr lines for progress: `\r`-updated on a terminal, plain lines when piped.
+final class ProgressLine {
+    let output: OutputSink
+    let isTTY = isatty(2) != 0
+    var lastPlain = Date.distantPast
+    var pending = false
+
+    init(_ output: OutputSink) { self.output = output }
+
+    func update(_ text: String, force: Bool = false) {
+        if isTTY {
+            output.writeError("\r\u{1B}[2K" + text)
+            pending = true
+        } else if force || Date().timeIntervalSince(lastPlain) > 5 {
+            output.writeError(text + "\n")
+            lastPlain = Date()
+        }
+    }
+
+    func finish(_ text: String? = nil) {
+        if isTTY && pending { output.writeError("\r\u{1B}[2K") }
+        if let text { output.writeError(text + "\n") }
+        pending = false
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "—" }
+    let t = Int(s.rounded())
+    if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", (t % 3600) / 60))m" }
+    if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }
+    return "\(t)s"
+}

@@ -1,0 +1,121 @@
+import Foundation
+import FinchHub
+import FinchLang
+import FinchModels
+import FinchTrain
+
+/// A secret as Finch code sees it: prints masked, refuses to become a string; only the built-ins
+/// that consume it (login, push) read the value.
+public final class SecretHandle: FinchObject {
+    let secret: Secret
+    init(_ s: Secret) { secret = s }
+    public var typeName: String { "Secret" }
+    public var description: String { secret.description }
+    public var attributeNames: [String] { ["name"] }
+    public func getAttribute(_ name: String, _ ctx: CallContext) throws -> Value? {
+        name == "name" ? .string(secret.name) : nil
+    }
+    public var fingerprint: String? { nil }
+}
+
+/// Registers a secret value everywhere output can go.
+func protect(_ secret: Secret, _ ctx: CallContext) {
+    secret.withValue { v in
+        Redactor.shared.register(v)
+        if !ctx.output.redactions.contains(v) { ctx.output.redactions.append(v) }
+    }
+}
+
+func registerHubBindings(_ r: BuiltinRegistry) {
+    // Load model ids through the local Hub cache (downloading when online).
+    ModelLoader.hubResolver = { repo in try HubClient().resolveModel(repo: repo) }
+
+    r.register("secret", params: [.positional("name")],
+               doc: "A secret from Finch's store (finch secrets set NAME) or the environment; prints masked.",
+               category: "hub") { args, ctx in
+        try bridge {
+            let s = try SecretStore.default().secret(named: try args.string("name"))
+            protect(s, ctx)
+            return .object(SecretHandle(s))
+        }
+    }
+
+    r.register("login", params: [.positional("token", default: .none)],
+               doc: "Log in to the Hugging Face Hub (a Secret, or none for HF_TOKEN / the stored token); prints the user.",
+               category: "hub") { args, ctx in
+        try bridge {
+            let user: String
+            if let h = try args.optionalObject("token", as: SecretHandle.self) {
+                protect(h.secret, ctx)
+                user = try HubClient(token: h.secret).login(token: h.secret)
+            } else {
+                user = try HubClient().loginWithExistingToken()
+            }
+            ctx.output.write("Logged in as \(user)\n")
+            return .string(user)
+        }
+    }
+
+    r.register("push",
+               params: [.positional("source"), .positional("repo"), .keyword("private", default: .bool(true)),
+                        .keyword("message", default: .string("Upload with Finch")), .keyword("token", default: .none)],
+               doc: "Upload a saved folder (or a model's adapter) to the Hub as repo \"user/name\"; returns the repo URL.",
+               category: "hub") { args, ctx in
+        try bridge {
+            let token = try args.optionalObject("token", as: SecretHandle.self)
+            if let token { protect(token.secret, ctx) }
+            var folder: String
+            var card: ModelCardInfo?
+            switch args["source"] {
+            case .string(let s): folder = s
+            case .object(let o as ModelHandle):
+                folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-push-\(getpid())").path
+                try AdapterIO.save(o.model, to: folder)
+                card = ModelCardInfo(baseModel: o.model.name)
+            default: throw FinchError("push(): source must be a folder path or a Model, got \(args["source"].typeName)")
+            }
+            if card == nil, let data = try? Data(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent("adapter_config.json")),
+               let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+                let summary: [(String, JSON)] = ["r", "lora_alpha", "lora_dropout", "use_rslora"].compactMap { k in
+                    switch cfg[k] {
+                    case let v as Int: return (k, .int(v))
+                    case let v as Double: return (k, .double(v))
+                    case let v as Bool: return (k, .bool(v))
+                    default: return nil
+                    }
+                }
+                card = ModelCardInfo(baseModel: cfg["base_model_name_or_path"] as? String, summary: summary)
+            }
+            let client = HubClient(token: token?.secret)
+            let result = try client.upload(folder: folder, repo: try args.string("repo"), private: try args.bool("private"),
+                                           message: try args.string("message"), card: card)
+            ctx.output.write("Pushed \(result.files.count) files to \(result.repoURL)\n")
+            return .string(result.repoURL)
+        }
+    }
+
+    r.register("load_dataset",
+               params: [.positional("source"), .positional("name", default: .none), .keyword("split", default: .string("train"))],
+               doc: "Load a dataset: a Hub id (JSON/JSONL/CSV repos, with the card's configs), or a local .json/.jsonl/.csv file or folder. split=\"train[:500]\" slices.",
+               category: "data") { args, ctx in
+        try bridge {
+            let source = try args.string("source")
+            let table = try DatasetLoader(hub: HubClient()).load(source: source, name: try args.optionalString("name"), split: try args.string("split"))
+            let rows = table.rows.map { row in FinchDict(row.map { ($0.0, valueFromJSON($0.1)) }) }
+            ctx.output.writeError("loaded \(rows.count) rows from \(source) (columns: \(table.columns.joined(separator: ", ")))\n")
+            return .object(Dataset(rows: rows, name: source))
+        }
+    }
+}
+
+func valueFromJSON(_ j: JSON) -> Value {
+    switch j {
+    case .null: return .none
+    case .bool(let b): return .bool(b)
+    case .int(let i): return .int(i)
+    case .double(let d): return .float(d)
+    case .string(let s): return .string(s)
+    case .array(let a): return .list(FinchList(a.map(valueFromJSON)))
+    case .object(let o): return .dict(FinchDict(o.map { ($0.0, valueFromJSON($0.1)) }))
+    }
+}

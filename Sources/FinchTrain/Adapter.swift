@@ -1,0 +1,161 @@
+import Foundation
+import FinchModels
+import FinchTensor
+
+// PEFT-compatible LoRA adapters: `adapter_config.json` + `adapter_model.safetensors` (f32, PEFT's
+// key names) + a README model card. `PeftModel.from_pretrained(base, folder)` loads what this writes.
+
+public enum SaveError: Error, CustomStringConvertible {
+    case noAdapter
+    case io(path: String, reason: String)
+    case invalidAdapter(path: String, reason: String)
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .noAdapter: return "the model has no adapter to save; attach one with lora(model, …) and train it first"
+        case let .io(path, reason): return "\(path): \(reason)"
+        case let .invalidAdapter(path, reason): return "\(path): not a usable PEFT LoRA adapter: \(reason)"
+        case let .unsupported(m): return m
+        }
+    }
+}
+
+/// Writes a folder atomically: everything goes into a temporary sibling, which replaces `path` at the end.
+public func writeFolderAtomically(_ path: String, _ body: (URL) throws -> Void) throws {
+    let fm = FileManager.default
+    let target = URL(fileURLWithPath: path).standardizedFileURL
+    let parent = target.deletingLastPathComponent()
+    do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+        throw SaveError.io(path: parent.path, reason: "cannot create the folder (\(error.localizedDescription))")
+    }
+    let tmp = parent.appendingPathComponent(".\(target.lastPathComponent).partial-\(getpid())")
+    try? fm.removeItem(at: tmp)
+    do {
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        try body(tmp)
+        let old = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(getpid())")
+        if fm.fileExists(atPath: target.path) { try fm.moveItem(at: target, to: old) }
+        try fm.moveItem(at: tmp, to: target)
+        try? fm.removeItem(at: old)
+    } catch {
+        try? fm.removeItem(at: tmp)
+        if let e = error as? SaveError { throw e }
+        throw SaveError.io(path: path, reason: "\(error)")
+    }
+}
+
+public enum AdapterIO {
+    /// The PEFT key of one adapter tensor of `path` (e.g. `model.layers.0.self_attn.q_proj`).
+    static func key(_ path: String, _ which: String) -> String { "base_model.model.\(path).\(which).weight" }
+
+    public static func save(_ model: Model, to path: String, baseModel: String? = nil, card: String? = nil) throws {
+        guard let lc = model.network.loraConfig else { throw SaveError.noAdapter }
+        let targets = lc.targets
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        for (p, linear) in model.network.namedProjections {
+            guard let lora = linear.lora else { continue }
+            for (which, t) in [("lora_A", lora.a), ("lora_B", lora.b)] {
+                let values = t.toArray()
+                try writer.add(name: key(p, which), dtype: .F32, shape: t.shape,
+                               data: .bytes(values.withUnsafeBytes { Array($0) }))
+            }
+        }
+        let config: [String: Any] = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lc.rank, "lora_alpha": lc.alpha,
+            "lora_dropout": lc.dropout, "target_modules": targets.sorted(), "use_rslora": lc.useRSLoRA,
+            "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
+            "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
+            "use_dora": false, "revision": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Int](),
+            "base_model_name_or_path": baseModel ?? model.name, "library": "finch",
+        ]
+        try writeFolderAtomically(path) { dir in
+            let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+            try json.write(to: dir.appendingPathComponent("adapter_config.json"))
+            try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
+            let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.name)
+            try Data(readme.utf8).write(to: dir.appendingPathComponent("README.md"))
+        }
+    }
+
+    static func defaultCard(model: Model, baseModel: String) -> String {
+        let lc = model.network.loraConfig!
+        return """
+        ---
+        base_model: \(baseModel)
+        library_name: peft
+        tags:
+        - lora
+        - finch
+        ---
+        # LoRA adapter for \(baseModel)
+
+        Trained with [Finch](https://github.com/). Load it with PEFT:
+
+        ```python
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("\(baseModel)"), "path/to/this/folder")
+        ```
+
+        | setting | value |
+        |---|---|
+        | r | \(lc.rank) |
+        | lora_alpha | \(lc.alpha) |
+        | lora_dropout | \(lc.dropout) |
+        | target_modules | \(lc.targets.joined(separator: ", ")) |
+        | use_rslora | \(lc.useRSLoRA) |
+        | trainable parameters | \(model.network.trainableParameterCount) |
+
+        """
+    }
+
+    /// Attaches the adapter in `path` (a PEFT folder) to `model`; its tensors train further when `trainable`.
+    public static func load(into model: Model, from path: String, trainable: Bool = true) throws {
+        let dir = URL(fileURLWithPath: path)
+        let configURL = dir.appendingPathComponent("adapter_config.json")
+        guard let data = try? Data(contentsOf: configURL) else {
+            throw SaveError.invalidAdapter(path: path, reason: "adapter_config.json is missing")
+        }
+        guard let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw SaveError.invalidAdapter(path: configURL.path, reason: "is not a JSON object")
+        }
+        guard (cfg["peft_type"] as? String ?? "LORA") == "LORA" else {
+            throw SaveError.invalidAdapter(path: configURL.path, reason: "peft_type is \(cfg["peft_type"]!), only LORA is supported")
+        }
+        guard let r = cfg["r"] as? Int, r > 0 else { throw SaveError.invalidAdapter(path: configURL.path, reason: "r is missing") }
+        let alpha = (cfg["lora_alpha"] as? Double).map(Float.init) ?? Float(r)
+        var lc = LoRAConfig()
+        lc.rank = r
+        lc.alpha = alpha
+        lc.dropout = (cfg["lora_dropout"] as? Double).map(Float.init) ?? 0
+        lc.useRSLoRA = cfg["use_rslora"] as? Bool ?? false
+        if cfg["use_dora"] as? Bool == true { throw SaveError.invalidAdapter(path: path, reason: "DoRA adapters are not supported") }
+        let st = try SafetensorsFile(path: dir.appendingPathComponent("adapter_model.safetensors").path)
+        var found: [String] = []
+        model.network.detachLoRA()
+        for (p, linear) in model.network.namedProjections {
+            func tensor(_ which: String) throws -> Tensor? {
+                let names = [key(p, which), "base_model.model.\(p).\(which).default.weight"]
+                guard let info = names.lazy.compactMap({ st.tensor(named: $0) }).first else { return nil }
+                guard let dtype = info.dtype.storageType else {
+                    throw SaveError.invalidAdapter(path: st.path, reason: "\(info.name) has dtype \(info.dtype.rawValue)")
+                }
+                let stored = try Tensor(shape: info.shape, dtype: dtype, bytes: st.data(for: info).baseAddress!, owner: st)
+                return try Tensor(stored.toArray(), shape: info.shape)
+            }
+            guard let a = try tensor("lora_A"), let b = try tensor("lora_B") else { continue }
+            guard a.shape == [r, linear.inFeatures], b.shape == [linear.outFeatures, r] else {
+                throw SaveError.invalidAdapter(path: st.path, reason: "\(p): lora_A \(a.shape) / lora_B \(b.shape) do not fit a \(linear.outFeatures)×\(linear.inFeatures) layer with r \(r)")
+            }
+            linear.lora = LoRA(a: a, b: b, alpha: alpha, useRSLoRA: lc.useRSLoRA, dropout: lc.dropout)
+            if !trainable { a.requiresGrad = false; b.requiresGrad = false }
+            found.append(String(p.split(separator: ".").last!))
+        }
+        guard !found.isEmpty else {
+            throw SaveError.invalidAdapter(path: st.path, reason: "no lora_A/lora_B tensor matches this model's layers")
+        }
+        lc.targets = LoRAConfig.allTargets.filter { Set(found).contains($0) }
+        model.network.loraConfig = lc
+    }
+}

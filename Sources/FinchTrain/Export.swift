@@ -1,0 +1,259 @@
+import Foundation
+import FinchModels
+import FinchTensor
+
+// Merged exports: the base weights with every adapter folded in (W + scale·B·A), computed one tensor
+// at a time so the whole f32 model never sits in memory.
+
+/// The model's tensors under Hugging Face names, each produced (merged, converted) on demand.
+struct MergedTensors {
+    let model: Model
+
+    /// (HF name, shape, producer of f32 values).
+    var all: [(name: String, shape: [Int], values: () throws -> [Float])] {
+        let net = model.network
+        var out: [(String, [Int], () throws -> [Float])] = []
+        func plain(_ name: String, _ t: Tensor) { out.append((name, t.shape, { t.toArray() })) }
+        plain("model.embed_tokens.weight", net.embedTokens)
+        for layer in net.layers {
+            let p = "model.layers.\(layer.index)."
+            plain(p + "input_layernorm.weight", layer.inputNorm)
+            plain(p + "post_attention_layernorm.weight", layer.postAttentionNorm)
+            for (name, lin) in layer.projections {
+                let group = ["gate_proj", "up_proj", "down_proj"].contains(name) ? "mlp" : "self_attn"
+                out.append((p + "\(group).\(name).weight", lin.weight.shape, { try lin.fusedWeight().toArray() }))
+                if let b = lin.bias { plain(p + "\(group).\(name).bias", b) }
+            }
+        }
+        plain("model.norm.weight", net.norm)
+        if !net.config.tieWordEmbeddings { plain("lm_head.weight", net.lmHead) }
+        return out
+    }
+}
+
+func encode(_ values: [Float], as dtype: DType, into dst: UnsafeMutableRawBufferPointer) throws {
+    try values.withUnsafeBufferPointer { try quantize(dtype, $0.baseAddress!, into: dst.baseAddress!, count: values.count) }
+}
+
+public enum MergedExport {
+    /// A Hugging Face folder: config.json, (sharded) safetensors, tokenizer files, generation_config.json.
+    public static func save(_ model: Model, to path: String, dtype: DType = .bf16, maxShardBytes: Int = 2 << 30) throws {
+        guard let stDType = SafetensorsDType(dtype) else { throw SaveError.unsupported("merged weights can be bf16, f16 or f32") }
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        for t in MergedTensors(model: model).all {
+            let producer = t.values
+            try writer.add(name: t.name, dtype: stDType, shape: t.shape, data: .producer { buf in
+                try encode(try producer(), as: dtype, into: buf)
+            })
+        }
+        try writeFolderAtomically(path) { dir in
+            let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys])
+            try config.write(to: dir.appendingPathComponent("config.json"))
+            _ = try writer.writeSharded(folder: dir.path, maxShardBytes: maxShardBytes)
+            let gen: [String: Any] = ["bos_token_id": model.config.bosTokenId as Any? ?? NSNull(),
+                                      "eos_token_id": model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds, "_from_model_config": false]
+            try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys])
+                .write(to: dir.appendingPathComponent("generation_config.json"))
+            try writeTokenizerFiles(model, into: dir)
+        }
+    }
+
+    static func huggingFaceConfig(_ model: Model, dtype: DType) throws -> [String: Any] {
+        let c = model.config
+        let (arch, type): (String, String) = {
+            switch c.architecture {
+            case .llama: return ("LlamaForCausalLM", "llama")
+            case .mistral: return ("MistralForCausalLM", "mistral")
+            case .qwen2: return ("Qwen2ForCausalLM", "qwen2")
+            }
+        }()
+        var rope: Any = NSNull()
+        switch c.ropeScaling {
+        case .none: break
+        case let .linear(f): rope = ["rope_type": "linear", "factor": f]
+        case let .llama3(f, lo, hi, orig):
+            rope = ["rope_type": "llama3", "factor": f, "low_freq_factor": lo, "high_freq_factor": hi, "original_max_position_embeddings": orig]
+        case .frequencyFactors:
+            throw SaveError.unsupported("this model's rope scaling (GGUF rope_freqs) has no config.json form; save format=\"gguf\" or \"adapter\"")
+        }
+        var out: [String: Any] = [
+            "architectures": [arch], "model_type": type, "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize,
+            "intermediate_size": c.intermediateSize, "num_hidden_layers": c.numHiddenLayers,
+            "num_attention_heads": c.numAttentionHeads, "num_key_value_heads": c.numKeyValueHeads, "head_dim": c.headDim,
+            "rms_norm_eps": c.rmsNormEps, "rope_theta": c.ropeTheta, "rope_scaling": rope,
+            "max_position_embeddings": c.maxPositionEmbeddings, "tie_word_embeddings": c.tieWordEmbeddings,
+            "hidden_act": "silu", "mlp_bias": c.mlpBias, "torch_dtype": dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16",
+            "bos_token_id": c.bosTokenId as Any? ?? NSNull(), "eos_token_id": model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds,
+            "use_cache": true,
+        ]
+        if c.architecture != .qwen2 { out["attention_bias"] = c.qkvBias }
+        return out
+    }
+
+    /// Copies the tokenizer files of a Hugging Face source; writes them from the GGUF metadata otherwise.
+    static func writeTokenizerFiles(_ model: Model, into dir: URL) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue {
+            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
+                let src = URL(fileURLWithPath: model.path).appendingPathComponent(f)
+                if fm.fileExists(atPath: src.path) { try fm.copyItem(at: src, to: dir.appendingPathComponent(f)) }
+            }
+            return
+        }
+        guard let spec = model.ggufTokenizer else { throw SaveError.unsupported("no tokenizer files to export") }
+        let files = try TokenizerExport.huggingFaceFiles(spec, contextLength: model.config.maxPositionEmbeddings)
+        try files.tokenizer.write(to: dir.appendingPathComponent("tokenizer.json"))
+        try files.config.write(to: dir.appendingPathComponent("tokenizer_config.json"))
+    }
+}
+
+/// tokenizer.json / tokenizer_config.json from GGUF tokenizer metadata (byte-level BPE).
+public enum TokenizerExport {
+    public static func huggingFaceFiles(_ spec: GGUFTokenizerSpec, contextLength: Int) throws -> (tokenizer: Data, config: Data) {
+        guard spec.model == "gpt2" else {
+            throw SaveError.unsupported("exporting a \(spec.model) (SentencePiece) GGUF tokenizer to tokenizer.json is not supported; save format=\"gguf\" or \"adapter\"")
+        }
+        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
+        let pre: [String: Any]
+        switch spec.pre ?? "default" {
+        case "smollm", "starcoder", "refact", "codeshell":
+            pre = ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]]
+        case "default", "gpt-2", "gpt2":
+            pre = byteLevel
+        case "llama-bpe", "llama3", "llama-v3", "qwen2", "deepseek-r1-qwen":
+            let digits = (spec.pre == "qwen2" || spec.pre == "deepseek-r1-qwen") ? "\\p{N}" : "\\p{N}{1,3}"
+            let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\(digits)| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+            pre = ["type": "Sequence", "pretokenizers": [
+                ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false],
+                ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]]]
+        case let other:
+            throw SaveError.unsupported("exporting pre-tokenizer \"\(other)\" to tokenizer.json is not supported")
+        }
+        var vocab: [String: Int] = [:]
+        var added: [[String: Any]] = []
+        var addedDecoder: [String: Any] = [:]
+        for (id, token) in spec.tokens.enumerated() {
+            vocab[token] = id
+            let type = id < spec.tokenTypes.count ? spec.tokenTypes[id] : 1
+            if type == 3 || type == 4 {  // control, user-defined
+                let entry: [String: Any] = ["id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
+                                            "normalized": false, "special": type == 3]
+                added.append(entry)
+                var dec = entry
+                dec.removeValue(forKey: "id")
+                addedDecoder[String(id)] = dec
+            }
+        }
+        let tokenizer: [String: Any] = [
+            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added, "normalizer": NSNull(),
+            "pre_tokenizer": pre,
+            "post_processor": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true],
+            "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
+            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": spec.merges],
+        ]
+        func token(_ id: Int?) -> Any { id.flatMap { $0 < spec.tokens.count ? spec.tokens[$0] : nil } ?? NSNull() }
+        var config: [String: Any] = [
+            "add_bos_token": spec.addBosToken ?? false, "add_eos_token": spec.addEosToken ?? false,
+            "bos_token": token(spec.bosTokenId), "eos_token": token(spec.eosTokenId), "unk_token": token(spec.unknownTokenId),
+            "pad_token": token(spec.paddingTokenId), "added_tokens_decoder": addedDecoder, "model_max_length": contextLength,
+            "tokenizer_class": "GPT2Tokenizer", "clean_up_tokenization_spaces": false,
+        ]
+        if let t = spec.chatTemplate { config["chat_template"] = t }
+        return (try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys]),
+                try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]))
+    }
+}
+
+public enum GGUFExport {
+    /// A merged GGUF (`f16`, `q8_0`, `q4_0`; norms stay f32) with tokenizer and chat template metadata.
+    public static func save(_ model: Model, to path: String, quantize q: DType) throws {
+        guard let spec = model.ggufTokenizer else {
+            throw SaveError.unsupported("GGUF export needs the tokenizer metadata of a GGUF base; save format=\"merged\" and convert with llama.cpp's convert_hf_to_gguf.py")
+        }
+        let c = model.config
+        let arch = c.architecture == .qwen2 ? "qwen2" : "llama"
+        var w = try GGUFWriter()
+        w.set("general.architecture", .string(arch))
+        w.set("general.name", .string(model.name + " (Finch merged)"))
+        w.set("general.file_type", .uint32(q == .q8_0 ? 7 : q == .q4_0 ? 2 : q == .f16 ? 1 : 0))
+        w.set("general.quantization_version", .uint32(2))
+        w.set("\(arch).context_length", .uint32(UInt32(c.maxPositionEmbeddings)))
+        w.set("\(arch).embedding_length", .uint32(UInt32(c.hiddenSize)))
+        w.set("\(arch).block_count", .uint32(UInt32(c.numHiddenLayers)))
+        w.set("\(arch).feed_forward_length", .uint32(UInt32(c.intermediateSize)))
+        w.set("\(arch).attention.head_count", .uint32(UInt32(c.numAttentionHeads)))
+        w.set("\(arch).attention.head_count_kv", .uint32(UInt32(c.numKeyValueHeads)))
+        w.set("\(arch).rope.freq_base", .float32(c.ropeTheta))
+        w.set("\(arch).attention.layer_norm_rms_epsilon", .float32(c.rmsNormEps))
+        w.set("\(arch).rope.dimension_count", .uint32(UInt32(c.headDim)))
+        w.set("\(arch).vocab_size", .uint32(UInt32(c.vocabSize)))
+        w.set("tokenizer.ggml.model", .string(spec.model))
+        if let pre = spec.pre { w.set("tokenizer.ggml.pre", .string(pre)) }
+        w.set("tokenizer.ggml.tokens", .array(.string(spec.tokens)))
+        if !spec.tokenTypes.isEmpty { w.set("tokenizer.ggml.token_type", .array(.int32(spec.tokenTypes))) }
+        if !spec.scores.isEmpty { w.set("tokenizer.ggml.scores", .array(.float32(spec.scores))) }
+        if !spec.merges.isEmpty { w.set("tokenizer.ggml.merges", .array(.string(spec.merges))) }
+        if let v = spec.bosTokenId { w.set("tokenizer.ggml.bos_token_id", .uint32(UInt32(v))) }
+        if let v = spec.eosTokenId { w.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(v))) }
+        if let v = spec.unknownTokenId { w.set("tokenizer.ggml.unknown_token_id", .uint32(UInt32(v))) }
+        if let v = spec.paddingTokenId { w.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(v))) }
+        if let v = spec.addBosToken { w.set("tokenizer.ggml.add_bos_token", .bool(v)) }
+        if let v = spec.addEosToken { w.set("tokenizer.ggml.add_eos_token", .bool(v)) }
+        if let t = spec.chatTemplate { w.set("tokenizer.chat_template", .string(t)) }
+        if case let .frequencyFactors(f) = c.ropeScaling {
+            try w.addTensor(name: "rope_freqs.weight", shape: [f.count], dtype: .f32, data: .bytes(f.withUnsafeBytes { Array($0) }))
+        }
+        let permute = c.architecture != .qwen2
+        for t in MergedTensors(model: model).all {
+            guard let (name, heads) = ggufName(t.name, config: c, permute: permute) else { continue }
+            let isMatrix = t.shape.count == 2
+            let dtype: DType = isMatrix && t.shape[1] % q.blockSize == 0 ? q : .f32
+            let producer = t.values
+            let shape = t.shape
+            try w.addTensor(name: name, shape: shape, dtype: dtype, data: .producer { buf in
+                var values = try producer()
+                if let heads {
+                    // HF → llama.cpp rotary row order.
+                    let cols = shape[1], rows = shape[0], hd = rows / heads
+                    var out = values
+                    for r in 0..<rows {
+                        let g = LlamaPermutation.ggufRow(forHFRow: r, headDim: hd)
+                        for j in 0..<cols { out[g * cols + j] = values[r * cols + j] }
+                    }
+                    values = out
+                }
+                try encode(values, as: dtype, into: buf)
+            })
+        }
+        do { try w.write(to: path) } catch { throw SaveError.io(path: path, reason: "\(error)") }
+    }
+
+    static let layerNames: [String: String] = [
+        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    ]
+
+    static func ggufName(_ hf: String, config c: ModelConfig, permute: Bool) -> (String, Int?)? {
+        switch hf {
+        case "model.embed_tokens.weight": return ("token_embd.weight", nil)
+        case "model.norm.weight": return ("output_norm.weight", nil)
+        case "lm_head.weight": return ("output.weight", nil)
+        default:
+            let parts = hf.split(separator: ".").map(String.init)  // model.layers.N.<group>.<name>.<suffix> or model.layers.N.<norm>.weight
+            guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let n = Int(parts[2]) else { return nil }
+            let module = parts[3..<(parts.count - 1)].joined(separator: ".")
+            guard let g = layerNames[module] else { return nil }
+            var heads: Int?
+            if permute && parts.last == "weight" || permute && parts.last == "bias" {
+                if g == "attn_q" { heads = c.numAttentionHeads }
+                if g == "attn_k" { heads = c.numKeyValueHeads }
+            }
+            if parts.last == "bias" { heads = nil }  // llama biases are rare; Qwen2 is not permuted
+            return ("blk.\(n).\(g).\(parts.last!)", heads)
+        }
+    }
+}
