@@ -15,6 +15,19 @@ extension Ops {
         var yShape = x.shape
         yShape[yShape.count - 1] = outF
         let y = Tensor(uninitialized: yShape, device: x.device)
+        // Decoding (a few rows, no gradient): read the quantized weights directly, decoding each
+        // block in registers, instead of decoding whole matrices into scratch.
+        if n <= 4, x.device == .cpu, ExactMatVec.hasKernel(w.dtype), inF % 32 == 0, !(GradMode.isEnabled && x.needsGrad) {
+            for r in 0..<n {
+                if ExactMatVec.useInt8Activations {
+                    try QuantMatVec.multiply(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data + r * inF, y: y.data + r * outF)
+                } else {
+                    ExactMatVec.multiply(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data + r * inF, y: y.data + r * outF)
+                }
+            }
+            if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
+            return y
+        }
         // (N,in)·(out,in)ᵀ → (N,out)
         x.backend.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
         if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
