@@ -17,7 +17,7 @@ public final class Dataset: FinchObject {
             throw FinchError("\(function)(): argument '\(argument)' must be a list of dicts, got \(rowsValue.typeName)")
         }
         let rows = try l.items.enumerated().map { (i, v) -> FinchDict in
-            guard case .dict(let d) = v else { throw FinchError("\(function)(): row \(i) is a \(v.typeName), not a dict") }
+            guard case .dict(let d) = v else { throw FinchError("\(function)(): row \(i) is \(withArticle(v.typeName)), not a dict") }
             return d.copy()
         }
         self.init(rows: rows)
