@@ -69,7 +69,7 @@ public final class Dataset: FinchObject {
         switch name {
         case "columns": return .list(columns.map { .string($0) })
         case "num_rows": return .int(rows.count)
-        case "name": return name.isEmpty ? .none : self.name.map { .string($0) } ?? .none
+        case "name": return self.name.map { Value.string($0) } ?? Value.none
         default: return nil
         }
     }
