@@ -235,7 +235,7 @@ extension Interpreter {
             return out
         default:
             let methods = methodNames(forType: topic.typeName)
-            return "a \(topic.typeName)" + (methods.isEmpty ? "" : "; methods: \(methods.joined(separator: " "))")
+            return "\(withArticle(topic.typeName))" + (methods.isEmpty ? "" : "; methods: \(methods.joined(separator: " "))")
         }
     }
 }

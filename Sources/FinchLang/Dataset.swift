@@ -23,7 +23,7 @@ public final class Dataset: FinchObject {
             throw FinchError("\(function)(): argument '\(argument)' must be a list of dicts, got \(rowsValue.typeName)")
         }
         let rows = try l.items.enumerated().map { (i, v) -> FinchDict in
-            guard case .dict(let d) = v else { throw FinchError("\(function)(): row \(i) is a \(v.typeName), not a dict") }
+            guard case .dict(let d) = v else { throw FinchError("\(function)(): row \(i) is \(withArticle(v.typeName)), not a dict") }
             return d.copy()
         }
         self.init(rows: rows)
@@ -75,7 +75,7 @@ public final class Dataset: FinchObject {
         switch name {
         case "columns": return .list(columns.map { .string($0) })
         case "num_rows": return .int(rows.count)
-        case "name": return name.isEmpty ? .none : self.name.map { .string($0) } ?? .none
+        case "name": return self.name.map { Value.string($0) } ?? Value.none
         default: return nil
         }
     }

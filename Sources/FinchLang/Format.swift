@@ -165,10 +165,10 @@ func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int, act
         }
         out += close + "}"
     case .object(let o):
-        guard let j = o.jsonValue else { throw FinchError("json: a \(o.typeName) has no JSON form") }
+        guard let j = o.jsonValue else { throw FinchError("json: \(withArticle(o.typeName)) has no JSON form") }
         try writeJSON(j, into: &out, indent: indent, level: level + 1, active: &active)
     case .function, .builtin:
-        throw FinchError("json: a \(v.typeName) has no JSON form")
+        throw FinchError("json: \(withArticle(v.typeName)) has no JSON form")
     }
 }
 
@@ -339,4 +339,10 @@ public func suggestion(for name: String, among candidates: [String]) -> String? 
         }
     }
     return best?.0
+}
+
+/// "an int", "a str", "an Adapter": the type name with its English article.
+public func withArticle(_ typeName: String) -> String {
+    guard let first = typeName.lowercased().first else { return typeName }
+    return ("aeio".contains(first) ? "an " : "a ") + typeName
 }

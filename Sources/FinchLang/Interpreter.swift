@@ -206,7 +206,7 @@ public final class Interpreter: @unchecked Sendable {
             let obj = try eval(objExpr, env)
             try at(pos) {
                 if case .object(let o) = obj, try o.setAttribute(name, value, self) { return }
-                throw FinchError("cannot set attribute '\(name)' on a \(obj.typeName)")
+                throw FinchError("cannot set attribute '\(name)' on \(withArticle(obj.typeName))")
             }
         case .tuple(let targets, let pos):
             let items = try at(pos) { try iterate(value) }
@@ -238,7 +238,7 @@ public final class Interpreter: @unchecked Sendable {
             try at(p) {
                 let v = try binary(op, old, rhs)
                 if case .object(let o) = obj, try o.setAttribute(name, v, self) { return }
-                throw FinchError("cannot set attribute '\(name)' on a \(obj.typeName)")
+                throw FinchError("cannot set attribute '\(name)' on \(withArticle(obj.typeName))")
             }
         case .tuple(_, let p):
             throw fail(p, "augmented assignment needs a single target")
@@ -273,7 +273,7 @@ public final class Interpreter: @unchecked Sendable {
             let d = FinchDict()
             for (k, v) in pairs {
                 let key = try eval(k, env)
-                guard let dk = DictKey(key) else { throw fail(k.pos, "a \(key.typeName) cannot be a dict key (use a string, number or bool)") }
+                guard let dk = DictKey(key) else { throw fail(k.pos, "\(withArticle(key.typeName)) cannot be a dict key (use a string, number or bool)") }
                 d[dk] = try eval(v, env)
             }
             return .dict(d)
@@ -325,7 +325,7 @@ public final class Interpreter: @unchecked Sendable {
             let d = FinchDict()
             try comprehend(clauses, 0, Environment(parent: env)) { scope in
                 let k = try self.eval(keyExpr, scope)
-                guard let dk = DictKey(k) else { throw self.fail(keyExpr.pos, "a \(k.typeName) cannot be a dict key") }
+                guard let dk = DictKey(k) else { throw self.fail(keyExpr.pos, "\(withArticle(k.typeName)) cannot be a dict key") }
                 d[dk] = try self.eval(valueExpr, scope)
             }
             return .dict(d)
@@ -394,7 +394,7 @@ public final class Interpreter: @unchecked Sendable {
         case .object(let o) where o.isCallable:
             return try o.call(args, self)
         default:
-            throw FinchError("a \(callee.typeName) is not callable")
+            throw FinchError("\(withArticle(callee.typeName)) is not callable")
         }
     }
 
@@ -487,7 +487,7 @@ public final class Interpreter: @unchecked Sendable {
         var candidates: [String] = []
         if case .object(let o) = obj { candidates = o.attributeNames + o.methodNames }
         else if let t = methodTable(for: obj) { candidates = Array(t.keys) }
-        var msg = "a \(obj.typeName) has no attribute '\(name)'"
+        var msg = "\(withArticle(obj.typeName)) has no attribute '\(name)'"
         if let s = suggestion(for: name, among: candidates) { msg += "; did you mean \(s)?" }
         if case .dict(let d) = obj, d[name] != nil { msg += " (to read the key, write x[\"\(name)\"])" }
         return msg
@@ -503,7 +503,7 @@ public final class Interpreter: @unchecked Sendable {
             let scalars = Array(s.unicodeScalars)
             return .string(String(scalars[try normalizeIndex(idx, scalars.count, "string")]))
         case .dict(let d):
-            guard let k = DictKey(idx) else { throw FinchError("a \(idx.typeName) cannot be a dict key") }
+            guard let k = DictKey(idx) else { throw FinchError("\(withArticle(idx.typeName)) cannot be a dict key") }
             if let v = d[k] { return v }
             var msg = "key \(repr(idx)) is not in the dict"
             let names = d.keys.compactMap { if case .string(let s) = $0 { return s }; return nil }
@@ -512,9 +512,9 @@ public final class Interpreter: @unchecked Sendable {
             throw FinchError(msg)
         case .object(let o):
             if let v = try o.getItem(idx, self) { return v }
-            throw FinchError("a \(o.typeName) cannot be indexed")
+            throw FinchError("\(withArticle(o.typeName)) cannot be indexed")
         default:
-            throw FinchError("a \(obj.typeName) cannot be indexed")
+            throw FinchError("\(withArticle(obj.typeName)) cannot be indexed")
         }
     }
 
@@ -535,12 +535,12 @@ public final class Interpreter: @unchecked Sendable {
         case .list(let l):
             l.items[try normalizeIndex(idx, l.items.count, "list")] = value
         case .dict(let d):
-            guard let k = DictKey(idx) else { throw FinchError("a \(idx.typeName) cannot be a dict key") }
+            guard let k = DictKey(idx) else { throw FinchError("\(withArticle(idx.typeName)) cannot be a dict key") }
             d[k] = value
         case .string:
             throw FinchError("strings cannot be changed in place; build a new one, e.g. s[:i] + c + s[i+1:]")
         default:
-            throw FinchError("a \(obj.typeName) does not support item assignment")
+            throw FinchError("\(withArticle(obj.typeName)) does not support item assignment")
         }
     }
 
@@ -578,7 +578,7 @@ public final class Interpreter: @unchecked Sendable {
             if let v = try o.callMethod("select", CallArgs([.list(FinchList(picked))]), self) { return v }
         default: break
         }
-        throw FinchError("a \(obj.typeName) cannot be sliced")
+        throw FinchError("\(withArticle(obj.typeName)) cannot be sliced")
     }
 
     /// The elements `for x in v` visits.
@@ -590,9 +590,9 @@ public final class Interpreter: @unchecked Sendable {
         case .object(let o):
             if let items = try o.iterate(self) { return items }
             if let n = o.length { return try (0..<n).map { try getItem(v, .int($0)) } }
-            throw FinchError("cannot iterate over a \(o.typeName)")
+            throw FinchError("cannot iterate over \(withArticle(o.typeName))")
         default:
-            throw FinchError("cannot iterate over a \(v.typeName) \(shortRepr(v))")
+            throw FinchError("cannot iterate over \(withArticle(v.typeName)) \(shortRepr(v))")
         }
     }
 }

@@ -40,10 +40,18 @@ public enum Interrupt {
         installed = true
         _ = shared.isRequested  // initialise the global before a signal can touch it
         var action = sigaction()
+        // A second Ctrl-C before the first was noticed (a built-in stuck in C code) ends the process the
+        // default way. Only async-signal-safe calls here.
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if Interrupt.shared.flag.exchange(true, ordering: .relaxed) {
+                signal(sig, SIG_DFL)
+                raise(sig)
+            }
+        }
         #if canImport(Glibc)
-        action.__sigaction_handler.sa_handler = { _ in Interrupt.shared.flag.store(true, ordering: .relaxed) }
+        action.__sigaction_handler.sa_handler = handler
         #else
-        action.__sigaction_u.__sa_handler = { _ in Interrupt.shared.flag.store(true, ordering: .relaxed) }
+        action.__sigaction_u.__sa_handler = handler
         #endif
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0

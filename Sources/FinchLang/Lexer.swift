@@ -325,7 +325,10 @@ public struct Lexer {
 
     mutating func readSpec(quote: Unicode.Scalar, triple: Bool) -> String {
         var spec = ""
-        while let c = peek(), c != "}", c != "\n" || triple, c != quote || triple { spec.unicodeScalars.append(advance()) }
+        while let c = peek(), c != "}", c != "\n" || triple, c != quote || triple {
+            if c == "{" { error(pos, "a field inside a format spec is not supported; build the spec first, e.g. format(x, f\".{n}f\")") }
+            spec.unicodeScalars.append(advance())
+        }
         return spec
     }
 

@@ -126,7 +126,7 @@ let stringMethods: [String: Method] = [
     "join": m([.positional("items")], "The items (strings) joined with this string between them.") { r, a, ctx in
         let items = try ctx.iterate(a["items"])
         let parts = try items.enumerated().map { (i, v) -> String in
-            guard case .string(let s) = v else { throw FinchError("str.join(): item \(i) is a \(v.typeName), not a string; convert with str()") }
+            guard case .string(let s) = v else { throw FinchError("str.join(): item \(i) is \(withArticle(v.typeName)), not a string; convert with str()") }
             return s
         }
         return .string(parts.joined(separator: recvString(r))) },
@@ -238,7 +238,7 @@ let dictMethods: [String: Method] = [
     },
     "setdefault": m([.positional("key"), .positional("default", default: .none)], "The value for key, inserting default first when absent.") { r, a, _ in
         let d = recvDict(r)
-        guard let k = DictKey(a["key"]) else { throw FinchError("a \(a["key"].typeName) cannot be a dict key") }
+        guard let k = DictKey(a["key"]) else { throw FinchError("\(withArticle(a["key"].typeName)) cannot be a dict key") }
         if let v = d[k] { return v }
         d[k] = a["default"]
         return a["default"] },

@@ -97,7 +97,7 @@ public struct Completer {
         let shownDir = partial.hasPrefix("~") ? String(partial[...(partial.lastIndex(of: "/") ?? partial.startIndex)]) : dir
         return entries.filter { $0.hasPrefix(prefix) && (!$0.hasPrefix(".") || prefix.hasPrefix(".")) }.sorted().map { name in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: listDir + "/" + name, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: listDir + "/" + name, isDirectory: &isDir)
             return (partial.hasPrefix("~") && !partial.contains("/") ? "" : shownDir) + name + (isDir.boolValue ? "/" : "")
         }
     }

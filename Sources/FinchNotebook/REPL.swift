@@ -131,6 +131,8 @@ public final class REPL {
     /// Runs one input; echoes a non-none value of a final expression. Returns false on an error.
     @discardableResult
     public func execute(_ source: String) -> Bool {
+        // A Ctrl-C that arrived between statements must not stop the next one.
+        interpreter.interruptFlag.clear()
         do {
             let value = try interpreter.runReturningValue(SourceFile(name: "<input>", text: source + "\n"))
             inputs.append(source)

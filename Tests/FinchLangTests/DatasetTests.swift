@@ -12,7 +12,7 @@ import Testing
     """
     #expect(try run(src) == "2 [\"q\", \"n\"] {\"q\": \"a\", \"n\": 1} {\"q\": \"b\"} [1, null] Dataset\na 2 [\"a\", \"b\"]\n[{\"q\": \"a\", \"n\": 1}] [\"q\", \"n\"]\n")
     #expect(errorText("d = dataset([{\"question\": 1}])\nd[\"questoin\"]")!.contains("dataset has no column 'questoin'; did you mean question?"))
-    #expect(errorText("dataset([1, 2])")!.contains("dataset(): row 0 is a int, not a dict"))
+    #expect(errorText("dataset([1, 2])")!.contains("dataset(): row 0 is an int, not a dict"))
     #expect(errorText("dataset([{\"a\": 1}]).selct([0])")!.contains("a Dataset has no attribute 'selct'; did you mean select?"))
     #expect(errorText("dataset([{\"a\": 1}]).map(lambda r: 1)")!.contains("must return a dict of columns"))
 }
