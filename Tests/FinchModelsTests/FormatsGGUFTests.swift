@@ -336,3 +336,40 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(st.data(named: "f32")?.count == 24)
     }
 }
+
+@Suite struct FormatsGGUFNamesTests {
+    @Test func mapsLlamaNamesBothWays() {
+        let pairs = [
+            ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
+            ("output.weight", "lm_head.weight"), ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
+            ("blk.29.attn_k.bias", "model.layers.29.self_attn.k_proj.bias"), ("blk.7.attn_output.weight", "model.layers.7.self_attn.o_proj.weight"),
+            ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"), ("blk.3.attn_norm.weight", "model.layers.3.input_layernorm.weight"),
+            ("blk.12.ffn_down.weight", "model.layers.12.mlp.down_proj.weight"), ("blk.1.ffn_gate.weight", "model.layers.1.mlp.gate_proj.weight"),
+        ]
+        for (g, h) in pairs {
+            #expect(GGUFTensorNames.huggingFace(g) == h)
+            #expect(GGUFTensorNames.gguf(h) == g)
+        }
+        for bad in ["rope_freqs.weight", "blk.x.attn_q.weight", "blk.1.attn_zz.weight", "token_embd", "blk.-1.attn_q.weight"] {
+            #expect(GGUFTensorNames.huggingFace(bad) == nil, "\(bad)")
+        }
+        #expect(GGUFTensorNames.gguf("model.layers.1.self_attn.rotary_emb.inv_freq") == nil)
+    }
+
+    @Test func huggingFaceBytesUnpermutesATensorInAFile() throws {
+        // An f32 "attn_q" of 8 rows × 3 (2 heads of size 4), rows numbered in GGUF order.
+        let rows: [Float] = (0..<8).flatMap { r in (0..<3).map { Float(r * 10 + $0) } }
+        var w = try GGUFWriter()
+        try w.addTensor(name: "blk.0.attn_q.weight", shape: [8, 3], dtype: .f32, data: .bytes(rows.withUnsafeBytes { Array($0) }))
+        try w.addTensor(name: "blk.0.attn_q.bias", shape: [8], dtype: .f32, data: .bytes((0..<8).map { Float($0) }.withUnsafeBytes { Array($0) }))
+        let path = tempPath("perm.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try w.write(to: path)
+        let file = try GGUFFile(path: path)
+        let weight = try LlamaPermutation.huggingFaceBytes(of: file.tensor(named: "blk.0.attn_q.weight")!, in: file, heads: 2)
+        let firstColumn = weight.withUnsafeBytes { b in (0..<8).map { b.load(fromByteOffset: $0 * 12, as: Float.self) } }
+        #expect(firstColumn == [0, 20, 10, 30, 40, 60, 50, 70])
+        let bias = try LlamaPermutation.huggingFaceBytes(of: file.tensor(named: "blk.0.attn_q.bias")!, in: file, heads: 2)
+        #expect(bias.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == [0, 2, 1, 3, 4, 6, 5, 7])
+    }
+}
