@@ -104,10 +104,24 @@ public enum QuantMatVec {
             defer { row.deallocate() }
             for r in begin..<end {
                 dequantize(dtype, weights + r * rowBytes, into: row, count: cols)
-                var sum: Float = 0
-                for j in 0..<cols { sum += row[j] * xs[j] }
-                y[r] = sum
+                y[r] = dot(row, xs, cols)
             }
         }
+    }
+
+    /// Σ a[j]·b[j] with 8-wide vector accumulators (cols is a multiple of 32).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        let va = UnsafeRawPointer(a), vb = UnsafeRawPointer(b)
+        var j = 0
+        while j < n {
+            acc0 += va.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            acc1 += va.loadUnaligned(fromByteOffset: 4 * (j + 8), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 8), as: SIMD8<Float>.self)
+            acc2 += va.loadUnaligned(fromByteOffset: 4 * (j + 16), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 16), as: SIMD8<Float>.self)
+            acc3 += va.loadUnaligned(fromByteOffset: 4 * (j + 24), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 24), as: SIMD8<Float>.self)
+            j += 32
+        }
+        return ((acc0 + acc1) + (acc2 + acc3)).sum()
     }
 }
