@@ -373,3 +373,45 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(bias.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == [0, 2, 1, 3, 4, 6, 5, 7])
     }
 }
+
+@Suite struct FormatsMutationTests {
+    /// Deterministic byte mutations of the committed fixtures (a cheap in-CI companion to the libFuzzer
+    /// harnesses): every mutant parses or fails with the format's typed error — never a crash.
+    func mutants(of bytes: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
+        var s = seed
+        func next() -> Int { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return Int(truncatingIfNeeded: s >> 1) }
+        return (0..<count).map { _ in
+            var m = bytes
+            for _ in 0..<(1 + next() % 4) {
+                let i = next() % m.count
+                switch next() % 3 {
+                case 0: m[i] = UInt8(truncatingIfNeeded: next())
+                case 1: m[i] = [0x00, 0xFF, 0x7F, 0x80][next() % 4]
+                default: m.removeSubrange(i..<min(m.count, i + 1 + next() % 16))
+                }
+                if m.isEmpty { m = [0] }
+            }
+            return m
+        }
+    }
+
+    @Test func mutatedGGUFNeverCrashes() throws {
+        let original = try [UInt8](Data(contentsOf: fixtureURL("tiny.gguf")))
+        var parsed = 0, rejected = 0
+        for m in mutants(of: original, count: 3000, seed: 99) {
+            do { _ = try m.withUnsafeBytes { try GGUFFile(bytes: $0) }; parsed += 1 } catch is GGUFError { rejected += 1 }
+        }
+        #expect(parsed + rejected == 3000)
+        #expect(rejected > 1000 && parsed > 100, "mutations hit both the header and the data: \(parsed) parsed, \(rejected) rejected")
+    }
+
+    @Test func mutatedSafetensorsNeverCrashes() throws {
+        let original = try [UInt8](Data(contentsOf: fixtureURL("mixed.safetensors")))
+        var parsed = 0, rejected = 0
+        for m in mutants(of: original, count: 3000, seed: 7) {
+            do { _ = try m.withUnsafeBytes { try SafetensorsFile(bytes: $0) }; parsed += 1 } catch is SafetensorsError { rejected += 1 }
+        }
+        #expect(parsed + rejected == 3000)
+        #expect(rejected > 1000 && parsed > 10, "\(parsed) parsed, \(rejected) rejected")
+    }
+}
