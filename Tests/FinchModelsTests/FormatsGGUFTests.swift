@@ -181,6 +181,11 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(p.hf == byHand)
         #expect(try LlamaPermutation.unpermuteRows(p.gguf, rows: rows, heads: p.heads) == p.hf)
         #expect((0..<8).map { LlamaPermutation.ggufRow(forHFRow: $0, headDim: 4) } == handOrder)
+        // Export direction (HF → GGUF) is the inverse, on a 3-head, head-size-6 case too.
+        #expect(try LlamaPermutation.permuteRows(p.hf, rows: rows, heads: p.heads) == p.gguf)
+        let m: [Float] = (0..<(18 * 2)).map(Float.init)
+        #expect(try LlamaPermutation.unpermuteRows(LlamaPermutation.permuteRows(m, rows: 18, heads: 3), rows: 18, heads: 3) == m)
+        #expect(try LlamaPermutation.permuteRows(m, rows: 18, heads: 3) != m)
     }
 
     @Test func movesQuantizedRowsWithoutDequantizing() throws {
