@@ -29,8 +29,8 @@ struct QuantMatVecBench {
             print("  \(dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0))  \(String(format: "%6.2f", Double(bytes.count) / t / 1e9))  \(String(format: "%6.2f", Double(n) / t / 1e9))")
         }
         print("matrix (rows×cols)  dtype  MB      kernel     µs/call   GB/s   | read roof GB/s")
-        for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
-            for dtype in [DType.q4_1, .q4_0, .q8_0] {
+        for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] where true {
+            for dtype in [DType.q4_1, .q4_0, .q8_0, .q4_K, .q6_K] {
                 let n = rows * cols
                 let x = (0..<cols).map { Float(sin(Double($0))) }
                 let wf = (0..<n).map { Float(sin(Double($0) * 0.37)) * 0.1 }
