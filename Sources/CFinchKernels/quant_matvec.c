@@ -10,7 +10,13 @@
 #include <immintrin.h>
 #endif
 
-enum { QK = 32, Q4_0_BYTES = 18, Q4_1_BYTES = 20, Q8_0_BYTES = 34 };
+enum { QK = 32, Q4_0_BYTES = 18, Q4_1_BYTES = 20, Q8_0_BYTES = 34, QK_K = 256, Q4_K_BYTES = 144, Q6_K_BYTES = 210 };
+
+// llama.cpp get_scale_min_k4: the j-th 6-bit (scale, min) pair of Q4_K's 12 scale bytes.
+static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+}
 
 int finch_quant_has_avx2(void) {
 #if defined(__x86_64__)
@@ -101,6 +107,66 @@ void finch_matvec_q8_0_scalar(const void *w, const finch_q8x_block *xq, float *y
             int isum = 0;
             for (int j = 0; j < QK; j++) isum += qs[j] * xq[b].qs[j];
             sum += f16_to_f32(blk) * xq[b].d * (float)isum;
+        }
+        y[r] = sum;
+    }
+}
+
+
+// Q4_K: d, dmin, scales[12], qs[128]; chunk c (64 values) = qs[32c..32c+32): low nibbles are sub-block 2c,
+// high nibbles sub-block 2c+1; value = d·sc·q − dmin·m. Against activation block x: d·sc·d_x·Σq·x_q − dmin·m·s_x.
+void finch_matvec_q4_K_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
+    const size_t nb = cols / QK_K;
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_K_BYTES;
+        float sum = 0.0f;
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * Q4_K_BYTES;
+            const float d = f16_to_f32(blk), dmin = f16_to_f32(blk + 2);
+            const uint8_t *qs = blk + 16;
+            for (int c = 0; c < 4; c++) {
+                int sc1, m1, sc2, m2;
+                scale_min_k4(2 * c, blk + 4, &sc1, &m1);
+                scale_min_k4(2 * c + 1, blk + 4, &sc2, &m2);
+                const finch_q8x_block *x1 = &xq[b * 8 + 2 * c], *x2 = x1 + 1;
+                int s1 = 0, s2 = 0;
+                for (int l = 0; l < 32; l++) {
+                    s1 += (qs[32 * c + l] & 0xF) * x1->qs[l];
+                    s2 += (qs[32 * c + l] >> 4) * x2->qs[l];
+                }
+                sum += d * (float)sc1 * x1->d * (float)s1 - dmin * (float)m1 * x1->s;
+                sum += d * (float)sc2 * x2->d * (float)s2 - dmin * (float)m2 * x2->s;
+            }
+        }
+        y[r] = sum;
+    }
+}
+
+// Q6_K: ql[128], qh[64], scales[16] (int8), d. Half h (128 values) uses ql+64h, qh+32h, scales+8h; its
+// activation block k (32 values) has q = low/high nibble of ql[32(k&1) + l] (high for k ≥ 2) plus 2 bits of
+// qh[l] at 2k, minus 32; values l < 16 use scale 2k, l ≥ 16 scale 2k+1.
+void finch_matvec_q6_K_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
+    const size_t nb = cols / QK_K;
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * nb * Q6_K_BYTES;
+        float sum = 0.0f;
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * Q6_K_BYTES;
+            const float d = f16_to_f32(blk + 208);
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+                const int8_t *sc = (const int8_t *)(blk + 192) + 8 * h;
+                for (int k = 0; k < 4; k++) {
+                    const finch_q8x_block *x = &xq[b * 8 + 4 * h + k];
+                    int sa = 0, sb = 0;
+                    for (int l = 0; l < 32; l++) {
+                        const int lo = k < 2 ? (ql[32 * (k & 1) + l] & 0xF) : (ql[32 * (k & 1) + l] >> 4);
+                        const int q = (lo | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+                        if (l < 16) sa += q * x->qs[l]; else sb += q * x->qs[l];
+                    }
+                    sum += d * x->d * ((float)sc[2 * k] * (float)sa + (float)sc[2 * k + 1] * (float)sb);
+                }
+            }
         }
         y[r] = sum;
     }
@@ -210,6 +276,65 @@ FINCH_AVX2 static void q8_0_avx2(const void *w, const finch_q8x_block *xq, float
         y[r] = hsum(acc);
     }
 }
+FINCH_AVX2 static void q4_K_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
+    const size_t nb = cols / QK_K;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_K_BYTES;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        float mins = 0.0f;
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * Q4_K_BYTES;
+            const float d = load_f16(blk), dmin = load_f16(blk + 2);
+            for (int c = 0; c < 4; c++) {
+                int sc1, m1, sc2, m2;
+                scale_min_k4(2 * c, blk + 4, &sc1, &m1);
+                scale_min_k4(2 * c + 1, blk + 4, &sc2, &m2);
+                const finch_q8x_block *x1 = &xq[b * 8 + 2 * c], *x2 = x1 + 1;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
+                const __m256 p1 = dot_us8(_mm256_and_si256(q, low), _mm256_loadu_si256((const __m256i *)x1->qs));
+                const __m256 p2 = dot_us8(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), _mm256_loadu_si256((const __m256i *)x2->qs));
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc1 * x1->d), p1, acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc2 * x2->d), p2, acc1);
+                mins += dmin * ((float)m1 * x1->s + (float)m2 * x2->s);
+            }
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1)) - mins;
+    }
+}
+
+FINCH_AVX2 static void q6_K_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
+    const size_t nb = cols / QK_K;
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * nb * Q6_K_BYTES;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * Q6_K_BYTES;
+            const float d = load_f16(blk + 208);
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = blk + 64 * h;
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+                const int8_t *sc = (const int8_t *)(blk + 192) + 8 * h;
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql), ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                const __m256i lows[4] = {
+                    _mm256_and_si256(ql0, low), _mm256_and_si256(ql1, low),
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                };
+                for (int k = 0; k < 4; k++) {
+                    const finch_q8x_block *x = &xq[b * 8 + 4 * h + k];
+                    const __m256i highs = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two);
+                    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lows[k], _mm256_slli_epi16(highs, 4)), off);
+                    // i32 lanes 0-3 sum values 0..15 (scale 2k), lanes 4-7 values 16..31 (scale 2k+1)
+                    const __m256 p = dot_s8(q, _mm256_loadu_si256((const __m256i *)x->qs));
+                    const __m256 scales = _mm256_setr_m128(_mm_set1_ps((float)sc[2 * k]), _mm_set1_ps((float)sc[2 * k + 1]));
+                    acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(d * x->d), scales), p, acc);
+                }
+            }
+        }
+        y[r] = hsum(acc);
+    }
+}
 #endif
 
 #if defined(__x86_64__)
@@ -232,3 +357,5 @@ FINCH_AVX2 static void q8_0_avx2(const void *w, const finch_q8x_block *xq, float
 DISPATCH(q4_0)
 DISPATCH(q4_1)
 DISPATCH(q8_0)
+DISPATCH(q4_K)
+DISPATCH(q6_K)

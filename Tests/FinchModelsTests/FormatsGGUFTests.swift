@@ -181,6 +181,11 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(p.hf == byHand)
         #expect(try LlamaPermutation.unpermuteRows(p.gguf, rows: rows, heads: p.heads) == p.hf)
         #expect((0..<8).map { LlamaPermutation.ggufRow(forHFRow: $0, headDim: 4) } == handOrder)
+        // Export direction (HF → GGUF) is the inverse, on a 3-head, head-size-6 case too.
+        #expect(try LlamaPermutation.permuteRows(p.hf, rows: rows, heads: p.heads) == p.gguf)
+        let m: [Float] = (0..<(18 * 2)).map(Float.init)
+        #expect(try LlamaPermutation.unpermuteRows(LlamaPermutation.permuteRows(m, rows: 18, heads: 3), rows: 18, heads: 3) == m)
+        #expect(try LlamaPermutation.permuteRows(m, rows: 18, heads: 3) != m)
     }
 
     @Test func movesQuantizedRowsWithoutDequantizing() throws {
@@ -334,5 +339,84 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         let st = try SafetensorsFile(path: fixtureURL("mixed.safetensors").path)
         #expect(st.data(for: SafetensorsTensorInfo(name: "x", dtype: .U8, shape: [10_000], begin: 0, end: 10_000)).count == 0)
         #expect(st.data(named: "f32")?.count == 24)
+    }
+}
+
+@Suite struct FormatsGGUFNamesTests {
+    @Test func mapsLlamaNamesBothWays() {
+        let pairs = [
+            ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
+            ("output.weight", "lm_head.weight"), ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
+            ("blk.29.attn_k.bias", "model.layers.29.self_attn.k_proj.bias"), ("blk.7.attn_output.weight", "model.layers.7.self_attn.o_proj.weight"),
+            ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"), ("blk.3.attn_norm.weight", "model.layers.3.input_layernorm.weight"),
+            ("blk.12.ffn_down.weight", "model.layers.12.mlp.down_proj.weight"), ("blk.1.ffn_gate.weight", "model.layers.1.mlp.gate_proj.weight"),
+        ]
+        for (g, h) in pairs {
+            #expect(GGUFTensorNames.huggingFace(g) == h)
+            #expect(GGUFTensorNames.gguf(h) == g)
+        }
+        for bad in ["rope_freqs.weight", "blk.x.attn_q.weight", "blk.1.attn_zz.weight", "token_embd", "blk.-1.attn_q.weight"] {
+            #expect(GGUFTensorNames.huggingFace(bad) == nil, "\(bad)")
+        }
+        #expect(GGUFTensorNames.gguf("model.layers.1.self_attn.rotary_emb.inv_freq") == nil)
+    }
+
+    @Test func huggingFaceBytesUnpermutesATensorInAFile() throws {
+        // An f32 "attn_q" of 8 rows × 3 (2 heads of size 4), rows numbered in GGUF order.
+        let rows: [Float] = (0..<8).flatMap { r in (0..<3).map { Float(r * 10 + $0) } }
+        var w = try GGUFWriter()
+        try w.addTensor(name: "blk.0.attn_q.weight", shape: [8, 3], dtype: .f32, data: .bytes(rows.withUnsafeBytes { Array($0) }))
+        try w.addTensor(name: "blk.0.attn_q.bias", shape: [8], dtype: .f32, data: .bytes((0..<8).map { Float($0) }.withUnsafeBytes { Array($0) }))
+        let path = tempPath("perm.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try w.write(to: path)
+        let file = try GGUFFile(path: path)
+        let weight = try LlamaPermutation.huggingFaceBytes(of: file.tensor(named: "blk.0.attn_q.weight")!, in: file, heads: 2)
+        let firstColumn = weight.withUnsafeBytes { b in (0..<8).map { b.load(fromByteOffset: $0 * 12, as: Float.self) } }
+        #expect(firstColumn == [0, 20, 10, 30, 40, 60, 50, 70])
+        let bias = try LlamaPermutation.huggingFaceBytes(of: file.tensor(named: "blk.0.attn_q.bias")!, in: file, heads: 2)
+        #expect(bias.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == [0, 2, 1, 3, 4, 6, 5, 7])
+    }
+}
+
+@Suite struct FormatsMutationTests {
+    /// Deterministic byte mutations of the committed fixtures (a cheap in-CI companion to the libFuzzer
+    /// harnesses): every mutant parses or fails with the format's typed error — never a crash.
+    func mutants(of bytes: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
+        var s = seed
+        func next() -> Int { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return Int(truncatingIfNeeded: s >> 1) }
+        return (0..<count).map { _ in
+            var m = bytes
+            for _ in 0..<(1 + next() % 4) {
+                let i = next() % m.count
+                switch next() % 3 {
+                case 0: m[i] = UInt8(truncatingIfNeeded: next())
+                case 1: m[i] = [0x00, 0xFF, 0x7F, 0x80][next() % 4]
+                default: m.removeSubrange(i..<min(m.count, i + 1 + next() % 16))
+                }
+                if m.isEmpty { m = [0] }
+            }
+            return m
+        }
+    }
+
+    @Test func mutatedGGUFNeverCrashes() throws {
+        let original = try [UInt8](Data(contentsOf: fixtureURL("tiny.gguf")))
+        var parsed = 0, rejected = 0
+        for m in mutants(of: original, count: 3000, seed: 99) {
+            do { _ = try m.withUnsafeBytes { try GGUFFile(bytes: $0) }; parsed += 1 } catch is GGUFError { rejected += 1 }
+        }
+        #expect(parsed + rejected == 3000)
+        #expect(rejected > 1000 && parsed > 100, "mutations hit both the header and the data: \(parsed) parsed, \(rejected) rejected")
+    }
+
+    @Test func mutatedSafetensorsNeverCrashes() throws {
+        let original = try [UInt8](Data(contentsOf: fixtureURL("mixed.safetensors")))
+        var parsed = 0, rejected = 0
+        for m in mutants(of: original, count: 3000, seed: 7) {
+            do { _ = try m.withUnsafeBytes { try SafetensorsFile(bytes: $0) }; parsed += 1 } catch is SafetensorsError { rejected += 1 }
+        }
+        #expect(parsed + rejected == 3000)
+        #expect(rejected > 1000 && parsed > 10, "\(parsed) parsed, \(rejected) rejected")
     }
 }

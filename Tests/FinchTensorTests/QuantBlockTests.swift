@@ -261,4 +261,25 @@ func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
         #expect(halfToFloat(0x3C00) == 1 && halfToFloat(0xC000) == -2 && halfToFloat(0x0001) == 0x1p-24 && halfToFloat(0x7C00) == .infinity)
         #expect(halfToFloat(0x8000).bitPattern == 0x8000_0000)
     }
+
+    @Test func floatToHalfRoundsToNearestEven() {
+        // Against Swift's Float16 conversion (IEEE round to nearest even) on a spread of 2^32 / 997 patterns,
+        // plus the edges: ties, the largest half, overflow, subnormals, NaN.
+        var mismatches = 0
+        var bits: UInt32 = 0
+        while true {
+            let f = Float(bitPattern: bits)
+            let want = Float16(f)
+            let got = floatToHalf(f)
+            if want.isNaN ? !Float16(bitPattern: got).isNaN : got != want.bitPattern { mismatches += 1 }
+            let (next, overflow) = bits.addingReportingOverflow(997)
+            if overflow { break }
+            bits = next
+        }
+        #expect(mismatches == 0)
+        #expect(floatToHalf(1 + 0x1p-11) == 0x3C00)          // tie → even (down)
+        #expect(floatToHalf(1 + 3 * 0x1p-11) == 0x3C02)      // tie → even (up)
+        #expect(floatToHalf(65504) == 0x7BFF && floatToHalf(65520) == 0x7C00 && floatToHalf(-1e9) == 0xFC00)
+        #expect(floatToHalf(0x1p-24) == 0x0001 && floatToHalf(0x1p-25) == 0x0000 && floatToHalf(0x1.8p-25) == 0x0001)
+    }
 }

@@ -97,11 +97,14 @@ func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
     @Test func q4_0MatchesReferences() throws { try check(.q4_0, rows: 70, cols: 128); try check(.q4_0, rows: 300, cols: 576) }
     @Test func q4_1MatchesReferences() throws { try check(.q4_1, rows: 70, cols: 128); try check(.q4_1, rows: 300, cols: 576) }
     @Test func q8_0MatchesReferences() throws { try check(.q8_0, rows: 70, cols: 128); try check(.q8_0, rows: 300, cols: 576) }
+    @Test func q4_KMatchesReferences() throws { try check(.q4_K, rows: 5, cols: 512); try check(.q4_K, rows: 130, cols: 1536) }
+    @Test func q6_KMatchesReferences() throws { try check(.q6_K, rows: 5, cols: 256); try check(.q6_K, rows: 130, cols: 1536) }
     @Test func otherTypesFallBackToDequantize() throws {
         try check(.f32, rows: 9, cols: 64)
         try check(.f16, rows: 9, cols: 64)
-        try check(.q6_K, rows: 5, cols: 256)
-        try check(.q4_K, rows: 5, cols: 512)
+        try check(.bf16, rows: 9, cols: 96)
+        try check(.q5_0, rows: 9, cols: 96)
+        try check(.q5_K, rows: 5, cols: 512)
     }
 
     @Test func rejectsBadShapes() throws {

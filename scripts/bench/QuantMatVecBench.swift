@@ -30,12 +30,21 @@ struct QuantMatVecBench {
         }
         print("matrix (rows×cols)  dtype  MB      kernel     µs/call   GB/s   | read roof GB/s")
         for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
-            for dtype in [DType.q4_1, .q4_0, .q8_0] {
+            for dtype in [DType.q4_1, .q4_0, .q8_0, .q4_K, .q6_K] where cols % dtype.blockSize == 0 {
                 let n = rows * cols
                 let x = (0..<cols).map { Float(sin(Double($0))) }
-                let wf = (0..<n).map { Float(sin(Double($0) * 0.37)) * 0.1 }
                 var w = [UInt8](repeating: 0, count: dtype.byteCount(elements: n)!)
-                try wf.withUnsafeBufferPointer { s in try w.withUnsafeMutableBytes { try quantize(dtype, s.baseAddress!, into: $0.baseAddress!, count: n) } }
+                if [.q4_K, .q6_K].contains(dtype) {
+                    // No quantizer for K-quants: pseudo-random blocks with small finite scales.
+                    for i in w.indices { w[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+                    for b in 0..<(w.count / dtype.bytesPerBlock) {
+                        let o = b * dtype.bytesPerBlock + (dtype == .q6_K ? 208 : 0)
+                        w[o] = 0; w[o + 1] = 0x20
+                    }
+                } else {
+                    let wf = (0..<n).map { Float(sin(Double($0) * 0.37)) * 0.1 }
+                    try wf.withUnsafeBufferPointer { s in try w.withUnsafeMutableBytes { try quantize(dtype, s.baseAddress!, into: $0.baseAddress!, count: n) } }
+                }
                 var y = [Float](repeating: 0, count: rows)
                 let v = QuantizedVector(capacity: cols)
                 let iters = max(1, 200_000_000 / w.count)

@@ -51,3 +51,9 @@ state = {
 save_torch_state_dict(state, shard_dir, max_shard_size=100)
 print(sorted(p.name for p in shard_dir.iterdir()))
 print((shard_dir / "model.safetensors.index.json").read_text())
+
+# Newer dtypes and the writer's order for them: F8_E8M0 (after F8_E4M3) and C64 (between F32 and F64).
+d = {"e8": torch.zeros(2, dtype=torch.float8_e8m0fnu), "c64": torch.zeros(1, dtype=torch.complex64), "f32": torch.zeros(1),
+     "f64": torch.zeros(1, dtype=torch.float64), "u8": torch.zeros(1, dtype=torch.uint8),
+     "e4": torch.zeros(1, dtype=torch.float8_e4m3fn), "i16": torch.zeros(1, dtype=torch.int16)}
+save_torch(d, str(fixtures / "newer_dtypes.safetensors"))

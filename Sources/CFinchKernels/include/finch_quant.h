@@ -30,6 +30,14 @@ void finch_matvec_q8_0(const void *w, const finch_q8x_block *xq, float *y, size_
 void finch_matvec_q4_0_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q4_1_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q8_0_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+// K-quants (cols a multiple of 256): each 32-value activation block lines up with one Q4_K sub-block
+// and with two Q6_K sub-blocks of 16.
+void finch_matvec_q4_K(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q6_K(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q4_K_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q6_K_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q4_K_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q6_K_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q4_0_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q4_1_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q8_0_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);

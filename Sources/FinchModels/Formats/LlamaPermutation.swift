@@ -44,6 +44,32 @@ public enum LlamaPermutation {
         }
     }
 
+    /// The inverse, for exporting to GGUF: copies rows from Hugging Face order at `src` into GGUF order at `dst`
+    /// (convert_hf_to_gguf.py's `permute`).
+    public static func permuteRows(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer,
+                                   rows: Int, rowBytes: Int, heads: Int) throws {
+        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
+            throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads)
+        }
+        let headDim = rows / heads
+        for hfRow in 0..<rows {
+            let g = ggufRow(forHFRow: hfRow, headDim: headDim)
+            (dst + g * rowBytes).copyMemory(from: src + hfRow * rowBytes, byteCount: rowBytes)
+        }
+    }
+
+    /// Convenience over arrays: `values` holds `rows` rows of equal length, in Hugging Face order.
+    public static func permuteRows<T>(_ values: [T], rows: Int, heads: Int) throws -> [T] {
+        guard rows > 0, !values.isEmpty, values.count % rows == 0 else { throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads) }
+        var out = values
+        try values.withUnsafeBytes { s in
+            try out.withUnsafeMutableBytes { d in
+                try permuteRows(s.baseAddress!, into: d.baseAddress!, rows: rows, rowBytes: s.count / rows, heads: heads)
+            }
+        }
+        return out
+    }
+
     /// Convenience over arrays: `values` holds `rows` rows of equal length, in GGUF order.
     public static func unpermuteRows<T>(_ values: [T], rows: Int, heads: Int) throws -> [T] {
         guard rows > 0, !values.isEmpty, values.count % rows == 0 else { throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads) }

@@ -17,16 +17,18 @@
 import FinchTensor
 #endif
 
-/// safetensors element types, in the reference's "increasing alignment" order (writers sort by it).
+/// safetensors element types, in the reference's "increasing alignment" order (writers sort by it;
+/// checked against safetensors 0.8.0, which puts C64 between F32 and F64 and F8_E8M0 after F8_E4M3).
+/// The sub-byte types of newer releases (F4, F6_E2M3, F6_E3M2) are rejected as unknown.
 public enum SafetensorsDType: String, CaseIterable, Sendable, Comparable {
-    case BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64
+    case BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64
 
     public var byteSize: Int {
         switch self {
-        case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3: return 1
+        case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3, .F8_E8M0: return 1
         case .I16, .U16, .F16, .BF16: return 2
         case .I32, .U32, .F32: return 4
-        case .F64, .I64, .U64: return 8
+        case .C64, .F64, .I64, .U64: return 8
         }
     }
 

@@ -24,17 +24,20 @@ public enum BlockQ6_K: QuantBlock {
             var qh = (p + 128).assumingMemoryBound(to: UInt8.self)
             var sc = (p + 192).assumingMemoryBound(to: Int8.self)
             for _ in 0..<2 {
-                for l in 0..<32 {
-                    let i = l / 16
-                    let h = qh[l]
-                    let q1 = Int32((ql[l] & 0xF) | ((h & 3) << 4)) - 32
-                    let q2 = Int32((ql[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32
-                    let q3 = Int32((ql[l] >> 4) | (((h >> 4) & 3) << 4)) - 32
-                    let q4 = Int32((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32
-                    y[l] = d * Float(sc[i]) * Float(q1)
-                    y[l + 32] = d * Float(sc[i + 2]) * Float(q2)
-                    y[l + 64] = d * Float(sc[i + 4]) * Float(q3)
-                    y[l + 96] = d * Float(sc[i + 6]) * Float(q4)
+                for k in 0..<2 {  // l in 16k..<16k+16 shares scale index k (= l / 16)
+                    // Same products as d * sc * q, left to right: (d * sc) is computed once.
+                    let s1 = d * Float(sc[k]), s2 = d * Float(sc[k + 2]), s3 = d * Float(sc[k + 4]), s4 = d * Float(sc[k + 6])
+                    for l in (16 * k)..<(16 * k + 16) {
+                        let h = qh[l]
+                        let q1 = Int32((ql[l] & 0xF) | ((h & 3) << 4)) - 32
+                        let q2 = Int32((ql[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32
+                        let q3 = Int32((ql[l] >> 4) | (((h >> 4) & 3) << 4)) - 32
+                        let q4 = Int32((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32
+                        y[l] = s1 * Float(q1)
+                        y[l + 32] = s2 * Float(q2)
+                        y[l + 64] = s3 * Float(q3)
+                        y[l + 96] = s4 * Float(q4)
+                    }
                 }
                 y += 128
                 ql += 64

@@ -5,6 +5,7 @@
 // Bit-exactness: every decoder evaluates the same f32 expressions in the same order as llama.cpp's
 // `dequantize_row_*` (ggml-quants.c) and gguf-py's `gguf.quants`, so results match them bit for bit.
 // Swift never contracts `a * b - c` into an FMA, which keeps that true.
+import CFinchKernels
 
 /// One GGUF block format: `blockSize` values stored in `bytesPerBlock` bytes.
 public protocol QuantBlock {
@@ -36,9 +37,13 @@ public func halfToFloat(_ bits: UInt16) -> Float {
 }
 
 /// f32 → IEEE binary16 bits, round to nearest even (what GGML_FP32_TO_FP16 and numpy's astype do).
+/// Through the C scalar reference: `Float16(value)` is a slow compiler-rt call on Linux.
 @inlinable @inline(__always)
 public func floatToHalf(_ value: Float) -> UInt16 {
-    Float16(value).bitPattern
+    var v = value
+    var h: UInt16 = 0
+    finch_f32_to_f16_scalar(&v, &h, 1)
+    return h
 }
 
 /// Reads a little-endian half float at `offset` (blocks are packed, so it may be unaligned).

@@ -3,7 +3,7 @@
 // the C kernels in CFinchKernels (AVX2 when the CPU has it, scalar reference otherwise). Rows are split
 // into `ThreadBudget.count` ranges run with `DispatchQueue.concurrentPerform`.
 //
-// Fast paths: Q4_0, Q4_1, Q8_0. Every other storage type works through dequantize-row + f32 dot.
+// Fast paths: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K. Every other storage type works through dequantize-row + f32 dot.
 // Accuracy: the result differs from dequantize(W)·x only by quantizing x — per block at most
 // Σ|w_j| · d_x / 2 with d_x = max|x_block| / 127 — plus f32 rounding.
 import CFinchKernels
@@ -63,7 +63,7 @@ public enum QuantMatVec {
     public static var hasAVX2: Bool { finch_quant_has_avx2() != 0 }
 
     /// Whether `dtype` has an integer kernel (others use dequantize-row + dot).
-    public static func hasKernel(_ dtype: DType) -> Bool { [.q4_0, .q4_1, .q8_0].contains(dtype) }
+    public static func hasKernel(_ dtype: DType) -> Bool { [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K].contains(dtype) }
 
     /// y[0..<rows] = W·x for a row-major `rows × cols` matrix stored as `dtype` at `weights`.
     public static func multiply(weights: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int,
@@ -88,6 +88,10 @@ public enum QuantMatVec {
         case (.q4_1, _): fn = finch_matvec_q4_1_avx2
         case (.q8_0, .scalar): fn = finch_matvec_q8_0_scalar
         case (.q8_0, _): fn = finch_matvec_q8_0_avx2
+        case (.q4_K, .scalar): fn = finch_matvec_q4_K_scalar
+        case (.q4_K, _): fn = finch_matvec_q4_K_avx2
+        case (.q6_K, .scalar): fn = finch_matvec_q6_K_scalar
+        case (.q6_K, _): fn = finch_matvec_q6_K_avx2
         default: fn = nil
         }
         let chunks = max(1, min(ThreadBudget.count, rows / 64))
@@ -104,10 +108,24 @@ public enum QuantMatVec {
             defer { row.deallocate() }
             for r in begin..<end {
                 dequantize(dtype, weights + r * rowBytes, into: row, count: cols)
-                var sum: Float = 0
-                for j in 0..<cols { sum += row[j] * xs[j] }
-                y[r] = sum
+                y[r] = dot(row, xs, cols)
             }
         }
+    }
+
+    /// Σ a[j]·b[j] with 8-wide vector accumulators (cols is a multiple of 32).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        let va = UnsafeRawPointer(a), vb = UnsafeRawPointer(b)
+        var j = 0
+        while j < n {
+            acc0 += va.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            acc1 += va.loadUnaligned(fromByteOffset: 4 * (j + 8), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 8), as: SIMD8<Float>.self)
+            acc2 += va.loadUnaligned(fromByteOffset: 4 * (j + 16), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 16), as: SIMD8<Float>.self)
+            acc3 += va.loadUnaligned(fromByteOffset: 4 * (j + 24), as: SIMD8<Float>.self) * vb.loadUnaligned(fromByteOffset: 4 * (j + 24), as: SIMD8<Float>.self)
+            j += 32
+        }
+        return ((acc0 + acc1) + (acc2 + acc3)).sum()
     }
 }
