@@ -71,6 +71,16 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         #expect(contents(p) == fx.weights)
         let ranges = fx.server.requests.filter { $0.path.hasPrefix("/cdn/") }.map(\.range)
         #expect(ranges == [nil, "bytes=100000-", "bytes=200000-"])
+        #expect(Files.exists(fx.home + "/hub/.locks/models--org--tiny/\(sha256(fx.weights)).lock"))
+        // a transfer cut every time ends in an error that keeps the partial file for the next run
+        let fx2 = try HubFixture()
+        fx2.server.addFault(Fault(.cutAfter(bytes: 1000), pathContains: "/cdn/", method: "GET", times: 100))
+        #expect(throws: HubError.incompleteDownload(path: "model.safetensors", have: 5000, expected: 300_000)) {
+            try fx2.client().download(repo: "org/tiny", path: "model.safetensors")
+        }
+        fx2.server.clearFaults()
+        #expect(contents(try fx2.client().download(repo: "org/tiny", path: "model.safetensors")) == fx2.weights)
+        #expect(fx2.server.requests.filter { $0.path.hasPrefix("/cdn/") }.last?.range == "bytes=5000-")
     }
 
     @Test func partialFileFromEarlierRunIsResumed() throws {

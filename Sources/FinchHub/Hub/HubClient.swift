@@ -243,7 +243,10 @@ public final class HubClient: @unchecked Sendable {
         if Files.fileSize(blob) == meta.size {
             return try linkPointer(repoFolder: folder, commit: meta.commit, path: path, etag: meta.etag)
         }
-        try withFileLock(blob + ".lock") {
+        // the lock lives where huggingface_hub puts it, so Finch and Python never write one blob at once
+        let lockDir = config.hubCache + "/.locks/" + (folder as NSString).lastPathComponent
+        try Files.makeDirectories(lockDir)
+        try withFileLock(lockDir + "/\(meta.etag).lock") {
             if Files.fileSize(blob) == meta.size { return }  // another process finished it while we waited
             try fetchBlob(meta: meta, resolveURL: resolveURL(repo: repo, type: type, revision: revision, path: path), blob: blob, label: path)
         }
@@ -251,7 +254,7 @@ public final class HubClient: @unchecked Sendable {
     }
 
     func withFileLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o664)
         guard fd >= 0 else { throw FileError(path: path, operation: "open lock", errno: errno) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
@@ -313,10 +316,9 @@ public final class HubClient: @unchecked Sendable {
             }
             have = Files.fileSize(incomplete) ?? 0
             if have >= meta.size { break }
-            if !retryable || attempt >= http.retry.maxAttempts {
-                if have < meta.size {
-                    throw HubError.sizeMismatch(path: label, expected: meta.size, actual: have)
-                }
+            if (!retryable || attempt >= http.retry.maxAttempts) && have < meta.size {
+                // keep the partial file: the next attempt resumes it with Range
+                throw HubError.incompleteDownload(path: label, have: have, expected: meta.size)
             }
             Thread.sleep(forTimeInterval: http.retry.delay(attempt: attempt))
         }

@@ -88,6 +88,7 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     case invalidFilePath(String)
     case invalidServerValue(what: String, value: String)
     case sizeMismatch(path: String, expected: Int64, actual: Int64)
+    case incompleteDownload(path: String, have: Int64, expected: Int64)
     case hashMismatch(path: String, expected: String, actual: String)
     case absurdSize(path: String, size: String)
     case insufficientSpace(path: String, needed: Int64, available: Int64)
@@ -112,6 +113,7 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
         case .invalidFilePath(let p): text = "refusing unsafe repo file path \"\(p)\" (absolute, `..`, or empty components)"
         case let .invalidServerValue(what, v): text = "the server sent an invalid \(what): \"\(v.prefix(80))\""
         case let .sizeMismatch(p, e, a): text = "consistency check failed: \(p) should be \(e) bytes but is \(a); the partial file was removed, try again"
+        case let .incompleteDownload(p, h, e): text = "download of \(p) stopped at \(h) of \(e) bytes after several retries; run again to resume it"
         case let .hashMismatch(p, e, a): text = "checksum mismatch for \(p): expected \(e), got \(a); the file was discarded"
         case let .absurdSize(p, s): text = "the server announced an impossible size \(s) for \(p)"
         case let .insufficientSpace(p, n, a): text = "not enough disk space for \(p): needs \(n) bytes, \(a) available"
