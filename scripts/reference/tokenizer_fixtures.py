@@ -103,14 +103,18 @@ VARIANTS = {
                "extra_added_tokens": [
                    {"content": "<mask>", "single_word": False, "lstrip": True, "rstrip": False, "normalized": False, "special": True},
                    {"content": "<sep>", "single_word": False, "lstrip": False, "rstrip": True, "normalized": False, "special": True},
-                   {"content": "finchword", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False}]},
+                   {"content": "finchword", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False},
+                   {"content": "xyzzy", "single_word": True, "lstrip": False, "rstrip": False, "normalized": False, "special": False}]},
     # Qwen2 style: NFC normalizer, single-digit regex, array merges.
     "qwen2": {"normalizer": {"type": "NFC"},
               "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
                   {"type": "Split", "pattern": {"Regex": QWEN2_RE}, "behavior": "Isolated", "invert": False},
                   {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}},
 }
-EXTRA_STRINGS = ["a <mask> b", "x<sep>   y", "one   <mask>two<sep>\nthree", "finchword and finchwords", "Ünïcödé <mask>"]
+EXTRA_STRINGS = ["a <mask> b", "x<sep>   y", "one   <mask>two<sep>\nthree", "finchword and finchwords", "Ünïcödé <mask>",
+                 "xyzzy at start", "inxyzzy and xyzzyout", "a xyzzy, b (xyzzy)"]
+# Special tokens written in the text of the SentencePiece-style tokenizers.
+SPM_EXTRA_STRINGS = ["<s>Hello</s> world", "a <unk> b", " <s> x</s>", "<s>", "hi\n<s>\n", "</s></s>"]
 
 
 def apply_variant(base: dict, v: dict) -> dict:
@@ -209,7 +213,8 @@ def main():
     with open(os.path.join(out_spm, "spm_vocab.json"), "w") as f:
         json.dump({"header": HEADER, "pieces": pieces}, f, ensure_ascii=False)
     t = Tokenizer.from_str(json.dumps(spmj))
-    expected["ids"]["spm"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS]
+    expected["spm_extra_strings"] = SPM_EXTRA_STRINGS
+    expected["ids"]["spm"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS + SPM_EXTRA_STRINGS]
     expected["decoded"]["spm"] = [t.decode(i, skip_special_tokens=False) for i in expected["ids"]["spm"]]
     expected["decoded"]["spm_skip"] = [t.decode(i, skip_special_tokens=True) for i in expected["ids"]["spm"]]
     expected["ids"]["spm_sentencepiece"] = [sp.encode(s) for s in STRINGS]
@@ -218,7 +223,7 @@ def main():
     with open(os.path.join(out_spm, "tokenizer_metaspace.json"), "w") as f:
         json.dump(meta, f, ensure_ascii=False, separators=(",", ":"))
     t = Tokenizer.from_str(json.dumps(meta))
-    expected["ids"]["spm_metaspace"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS]
+    expected["ids"]["spm_metaspace"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS + SPM_EXTRA_STRINGS]
     expected["decoded"]["spm_metaspace"] = [t.decode(i, skip_special_tokens=False) for i in expected["ids"]["spm_metaspace"]]
 
     with open(os.path.join(ROOT, "expected.json"), "w") as f:
