@@ -136,6 +136,8 @@ import Testing
         let tok = try load(Self.minimal, config: #"{"bos_token": {"content": "ab"}, "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}"#)
         #expect(tok.bosTokenId == 2)
         #expect(tok.chatTemplate == "D")
+        let withFile = try Tokenizer(tokenizerJSON: Data(Self.minimal.utf8), config: Data(#"{"chat_template": "C"}"#.utf8), chatTemplate: "J")
+        #expect(withFile.chatTemplate == "J")
     }
 
     @Test func jsonParserHandlesEscapes() throws {

@@ -2,8 +2,9 @@ import Foundation
 
 extension Tokenizer {
     /// Loads a Hugging Face `tokenizer.json`, with its `tokenizer_config.json` if given.
-    /// `tokenizerFile`/`configFile` name the files in errors.
-    public convenience init(tokenizerJSON: Data, config: Data? = nil,
+    /// `chatTemplate` (the contents of a `chat_template.jinja`, which newer transformers write instead of the
+    /// config key) takes precedence over the config's. `tokenizerFile`/`configFile` name the files in errors.
+    public convenience init(tokenizerJSON: Data, config: Data? = nil, chatTemplate: String? = nil,
                             tokenizerFile: String = "tokenizer.json", configFile: String = "tokenizer_config.json") throws {
         let r = JSONReader(file: tokenizerFile)
         let root = try r.object(try r.parse([UInt8](tokenizerJSON)), "(top level)")
@@ -117,6 +118,7 @@ extension Tokenizer {
                 }
             }
         }
+        if let chatTemplate { parts.chatTemplate = chatTemplate }
         if parts.unk == nil, let u = bpe.unkId { parts.unk = u }
         self.init(parts)
     }
