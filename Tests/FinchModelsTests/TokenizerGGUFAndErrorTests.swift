@@ -186,3 +186,52 @@ import Testing
         }
     }
 }
+
+/// Decoders and pre-tokenizers in isolation; expected values were printed by `tokenizers` 0.23.3
+/// (`decoders.Metaspace(...).decode([...])`, `pre_tokenizers.Metaspace(...).pre_tokenize_str(...)`, …).
+@Suite struct TokenizerPiecesTests {
+    @Test func decodersMatchTokenizers() {
+        let always = TokenDecoder.metaspace(replacement: "\u{2581}", prependScheme: .always)
+        #expect(always.decode(["▁a▁b", "▁c", "▁▁d"]) == "ab c  d")
+        #expect(always.decode(["▁▁a", "b"]) == "ab")
+        #expect(TokenDecoder.metaspace(replacement: "\u{2581}", prependScheme: .never).decode(["▁a", "▁c"]) == " a c")
+        #expect(TokenDecoder.strip(content: " ", start: 1, stop: 0).decode(["  a", " b"]) == " ab")
+        #expect(TokenDecoder.byteFallback.decode(["<0xE4>", "<0xBD>", "a", "<0xE4>", "<0x41>"]) == "\u{FFFD}\u{FFFD}a\u{FFFD}\u{FFFD}")
+        #expect(TokenDecoder.byteFallback.decode(["<0xE4>", "<0xBD>", "<0xA0>"]) == "你")
+        #expect(TokenDecoder.byteLevel.decode(["Ġhello", "Ċ", "<|im_end|>"]) == " hello\n<|im_end|>")
+    }
+
+    func pieces(_ pre: PreTokenizer, _ text: String) -> [String] {
+        var t = PreTokenized(Array(text.unicodeScalars), atTextStart: true)
+        pre.apply(&t)
+        let bytes = pre.isByteLevel
+        return t.pieces.map { r in
+            var v = String.UnicodeScalarView()
+            for s in t.scalars[r] {
+                if bytes { for b in UTF8.encode(s)! { v.append(ByteLevelTable.byteToScalar[Int(b)]) } } else { v.append(s) }
+            }
+            return String(v)
+        }
+    }
+
+    @Test func preTokenizersMatchTokenizers() {
+        #expect(pieces(.metaspace(replacement: "\u{2581}", prependScheme: .first, split: true), "hello  world a")
+                == ["▁hello", "▁", "▁world", "▁a"])
+        #expect(pieces(.byteLevel(addPrefixSpace: true, useRegex: false), " hi there") == ["ĠhiĠthere"])
+        #expect(pieces(.byteLevel(addPrefixSpace: true, useRegex: false), "\thi") == ["Ġĉhi"])
+        #expect(pieces(.sequence([.digits(individual: true), .byteLevel(addPrefixSpace: true, useRegex: true)]), "ab12 cd")
+                == ["Ġab", "Ġ1", "Ġ2", "Ġcd"])
+        #expect(pieces(.digits(individual: false), "a123b4") == ["a", "123", "b", "4"])
+    }
+
+    @Test func byteTableIsGPT2s() {
+        #expect(ByteLevelTable.byteToScalar[0] == "\u{100}")
+        #expect(ByteLevelTable.byteToScalar[32] == "Ġ")
+        #expect(ByteLevelTable.byteToScalar[10] == "Ċ")
+        #expect(ByteLevelTable.byteToScalar[127] == "\u{121}")
+        #expect(ByteLevelTable.byteToScalar[173] == "\u{143}")
+        #expect(ByteLevelTable.byteToScalar[65] == "A")
+        #expect(Set(ByteLevelTable.byteToScalar).count == 256)
+        #expect((0..<256).allSatisfy { ByteLevelTable.byte(for: ByteLevelTable.byteToScalar[$0]) == UInt8($0) })
+    }
+}
