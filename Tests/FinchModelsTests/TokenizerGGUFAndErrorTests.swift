@@ -34,11 +34,17 @@ import Testing
 
     /// GGUF `llama` tokenizers merge by scores (llama.cpp); the reference is SentencePiece itself.
     @Test func sentencePieceFromGGUFSpecMatchesSentencePiece() throws {
-        let obj = try #require(try JSONSerialization.jsonObject(with: TokenizerFixtures.data("spm/spm_vocab.json")) as? [String: Any])
-        let pieces = try #require(obj["pieces"] as? [[Any]])
+        // Our own parser: JSONSerialization and [String: …] would fold canonically equivalent pieces together.
+        let obj = try JSONParser.parse([UInt8](TokenizerFixtures.data("spm/spm_vocab.json")))
+        guard case .array(let pieces)? = obj["pieces"] else { Issue.record("no pieces"); return }
+        var tokens: [String] = [], types: [Int32] = [], scores: [Float] = []
+        for p in pieces {
+            guard case .array(let f) = p, f.count == 3, case .string(let t) = f[0], case .number(let sc) = f[1],
+                  case .number(let ty) = f[2] else { Issue.record("bad piece"); return }
+            tokens.append(t); scores.append(Float(sc)); types.append(Int32(ty))
+        }
         let spec = GGUFTokenizerSpec(
-            model: "llama", tokens: pieces.map { $0[0] as! String }, tokenTypes: pieces.map { Int32($0[2] as! Int) },
-            scores: pieces.map { Float(($0[1] as! NSNumber).doubleValue) }, bosTokenId: 1, eosTokenId: 2,
+            model: "llama", tokens: tokens, tokenTypes: types, scores: scores, bosTokenId: 1, eosTokenId: 2,
             unknownTokenId: 0, addBosToken: true, addSpacePrefix: true)
         let tok = try Tokenizer(gguf: spec)
         #expect(tok.kind == .sentencePieceScores)

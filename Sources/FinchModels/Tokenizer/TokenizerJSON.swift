@@ -13,10 +13,12 @@ extension Tokenizer {
         let modelObj = try r.object(root["model"], "model")
         let type = try r.optionalString(modelObj["type"], "model.type") ?? "BPE"
         guard type == "BPE" else { throw TokenizerError.unsupported(file: tokenizerFile, path: "model.type", what: "model \"\(type)\" (only BPE)") }
-        var vocab: [String: Int] = [:]
+        var vocab: Vocabulary = [:]
         let vocabObj = try r.object(modelObj["vocab"], "model.vocab")
         vocab.reserveCapacity(vocabObj.count)
-        for (token, v) in vocabObj { vocab[token] = try r.tokenId(v, "model.vocab[\"\(token)\"]") }
+        for member in vocabObj.pairs {
+            vocab[TokenKey(member.key)] = try r.tokenId(member.value, "model.vocab[\"\(member.key)\"]")
+        }
 
         var mergePairs: [(String, String)] = []
         let mergesArr = try r.isNull(modelObj["merges"]) ? [] : r.array(modelObj["merges"], "model.merges")
@@ -73,7 +75,8 @@ extension Tokenizer {
             let cfg = try c.object(try c.parse([UInt8](config)), "(top level)")
             var known = Set(added.map { $0.id })
             if !c.isNull(cfg["added_tokens_decoder"]) {
-                for (idText, v) in try c.object(cfg["added_tokens_decoder"], "added_tokens_decoder") {
+                for member in try c.object(cfg["added_tokens_decoder"], "added_tokens_decoder").pairs {
+                    let idText = member.key, v = member.value
                     let path = "added_tokens_decoder[\"\(idText)\"]"
                     guard let id = Int(idText), id >= 0, id < Tokenizer.maxVocabularySize else {
                         throw TokenizerError.invalidValue(file: configFile, path: path, reason: "key is not a token id")
@@ -85,13 +88,13 @@ extension Tokenizer {
                 }
             }
             var lookup = vocab
-            for t in parts.added { lookup[t.content] = t.id }
+            for t in parts.added { lookup[TokenKey(t.content)] = t.id }
             func tokenId(_ key: String) throws -> Int? {
                 let v = cfg[key]
                 if c.isNull(v) { return nil }
                 let content: String
                 if case .object(let o) = v! { content = try c.string(o["content"], "\(key).content") } else { content = try c.string(v, key) }
-                return lookup[content]
+                return lookup[TokenKey(content)]
             }
             parts.bos = try tokenId("bos_token")
             parts.eos = try tokenId("eos_token")
@@ -176,7 +179,7 @@ extension Tokenizer {
         }
     }
 
-    static func prependScheme(_ o: [String: JSONValue], _ path: String, _ r: JSONReader) throws -> PrependScheme {
+    static func prependScheme(_ o: JSONObject, _ path: String, _ r: JSONReader) throws -> PrependScheme {
         if let s = try r.optionalString(o["prepend_scheme"], "\(path).prepend_scheme") {
             guard let p = PrependScheme(rawValue: s) else {
                 throw TokenizerError.invalidValue(file: r.file, path: "\(path).prepend_scheme", reason: "expected first, never or always")
