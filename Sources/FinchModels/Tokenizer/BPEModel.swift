@@ -86,6 +86,8 @@ final class BPEModel: @unchecked Sendable {
             }
         }
         let result = merge(symbols)
+        // Long pieces (a page of CJK, a run of symbols) are rarely repeated: don't let them fill the cache.
+        guard piece.count <= 64 else { out.append(contentsOf: result); return }
         cacheLock.lock()
         if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[keyString] = result
