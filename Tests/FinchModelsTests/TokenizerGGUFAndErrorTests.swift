@@ -178,6 +178,14 @@ import Testing
         #expect(pieces(.contiguous) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
     }
 
+    /// ignore_merges: a whole pre-token found in the vocabulary is emitted as is (ids from tokenizers 0.23.3).
+    @Test func ignoreMerges() throws {
+        for (ignore, expected) in [(false, [0, 3, 3, 0, 0]), (true, [4, 3, 0, 0])] {
+            let json = #"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"c":2,"bc":3,"abc":4},"merges":[["b","c"]],"ignore_merges":\#(ignore)},"pre_tokenizer":{"type":"Split","pattern":{"Regex":" "},"behavior":"Removed","invert":false}}"#
+            #expect(try Tokenizer(tokenizerJSON: Data(json.utf8)).encode("abc bca a") == expected)
+        }
+    }
+
     @Test func handWrittenSplittersAgreeWithGeneralRegex() throws {
         let texts = TokenizerFixtures.expected.strings
         for source in [KnownSplitPattern.gpt2Source, KnownSplitPattern.llama3Source, KnownSplitPattern.qwen2Source] {
