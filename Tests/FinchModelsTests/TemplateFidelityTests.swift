@@ -52,8 +52,8 @@ import Testing
         case .array(let a): return .array(a.map(convert))
         case .object(let o):
             let order = ["role", "content", "type", "function", "name", "description", "parameters", "properties", "city", "required"]
-            let keys = o.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
-            return .object(TemplateObject(keys.map { ($0, convert(o[$0]!)) }))
+            let sorted = o.pairs.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
+            return .object(TemplateObject(sorted.map { ($0.key, convert($0.value)) }))
         }
     }
 

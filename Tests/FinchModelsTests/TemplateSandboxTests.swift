@@ -78,3 +78,22 @@ import Testing
         #expect(tok.encode(text).filter { $0 == 1 }.count == 3)
     }
 }
+
+@Suite struct TemplateArithmeticEdgeTests {
+    func render(_ source: String) throws -> String {
+        try ChatTemplate(source: source).render(messages: [[String: String]](), addGenerationPrompt: false)
+    }
+
+    /// Extreme integers never trap: Python semantics where cheap, a typed error otherwise.
+    @Test func extremeIntegersDoNotTrap() throws {
+        let minInt = "(-9223372036854775807 - 1)"
+        #expect(try render("{{ \(minInt) // -1 }}") == "9.223372036854776e+18")
+        #expect(try render("{{ \(minInt) % -1 }}") == "0")
+        #expect(try render("{{ 9223372036854775807 + 1 }}") == "9.223372036854776e+18")
+        #expect(try render("{{ 'abc'[2::9223372036854775807] }}") == "c")
+        #expect(try render("{{ range(\(minInt), 9223372036854775807, 4611686018427387904) | length }}") == "4")
+        #expect(try render("{{ '1e300' | int }}") == "0")
+        #expect(throws: TemplateError.self) { try render("{{ range(-9223372036854775807, 9223372036854775807) }}") }
+        #expect(throws: TemplateError.self) { try render("{{ 99999999999999999999 }}") }
+    }
+}

@@ -4,7 +4,7 @@ import Testing
 
 /// Token ids and decoded text identical to the Python `tokenizers`/transformers references.
 @Suite struct TokenizerFidelityTests {
-    static let variants = ["smollm2", "gpt2", "gpt2_prefix_space", "llama3", "qwen2", "spm", "spm_metaspace"]
+    static let variants = ["smollm2", "gpt2", "gpt2_prefix_space", "llama3", "qwen2", "deepseek_v3", "spm", "spm_metaspace"]
 
     @Test func fixturesArePresent() throws {
         #expect(TokenizerFixtures.expected.strings.count >= 40)
@@ -42,7 +42,7 @@ import Testing
 
     /// For the tokenizers without a lossy normalizer or prefix, decode(encode(x)) == x exactly
     /// (llama3's extra strings are left out: lstrip/rstrip tokens absorb whitespace by design).
-    @Test(arguments: ["smollm2", "gpt2", "llama3", "spm"])
+    @Test(arguments: ["smollm2", "gpt2", "llama3", "deepseek_v3", "spm"])
     func roundTripIsExact(variant: String) throws {
         let tok = try TokenizerFixtures.tokenizer(variant)
         for s in TokenizerFixtures.expected.strings {

@@ -14,6 +14,7 @@ enum TokenizerFixtures {
     struct Expected {
         let strings: [String]
         let extraStrings: [String]
+        let spmExtraStrings: [String]
         let ids: [String: [[Int]]]
         let decoded: [String: [String]]
     }
@@ -22,6 +23,7 @@ enum TokenizerFixtures {
         let obj = (try? JSONSerialization.jsonObject(with: data("expected.json"))) as? [String: Any] ?? [:]
         let ids = (obj["ids"] as? [String: [[Int]]]) ?? [:]
         return Expected(strings: obj["strings"] as? [String] ?? [], extraStrings: obj["extra_strings"] as? [String] ?? [],
+                        spmExtraStrings: obj["spm_extra_strings"] as? [String] ?? [],
                         ids: ids, decoded: obj["decoded"] as? [String: [String]] ?? [:])
     }()
 
@@ -70,8 +72,13 @@ enum TokenizerFixtures {
         return t
     }
 
-    /// The strings a variant was encoded on (llama3 adds strings exercising its extra added tokens).
+    /// The strings a variant was encoded on (llama3 adds strings exercising its extra added tokens, the
+    /// SentencePiece-style ones strings with <s>, </s>, <unk> written in the text).
     static func strings(_ name: String) -> [String] {
-        name == "llama3" ? expected.strings + expected.extraStrings : expected.strings
+        switch name {
+        case "llama3": return expected.strings + expected.extraStrings
+        case "spm", "spm_metaspace": return expected.strings + expected.spmExtraStrings
+        default: return expected.strings
+        }
     }
 }

@@ -34,11 +34,17 @@ import Testing
 
     /// GGUF `llama` tokenizers merge by scores (llama.cpp); the reference is SentencePiece itself.
     @Test func sentencePieceFromGGUFSpecMatchesSentencePiece() throws {
-        let obj = try #require(try JSONSerialization.jsonObject(with: TokenizerFixtures.data("spm/spm_vocab.json")) as? [String: Any])
-        let pieces = try #require(obj["pieces"] as? [[Any]])
+        // Our own parser: JSONSerialization and [String: …] would fold canonically equivalent pieces together.
+        let obj = try TokenizerJSONParser.parse([UInt8](TokenizerFixtures.data("spm/spm_vocab.json")))
+        guard case .array(let pieces)? = obj["pieces"] else { Issue.record("no pieces"); return }
+        var tokens: [String] = [], types: [Int32] = [], scores: [Float] = []
+        for p in pieces {
+            guard case .array(let f) = p, f.count == 3, case .string(let t) = f[0], case .number(let sc) = f[1],
+                  case .number(let ty) = f[2] else { Issue.record("bad piece"); return }
+            tokens.append(t); scores.append(Float(sc)); types.append(Int32(ty))
+        }
         let spec = GGUFTokenizerSpec(
-            model: "llama", tokens: pieces.map { $0[0] as! String }, tokenTypes: pieces.map { Int32($0[2] as! Int) },
-            scores: pieces.map { Float(($0[1] as! NSNumber).doubleValue) }, bosTokenId: 1, eosTokenId: 2,
+            model: "llama", tokens: tokens, tokenTypes: types, scores: scores, bosTokenId: 1, eosTokenId: 2,
             unknownTokenId: 0, addBosToken: true, addSpacePrefix: true)
         let tok = try Tokenizer(gguf: spec)
         #expect(tok.kind == .sentencePieceScores)
@@ -136,6 +142,8 @@ import Testing
         let tok = try load(Self.minimal, config: #"{"bos_token": {"content": "ab"}, "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}"#)
         #expect(tok.bosTokenId == 2)
         #expect(tok.chatTemplate == "D")
+        let withFile = try Tokenizer(tokenizerJSON: Data(Self.minimal.utf8), config: Data(#"{"chat_template": "C"}"#.utf8), chatTemplate: "J")
+        #expect(withFile.chatTemplate == "J")
     }
 
     @Test func jsonParserHandlesEscapes() throws {
@@ -170,6 +178,14 @@ import Testing
         #expect(pieces(.contiguous) == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])
     }
 
+    /// ignore_merges: a whole pre-token found in the vocabulary is emitted as is (ids from tokenizers 0.23.3).
+    @Test func ignoreMerges() throws {
+        for (ignore, expected) in [(false, [0, 3, 3, 0, 0]), (true, [4, 3, 0, 0])] {
+            let json = #"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"c":2,"bc":3,"abc":4},"merges":[["b","c"]],"ignore_merges":\#(ignore)},"pre_tokenizer":{"type":"Split","pattern":{"Regex":" "},"behavior":"Removed","invert":false}}"#
+            #expect(try Tokenizer(tokenizerJSON: Data(json.utf8)).encode("abc bca a") == expected)
+        }
+    }
+
     @Test func handWrittenSplittersAgreeWithGeneralRegex() throws {
         let texts = TokenizerFixtures.expected.strings
         for source in [KnownSplitPattern.gpt2Source, KnownSplitPattern.llama3Source, KnownSplitPattern.qwen2Source] {
@@ -182,5 +198,54 @@ import Testing
                 #expect(fast == general.matches(s, 0, s.count), "\(t.debugDescription)")
             }
         }
+    }
+}
+
+/// Decoders and pre-tokenizers in isolation; expected values were printed by `tokenizers` 0.23.3
+/// (`decoders.Metaspace(...).decode([...])`, `pre_tokenizers.Metaspace(...).pre_tokenize_str(...)`, …).
+@Suite struct TokenizerPiecesTests {
+    @Test func decodersMatchTokenizers() {
+        let always = TokenDecoder.metaspace(replacement: "\u{2581}", prependScheme: .always)
+        #expect(always.decode(["▁a▁b", "▁c", "▁▁d"]) == "ab c  d")
+        #expect(always.decode(["▁▁a", "b"]) == "ab")
+        #expect(TokenDecoder.metaspace(replacement: "\u{2581}", prependScheme: .never).decode(["▁a", "▁c"]) == " a c")
+        #expect(TokenDecoder.strip(content: " ", start: 1, stop: 0).decode(["  a", " b"]) == " ab")
+        #expect(TokenDecoder.byteFallback.decode(["<0xE4>", "<0xBD>", "a", "<0xE4>", "<0x41>"]) == "\u{FFFD}\u{FFFD}a\u{FFFD}\u{FFFD}")
+        #expect(TokenDecoder.byteFallback.decode(["<0xE4>", "<0xBD>", "<0xA0>"]) == "你")
+        #expect(TokenDecoder.byteLevel.decode(["Ġhello", "Ċ", "<|im_end|>"]) == " hello\n<|im_end|>")
+    }
+
+    func pieces(_ pre: PreTokenizer, _ text: String) -> [String] {
+        var t = PreTokenized(Array(text.unicodeScalars), atTextStart: true)
+        pre.apply(&t)
+        let bytes = pre.isByteLevel
+        return t.pieces.map { r in
+            var v = String.UnicodeScalarView()
+            for s in t.scalars[r] {
+                if bytes { for b in UTF8.encode(s)! { v.append(ByteLevelTable.byteToScalar[Int(b)]) } } else { v.append(s) }
+            }
+            return String(v)
+        }
+    }
+
+    @Test func preTokenizersMatchTokenizers() {
+        #expect(pieces(.metaspace(replacement: "\u{2581}", prependScheme: .first, split: true), "hello  world a")
+                == ["▁hello", "▁", "▁world", "▁a"])
+        #expect(pieces(.byteLevel(addPrefixSpace: true, useRegex: false), " hi there") == ["ĠhiĠthere"])
+        #expect(pieces(.byteLevel(addPrefixSpace: true, useRegex: false), "\thi") == ["Ġĉhi"])
+        #expect(pieces(.sequence([.digits(individual: true), .byteLevel(addPrefixSpace: true, useRegex: true)]), "ab12 cd")
+                == ["Ġab", "Ġ1", "Ġ2", "Ġcd"])
+        #expect(pieces(.digits(individual: false), "a123b4") == ["a", "123", "b", "4"])
+    }
+
+    @Test func byteTableIsGPT2s() {
+        #expect(ByteLevelTable.byteToScalar[0] == "\u{100}")
+        #expect(ByteLevelTable.byteToScalar[32] == "Ġ")
+        #expect(ByteLevelTable.byteToScalar[10] == "Ċ")
+        #expect(ByteLevelTable.byteToScalar[127] == "\u{121}")
+        #expect(ByteLevelTable.byteToScalar[173] == "\u{143}")
+        #expect(ByteLevelTable.byteToScalar[65] == "A")
+        #expect(Set(ByteLevelTable.byteToScalar).count == 256)
+        #expect((0..<256).allSatisfy { ByteLevelTable.byte(for: ByteLevelTable.byteToScalar[$0]) == UInt8($0) })
     }
 }

@@ -4,6 +4,7 @@
 //   0: tokenizer.json (then encode/decode a few strings with whatever loaded)
 //   1: tokenizer_config.json beside a minimal valid tokenizer.json
 //   2: a chat template, rendered with a small conversation
+//   3: a GGUF tokenizer spec: lines "model pre", then tokens, an empty line, then merges
 import Foundation
 
 let minimalTokenizerJSON = #"{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"Ġ":3},"merges":["a b"]},"pre_tokenizer":{"type":"ByteLevel"},"decoder":{"type":"ByteLevel"}}"#
@@ -27,7 +28,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 0 else { return 0 }
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     let body = Data(bytes.dropFirst())
-    switch bytes[0] % 3 {
+    switch bytes[0] % 4 {
     case 0:
         if let tok = try? Tokenizer(tokenizerJSON: body) { exercise(tok) }
     case 1:
@@ -37,6 +38,19 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
                 _ = try? tpl.render(messages: [["role": "user", "content": "hi"]], addGenerationPrompt: true)
             }
         }
+    case 3:
+        let lines = String(decoding: body, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let header = lines.first else { return 0 }
+        let words = header.split(separator: " ").map(String.init)
+        let rest = lines.dropFirst()
+        let blank = rest.firstIndex(of: "") ?? rest.endIndex
+        let tokens = Array(rest[..<blank])
+        let merges = blank < rest.endIndex ? Array(rest[(blank + 1)...]) : []
+        let spec = GGUFTokenizerSpec(
+            model: words.first ?? "gpt2", pre: words.count > 1 ? words[1] : nil, tokens: tokens,
+            tokenTypes: tokens.map { $0.hasPrefix("<") ? 3 : 1 }, scores: tokens.indices.map { Float(-$0) },
+            merges: merges, bosTokenId: 0, eosTokenId: tokens.count - 1, unknownTokenId: words.count > 2 ? Int(words[2]) : nil)
+        if let tok = try? Tokenizer(gguf: spec) { exercise(tok) }
     default:
         guard let source = String(data: body, encoding: .utf8), var tpl = try? ChatTemplate(source: source) else { return 0 }
         tpl.maxLoopIterations = 10_000

@@ -18,6 +18,7 @@ seed 00 Tests/FinchModelsTests/Fixtures/tokenizers/spm/tokenizer.json
 seed 00 Tests/FinchModelsTests/Fixtures/tokenizers/spm/tokenizer_metaspace.json
 seed 01 Tests/FinchModelsTests/Fixtures/tokenizers/smollm2/tokenizer_config.json
 seed 01 Tests/FinchModelsTests/Fixtures/tokenizers/spm/tokenizer_config.json
-for f in Tests/FinchModelsTests/Fixtures/templates/*.jinja; do seed 02 "$f"; done
+for f in Tests/FinchModelsTests/Fixtures/templates/*.jinja fuzz/tokenizer/seeds/*.jinja; do seed 02 "$f"; done
+for f in fuzz/tokenizer/seeds/gguf-*.txt; do seed 03 "$f"; done
 "$OUT/fuzz-tokenizer" "$OUT/corpus" -dict=fuzz/tokenizer/json.dict -max_total_time="$SECONDS_TO_RUN" \
     -max_len=65536 -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 "$@"

@@ -45,7 +45,7 @@ def main():
     for tname, src in templates.items():
         for cname, conv in CONVERSATIONS.items():
             for agp in (False, True):
-                for tools in ((None, TOOLS) if tname == "qwen2_5" and cname == "system_user" else (None,)):
+                for tools in ((None, TOOLS) if tname in ("qwen2_5", "llama3_1") and cname in ("system_user", "multi_turn") else (None,)):
                     case = {"template": tname, "conversation": cname, "add_generation_prompt": agp,
                             "tools": tools is not None}
                     try:

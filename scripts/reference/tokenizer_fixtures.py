@@ -81,8 +81,21 @@ STRINGS = [
     "1 12 123 1234 12345 123456 1234567",
 ]
 
+# Training text for the tiny SentencePiece model (fixed, so the model does not change when this script does).
+TRAINING_TEXT = """
+Finch is a notebook-style scripting REPL for adapting language models. People who fine-tune in a notebook
+(secrets, Hub login, load a model, prompt style, try it, load a dataset, add LoRA, train, try again, save,
+push) do the same in Finch: interactively at the prompt, or in plain-text notebooks that re-run from the
+command line. The tokenizer splits text into pieces; byte pair encoding merges the most frequent pairs of
+symbols first. Unknown characters fall back to bytes, written <0x41> for the letter A. The quick brown fox
+jumps over the lazy dog, and the lazy dog sleeps while the fox runs through the forest and over the hills.
+def tokenize(text): return [vocab[piece] for piece in split(text)] # comments, code, numbers 0123456789
+""" * 4
+
 LLAMA3_RE = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 QWEN2_RE = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+
+DEEPSEEK_RE = r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
 SMOLLM_PRE = {"type": "Sequence", "pretokenizers": [
     {"type": "Digits", "individual_digits": True},
@@ -103,14 +116,24 @@ VARIANTS = {
                "extra_added_tokens": [
                    {"content": "<mask>", "single_word": False, "lstrip": True, "rstrip": False, "normalized": False, "special": True},
                    {"content": "<sep>", "single_word": False, "lstrip": False, "rstrip": True, "normalized": False, "special": True},
-                   {"content": "finchword", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False}]},
+                   {"content": "finchword", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False},
+                   {"content": "xyzzy", "single_word": True, "lstrip": False, "rstrip": False, "normalized": False, "special": False}]},
+    # DeepSeek-V3/R1 style: three Split regexes Finch has no hand-written splitter for (general regex path).
+    "deepseek_v3": {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": False},
+        {"type": "Split", "pattern": {"Regex": "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"}, "behavior": "Isolated", "invert": False},
+        {"type": "Split", "pattern": {"Regex": DEEPSEEK_RE}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}},
     # Qwen2 style: NFC normalizer, single-digit regex, array merges.
     "qwen2": {"normalizer": {"type": "NFC"},
               "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
                   {"type": "Split", "pattern": {"Regex": QWEN2_RE}, "behavior": "Isolated", "invert": False},
                   {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}},
 }
-EXTRA_STRINGS = ["a <mask> b", "x<sep>   y", "one   <mask>two<sep>\nthree", "finchword and finchwords", "Ünïcödé <mask>"]
+EXTRA_STRINGS = ["a <mask> b", "x<sep>   y", "one   <mask>two<sep>\nthree", "finchword and finchwords", "Ünïcödé <mask>",
+                 "xyzzy at start", "inxyzzy and xyzzyout", "a xyzzy, b (xyzzy)"]
+# Special tokens written in the text of the SentencePiece-style tokenizers.
+SPM_EXTRA_STRINGS = ["<s>Hello</s> world", "a <unk> b", " <s> x</s>", "<s>", "hi\n<s>\n", "</s></s>"]
 
 
 def apply_variant(base: dict, v: dict) -> dict:
@@ -174,10 +197,10 @@ def main():
     # SentencePiece BPE with byte fallback, trained on a small text, converted by transformers.
     corpus = os.path.join(tmp, "corpus.txt")
     with open(corpus, "w") as f:
-        text = open(__file__).read() + "\n".join(STRINGS[:16]) + "\n"
+        text = TRAINING_TEXT + "\n".join(STRINGS) + "\n"
         for _ in range(3): f.write(text)
     prefix = os.path.join(tmp, "spm")
-    spm.SentencePieceTrainer.train(input=corpus, model_prefix=prefix, model_type="bpe", vocab_size=900,
+    spm.SentencePieceTrainer.train(input=corpus, model_prefix=prefix, model_type="bpe", vocab_size=700, hard_vocab_limit=False,
         byte_fallback=True, character_coverage=1.0, normalization_rule_name="identity",
         add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, seed_sentencepiece_size=100000,
@@ -209,7 +232,8 @@ def main():
     with open(os.path.join(out_spm, "spm_vocab.json"), "w") as f:
         json.dump({"header": HEADER, "pieces": pieces}, f, ensure_ascii=False)
     t = Tokenizer.from_str(json.dumps(spmj))
-    expected["ids"]["spm"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS]
+    expected["spm_extra_strings"] = SPM_EXTRA_STRINGS
+    expected["ids"]["spm"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS + SPM_EXTRA_STRINGS]
     expected["decoded"]["spm"] = [t.decode(i, skip_special_tokens=False) for i in expected["ids"]["spm"]]
     expected["decoded"]["spm_skip"] = [t.decode(i, skip_special_tokens=True) for i in expected["ids"]["spm"]]
     expected["ids"]["spm_sentencepiece"] = [sp.encode(s) for s in STRINGS]
@@ -218,7 +242,7 @@ def main():
     with open(os.path.join(out_spm, "tokenizer_metaspace.json"), "w") as f:
         json.dump(meta, f, ensure_ascii=False, separators=(",", ":"))
     t = Tokenizer.from_str(json.dumps(meta))
-    expected["ids"]["spm_metaspace"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS]
+    expected["ids"]["spm_metaspace"] = [t.encode(s, add_special_tokens=False).ids for s in STRINGS + SPM_EXTRA_STRINGS]
     expected["decoded"]["spm_metaspace"] = [t.decode(i, skip_special_tokens=False) for i in expected["ids"]["spm_metaspace"]]
 
     with open(os.path.join(ROOT, "expected.json"), "w") as f:

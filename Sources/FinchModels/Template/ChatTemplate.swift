@@ -20,7 +20,10 @@ public struct ChatTemplate: Sendable {
 
     public init(source: String) throws {
         self.source = source
-        let pieces = try TemplateLexer(source).tokenize()
+        // Jinja drops one trailing newline of the template (keep_trailing_newline=False).
+        var body = Substring(source)
+        if body.hasSuffix("\r\n") || body.hasSuffix("\n") { body.removeLast() }
+        let pieces = try TemplateLexer(String(body)).tokenize()
         var parser = TemplateParser(pieces)
         nodes = NodeBox(try parser.parseTemplate())
     }

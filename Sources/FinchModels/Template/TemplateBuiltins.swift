@@ -84,7 +84,11 @@ enum TemplateBuiltins {
             case .int: return v
             case .double(let d): return d.isFinite && abs(d) < 9e18 ? .int(Int(d)) : .int(0)
             case .bool(let b): return .int(b ? 1 : 0)
-            case .string(let s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? Int(Double(s.trimmingCharacters(in: .whitespaces)) ?? 0))
+            case .string(let s):
+                let t = s.trimmingCharacters(in: .whitespaces)
+                if let n = Int(t) { return .int(n) }
+                if let d = Double(t), d.isFinite, abs(d) < 9e18 { return .int(Int(d)) }
+                return .int(0)
             default: return .int(0)
             }
         case "float":
@@ -310,9 +314,12 @@ enum TemplateBuiltins {
             default: throw fail("range expects 1 to 3 arguments")
             }
             guard s != 0 else { throw fail("range step cannot be zero") }
-            let n = s > 0 ? max(0, (b - a + s - 1) / s) : max(0, (a - b - s - 1) / -s)
-            guard n <= 100_000 else { throw TemplateError.limitExceeded("range of \(n) items") }
-            return .array((0..<n).map { .int(a + $0 * s) })
+            // In Double so extreme bounds cannot overflow.
+            let span = s > 0 ? (Double(b) - Double(a)) / Double(s) : (Double(a) - Double(b)) / -Double(s)
+            let count = max(0, span.rounded(.up))
+            guard count <= 100_000 else { throw TemplateError.limitExceeded("range of \(count) items") }
+            let n = Int(count)
+            return .array((0..<n).map { .int(a &+ $0 &* s) })  // wrapping: the true value fits, the product may not
         })
         if let now = strftimeNow {
             g["strftime_now"] = .function(TemplateFunction(name: "strftime_now") { args, _ in

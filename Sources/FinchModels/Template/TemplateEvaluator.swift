@@ -298,7 +298,12 @@ final class TemplateEvaluator {
             let b = clamp(try int(stop), st > 0 ? n : -1)
             var out: [Int] = []
             var k = a
-            while st > 0 ? k < b : k > b { out.append(k); k += st }
+            while st > 0 ? k < b : k > b {
+                out.append(k)
+                let (next, overflow) = k.addingReportingOverflow(st)
+                if overflow { break }
+                k = next
+            }
             return out
         }
         switch base {
@@ -375,10 +380,12 @@ final class TemplateEvaluator {
                 case "*": let (r, o) = x.multipliedReportingOverflow(by: y); if !o { return .int(r) }
                 case "//":
                     guard y != 0 else { throw TemplateError.runtime(line: line, message: "integer division by zero") }
+                    if x == Int.min && y == -1 { return .double(-Double(x)) }
                     let q = x / y
                     return .int((x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q)
                 case "%":
                     guard y != 0 else { throw TemplateError.runtime(line: line, message: "integer modulo by zero") }
+                    if y == -1 { return .int(0) }
                     let m = x % y
                     return .int(m != 0 && ((m < 0) != (y < 0)) ? m + y : m)
                 default:

@@ -150,17 +150,36 @@ struct TemplateLexer {
                 let d = source[j]
                 if d == c { j += 1; break }
                 if d == "\\", j + 1 < source.count {
+                    // Python's unicode-escape, as Jinja decodes string literals.
                     let e = source[j + 1]
+                    j += 2
                     switch e {
                     case "n": out.append("\n")
                     case "t": out.append("\t")
                     case "r": out.append("\r")
+                    case "a": out.append("\u{07}")
+                    case "b": out.append("\u{08}")
+                    case "f": out.append("\u{0C}")
+                    case "v": out.append("\u{0B}")
                     case "\\": out.append("\\")
                     case "'": out.append("'")
                     case "\"": out.append("\"")
+                    case "\n": break  // backslash-newline: line continuation
+                    case "x", "u", "U":
+                        let width = e == "x" ? 2 : e == "u" ? 4 : 8
+                        guard j + width <= source.count,
+                              let v = UInt32(String(source[j..<(j + width)]), radix: 16), let scalar = Unicode.Scalar(v) else {
+                            throw TemplateError.syntax(line: line, column: column, message: "bad \\\(e) escape in a string")
+                        }
+                        out.unicodeScalars.append(scalar)
+                        j += width
+                    case "0"..."7":
+                        var v = UInt32(e.asciiValue! - 48)
+                        var k = 0
+                        while k < 2, j < source.count, let dgt = source[j].asciiValue, (48...55).contains(dgt) { v = v * 8 + UInt32(dgt - 48); j += 1; k += 1 }
+                        out.unicodeScalars.append(Unicode.Scalar(v)!)
                     default: out.append("\\"); out.append(e)
                     }
-                    j += 2
                     continue
                 }
                 out.append(d)

@@ -24,7 +24,7 @@ public indirect enum TemplateValue: Sendable, Equatable {
         case let (.double(x), .double(y)): return x == y
         case let (.int(x), .double(y)), let (.double(y), .int(x)): return Double(x) == y
         case let (.bool(x), .int(y)), let (.int(y), .bool(x)): return (x ? 1 : 0) == y
-        case let (.string(x), .string(y)): return x == y
+        case let (.string(x), .string(y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)  // Python compares code points
         case let (.array(x), .array(y)): return x == y
         case let (.object(x), .object(y)): return x == y
         case let (.namespace(x), .namespace(y)): return x === y

@@ -2,7 +2,7 @@ import Foundation
 
 /// BPE over symbol ids: byte-level (GPT-2 family) or character-level with byte fallback (SentencePiece family).
 final class BPEModel: @unchecked Sendable {
-    let vocab: [String: Int]
+    let vocab: Vocabulary
     /// Packed pair (left << 32 | right) → packed (rank << 32 | merged id).
     let merges: [UInt64: UInt64]
     let byteLevel: Bool
@@ -16,32 +16,32 @@ final class BPEModel: @unchecked Sendable {
     let byteFallbackIds: [Int32]
 
     private let cacheLock = NSLock()
-    private var cache: [String: [Int]] = [:]
+    private var cache: [TokenKey: [Int]] = [:]
     private let cacheLimit = 200_000
 
-    init(vocab: [String: Int], mergePairs: [(String, String)], byteLevel: Bool, ignoreMerges: Bool,
+    init(vocab: Vocabulary, mergePairs: [(String, String)], byteLevel: Bool, ignoreMerges: Bool,
          byteFallback: Bool, fuseUnk: Bool, unkToken: String?) {
         self.vocab = vocab
         self.byteLevel = byteLevel
         self.ignoreMerges = ignoreMerges
         self.byteFallback = byteFallback
         self.fuseUnk = fuseUnk
-        self.unkId = unkToken.flatMap { vocab[$0] }
+        self.unkId = unkToken.flatMap { vocab[TokenKey($0)] }
         var m: [UInt64: UInt64] = [:]
         m.reserveCapacity(mergePairs.count)
         for (rank, (a, b)) in mergePairs.enumerated() {
             // Merges whose parts or result are not in the vocabulary can never apply.
-            guard let ia = vocab[a], let ib = vocab[b], let ic = vocab[a + b],
+            guard let ia = vocab[TokenKey(a)], let ib = vocab[TokenKey(b)], let ic = vocab[TokenKey(a + b)],
                   ia >= 0, ib >= 0, ic >= 0, ia <= Int(UInt32.max), ib <= Int(UInt32.max) else { continue }
             let key = UInt64(ia) << 32 | UInt64(ib)
             if m[key] == nil { m[key] = UInt64(rank) << 32 | UInt64(ic) }
         }
         merges = m
         byteSymbolIds = (0..<256).map { b in
-            Int32(vocab[String(Character(ByteLevelTable.byteToScalar[b]))] ?? -1)
+            Int32(vocab[TokenKey(String(Character(ByteLevelTable.byteToScalar[b])))] ?? -1)
         }
         byteFallbackIds = (0..<256).map { b in
-            Int32(vocab[String(format: "<0x%02X>", b)] ?? -1)
+            Int32(vocab[TokenKey(String(format: "<0x%02X>", b))] ?? -1)
         }
     }
 
@@ -55,7 +55,7 @@ final class BPEModel: @unchecked Sendable {
         } else {
             key.append(contentsOf: piece)
         }
-        let keyString = String(key)
+        let keyString = TokenKey(String(key))
         if ignoreMerges, let id = vocab[keyString] { out.append(id); return }
 
         cacheLock.lock()
@@ -74,7 +74,7 @@ final class BPEModel: @unchecked Sendable {
             }
         } else {
             for s in piece {
-                if let id = vocab[String(Character(s))] { symbols.append(id); continue }
+                if let id = vocab[TokenKey(String(Character(s)))] { symbols.append(id); continue }
                 if byteFallback {
                     let bytes = Array(UTF8.encode(s)!)
                     if bytes.allSatisfy({ byteFallbackIds[Int($0)] >= 0 }) {
@@ -86,6 +86,8 @@ final class BPEModel: @unchecked Sendable {
             }
         }
         let result = merge(symbols)
+        // Long pieces (a page of CJK, a run of symbols) are rarely repeated: don't let them fill the cache.
+        guard piece.count <= 64 else { out.append(contentsOf: result); return }
         cacheLock.lock()
         if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[keyString] = result

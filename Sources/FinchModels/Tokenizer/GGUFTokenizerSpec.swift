@@ -85,7 +85,7 @@ extension Tokenizer {
         let unk = try checkedId(spec.unknownTokenId, "tokenizer.ggml.unknown_token_id")
         let pad = try checkedId(spec.paddingTokenId, "tokenizer.ggml.padding_token_id")
 
-        var vocab: [String: Int] = [:]
+        var vocab: Vocabulary = [:]
         vocab.reserveCapacity(spec.tokens.count)
         var added: [AddedToken] = []
         for (id, t) in spec.tokens.enumerated() {
@@ -95,7 +95,7 @@ extension Tokenizer {
                 added.append(AddedToken(id: id, content: t, scalars: Array(t.unicodeScalars), special: type == .control,
                                         lstrip: false, rstrip: false, singleWord: false, normalized: false))
             }
-            if vocab[t] == nil { vocab[t] = id }
+            if vocab[TokenKey(t)] == nil { vocab[TokenKey(t)] = id }
         }
 
         var parts: Parts

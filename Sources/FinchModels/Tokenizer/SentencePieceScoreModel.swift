@@ -2,18 +2,18 @@
 /// characters, repeatedly merge the adjacent pair whose concatenation is a vocabulary piece with the highest
 /// score (leftmost on ties), then emit pieces, falling back to `<0xNN>` byte tokens for unknown characters.
 final class SentencePieceScoreModel: @unchecked Sendable {
-    let vocab: [String: Int]
+    let vocab: Vocabulary
     let scores: [Float]
     let byteFallbackIds: [Int32]
     let unkId: Int?
 
     init(tokens: [String], scores: [Float], unkId: Int?) {
-        var v: [String: Int] = [:]
+        var v: Vocabulary = [:]
         v.reserveCapacity(tokens.count)
-        for (i, t) in tokens.enumerated() where v[t] == nil { v[t] = i }
+        for (i, t) in tokens.enumerated() where v[TokenKey(t)] == nil { v[TokenKey(t)] = i }
         vocab = v
         self.scores = scores.count == tokens.count ? scores : [Float](repeating: 0, count: tokens.count)
-        byteFallbackIds = (0..<256).map { Int32(v[String(format: "<0x%02X>", $0)] ?? -1) }
+        byteFallbackIds = (0..<256).map { Int32(v[TokenKey(String(format: "<0x%02X>", $0))] ?? -1) }
         self.unkId = unkId
     }
 
@@ -29,7 +29,7 @@ final class SentencePieceScoreModel: @unchecked Sendable {
         // Max-heap on (score, -position) emulated with a min-heap on (-score rank, pos).
         var heap: [(score: Float, pos: Int, left: String, right: String)] = []
         func push(_ i: Int, _ j: Int) {
-            guard let id = vocab[pieces[i] + pieces[j]] else { return }
+            guard let id = vocab[TokenKey(pieces[i] + pieces[j])] else { return }
             heap.append((scores[id], i, pieces[i], pieces[j]))
             var c = heap.count - 1
             while c > 0 {
@@ -62,9 +62,9 @@ final class SentencePieceScoreModel: @unchecked Sendable {
         for i in 0..<(n - 1) { push(i, i + 1) }
         while let top = pop() {
             let i = top.pos
-            guard alive[i], pieces[i] == top.left else { continue }
+            guard alive[i], pieces[i].utf8.elementsEqual(top.left.utf8) else { continue }
             let j = next[i]
-            guard j < n, pieces[j] == top.right else { continue }
+            guard j < n, pieces[j].utf8.elementsEqual(top.right.utf8) else { continue }
             pieces[i] += pieces[j]
             alive[j] = false
             next[i] = next[j]
@@ -74,7 +74,7 @@ final class SentencePieceScoreModel: @unchecked Sendable {
         }
         var i = 0
         while i < n {
-            if let id = vocab[pieces[i]] {
+            if let id = vocab[TokenKey(pieces[i])] {
                 out.append(id)
             } else {
                 for b in pieces[i].utf8 {

@@ -37,7 +37,7 @@ public final class Tokenizer: @unchecked Sendable {
     public let specialTokenIds: Set<Int>
 
     let idToToken: [String?]
-    let tokenToId: [String: Int]
+    let tokenToId: Vocabulary
     let model: Model
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer?
@@ -48,7 +48,7 @@ public final class Tokenizer: @unchecked Sendable {
     struct Parts {
         var kind: Kind
         var model: Model
-        var modelVocab: [String: Int]
+        var modelVocab: Vocabulary
         var added: [AddedToken]
         var normalizer: Normalizer?
         var preTokenizer: PreTokenizer?
@@ -64,8 +64,8 @@ public final class Tokenizer: @unchecked Sendable {
         for t in p.added { maxId = max(maxId, t.id) }
         var table = [String?](repeating: nil, count: maxId + 1)
         var lookup = p.modelVocab
-        for (t, id) in p.modelVocab where table[id] == nil { table[id] = t }
-        for t in p.added { table[t.id] = t.content; lookup[t.content] = t.id }
+        for (t, id) in p.modelVocab where table[id] == nil { table[id] = t.string }
+        for t in p.added { table[t.id] = t.content; lookup[TokenKey(t.content)] = t.id }
         idToToken = table
         tokenToId = lookup
         vocabSize = table.count
@@ -86,7 +86,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     // MARK: - Lookup
 
-    public func id(for token: String) -> Int? { tokenToId[token] }
+    public func id(for token: String) -> Int? { tokenToId[TokenKey(token)] }
 
     public func token(for id: Int) -> String? {
         guard id >= 0, id < idToToken.count else { return nil }

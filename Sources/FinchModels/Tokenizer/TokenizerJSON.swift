@@ -2,8 +2,9 @@ import Foundation
 
 extension Tokenizer {
     /// Loads a Hugging Face `tokenizer.json`, with its `tokenizer_config.json` if given.
-    /// `tokenizerFile`/`configFile` name the files in errors.
-    public convenience init(tokenizerJSON: Data, config: Data? = nil,
+    /// `chatTemplate` (the contents of a `chat_template.jinja`, which newer transformers write instead of the
+    /// config key) takes precedence over the config's. `tokenizerFile`/`configFile` name the files in errors.
+    public convenience init(tokenizerJSON: Data, config: Data? = nil, chatTemplate: String? = nil,
                             tokenizerFile: String = "tokenizer.json", configFile: String = "tokenizer_config.json") throws {
         let r = JSONReader(file: tokenizerFile)
         let root = try r.object(try r.parse([UInt8](tokenizerJSON)), "(top level)")
@@ -12,10 +13,12 @@ extension Tokenizer {
         let modelObj = try r.object(root["model"], "model")
         let type = try r.optionalString(modelObj["type"], "model.type") ?? "BPE"
         guard type == "BPE" else { throw TokenizerError.unsupported(file: tokenizerFile, path: "model.type", what: "model \"\(type)\" (only BPE)") }
-        var vocab: [String: Int] = [:]
+        var vocab: Vocabulary = [:]
         let vocabObj = try r.object(modelObj["vocab"], "model.vocab")
         vocab.reserveCapacity(vocabObj.count)
-        for (token, v) in vocabObj { vocab[token] = try r.tokenId(v, "model.vocab[\"\(token)\"]") }
+        for member in vocabObj.pairs {
+            vocab[TokenKey(member.key)] = try r.tokenId(member.value, "model.vocab[\"\(member.key)\"]")
+        }
 
         var mergePairs: [(String, String)] = []
         let mergesArr = try r.isNull(modelObj["merges"]) ? [] : r.array(modelObj["merges"], "model.merges")
@@ -72,7 +75,8 @@ extension Tokenizer {
             let cfg = try c.object(try c.parse([UInt8](config)), "(top level)")
             var known = Set(added.map { $0.id })
             if !c.isNull(cfg["added_tokens_decoder"]) {
-                for (idText, v) in try c.object(cfg["added_tokens_decoder"], "added_tokens_decoder") {
+                for member in try c.object(cfg["added_tokens_decoder"], "added_tokens_decoder").pairs {
+                    let idText = member.key, v = member.value
                     let path = "added_tokens_decoder[\"\(idText)\"]"
                     guard let id = Int(idText), id >= 0, id < Tokenizer.maxVocabularySize else {
                         throw TokenizerError.invalidValue(file: configFile, path: path, reason: "key is not a token id")
@@ -84,13 +88,13 @@ extension Tokenizer {
                 }
             }
             var lookup = vocab
-            for t in parts.added { lookup[t.content] = t.id }
+            for t in parts.added { lookup[TokenKey(t.content)] = t.id }
             func tokenId(_ key: String) throws -> Int? {
                 let v = cfg[key]
                 if c.isNull(v) { return nil }
                 let content: String
                 if case .object(let o) = v! { content = try c.string(o["content"], "\(key).content") } else { content = try c.string(v, key) }
-                return lookup[content]
+                return lookup[TokenKey(content)]
             }
             parts.bos = try tokenId("bos_token")
             parts.eos = try tokenId("eos_token")
@@ -117,6 +121,7 @@ extension Tokenizer {
                 }
             }
         }
+        if let chatTemplate { parts.chatTemplate = chatTemplate }
         if parts.unk == nil, let u = bpe.unkId { parts.unk = u }
         self.init(parts)
     }
@@ -174,7 +179,7 @@ extension Tokenizer {
         }
     }
 
-    static func prependScheme(_ o: [String: TokenizerJSONValue], _ path: String, _ r: JSONReader) throws -> PrependScheme {
+    static func prependScheme(_ o: JSONObject, _ path: String, _ r: JSONReader) throws -> PrependScheme {
         if let s = try r.optionalString(o["prepend_scheme"], "\(path).prepend_scheme") {
             guard let p = PrependScheme(rawValue: s) else {
                 throw TokenizerError.invalidValue(file: r.file, path: "\(path).prepend_scheme", reason: "expected first, never or always")

@@ -6,11 +6,35 @@ enum TokenizerJSONValue: Equatable {
     case number(Double)
     case string(String)
     case array([TokenizerJSONValue])
-    case object([String: TokenizerJSONValue])
+    case object(JSONObject)
 
     subscript(key: String) -> TokenizerJSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
+    }
+}
+
+/// A JSON object as its members in file order. Not a `[String: …]`: Swift dictionaries merge keys that are
+/// canonically equivalent ("é" and "e\u{301}"), which are different tokens in a vocabulary.
+struct JSONObject: Equatable {
+    struct Member: Equatable {
+        let key: String
+        let value: TokenizerJSONValue
+    }
+    var pairs: [Member] = []
+
+    var count: Int { pairs.count }
+
+    /// The last member with exactly this key (JSON's "last one wins").
+    subscript(key: String) -> TokenizerJSONValue? {
+        get {
+            for p in pairs.reversed() where p.key.utf8.elementsEqual(key.utf8) { return p.value }
+            return nil
+        }
+        set {
+            pairs.removeAll { $0.key.utf8.elementsEqual(key.utf8) }
+            if let newValue { pairs.append(Member(key: key, value: newValue)) }
+        }
     }
 }
 
@@ -47,7 +71,7 @@ struct TokenizerJSONParser {
         switch bytes[i] {
         case UInt8(ascii: "{"):
             i += 1
-            var obj: [String: TokenizerJSONValue] = [:]
+            var obj = JSONObject()
             skipWhitespace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
             while true {
@@ -58,7 +82,7 @@ struct TokenizerJSONParser {
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1
                 skipWhitespace()
-                obj[key] = try value(depth: depth + 1)
+                obj.pairs.append(JSONObject.Member(key: key, value: try value(depth: depth + 1)))
                 skipWhitespace()
                 guard i < bytes.count else { throw fail("unexpected end of input in an object") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -208,7 +232,7 @@ struct JSONReader {
 
     func isNull(_ v: TokenizerJSONValue?) -> Bool { v == nil || v == .null }
 
-    func object(_ v: TokenizerJSONValue?, _ path: String) throws -> [String: TokenizerJSONValue] {
+    func object(_ v: TokenizerJSONValue?, _ path: String) throws -> JSONObject {
         guard let v, v != .null else { throw TokenizerError.missingKey(file: file, path: path) }
         guard case .object(let o) = v else { throw TokenizerError.wrongType(file: file, path: path, expected: "an object") }
         return o
