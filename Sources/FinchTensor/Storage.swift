@@ -49,10 +49,21 @@ public final class BufferPool: @unchecked Sendable {
     /// How many buffers came from the system (not from the free lists).
     public private(set) var systemAllocations = 0
     /// Freed bytes kept for reuse beyond this are returned to the system.
-    public var maxFreeBytes = 4 << 30
+    public var maxFreeBytes = 1 << 30
+
+    /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
+    /// varying length reuse each other's buffers.
+    @inline(__always)
+    static func sizeClass(_ bytes: Int) -> Int {
+        let n = max(bytes, 64)
+        let shift = (Int.bitWidth - (n - 1).leadingZeroBitCount) - 3  // quarter-steps of the power of two
+        guard shift > 0 else { return (n + 63) & ~63 }
+        let step = 1 << shift
+        return (n + step - 1) & ~(step - 1)
+    }
 
     public func take(_ bytes: Int) -> UnsafeMutableRawPointer {
-        let size = max(bytes, 1)
+        let size = BufferPool.sizeClass(bytes)
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
@@ -73,7 +84,7 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     public func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
-        let size = max(bytes, 1)
+        let size = BufferPool.sizeClass(bytes)
         lock.lock()
         bytesInUse -= size
         if freeBytes + size <= maxFreeBytes {

@@ -238,7 +238,9 @@ public final class Trainer {
         let result = TrainResult()
         result.trainableParameters = params.count > 0 ? model.trainableParameterCount : 0
         model.gradientCheckpointing = usesCheckpointing
+        let restoreWeights = FrozenWeights.decodeForTraining(model, budgetBytes: Int(ProcessInfo.processInfo.physicalMemory / 4))
         defer {
+            restoreWeights()
             model.gradientCheckpointing = false
             for (_, l) in model.namedProjections { l.lora?.dropoutSeed = nil }
         }

@@ -122,3 +122,14 @@ func finchF32ToF16(_ src: [Float], _ dst: inout [UInt16]) {
         finch_f32_to_f16(s.baseAddress!, d.baseAddress!, s.count)
     } }
 }
+
+@Suite struct BufferPoolTests {
+    @Test func sizeClassesBoundTheWaste() {
+        for n in [1, 63, 64, 65, 1000, 4096, 4097, 123_456, 10_000_000] {
+            let c = BufferPool.sizeClass(n)
+            #expect(c >= n)
+            #expect(Double(c) <= max(64, Double(n) * 1.25))
+        }
+        #expect(BufferPool.sizeClass(5000) == BufferPool.sizeClass(5100))
+    }
+}

@@ -75,7 +75,7 @@ public final class LanguageModel {
     public let layers: [DecoderLayer]
     public let norm: Tensor
     /// The output head; the same tensor as `embedTokens` when embeddings are tied.
-    public let lmHead: Tensor
+    public var lmHead: Tensor
     public let rope: RopeTable
     /// Where the weights came from (a file or folder), for messages.
     public let source: String

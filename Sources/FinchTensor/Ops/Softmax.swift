@@ -82,6 +82,25 @@ extension CPUBackend {
 
     public func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                                    dhidden: Tensor?, dweight: Tensor?) -> Double {
+        // Rows whose label is ignored (prompt tokens, padding) need no logits at all: compute on the
+        // counted rows only and scatter their gradient back.
+        let counted = labels.indices.filter { labels[$0] != ignoreIndex }
+        if counted.count < labels.count {
+            let c = hidden.cols
+            guard !counted.isEmpty else { return 0 }
+            let compact = Tensor(uninitialized: [counted.count, c])
+            for (i, r) in counted.enumerated() { (compact.data + i * c).update(from: hidden.data + r * c, count: c) }
+            let dcompact = dhidden != nil ? Tensor.zeros([counted.count, c]) : nil
+            let total = linearCrossEntropy(hidden: compact, weight: weight, labels: counted.map { labels[$0] },
+                                           ignoreIndex: ignoreIndex, dhidden: dcompact, dweight: dweight)
+            if let dhidden, let dcompact {
+                for (i, r) in counted.enumerated() {
+                    let dst = dhidden.data + r * c, src = dcompact.data + i * c
+                    for j in 0..<c { dst[j] += src[j] }
+                }
+            }
+            return total
+        }
         return Profiler.measure("linear cross-entropy") {
         let n = hidden.rows, c = hidden.cols, vocab = weight.shape[0]
         // Chunks of rows: a few tens of MB of logits at a time; a stored weight is decoded once per chunk.

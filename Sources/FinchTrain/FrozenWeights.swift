@@ -1,0 +1,27 @@
+import Foundation
+import FinchModels
+import FinchTensor
+
+/// While training, frozen quantized weights are read twice per micro-batch (forward and input
+/// gradient). When their f32 form fits comfortably in memory (a quarter of RAM by default), they
+/// are decoded once for the whole run and the stored form is put back afterwards; otherwise each
+/// use decodes rows into scratch (the QLoRA-style path for models that do not fit as f32).
+enum FrozenWeights {
+    static func decodeForTraining(_ model: LanguageModel, budgetBytes: Int) -> () -> Void {
+        var linears: [(Linear, Tensor)] = []
+        var f32Bytes = 0
+        for (_, lin) in model.namedProjections where lin.weight.dtype != .f32 {
+            linears.append((lin, lin.weight))
+            f32Bytes += lin.weight.count * 4
+        }
+        let head = model.lmHead
+        if head.dtype != .f32 { f32Bytes += head.count * 4 }
+        guard f32Bytes > 0, f32Bytes <= budgetBytes else { return {} }
+        for (lin, w) in linears { if let t = try? ModelLoader.convertTensor(w, to: .f32) { lin.weight = t } }
+        if head.dtype != .f32, let t = try? ModelLoader.convertTensor(head, to: .f32) { model.lmHead = t }
+        return {
+            for (lin, w) in linears { lin.weight = w }
+            model.lmHead = head
+        }
+    }
+}
