@@ -178,6 +178,11 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         let noExist = try FileManager.default.subpathsOfDirectory(atPath: fx.cacheRepo + "/.no_exist")
         #expect(noExist.contains { $0.hasSuffix("/nope.json") })
         #expect(throws: HubError.repoNotFound(repo: "org/absent", status: 404)) { try hub.download(repo: "org/absent", path: "config.json") }
+        fx.server.setHook { req in
+            req.path.contains("/gated/") ? ServerResponse.error(401, "Access to model org/gated is restricted.", code: "GatedRepo") : nil
+        }
+        #expect(throws: HubError.gated(repo: "org/gated")) { try hub.download(repo: "org/gated", path: "config.json") }
+        fx.server.setHook(nil)
         #expect(throws: HubError.invalidRepoId("../x/y")) { try hub.download(repo: "../x/y", path: "config.json") }
         #expect(throws: HubError.invalidFilePath("../../etc/passwd")) { try hub.download(repo: "org/tiny", path: "../../etc/passwd") }
         #expect(throws: HubError.invalidFilePath("/etc/passwd")) { try hub.download(repo: "org/tiny", path: "/etc/passwd") }

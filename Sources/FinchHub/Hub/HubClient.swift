@@ -92,10 +92,10 @@ public final class HubClient: @unchecked Sendable {
         if message.isEmpty, let j = try? r.json() { message = j["error"]?.stringValue ?? j["message"]?.stringValue ?? "" }
         if message.isEmpty { message = String(r.text.prefix(200)) }
         switch (r.status, code) {
+        case (_, "GatedRepo"): return .gated(repo: repo)
         case (_, "RepoNotFound"), (401, _): return .repoNotFound(repo: repo, status: r.status)
         case (_, "RevisionNotFound"): return .revisionNotFound(repo: repo, revision: revision)
         case (_, "EntryNotFound"): return .entryNotFound(repo: repo, path: path ?? "")
-        case (_, "GatedRepo"): return .gated(repo: repo)
         case (404, _): return path.map { .entryNotFound(repo: repo, path: $0) } ?? .repoNotFound(repo: repo, status: 404)
         default: return .http(status: r.status, url: r.url, message: message, requestId: r.headers["X-Request-Id"])
         }
