@@ -103,6 +103,10 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         // a persistent 503 ends in an error naming the status, not a hang
         fx.server.addFault(Fault(.status(503), pathContains: "/resolve/", method: "HEAD", times: 100))
         #expect(throws: HubError.self) { try fx.client().download(repo: "org/tiny", path: "README.md") }
+        // ... but a file already in the cache is served after one HEAD (no retries when a copy exists)
+        fx.server.clearLog()
+        #expect(try fx.client().download(repo: "org/tiny", path: "model.safetensors") == p)
+        #expect(fx.server.requests.count == 1)
     }
 
     @Test func offlineModeServesFromCache() throws {

@@ -103,11 +103,13 @@ public final class HubClient: @unchecked Sendable {
 
     /// HEAD on the resolve URL without following redirects; relative redirects (renamed repos) are
     /// followed, absolute ones (LFS, CDN) become the download location.
-    public func fileMetadata(repo: String, type: RepoType = .model, revision: String = "main", path: String) throws -> FileMetadata {
+    /// `retry: false` when a cached copy exists: one try, so a hung or unreachable Hub falls back to the
+    /// cache quickly (huggingface_hub does the same).
+    public func fileMetadata(repo: String, type: RepoType = .model, revision: String = "main", path: String, retry: Bool = true) throws -> FileMetadata {
         var url = resolveURL(repo: repo, type: type, revision: revision, path: path)
         for _ in 0..<10 {
             let req = HTTPRequest(method: "HEAD", url: url, headers: headers(for: url, extra: [("Accept-Encoding", "identity")]), timeout: config.etagTimeout)
-            let r = try http.send(req)
+            let r = retry ? try http.send(req) : try http.perform(req, sink: .memory(limit: 1 << 20))
             if r.isRedirect, let loc = r.headers["Location"] {
                 guard let base = URL(string: url), let target = URL(string: loc, relativeTo: base)?.absoluteString else {
                     throw HubError.invalidServerValue(what: "redirect", value: loc)
@@ -230,11 +232,21 @@ public final class HubClient: @unchecked Sendable {
         }
         let meta: FileMetadata
         do {
-            meta = try fileMetadata(repo: repo, type: type, revision: revision, path: path)
+            let cached = cachedFile(repo: repo, type: type, revision: revision, path: path) != nil
+            meta = try fileMetadata(repo: repo, type: type, revision: revision, path: path, retry: !cached)
         } catch let e as HTTPError where e.isRetryable {
             // connection trouble or timeout: serve from the cache as huggingface_hub does
             if let p = cachedFile(repo: repo, type: type, revision: revision, path: path) { return p }
             throw e
+        } catch let e as HubError {
+            // the Hub is down or refuses us (5xx, 401, a broken answer): the cache still answers, as in
+            // huggingface_hub; a revision or file that no longer exists is an error
+            switch e {
+            case .revisionNotFound, .entryNotFound: throw e
+            default:
+                if let p = cachedFile(repo: repo, type: type, revision: revision, path: path) { return p }
+                throw e
+            }
         }
         try writeRef(repo: repo, type: type, revision: revision, commit: meta.commit)
         let blobs = folder + "/blobs"
