@@ -63,6 +63,30 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         #expect(FileSelection.patterns(["**.json"]).select(["a.json", "d/b.json", "c.txt"]) == ["a.json", "d/b.json"])
     }
 
+    @Test func shardedSnapshotDownloadsInParallelUnderOneBar() throws {
+        let fx = try HubFixture(populate: false)
+        let repo = fx.root + "/models/org/sharded"
+        var shards: [Data] = []
+        for i in 1...4 {
+            let d = randomBytes(200_000 + i, seed: UInt64(100 + i))
+            shards.append(d)
+            writeFile(repo + "/model-0000\(i)-of-00004.safetensors", d)
+        }
+        writeFile(repo + "/model.safetensors.index.json", #"{"metadata":{"total_size":800010},"weight_map":{}}"#)
+        writeFile(repo + "/config.json", "{}")
+        for i in 1...4 { fx.server.addFault(Fault(.delay(seconds: 0.2), pathContains: "/cdn/", method: "GET", times: 1)); _ = i }
+        var lines: [String] = []
+        let lock = NSLock()
+        let hub = HubClient(config: fx.config(), http: HTTPClient(retry: RetryPolicy(maxAttempts: 3, baseDelay: 0.01)),
+                            progress: TerminalProgress(output: { s in lock.lock(); lines.append(s); lock.unlock() }))
+        let folder = try hub.resolveModel(repo: "org/sharded")
+        for i in 1...4 { #expect(contents(folder + "/model-0000\(i)-of-00004.safetensors") == shards[i - 1]) }
+        #expect(Files.exists(folder + "/model.safetensors.index.json"))
+        // one summary line pair for the whole snapshot, with the summed size
+        #expect(lines.first == "Downloading org/sharded (6 files) (800.1 kB)\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("Downloaded org/sharded (6 files): 800.1 kB"))
+    }
+
     @Test func resumesAfterServerCutsTransfer() throws {
         let fx = try HubFixture()
         fx.server.addFault(Fault(.cutAfter(bytes: 100_000), pathContains: "/cdn/", method: "GET", times: 2))

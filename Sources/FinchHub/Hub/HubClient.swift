@@ -222,6 +222,10 @@ public final class HubClient: @unchecked Sendable {
     /// Downloads one file into the cache and returns its snapshot path (`hf_hub_download`).
     @discardableResult
     public func download(repo: String, type: RepoType = .model, revision: String = "main", path: String) throws -> String {
+        try download(repo: repo, type: type, revision: revision, path: path, reporter: progress)
+    }
+
+    func download(repo: String, type: RepoType, revision: String, path: String, reporter: ProgressReporter?) throws -> String {
         try HubClient.validateRepoId(repo)
         try HubClient.validateFilePath(path)
         let folder = config.repoFolder(repo, type: type)
@@ -260,7 +264,7 @@ public final class HubClient: @unchecked Sendable {
         try Files.makeDirectories(lockDir)
         try withFileLock(lockDir + "/\(meta.etag).lock") {
             if Files.fileSize(blob) == meta.size { return }  // another process finished it while we waited
-            try fetchBlob(meta: meta, resolveURL: resolveURL(repo: repo, type: type, revision: revision, path: path), blob: blob, label: path)
+            try fetchBlob(meta: meta, blob: blob, label: path, progress: reporter)
         }
         return try linkPointer(repoFolder: folder, commit: meta.commit, path: path, etag: meta.etag)
     }
@@ -284,7 +288,7 @@ public final class HubClient: @unchecked Sendable {
 
     /// GETs the blob into `<blob>.incomplete`, resuming with Range, retrying 5xx and cut transfers with
     /// backoff; verifies the size, and the sha256 (LFS) or git sha1 (regular) against the etag.
-    func fetchBlob(meta: FileMetadata, resolveURL: String, blob: String, label: String) throws {
+    func fetchBlob(meta: FileMetadata, blob: String, label: String, progress: ProgressReporter?) throws {
         let incomplete = blob + ".incomplete"
         var have = Files.fileSize(incomplete) ?? 0
         if have > meta.size { truncate(incomplete, 0); have = 0 }
