@@ -87,6 +87,16 @@ import FinchTestHub
         let loader = DatasetLoader()
         #expect(try loader.load(source: dir).column("x") == [.int(1), .int(2), .int(3)])
         #expect(try loader.load(source: dir, split: "test").column("x") == [.int(9)])
+        #expect(throws: DatasetError.configNotFound(name: "en", available: ["default"])) { try loader.load(source: dir, name: "en") }
+    }
+
+    @Test func localFolderWithCardUsesConfigs() throws {
+        let root = makeTempDir("ds"); defer { removeDir(root) }
+        DatasetTests.makeMedicalRepo(root)
+        let dir = root + "/datasets/FreedomIntelligence/medical-o1-reasoning-SFT"
+        let d = try DatasetLoader().load(source: dir, name: "en", split: "train[10%:]")
+        #expect(d.count == 7 && d.columns == ["Question", "Complex_CoT", "Response"])
+        #expect(try DatasetLoader().load(source: dir, name: "zh").count == 1)
     }
 
     static let medicalRows: [(String, String, String)] = (0..<8).map {

@@ -63,6 +63,30 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         #expect(FileSelection.patterns(["**.json"]).select(["a.json", "d/b.json", "c.txt"]) == ["a.json", "d/b.json"])
     }
 
+    @Test func shardedSnapshotDownloadsInParallelUnderOneBar() throws {
+        let fx = try HubFixture(populate: false)
+        let repo = fx.root + "/models/org/sharded"
+        var shards: [Data] = []
+        for i in 1...4 {
+            let d = randomBytes(200_000 + i, seed: UInt64(100 + i))
+            shards.append(d)
+            writeFile(repo + "/model-0000\(i)-of-00004.safetensors", d)
+        }
+        writeFile(repo + "/model.safetensors.index.json", #"{"metadata":{"total_size":800010},"weight_map":{}}"#)
+        writeFile(repo + "/config.json", "{}")
+        for i in 1...4 { fx.server.addFault(Fault(.delay(seconds: 0.2), pathContains: "/cdn/", method: "GET", times: 1)); _ = i }
+        var lines: [String] = []
+        let lock = NSLock()
+        let hub = HubClient(config: fx.config(), http: HTTPClient(retry: RetryPolicy(maxAttempts: 3, baseDelay: 0.01)),
+                            progress: TerminalProgress(output: { s in lock.lock(); lines.append(s); lock.unlock() }))
+        let folder = try hub.resolveModel(repo: "org/sharded")
+        for i in 1...4 { #expect(contents(folder + "/model-0000\(i)-of-00004.safetensors") == shards[i - 1]) }
+        #expect(Files.exists(folder + "/model.safetensors.index.json"))
+        // one summary line pair for the whole snapshot, with the summed size
+        #expect(lines.first == "Downloading org/sharded (6 files) (800.1 kB)\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("Downloaded org/sharded (6 files): 800.1 kB"))
+    }
+
     @Test func resumesAfterServerCutsTransfer() throws {
         let fx = try HubFixture()
         fx.server.addFault(Fault(.cutAfter(bytes: 100_000), pathContains: "/cdn/", method: "GET", times: 2))
@@ -103,6 +127,10 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         // a persistent 503 ends in an error naming the status, not a hang
         fx.server.addFault(Fault(.status(503), pathContains: "/resolve/", method: "HEAD", times: 100))
         #expect(throws: HubError.self) { try fx.client().download(repo: "org/tiny", path: "README.md") }
+        // ... but a file already in the cache is served after one HEAD (no retries when a copy exists)
+        fx.server.clearLog()
+        #expect(try fx.client().download(repo: "org/tiny", path: "model.safetensors") == p)
+        #expect(fx.server.requests.count == 1)
     }
 
     @Test func offlineModeServesFromCache() throws {
@@ -178,6 +206,11 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         let noExist = try FileManager.default.subpathsOfDirectory(atPath: fx.cacheRepo + "/.no_exist")
         #expect(noExist.contains { $0.hasSuffix("/nope.json") })
         #expect(throws: HubError.repoNotFound(repo: "org/absent", status: 404)) { try hub.download(repo: "org/absent", path: "config.json") }
+        fx.server.setHook { req in
+            req.path.contains("/gated/") ? ServerResponse.error(401, "Access to model org/gated is restricted.", code: "GatedRepo") : nil
+        }
+        #expect(throws: HubError.gated(repo: "org/gated")) { try hub.download(repo: "org/gated", path: "config.json") }
+        fx.server.setHook(nil)
         #expect(throws: HubError.invalidRepoId("../x/y")) { try hub.download(repo: "../x/y", path: "config.json") }
         #expect(throws: HubError.invalidFilePath("../../etc/passwd")) { try hub.download(repo: "org/tiny", path: "../../etc/passwd") }
         #expect(throws: HubError.invalidFilePath("/etc/passwd")) { try hub.download(repo: "org/tiny", path: "/etc/passwd") }

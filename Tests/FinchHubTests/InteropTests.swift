@@ -19,3 +19,24 @@ import Testing
         #expect(contents(folder + "/model.safetensors") == fx.weights)
     }
 }
+
+/// The other direction: scripts/hub/check_with_huggingface_hub.py downloads with huggingface_hub, then
+/// runs this with FINCH_HUB_PY_CACHE=<its HF_HOME> to read that cache with Finch, offline.
+@Suite struct PythonCacheTests {
+    static let pyHome = ProcessInfo.processInfo.environment["FINCH_HUB_PY_CACHE"]
+
+    @Test(.enabled(if: pyHome != nil))
+    func cacheWrittenByPythonIsReadByFinchOffline() throws {
+        let hub = HubClient(config: HubConfig(endpoint: "https://huggingface.invalid", hfHome: PythonCacheTests.pyHome!, offline: true), progress: nil)
+        let folder = try #require(hub.localSnapshot(repo: "org/tiny"))
+        #expect(try hub.download(repo: "org/tiny", path: "config.json") == folder + "/config.json")
+        #expect(String(decoding: contents(folder + "/config.json")!, as: UTF8.self) == #"{"model_type": "llama"}"#)
+        #expect(try hub.resolveModel(repo: "org/tiny") == folder)
+        #expect(Files.fileSize(folder + "/model.safetensors") == 1_300_000)
+        #expect(String(decoding: contents(folder + "/sub/nested.txt")!, as: UTF8.self) == "nested\n")
+        // huggingface_hub.login() wrote the token and stored_tokens: Finch finds both
+        let token = ProcessInfo.processInfo.environment["FINCH_HUB_PY_TOKEN"]
+        #expect(token != nil && hub.currentToken() == token)
+        #expect(HubAuth.storedTokens(config: hub.config).map(\.token) == [token!])
+    }
+}

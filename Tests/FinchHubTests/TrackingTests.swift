@@ -118,5 +118,12 @@ func readTFRecords(_ data: Data) -> [[UInt8]]? {
         #expect(body[4][0] == "\u{2800}")
         #expect(!Chart.terminal([s], width: 20, height: 5, color: false).contains("\u{1B}"))
         #expect(Chart.terminal([s], width: 20, height: 5, color: true).contains("\u{1B}[34m"))
+        // degenerate data never hangs or crashes: huge magnitudes, one point, a flat line, no points
+        let huge = Series(name: "loss", points: [(0, 1e16), (1, 1e16 + 2), (2, .nan)])
+        #expect(Chart.png([huge], width: 64, height: 48).count > 8)
+        #expect(Chart.svg([Series(name: "loss", points: [(1, 2)])], title: "t").contains("polyline"))
+        let flat = Chart.terminal([Series(name: "flat", points: [(0, 1), (5, 1)])], width: 10, height: 3)
+        #expect(flat.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) })
+        #expect(Chart.terminal([], width: 10, height: 3) == "(no data)\n")
     }
 }

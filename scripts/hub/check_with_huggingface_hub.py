@@ -130,6 +130,16 @@ try:
         assert not info.warnings, info.warnings
         return f"try_to_load_from_cache OK; scan_cache_dir: {repos}"
     check("a cache written by Finch is read by huggingface_hub", finch_cache_found_by_python)
+
+    def python_cache_found_by_finch():
+        huggingface_hub.login(token=TOKEN, add_to_git_credential=False)   # writes $HF_HOME/token and stored_tokens
+        env = dict(os.environ, FINCH_HUB_PY_CACHE=os.environ["HF_HOME"], FINCH_HUB_PY_TOKEN=TOKEN)
+        r = subprocess.run(["swift", "test", "--filter", "FinchHubTests.PythonCacheTests"], cwd=repo_dir, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        passed = [l for l in r.stdout.splitlines() if "cacheWrittenByPythonIsReadByFinchOffline() passed" in l]
+        assert r.returncode == 0 and passed, r.stdout[-2000:]
+        return "Finch (offline) resolved org/tiny from huggingface_hub's cache and read its login (token, stored_tokens)"
+    check("a cache and login written by huggingface_hub are read by Finch", python_cache_found_by_finch)
 finally:
     server.terminate(); server.wait()
     shutil.rmtree(work, ignore_errors=True)

@@ -58,7 +58,9 @@ public struct DataTable: Sendable, CustomStringConvertible {
     }
 
     /// A small table preview: first rows, long cells cut.
-    public func preview(maxRows: Int = 5, maxWidth: Int = 24) -> String {
+    public func preview(maxRows: Int = 5, maxWidth requested: Int = 24) -> String {
+        let maxWidth = max(2, requested)
+        let maxRows = max(0, maxRows)
         func cell(_ v: JSON) -> String {
             var s = v.stringValue ?? v.description
             s = s.replacingOccurrences(of: "\n", with: "⏎")

@@ -14,7 +14,7 @@ public struct DatasetLoader {
         let files: [String: [String]]   // split → local files
         let label: String
         if Files.exists(source) {
-            files = try localSplits(source)
+            files = try localSplits(source, name: name)
             label = source
         } else if (try? HubClient.validateRepoId(source)) != nil, let hub {
             files = try hubSplits(hub: hub, repo: source, name: name)
@@ -38,7 +38,7 @@ public struct DatasetLoader {
         return out
     }
 
-    func localSplits(_ source: String) throws -> [String: [String]] {
+    func localSplits(_ source: String, name: String?) throws -> [String: [String]] {
         if !Files.isDirectory(source) {
             guard DataFileResolution.isDataFile(source) else { throw DatasetError.unsupportedFormat(path: source) }
             return ["train": [source]]
@@ -47,10 +47,17 @@ public struct DatasetLoader {
         let e = FileManager.default.enumerator(atPath: source)
         while let p = e?.nextObject() as? String {
             if p.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
-            if DataFileResolution.isDataFile(p) { rel.append(p) }
+            if !Files.isDirectory(source + "/" + p) { rel.append(p) }
         }
-        guard !rel.isEmpty else { throw DatasetError.noDataFiles(source: source) }
-        return DataFileResolution.inferSplits(rel.sorted()).mapValues { $0.map { source + "/" + $0 } }
+        // a folder with a dataset card is read like a Hub repo: its `configs:` block decides
+        if let card = FileManager.default.contents(atPath: source + "/README.md"),
+           let byConfig = try DataFileResolution.configDataFiles(readme: String(decoding: card, as: UTF8.self), name: name, files: rel.sorted()) {
+            return byConfig.mapValues { $0.map { source + "/" + $0 } }
+        }
+        if let name { throw DatasetError.configNotFound(name: name, available: ["default"]) }
+        let data = rel.filter(DataFileResolution.isDataFile)
+        guard !data.isEmpty else { throw DatasetError.noDataFiles(source: source) }
+        return DataFileResolution.inferSplits(data.sorted()).mapValues { $0.map { source + "/" + $0 } }
     }
 
     /// Resolves a Hub dataset's data files for config `name`, downloading them into the cache.
@@ -79,6 +86,8 @@ public struct DatasetLoader {
         let chosen: [String: [String]]
         if let byConfig {
             chosen = byConfig
+        } else if let name {
+            throw DatasetError.configNotFound(name: name, available: ["default"])
         } else {
             let data = all.filter(DataFileResolution.isDataFile)
             guard !data.isEmpty else { throw DatasetError.noDataFiles(source: repo) }

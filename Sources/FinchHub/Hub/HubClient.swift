@@ -92,10 +92,10 @@ public final class HubClient: @unchecked Sendable {
         if message.isEmpty, let j = try? r.json() { message = j["error"]?.stringValue ?? j["message"]?.stringValue ?? "" }
         if message.isEmpty { message = String(r.text.prefix(200)) }
         switch (r.status, code) {
+        case (_, "GatedRepo"): return .gated(repo: repo)
         case (_, "RepoNotFound"), (401, _): return .repoNotFound(repo: repo, status: r.status)
         case (_, "RevisionNotFound"): return .revisionNotFound(repo: repo, revision: revision)
         case (_, "EntryNotFound"): return .entryNotFound(repo: repo, path: path ?? "")
-        case (_, "GatedRepo"): return .gated(repo: repo)
         case (404, _): return path.map { .entryNotFound(repo: repo, path: $0) } ?? .repoNotFound(repo: repo, status: 404)
         default: return .http(status: r.status, url: r.url, message: message, requestId: r.headers["X-Request-Id"])
         }
@@ -103,11 +103,13 @@ public final class HubClient: @unchecked Sendable {
 
     /// HEAD on the resolve URL without following redirects; relative redirects (renamed repos) are
     /// followed, absolute ones (LFS, CDN) become the download location.
-    public func fileMetadata(repo: String, type: RepoType = .model, revision: String = "main", path: String) throws -> FileMetadata {
+    /// `retry: false` when a cached copy exists: one try, so a hung or unreachable Hub falls back to the
+    /// cache quickly (huggingface_hub does the same).
+    public func fileMetadata(repo: String, type: RepoType = .model, revision: String = "main", path: String, retry: Bool = true) throws -> FileMetadata {
         var url = resolveURL(repo: repo, type: type, revision: revision, path: path)
         for _ in 0..<10 {
             let req = HTTPRequest(method: "HEAD", url: url, headers: headers(for: url, extra: [("Accept-Encoding", "identity")]), timeout: config.etagTimeout)
-            let r = try http.send(req)
+            let r = retry ? try http.send(req) : try http.perform(req, sink: .memory(limit: 1 << 20))
             if r.isRedirect, let loc = r.headers["Location"] {
                 guard let base = URL(string: url), let target = URL(string: loc, relativeTo: base)?.absoluteString else {
                     throw HubError.invalidServerValue(what: "redirect", value: loc)
@@ -220,6 +222,10 @@ public final class HubClient: @unchecked Sendable {
     /// Downloads one file into the cache and returns its snapshot path (`hf_hub_download`).
     @discardableResult
     public func download(repo: String, type: RepoType = .model, revision: String = "main", path: String) throws -> String {
+        try download(repo: repo, type: type, revision: revision, path: path, reporter: progress)
+    }
+
+    func download(repo: String, type: RepoType, revision: String, path: String, reporter: ProgressReporter?) throws -> String {
         try HubClient.validateRepoId(repo)
         try HubClient.validateFilePath(path)
         let folder = config.repoFolder(repo, type: type)
@@ -230,11 +236,21 @@ public final class HubClient: @unchecked Sendable {
         }
         let meta: FileMetadata
         do {
-            meta = try fileMetadata(repo: repo, type: type, revision: revision, path: path)
+            let cached = cachedFile(repo: repo, type: type, revision: revision, path: path) != nil
+            meta = try fileMetadata(repo: repo, type: type, revision: revision, path: path, retry: !cached)
         } catch let e as HTTPError where e.isRetryable {
             // connection trouble or timeout: serve from the cache as huggingface_hub does
             if let p = cachedFile(repo: repo, type: type, revision: revision, path: path) { return p }
             throw e
+        } catch let e as HubError {
+            // the Hub is down or refuses us (5xx, 401, a broken answer): the cache still answers, as in
+            // huggingface_hub; a revision or file that no longer exists is an error
+            switch e {
+            case .revisionNotFound, .entryNotFound: throw e
+            default:
+                if let p = cachedFile(repo: repo, type: type, revision: revision, path: path) { return p }
+                throw e
+            }
         }
         try writeRef(repo: repo, type: type, revision: revision, commit: meta.commit)
         let blobs = folder + "/blobs"
@@ -248,7 +264,7 @@ public final class HubClient: @unchecked Sendable {
         try Files.makeDirectories(lockDir)
         try withFileLock(lockDir + "/\(meta.etag).lock") {
             if Files.fileSize(blob) == meta.size { return }  // another process finished it while we waited
-            try fetchBlob(meta: meta, resolveURL: resolveURL(repo: repo, type: type, revision: revision, path: path), blob: blob, label: path)
+            try fetchBlob(meta: meta, blob: blob, label: path, progress: reporter)
         }
         return try linkPointer(repoFolder: folder, commit: meta.commit, path: path, etag: meta.etag)
     }
@@ -272,7 +288,7 @@ public final class HubClient: @unchecked Sendable {
 
     /// GETs the blob into `<blob>.incomplete`, resuming with Range, retrying 5xx and cut transfers with
     /// backoff; verifies the size, and the sha256 (LFS) or git sha1 (regular) against the etag.
-    func fetchBlob(meta: FileMetadata, resolveURL: String, blob: String, label: String) throws {
+    func fetchBlob(meta: FileMetadata, blob: String, label: String, progress: ProgressReporter?) throws {
         let incomplete = blob + ".incomplete"
         var have = Files.fileSize(incomplete) ?? 0
         if have > meta.size { truncate(incomplete, 0); have = 0 }

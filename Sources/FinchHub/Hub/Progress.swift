@@ -23,9 +23,11 @@ public final class TerminalProgress: ProgressReporter {
     private var done: Int64 = 0
     private var out: (String) -> Void
 
-    public init(fd: Int32 = STDERR_FILENO, environment: [String: String] = ProcessInfo.processInfo.environment, output: ((String) -> Void)? = nil) {
+    /// `terminal` overrides the isatty check (tests render the interactive bar into `output`).
+    public init(fd: Int32 = STDERR_FILENO, environment: [String: String] = ProcessInfo.processInfo.environment,
+                output: ((String) -> Void)? = nil, terminal: Bool? = nil) {
         self.fd = fd
-        self.isTTY = output == nil && isatty(fd) == 1
+        self.isTTY = terminal ?? (output == nil && isatty(fd) == 1)
         self.color = isTTY && environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
         self.out = output ?? { s in FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(Data(Redactor.shared.redact(s).utf8)) }
     }

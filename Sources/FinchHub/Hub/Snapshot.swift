@@ -77,7 +77,8 @@ extension HubClient {
 
     /// Downloads the selected files of a repo at one commit; returns the snapshot folder.
     @discardableResult
-    public func snapshot(repo: String, type: RepoType = .model, revision: String = "main", select: FileSelection = .all) throws -> String {
+    public func snapshot(repo: String, type: RepoType = .model, revision: String = "main", select: FileSelection = .all,
+                         maxWorkers: Int = 4) throws -> String {
         try HubClient.validateRepoId(repo)
         if config.offline {
             if let p = localSnapshot(repo: repo, type: type, revision: revision) { return p }
@@ -92,13 +93,46 @@ extension HubClient {
         }
         let wanted = select.select(info.files.map(\.path))
         if case .file(let f) = select, wanted.isEmpty { throw HubError.entryNotFound(repo: repo, path: f) }
-        for f in wanted {
-            _ = try download(repo: repo, type: type, revision: info.sha, path: f)
-        }
+        try downloadAll(repo: repo, type: type, commit: info.sha, files: wanted, sizes: info.files, workers: maxWorkers)
         try writeRef(repo: repo, type: type, revision: revision, commit: info.sha)
         let folder = config.repoFolder(repo, type: type) + "/snapshots/\(info.sha)"
         try Files.makeDirectories(folder)
         return folder
+    }
+
+    /// Downloads `files` at `commit` with up to `workers` at once (sharded checkpoints), under one
+    /// progress bar summing all files; the first error is thrown once every worker has stopped.
+    func downloadAll(repo: String, type: RepoType, commit: String, files: [String], sizes: [RepoFileEntry], workers: Int) throws {
+        if files.count <= 1 || workers <= 1 {
+            for f in files { _ = try download(repo: repo, type: type, revision: commit, path: f, reporter: progress) }
+            return
+        }
+        let total = files.reduce(Int64(0)) { acc, f in acc + (sizes.first { $0.path == f }?.size ?? 0) }
+        let aggregate = progress.map { AggregateProgress(inner: $0, label: "\(repo) (\(files.count) files)", total: total > 0 ? total : nil) }
+        let lock = NSLock()
+        var next = 0
+        var firstError: Error?
+        let group = DispatchGroup()
+        for _ in 0..<min(workers, files.count) {
+            group.enter()
+            Thread.detachNewThread { [self] in
+                defer { group.leave() }
+                while true {
+                    lock.lock()
+                    guard firstError == nil, next < files.count else { lock.unlock(); return }
+                    let f = files[next]; next += 1
+                    lock.unlock()
+                    do {
+                        _ = try download(repo: repo, type: type, revision: commit, path: f, reporter: aggregate?.forFile())
+                    } catch {
+                        lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                    }
+                }
+            }
+        }
+        group.wait()
+        aggregate?.finish()
+        if let firstError { throw firstError }
     }
 
     /// The resolver behind `load_model("org/name")`: the cached snapshot when there is one (or when
@@ -112,5 +146,40 @@ extension HubClient {
         }
         if config.offline, let p = localSnapshot(repo: repo, revision: revision) { return p }
         return try snapshot(repo: repo, revision: revision, select: .modelWeights)
+    }
+}
+
+/// One bar for many concurrent file downloads: per-file reporters add their bytes to a shared total.
+final class AggregateProgress: @unchecked Sendable {
+    private let inner: ProgressReporter
+    private let lock = NSLock()
+    private var done: Int64 = 0
+    private var started = false
+    private let label: String
+    private let total: Int64?
+
+    init(inner: ProgressReporter, label: String, total: Int64?) { self.inner = inner; self.label = label; self.total = total }
+
+    func add(_ delta: Int64) {
+        lock.lock(); defer { lock.unlock() }
+        if !started { started = true; inner.begin(label, total: total, already: 0) }
+        done += delta
+        inner.update(done)
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if started { inner.finish() }
+    }
+
+    func forFile() -> ProgressReporter { FileShare(self) }
+
+    final class FileShare: ProgressReporter {
+        let parent: AggregateProgress
+        var last: Int64 = 0
+        init(_ p: AggregateProgress) { parent = p }
+        func begin(_ label: String, total: Int64?, already: Int64) { last = already; parent.add(already) }
+        func update(_ done: Int64) { parent.add(done - last); last = done }
+        func finish() {}
     }
 }

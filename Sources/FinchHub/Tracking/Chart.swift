@@ -22,11 +22,13 @@ public enum Chart {
         /// "Nice" tick values (1, 2, 5 × 10^k steps).
         func ticks(_ count: Int = 5) -> [Double] {
             let raw = (hi - lo) / Double(count)
+            guard raw.isFinite, raw > 0 else { return [lo] }
             let mag = pow(10, floor(log10(raw)))
             let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
             var t = (lo / step).rounded(.up) * step
             var out: [Double] = []
-            while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+            // bounded: with huge magnitudes `t + step` can equal `t` in floating point
+            while t <= hi + step * 1e-9 && out.count < 50 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
             return out
         }
     }

@@ -108,7 +108,9 @@ public struct Canvas {
     }
 
     public mutating func fillRect(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ c: RGB) {
-        for yy in max(0, y)..<min(height, y + h) { for xx in max(0, x)..<min(width, x + w) { set(xx, yy, c) } }
+        let y0 = max(0, y), y1 = min(height, y + h), x0 = max(0, x), x1 = min(width, x + w)
+        guard y0 < y1, x0 < x1 else { return }   // entirely off the canvas
+        for yy in y0..<y1 { for xx in x0..<x1 { set(xx, yy, c) } }
     }
 
     /// Bresenham, `thickness` pixels wide.
