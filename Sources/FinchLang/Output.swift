@@ -11,6 +11,8 @@ public final class OutputSink: @unchecked Sendable {
     public var redactions: [String] = []
     /// Extra hook run after `redactions` (e.g. to mask token patterns).
     public var redactHook: ((String) -> String)?
+    /// A process-wide hook every sink applies (the Hub module masks every secret value Finch knows).
+    nonisolated(unsafe) public static var globalRedactHook: ((String) -> String)?
     public static let redactedText = "[redacted]"
     /// The destination; receives redacted text.
     public var destination: (String) -> Void
@@ -38,6 +40,7 @@ public final class OutputSink: @unchecked Sendable {
             t = t.replacingAll(secret, with: OutputSink.redactedText)
         }
         if let hook = redactHook { t = hook(t) }
+        if let hook = OutputSink.globalRedactHook { t = hook(t) }
         return t
     }
 

@@ -17,6 +17,13 @@ public final class Model: CustomStringConvertible {
     /// The GGUF tokenizer metadata, when the model came from a GGUF file (used to export one).
     public var ggufTokenizer: GGUFTokenizerSpec?
 
+    /// What adapters and model cards name as the base: the Hub id for the embedded model and Hub
+    /// ids, the path otherwise.
+    public var baseModelId: String {
+        if ModelLoader.defaultAliases.contains(name.lowercased()) { return "HuggingFaceTB/SmolLM2-135M-Instruct" }
+        return name
+    }
+
     public init(network: LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, name: String, path: String,
                 format: String, eosIds: [Int]) {
         self.network = network

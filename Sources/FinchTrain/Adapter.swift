@@ -67,13 +67,13 @@ public enum AdapterIO {
             "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
             "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
             "use_dora": false, "revision": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Int](),
-            "base_model_name_or_path": baseModel ?? model.name, "library": "finch",
+            "base_model_name_or_path": baseModel ?? model.baseModelId, "library": "finch",
         ]
         try writeFolderAtomically(path) { dir in
             let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             try json.write(to: dir.appendingPathComponent("adapter_config.json"))
             try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
-            let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.name)
+            let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId)
             try Data(readme.utf8).write(to: dir.appendingPathComponent("README.md"))
         }
     }

@@ -29,12 +29,19 @@ func protect(_ secret: Secret, _ ctx: CallContext) {
 func registerHubBindings(_ r: BuiltinRegistry) {
     // Load model ids through the local Hub cache (downloading when online).
     ModelLoader.hubResolver = { repo in try HubClient().resolveModel(repo: repo) }
+    // Every stored secret is masked in all output, even ones a notebook never reads.
+    SecretStore.default().registerAllWithRedactor()
+    OutputSink.globalRedactHook = { Redactor.shared.redact($0) }
 
-    r.register("secret", params: [.positional("name")],
-               doc: "A secret from Finch's store (finch secrets set NAME) or the environment; prints masked.",
+    r.register("secret", params: [.positional("name"), .keyword("required", default: .bool(true))],
+               doc: "A secret from Finch's store (finch secrets set NAME) or the environment; prints masked. required=false gives none when unset.",
                category: "hub") { args, ctx in
         try bridge {
-            let s = try SecretStore.default().secret(named: try args.string("name"))
+            let s: Secret
+            let required = try args.bool("required")
+            do { s = try SecretStore.default().secret(named: try args.string("name")) } catch SecretError.missing(_, _) where !required {
+                return .none
+            }
             protect(s, ctx)
             return .object(SecretHandle(s))
         }
