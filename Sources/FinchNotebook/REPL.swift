@@ -1,3 +1,4 @@
+import FinchHub
 import Foundation
 import FinchLang
 
@@ -170,6 +171,7 @@ public final class REPL {
                   :run CELL      run one cell of the loaded notebook
                   :save nb.cell  write this session's inputs as a notebook
                   :vars          the variables and their values
+                  :secret NAME   store a secret (read without echo); use it with secret("NAME")
                   :quit          leave (or Ctrl-D)
                 help() lists the built-ins.
 
@@ -177,6 +179,9 @@ public final class REPL {
             } else {
                 write(interpreter.helpText(for: .string(arg)) + "\n")
             }
+        case ":secret":
+            guard !arg.isEmpty else { writeError(":secret needs a name, e.g. :secret HF_TOKEN\n"); break }
+            do { write(try SecretsCLI.set(name: arg) + "\n") } catch { writeError("\(error)\n") }
         case ":vars":
             for name in interpreter.globals.vars.keys.sorted() {
                 let v = interpreter.globals.vars[name]!

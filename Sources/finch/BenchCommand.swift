@@ -1,11 +1,12 @@
 import ArgumentParser
 import FinchBench
 import FinchTensor
+import FinchModels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Finch's speed (see BENCHMARKS.md).",
-        subcommands: [Ops.self, Train.self]
+        subcommands: [Ops.self, Train.self, Prefill.self, Decode.self]
     )
 
     struct Ops: ParsableCommand {
@@ -33,6 +34,31 @@ struct Bench: ParsableCommand {
                          r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
             if Profiler.enabled { print(Profiler.report()) }
+        }
+    }
+
+    struct Prefill: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Prompt processing tokens/s of a model (default: the embedded one).")
+        @Option(help: "Model (path, Hub id, or smollm2).") var model = "smollm2"
+        @Option(help: "Prompt tokens.") var tokens = 256
+        @Option(help: "Timed runs.") var repeats = 3
+        func run() throws {
+            let m = try ModelLoader.load(model)
+            let r = try BenchInference.run(model: m, promptTokens: tokens, decodeTokens: 1, repeats: repeats)
+            print(BenchInference.report(r, promptTokens: tokens, decodeTokens: 1))
+        }
+    }
+
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Prefill and greedy decode tokens/s of a model (default: the embedded one).")
+        @Option(help: "Model (path, Hub id, or smollm2).") var model = "smollm2"
+        @Option(help: "Prompt tokens.") var promptTokens = 256
+        @Option(help: "Generated tokens.") var tokens = 128
+        @Option(help: "Timed runs.") var repeats = 3
+        func run() throws {
+            let m = try ModelLoader.load(model)
+            let r = try BenchInference.run(model: m, promptTokens: promptTokens, decodeTokens: tokens, repeats: repeats)
+            print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens))
         }
     }
 }
