@@ -2,6 +2,7 @@
 //   Q4_0: f16 d, u8 qs[16]        value j = ((qs[j%16] >> 4*(j/16)) & 0xF) - 8, times d
 //   Q4_1: f16 d, f16 m, u8 qs[16] value j = (nibble j) * d + m
 //   Q8_0: f16 d, i8 qs[32]        value j = qs[j] * d
+//   Q4_K, Q6_K: see the comments above their scalar kernels (and BlockQ4_K.swift / BlockQ6_K.swift)
 // Per block the dot product is an exact integer sum; only the per-block scaling is floating point.
 #include "finch_kernels.h"
 #include <math.h>
