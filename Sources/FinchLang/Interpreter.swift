@@ -81,6 +81,9 @@ public final class Interpreter: @unchecked Sendable {
                 frames.insert(StackFrame(function: "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
             }
             throw Diagnostic(kind: .runtime, message: e.message, file: e.originFile, pos: e.originPos, stack: frames)
+        } catch let e as FinchError {
+            // Every statement path attaches a position; this is a safety net, not the usual route.
+            throw Diagnostic(kind: .runtime, message: e.message, file: source, pos: .unknown)
         }
     }
 
