@@ -9,6 +9,8 @@ public struct RunOptions: Sendable {
     public var keepGoing = false
     public var fresh = false
     public var writeTranscript = true
+    /// Cells carrying any of these tags are skipped (e.g. `model` cells in debug test runs).
+    public var skipTags: [String] = []
     public var color = false
     public init() {}
 }
@@ -67,7 +69,7 @@ public final class NotebookRunner {
                 outcomes.append(CellOutcome(cell: cell, status: .markdown, output: "", error: nil, seconds: 0, images: []))
                 continue
             }
-            if stop || !plan[i] {
+            if stop || !plan[i] || cell.tags.contains(where: options.skipTags.contains) {
                 outcomes.append(CellOutcome(cell: cell, status: .skipped, output: "", error: nil, seconds: 0, images: []))
                 continue
             }

@@ -43,6 +43,7 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Run the remaining cells after an error.") var keepGoing = false
     @Flag(name: .long, help: "Ignore cached results of expensive built-ins.") var fresh = false
     @Flag(name: .long, help: "Do not write the transcript.") var noTranscript = false
+    @Option(name: .long, help: "Skip cells tagged TAG, as in '%% train [model]' (repeatable).") var skipTag: [String] = []
 
     func run() throws {
         Interrupt.install()
@@ -55,6 +56,7 @@ struct Run: ParsableCommand {
         options.keepGoing = keepGoing
         options.fresh = fresh
         options.writeTranscript = !noTranscript
+        options.skipTags = skipTag
         options.color = useColor(fd: 2)
         for p in params {
             guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
