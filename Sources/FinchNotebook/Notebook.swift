@@ -105,7 +105,7 @@ public struct Notebook: Sendable {
 
     /// The cell's source as the interpreter sees it: positions are reported as notebook lines.
     public func sourceFile(_ cell: Cell) -> SourceFile {
-        SourceFile(name: path, text: cell.source, firstLine: cell.firstLine)
+        SourceFile(name: path, text: cell.source, firstLine: cell.firstLine, cell: cell.label)
     }
 
     public func cell(named name: String) throws -> Cell {

@@ -161,10 +161,10 @@ public final class NotebookRunner {
             try interpreter.run(notebook.sourceFile(cell))
         } catch let e as SyntaxErrors {
             status = .failed
-            errorText = "error in cell \(cell.label):\n" + e.diagnostics.map { $0.render() }.joined()
+            errorText = "error in cell \(cell.label):\n" + e.diagnostics.map { $0.render(withCell: false) }.joined()
         } catch let e as Diagnostic {
             status = .failed
-            errorText = "error in cell \(cell.label):\n" + e.render()
+            errorText = "error in cell \(cell.label):\n" + e.render(withCell: false)
         } catch is Interrupted {
             status = .interrupted
             errorText = "interrupted (Ctrl-C) in cell \(cell.label)\n"

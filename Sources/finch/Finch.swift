@@ -83,9 +83,8 @@ struct Check: ParsableCommand {
         catch { FileHandle.standardError.write("finch: \(error)\n".data(using: .utf8)!); throw ExitCode(1) }
         let problems = checkNotebook(nb)
         let color = useColor(fd: 2)
-        for (cell, d) in problems {
-            let head = cell.map { "in cell \($0.label):\n" } ?? ""
-            FileHandle.standardError.write((head + d.render(color: color)).data(using: .utf8)!)
+        for (_, d) in problems {
+            FileHandle.standardError.write(d.render(color: color).data(using: .utf8)!)
         }
         if !problems.isEmpty {
             FileHandle.standardError.write("\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(notebook)\n".data(using: .utf8)!)

@@ -64,3 +64,16 @@ import Testing
     #expect(r.code == 0 && r.stdout == "1\n3\n")
     #expect(expectedOutput(try Notebook.parse(text: "%% a\n#> 1\n%% b [model]\n#> 2\n", path: "x"), skipTags: ["model"]) == "1\n")
 }
+
+@Test func diagnosticsCarryTheCell() throws {
+    let nb = try Notebook.parse(text: "%% one\nx = 1\n%% two\nprint(zz)\n", path: "nb.cell")
+    let interp = Interpreter(output: OutputSink(destination: { _ in }))
+    do {
+        try interp.run(nb.sourceFile(nb.cells[0]))
+        try interp.run(nb.sourceFile(nb.cells[1]))
+        Issue.record("no error")
+    } catch let d as Diagnostic {
+        #expect(d.cell == "two" && d.line == 4 && d.column == 7)
+        #expect(d.render().hasPrefix("in cell two:\nnb.cell:4:7: error: name 'zz' is not defined"))
+    }
+}
