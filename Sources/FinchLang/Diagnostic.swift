@@ -7,12 +7,15 @@ public final class SourceFile: @unchecked Sendable {
     public let text: String
     /// Line number of the first line of `text` within a larger file (a cell inside a notebook).
     public let firstLine: Int
+    /// The notebook cell this source is, when it is one ("train", "#3").
+    public let cell: String?
     private var cachedLines: [Substring]?
 
-    public init(name: String, text: String, firstLine: Int = 1) {
+    public init(name: String, text: String, firstLine: Int = 1, cell: String? = nil) {
         self.name = name
         self.text = text
         self.firstLine = firstLine
+        self.cell = cell
     }
 
     /// The text of a 1-based line relative to this source, or "" when out of range.
@@ -51,8 +54,10 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable { case syntax = "syntax error", runtime = "error", interrupted = "interrupted" }
     public var kind: Kind
     public var message: String
-    /// The source's name, e.g. "cell train".
+    /// The source's name: a notebook path, a stdlib file, "<input>" at the prompt.
     public var source: String
+    /// The notebook cell, when the source is one; `render` names it.
+    public var cell: String?
     /// Line and column in the file the user edits (notebook lines, not cell-relative); 0 when unknown.
     public var line: Int
     public var column: Int
@@ -70,12 +75,14 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
         self.init(kind: kind, message: message, source: file.name,
                   line: rel > 0 ? rel + file.firstLine - 1 : 0, column: Int(pos.column),
                   sourceLine: rel > 0 ? file.line(rel) : "", stack: stack)
+        cell = file.cell
     }
 
     /// "cell train:3:7: error: name 'lod' is not defined; did you mean load?" + source line + caret + stack.
-    public func render(color: Bool = false) -> String {
+    public func render(color: Bool = false, withCell: Bool = true) -> String {
         let red = color ? "\u{1B}[1;31m" : "", bold = color ? "\u{1B}[1m" : "", reset = color ? "\u{1B}[0m" : ""
         var out = ""
+        if let cell, withCell { out += "in cell \(cell):\n" }
         if line > 0 {
             out += "\(bold)\(source):\(line):\(column):\(reset) \(red)\(kind.rawValue):\(reset) \(message)\n"
         } else {

@@ -13,12 +13,12 @@ public final class EditLineReader: LineReader {
     nonisolated(unsafe) static var promptBuffer: UnsafeMutablePointer<CChar> = strdup("")
     let completer: Completer
 
-    public init(completer: Completer, redact: @escaping (String) -> String) {
+    public init(completer: Completer, redact: @escaping (String) -> String, historyPath: String? = EditLineReader.historyFile()) {
         self.completer = completer
         self.redact = redact
         editLine = el_init("finch", stdin, stdout, stderr)
         history = history_init()
-        historyPath = EditLineReader.historyFile()
+        self.historyPath = historyPath
         finch_history_set_size(history, 2000)
         finch_history_set_unique(history, 1)
         if let p = historyPath { finch_history_load(history, p) }
@@ -40,7 +40,7 @@ public final class EditLineReader: LineReader {
     }
 
     /// `$XDG_STATE_HOME/finch/history`, default `~/.local/state/finch/history`.
-    static func historyFile() -> String? {
+    public static func historyFile() -> String? {
         let env = ProcessInfo.processInfo.environment
         let base: String
         if let x = env["XDG_STATE_HOME"], !x.isEmpty { base = x }

@@ -17,6 +17,8 @@ public struct Notebook: Sendable {
         public var firstLine: Int
         /// 1-based position among all cells.
         public var index: Int
+        /// From `%% name [tag, …]`, e.g. `model` for cells that need the embedded model.
+        public var tags: [String] = []
         /// What messages call the cell: its name, or "#3" for the third cell when unnamed.
         public var label: String { name ?? "#\(index)" }
     }
@@ -74,10 +76,18 @@ public struct Notebook: Sendable {
             flush()
             let header = line.dropFirst(2).trimmingCharacters(in: .whitespaces)
             current = Cell(name: nil, kind: .code, source: "", markerLine: n, firstLine: n + 1, index: 0)
-            if header == "[md]" || header == "[markdown]" {
+            var nameText = header
+            if let open = header.firstIndex(of: "["), header.hasSuffix("]") {
+                // `%% train [model, slow]`: tags in brackets after the name.
+                nameText = header[..<open].trimmingCharacters(in: .whitespaces)
+                current.tags = header[header.index(after: open)..<header.index(before: header.endIndex)]
+                    .split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+            }
+            if nameText.isEmpty && (current.tags == ["md"] || current.tags == ["markdown"]) {
                 current.kind = .markdown
-            } else if !header.isEmpty {
-                let name = header
+                current.tags = []
+            } else if !nameText.isEmpty {
+                let name = nameText
                 if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) {
                     errors.append("\(path):\(n): cell name '\(name)' must be one word (letters, digits, _ - .)")
                 } else if let first = seen[name] {
@@ -95,7 +105,7 @@ public struct Notebook: Sendable {
 
     /// The cell's source as the interpreter sees it: positions are reported as notebook lines.
     public func sourceFile(_ cell: Cell) -> SourceFile {
-        SourceFile(name: path, text: cell.source, firstLine: cell.firstLine)
+        SourceFile(name: path, text: cell.source, firstLine: cell.firstLine, cell: cell.label)
     }
 
     public func cell(named name: String) throws -> Cell {

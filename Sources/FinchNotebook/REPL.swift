@@ -108,16 +108,15 @@ public final class REPL {
         if text.hasSuffix("\\") { return true }
         var lexer = Lexer(text + "\n")
         _ = lexer.tokenize()
+        // Like Python's prompt, keep reading while a bracket or a triple-quoted string is open
+        // (Ctrl-C abandons the input).
         if lexer.errors.contains(where: { $0.1.contains("was never closed") || $0.1.contains("unterminated triple-quoted") }) {
-            // A bracket the lexer closed as "never closed" at a statement-looking line is a real error.
-            return !lexer.errors.contains { $0.1.contains("was never closed") && lines.count > 1 && lexerResynced(lines) }
+            return true
         }
         let opensBlock = lines.contains { stripComment($0).trimmingCharacters(in: .whitespaces).hasSuffix(":") }
         if opensBlock { return !(lines.last!.trimmingCharacters(in: .whitespaces).isEmpty) }
         return false
     }
-
-    static func lexerResynced(_ lines: [String]) -> Bool { false }
 
     static func stripComment(_ line: String) -> String {
         var quote: Character? = nil

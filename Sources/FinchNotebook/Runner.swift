@@ -9,6 +9,8 @@ public struct RunOptions: Sendable {
     public var keepGoing = false
     public var fresh = false
     public var writeTranscript = true
+    /// Cells carrying any of these tags are skipped (e.g. `model` cells in debug test runs).
+    public var skipTags: [String] = []
     public var color = false
     public init() {}
 }
@@ -67,7 +69,7 @@ public final class NotebookRunner {
                 outcomes.append(CellOutcome(cell: cell, status: .markdown, output: "", error: nil, seconds: 0, images: []))
                 continue
             }
-            if stop || !plan[i] {
+            if stop || !plan[i] || cell.tags.contains(where: options.skipTags.contains) {
                 outcomes.append(CellOutcome(cell: cell, status: .skipped, output: "", error: nil, seconds: 0, images: []))
                 continue
             }
@@ -159,10 +161,10 @@ public final class NotebookRunner {
             try interpreter.run(notebook.sourceFile(cell))
         } catch let e as SyntaxErrors {
             status = .failed
-            errorText = "error in cell \(cell.label):\n" + e.diagnostics.map { $0.render() }.joined()
+            errorText = "error in cell \(cell.label):\n" + e.diagnostics.map { $0.render(withCell: false) }.joined()
         } catch let e as Diagnostic {
             status = .failed
-            errorText = "error in cell \(cell.label):\n" + e.render()
+            errorText = "error in cell \(cell.label):\n" + e.render(withCell: false)
         } catch is Interrupted {
             status = .interrupted
             errorText = "interrupted (Ctrl-C) in cell \(cell.label)\n"

@@ -43,6 +43,7 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Run the remaining cells after an error.") var keepGoing = false
     @Flag(name: .long, help: "Ignore cached results of expensive built-ins.") var fresh = false
     @Flag(name: .long, help: "Do not write the transcript.") var noTranscript = false
+    @Option(name: .long, help: "Skip cells tagged TAG, as in '%% train [model]' (repeatable).") var skipTag: [String] = []
 
     func run() throws {
         Interrupt.install()
@@ -55,6 +56,7 @@ struct Run: ParsableCommand {
         options.keepGoing = keepGoing
         options.fresh = fresh
         options.writeTranscript = !noTranscript
+        options.skipTags = skipTag
         options.color = useColor(fd: 2)
         for p in params {
             guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
@@ -81,9 +83,8 @@ struct Check: ParsableCommand {
         catch { FileHandle.standardError.write("finch: \(error)\n".data(using: .utf8)!); throw ExitCode(1) }
         let problems = checkNotebook(nb)
         let color = useColor(fd: 2)
-        for (cell, d) in problems {
-            let head = cell.map { "in cell \($0.label):\n" } ?? ""
-            FileHandle.standardError.write((head + d.render(color: color)).data(using: .utf8)!)
+        for (_, d) in problems {
+            FileHandle.standardError.write(d.render(color: color).data(using: .utf8)!)
         }
         if !problems.isEmpty {
             FileHandle.standardError.write("\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(notebook)\n".data(using: .utf8)!)

@@ -118,3 +118,39 @@ extension REPLProcessTests {
     let transcript = try String(contentsOfFile: dir + "/nb.out.md", encoding: .utf8)
     #expect(transcript.contains("![nb.out/chart-1.svg](nb.out/chart-1.svg)"))
 }
+
+extension REPLProcessTests {
+    @Test func sigintDuringRunExits130AndWritesTranscript() throws {
+        let dir = try tempDirectory()
+        try "%% before\nprint(\"started\")\n%% spin\nn = 0\nwhile true:\n    n += 1\n%% after\nprint(\"never\")\n"
+            .write(toFile: dir + "/spin.cell", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: finchBinary)
+        p.arguments = ["run", dir + "/spin.cell"]
+        let output = Pipe(), errors = Pipe()
+        p.standardOutput = output; p.standardError = errors
+        try p.run()
+        // Wait until the loop cell has started, then press Ctrl-C.
+        let deadline = Date().addingTimeInterval(10)
+        var err = Data()
+        while Date() < deadline, !String(decoding: err, as: UTF8.self).contains("%% spin") {
+            err += errors.fileHandleForReading.availableData
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        p.interrupt()
+        let stopBy = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < stopBy { Thread.sleep(forTimeInterval: 0.05) }
+        if p.isRunning {
+            Issue.record("finch run ignored SIGINT")
+            kill(p.processIdentifier, SIGKILL)
+        }
+        p.waitUntilExit()
+        err += errors.fileHandleForReading.readDataToEndOfFile()
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130)
+        #expect(out == "started\n")
+        #expect(String(decoding: err, as: UTF8.self).contains("interrupted (Ctrl-C) in cell spin"))
+        let transcript = try String(contentsOfFile: dir + "/spin.out.md", encoding: .utf8)
+        #expect(transcript.contains("_interrupted in "))
+    }
+}

@@ -43,6 +43,12 @@ func runNotebook(text: String? = nil, path: String? = nil, options: RunOptions =
     return RunCapture(code: code, stdout: out, stderr: err, runner: runner)
 }
 
+/// Expected output of the cells that run: `#>` lines of cells without any of `skipTags`.
+func expectedOutput(_ notebook: Notebook, skipTags: [String]) -> String {
+    notebook.cells.filter { $0.kind == .code && !$0.tags.contains(where: skipTags.contains) }
+        .map { expectedOutput($0.source) }.joined()
+}
+
 /// Expected standard output written in a notebook's comments: each `#> text` line is one output line.
 func expectedOutput(_ text: String) -> String {
     text.split(separator: "\n", omittingEmptySubsequences: false)

@@ -53,3 +53,27 @@ import Testing
     let nb = try Notebook.parse(text: text, path: "n.cell")
     #expect(nb.cells.map(\.name) == ["a", nil])
 }
+
+@Test func cellTagsParseAndSkip() throws {
+    let nb = try Notebook.parse(text: "%% setup\nx = 1\n%% train [model, slow]\nprint(x)\n%% [md]\ntext\n", path: "t.cell")
+    #expect(nb.cells[1].name == "train" && nb.cells[1].tags == ["model", "slow"])
+    #expect(nb.cells[2].kind == .markdown && nb.cells[2].tags.isEmpty)
+    var o = RunOptions()
+    o.skipTags = ["model"]
+    let r = try runNotebook(text: "%% a\nprint(1)\n%% b [model]\nprint(2)\n%% c\nprint(3)\n", options: o)
+    #expect(r.code == 0 && r.stdout == "1\n3\n")
+    #expect(expectedOutput(try Notebook.parse(text: "%% a\n#> 1\n%% b [model]\n#> 2\n", path: "x"), skipTags: ["model"]) == "1\n")
+}
+
+@Test func diagnosticsCarryTheCell() throws {
+    let nb = try Notebook.parse(text: "%% one\nx = 1\n%% two\nprint(zz)\n", path: "nb.cell")
+    let interp = Interpreter(output: OutputSink(destination: { _ in }))
+    do {
+        try interp.run(nb.sourceFile(nb.cells[0]))
+        try interp.run(nb.sourceFile(nb.cells[1]))
+        Issue.record("no error")
+    } catch let d as Diagnostic {
+        #expect(d.cell == "two" && d.line == 4 && d.column == 7)
+        #expect(d.render().hasPrefix("in cell two:\nnb.cell:4:7: error: name 'zz' is not defined"))
+    }
+}

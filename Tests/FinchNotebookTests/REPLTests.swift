@@ -127,3 +127,17 @@ func startREPL(stateDir: String) throws -> PseudoTerminal {
     #expect(REPL.needsMoreInput(["s = \"\"\"abc"]))
     #expect(!REPL.needsMoreInput(["d = {'a': 1}  # note:"]))
 }
+
+@Test func historyNeverHoldsSecretValues() throws {
+    let dir = try tempDirectory()
+    let interp = Interpreter(output: OutputSink(destination: { _ in }))
+    interp.output.redactions = ["hf_TOPSECRET"]
+    let reader = EditLineReader(completer: Completer(interpreter: interp), redact: interp.output.redact, historyPath: dir + "/history")
+    reader.remember("login(\"hf_TOPSECRET\")")
+    reader.remember("   ")
+    reader.remember("print(1)")
+    let saved = try String(contentsOfFile: dir + "/history", encoding: .utf8)
+    #expect(!saved.contains("hf_TOPSECRET"))
+    #expect(saved.contains("[redacted]"))
+    #expect(saved.contains("print(1)"))
+}
