@@ -70,7 +70,7 @@ public enum AdapterIO {
             "base_model_name_or_path": baseModel ?? model.baseModelId, "library": "finch",
         ]
         try writeFolderAtomically(path) { dir in
-            let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+            let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try json.write(to: dir.appendingPathComponent("adapter_config.json"))
             try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
             let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId)

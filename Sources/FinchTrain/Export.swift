@@ -47,12 +47,12 @@ public enum MergedExport {
             })
         }
         try writeFolderAtomically(path) { dir in
-            let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys])
+            let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try config.write(to: dir.appendingPathComponent("config.json"))
             _ = try writer.writeSharded(folder: dir.path, maxShardBytes: maxShardBytes)
             let gen: [String: Any] = ["bos_token_id": model.config.bosTokenId as Any? ?? NSNull(),
                                       "eos_token_id": model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds, "_from_model_config": false]
-            try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys])
+            try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 .write(to: dir.appendingPathComponent("generation_config.json"))
             try writeTokenizerFiles(model, into: dir)
         }
@@ -162,8 +162,8 @@ public enum TokenizerExport {
             "tokenizer_class": "GPT2Tokenizer", "clean_up_tokenization_spaces": false,
         ]
         if let t = spec.chatTemplate { config["chat_template"] = t }
-        return (try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys]),
-                try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]))
+        return (try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys, .withoutEscapingSlashes]),
+                try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
     }
 }
 
