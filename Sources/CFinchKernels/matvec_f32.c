@@ -170,10 +170,89 @@ static void q8_0_avx2(const void *w, const float *x, float *y, size_t rb, size_t
         y[r] = hsum8(acc);
     }
 }
+
+// ---- AVX-512 (16 lanes: one conversion per half-block) ------------------------------------
+__attribute__((target("avx512f,avx512bw,f16c")))
+static inline float h2f_512(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// Σ q_j x_j over one 32-block of nibbles (low nibbles → xb[0..15], high → xb[16..31]), plus `bias` per q.
+__attribute__((target("avx512f,avx512bw,f16c")))
+static inline __m512 nibble_dot_512(const uint8_t *qs, const float *xb, __m512 bias) {
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0xF));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0xF));
+    __m512 flo = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)), bias);
+    __m512 fhi = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)), bias);
+    return _mm512_fmadd_ps(fhi, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(flo, _mm512_loadu_ps(xb)));
+}
+
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void q4_0_avx512(const void *w, const float *x, float *y, size_t rb, size_t re, size_t cols) {
+    const size_t nb = cols / 32, rowBytes = nb * 18;
+    const __m512 minus8 = _mm512_set1_ps(-8.0f);
+    for (size_t r = rb; r < re; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * 18;
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_512(blk)), nibble_dot_512(blk + 2, x + b * 32, minus8), acc);
+        }
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void q4_1_avx512(const void *w, const float *x, const float *xsum, float *y, size_t rb, size_t re, size_t cols) {
+    const size_t nb = cols / 32, rowBytes = nb * 20;
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = rb; r < re; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        __m512 acc = _mm512_setzero_ps();
+        float macc = 0;
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * 20;
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_512(blk)), nibble_dot_512(blk + 4, x + b * 32, zero), acc);
+            macc += h2f_512(blk + 2) * xsum[b];
+        }
+        y[r] = _mm512_reduce_add_ps(acc) + macc;
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void q8_0_avx512(const void *w, const float *x, float *y, size_t rb, size_t re, size_t cols) {
+    const size_t nb = cols / 32, rowBytes = nb * 34;
+    for (size_t r = rb; r < re; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + b * 34;
+            const int8_t *q = (const int8_t *)(blk + 2);
+            const float *xb = x + b * 32;
+            __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q))), _mm512_loadu_ps(xb));
+            s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)))), _mm512_loadu_ps(xb + 16), s);
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_512(blk)), s, acc);
+        }
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+static int has_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    }
+    return cached;
+}
 #endif
 
 void finch_matvec_f32x_q4_0(const void *w, const float *x, float *y, size_t rb, size_t re, size_t cols) {
 #if defined(__x86_64__)
+    if (has_avx512()) { q4_0_avx512(w, x, y, rb, re, cols); return; }
     if (finch_cpu_has_avx2()) { q4_0_avx2(w, x, y, rb, re, cols); return; }
 #endif
     finch_matvec_f32x_q4_0_scalar(w, x, y, rb, re, cols);
@@ -181,6 +260,7 @@ void finch_matvec_f32x_q4_0(const void *w, const float *x, float *y, size_t rb, 
 
 void finch_matvec_f32x_q4_1(const void *w, const float *x, const float *xsum, float *y, size_t rb, size_t re, size_t cols) {
 #if defined(__x86_64__)
+    if (has_avx512()) { q4_1_avx512(w, x, xsum, y, rb, re, cols); return; }
     if (finch_cpu_has_avx2()) { q4_1_avx2(w, x, xsum, y, rb, re, cols); return; }
 #endif
     finch_matvec_f32x_q4_1_scalar(w, x, xsum, y, rb, re, cols);
@@ -188,6 +268,7 @@ void finch_matvec_f32x_q4_1(const void *w, const float *x, const float *xsum, fl
 
 void finch_matvec_f32x_q8_0(const void *w, const float *x, float *y, size_t rb, size_t re, size_t cols) {
 #if defined(__x86_64__)
+    if (has_avx512()) { q8_0_avx512(w, x, y, rb, re, cols); return; }
     if (finch_cpu_has_avx2()) { q8_0_avx2(w, x, y, rb, re, cols); return; }
 #endif
     finch_matvec_f32x_q8_0_scalar(w, x, y, rb, re, cols);

@@ -232,9 +232,23 @@ public final class Trainer {
         }
     }
 
+    /// Memory Finch may use: `FINCH_MEMORY_LIMIT` (bytes, e.g. for tests) or the machine's RAM.
+    public static var memoryLimit: Int {
+        if let s = ProcessInfo.processInfo.environment["FINCH_MEMORY_LIMIT"], let n = Int(s) { return n }
+        return Int(ProcessInfo.processInfo.physicalMemory)
+    }
+
+    /// Refuses to start a run whose estimate does not fit, instead of dying of it halfway.
+    public func checkMemory(limit: Int = Trainer.memoryLimit) throws {
+        let est = memoryEstimate
+        guard est.total > limit * 9 / 10 else { return }
+        throw TrainError.invalidArgument("train: this run needs about \(formatBytes(est.total)) (\(est)) but only \(formatBytes(limit)) is available; lower batch_size or max_seq_length, set gradient_checkpointing=\"on\", or load the model with quantize=\"q4_0\"")
+    }
+
     /// Runs to the end (or until `shouldStop` says so after a step), reporting every step.
     public func run(onStep: (StepMetrics) -> Void = { _ in },
                     shouldStop: () -> Bool = { false }) throws -> TrainResult {
+        try checkMemory()
         let result = TrainResult()
         result.trainableParameters = params.count > 0 ? model.trainableParameterCount : 0
         model.gradientCheckpointing = usesCheckpointing

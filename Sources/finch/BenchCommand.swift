@@ -59,6 +59,7 @@ struct Bench: ParsableCommand {
             let m = try ModelLoader.load(model)
             let r = try BenchInference.run(model: m, promptTokens: promptTokens, decodeTokens: tokens, repeats: repeats)
             print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens))
+            if Profiler.enabled { print(Profiler.report()) }
         }
     }
 }

@@ -180,3 +180,17 @@ func countingRows(_ n: Int, length: Int, seed: UInt64) -> [TrainExample] {
         #expect(throws: TrainError.self) { try Trainer(model: model, train: countingRows(2, length: 5, seed: 1), config: cfg, padId: 0) }
     }
 }
+
+@Suite struct TrainerMemoryTests {
+    @Test func runThatCannotFitIsRefusedBeforeItStarts() throws {
+        let (model, _) = try tinyModel()
+        try model.attachLoRA(LoRAConfig())
+        var cfg = TrainConfig(); cfg.steps = 1
+        let trainer = try Trainer(model: model, train: countingRows(4, length: 6, seed: 1), config: cfg, padId: 0)
+        #expect(throws: TrainError.self) { try trainer.checkMemory(limit: 1 << 16) }
+        do { try trainer.checkMemory(limit: 1 << 16) } catch {
+            #expect("\(error)".contains("lower batch_size"))
+        }
+        try trainer.checkMemory(limit: 1 << 40)
+    }
+}

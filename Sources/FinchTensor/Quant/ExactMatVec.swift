@@ -15,6 +15,7 @@ public enum ExactMatVec {
     public static func multiply(weights: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int,
                                 x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, scalar: Bool = false) {
         precondition(hasKernel(dtype) && cols % 32 == 0, "ExactMatVec: unsupported \(dtype) or cols \(cols)")
+        Profiler.measure("matvec \(dtype)") {
         var xsum = [Float](repeating: 0, count: cols / 32)
         if dtype == .q4_1 {
             for b in 0..<(cols / 32) {
@@ -37,6 +38,7 @@ public enum ExactMatVec {
                 default: finch_matvec_f32x_q8_0_scalar(weights, x, y, begin, end, cols)
                 }
             }
+        }
         }
     }
 }
