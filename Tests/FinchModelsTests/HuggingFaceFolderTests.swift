@@ -62,3 +62,33 @@ import Testing
         #expect(throws: ModelError.self) { try ModelLoader.load(path + "/missing") }
     }
 }
+
+extension HuggingFaceFolderTests {
+    @Test func stopStringsEndGenerationAndStayOutOfTheText() throws {
+        let path = try Self.folder("tiny-llama3")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try ModelLoader.load(path)
+        model.eosIds = []  // let it run to max_tokens
+        var o = GenerationOptions()
+        o.maxTokens = 12
+        // ids < 96 exist in this tiny model; pick a prompt of such tokens.
+        let prompt = model.detokenize([40, 41, 42])
+        let (full, _) = try model.generate(prompt, options: o)
+        #expect(!full.isEmpty)
+        let stop = String(full.dropFirst(full.count / 2).prefix(2))
+        var streamed = ""
+        let (cut, r) = try model.generate(prompt, options: o, stopStrings: [stop], onText: { streamed += $0 })
+        #expect(full.hasPrefix(cut))
+        #expect(!cut.contains(stop) || stop.isEmpty)
+        #expect(streamed == cut)
+        #expect(r.tokens.count <= 12)
+    }
+
+    @Test func mistralConfigsLoadAsTheLlamaDecoder() throws {
+        let json = #"{"architectures": ["MistralForCausalLM"], "model_type": "mistral", "vocab_size": 32000, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 1000000.0, "sliding_window": 4096, "max_position_embeddings": 32768, "tie_word_embeddings": false}"#
+        let c = try ModelConfig.fromHuggingFace(Data(json.utf8), file: "config.json")
+        #expect(c.architecture == .mistral)
+        #expect(c.headDim == 16 && c.numKeyValueHeads == 2 && !c.qkvBias && !c.tieWordEmbeddings)
+        #expect(c.ropeTheta == 1_000_000)
+    }
+}
