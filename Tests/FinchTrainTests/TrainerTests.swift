@@ -4,9 +4,13 @@ import Testing
 @testable import FinchTensor
 @testable import FinchTrain
 
-/// The tiny Llama-3-style fixture (scripts/reference/tiny_models.py) rebuilt as a model.
+/// The fixtures FinchModelsTests ships (scripts/reference/tiny_models.py), read in place.
+let tinyFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../FinchModelsTests/Fixtures/tiny").standardized
+
+/// The tiny Llama-3-style fixture rebuilt as a model.
 func tinyModel() throws -> (LanguageModel, [String: Any]) {
-    let url = Bundle.module.url(forResource: "Fixtures/tiny-llama3", withExtension: "json")!
+    let url = tinyFixtures.appendingPathComponent("tiny-llama3.json")
     let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     let config = try ModelConfig.fromHuggingFace(try JSONSerialization.data(withJSONObject: doc["config"]!), file: "tiny")
     var tensors: [String: Tensor] = [:]
@@ -31,7 +35,7 @@ func countingRows(_ n: Int, length: Int, seed: UInt64) -> [TrainExample] {
 @Suite(.serialized) struct TrainerTests {
     @Test func sgdStepWithLrOneMovesByMinusTheGradient() throws {
         let (model, _) = try tinyModel()
-        let url = Bundle.module.url(forResource: "Fixtures/tiny-llama3-lora", withExtension: "json")!
+        let url = tinyFixtures.appendingPathComponent("tiny-llama3-lora.json")
         let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let lora = doc["lora"] as! [String: Any]
         for (path, linear) in model.namedProjections {
