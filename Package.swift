@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "FinchTrainTests", dependencies: ["FinchTrain"]),
         .testTarget(name: "FinchHubTests", dependencies: ["FinchHub", "FinchTestHub"]),
         .testTarget(name: "FinchLangTests", dependencies: ["FinchLang"]),
-        .testTarget(name: "FinchNotebookTests", dependencies: ["FinchNotebook"]),
+        .testTarget(name: "FinchNotebookTests", dependencies: ["FinchNotebook", "FinchTestHub"]),
     ],
     swiftLanguageModes: [.v5]
 )
