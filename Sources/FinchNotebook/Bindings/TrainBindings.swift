@@ -237,7 +237,8 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     cfg.gradientCheckpointing = gc
     cfg.checkpointEvery = try args.optionalInt("checkpoint_every")
     cfg.checkpointDir = try args.optionalString("checkpoint_dir")
-    if cfg.checkpointEvery != nil && cfg.checkpointDir == nil { cfg.checkpointDir = "checkpoints/\(model.name.replacingOccurrences(of: "/", with: "--"))" }
+    // Always somewhere to checkpoint: Ctrl-C finishes the step and saves there (resume= continues).
+    if cfg.checkpointDir == nil { cfg.checkpointDir = "checkpoints/\(model.name.replacingOccurrences(of: "/", with: "--"))" }
     let resume = try args.optionalString("resume")
     let textField = try args.string("text_field")
     let trainOn = try args.string("train_on")
@@ -283,11 +284,22 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     var cached = false
     if let memo, !inputs.isEmpty {
         let params = model.network.trainableParameters
-        (result, cached) = try memo.memoize("train", inputs: inputs, encode: { r in
-            try TrainCache.encode(r, params: params.map(\.tensor))
-        }, decode: { data in
-            try TrainCache.decode(data, params: params.map(\.tensor))
-        }, compute: compute)
+        // An interrupted run is returned but never cached as if it had finished.
+        struct NotFinished: Error {}
+        var partial: TrainResult?
+        do {
+            (result, cached) = try memo.memoize("train", inputs: inputs, encode: { r in
+                try TrainCache.encode(r, params: params.map(\.tensor))
+            }, decode: { data in
+                try TrainCache.decode(data, params: params.map(\.tensor))
+            }, compute: {
+                let r = try compute()
+                if r.stopReason.hasPrefix("interrupted") { partial = r; throw NotFinished() }
+                return r
+            })
+        } catch is NotFinished {
+            result = partial!
+        }
     } else {
         result = try compute()
     }
@@ -306,9 +318,10 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         handle.runArtifacts = try? run.tracker.finish()
         if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(png)\n") }
     }
-    if Interrupt.isRequested {
-        Interrupt.clear()
-        ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { " (checkpoint in \($0))" } ?? "")\n")
+    if result.stopReason.hasPrefix("interrupted") || Interrupt.isRequested {
+        ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { "; checkpoint in \($0) — continue with train(..., resume=\"\($0)\")" } ?? "")\n")
+        Interrupt.request()
+        try Interrupt.check()
     }
     return .object(handle)
 }
