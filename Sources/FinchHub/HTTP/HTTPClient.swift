@@ -63,7 +63,7 @@ public enum HTTPError: Error, CustomStringConvertible {
         switch self {
         case .insecureURL(let u): return "refusing plain http to \(u): only https is allowed (plain http only for a loopback test server)"
         case .invalidURL(let u): return "invalid URL \(u)"
-        case let .transport(u, code, m): return "network error for \(u): \(m) (curl \(code))"
+        case let .transport(u, code, m): return "network error for \(u): \(m) (curl \(code)). Check the connection (or HF_ENDPOINT); files already in the Hugging Face cache load with HF_HUB_OFFLINE=1"
         case .timedOut(let u): return "timed out talking to \(u)"
         case let .bodyTooLarge(u, l): return "response from \(u) is larger than the \(l)-byte limit"
         case .cancelled(let u): return "transfer of \(u) cancelled"
