@@ -69,7 +69,7 @@ public final class Model: CustomStringConvertible {
             "Model \(name) — \(c.architecture.rawValue), \(count(c.parameterCount)) parameters",
             "  layers \(c.numHiddenLayers), hidden \(c.hiddenSize), heads \(c.numAttentionHeads) (kv \(c.numKeyValueHeads)), ffn \(c.intermediateSize), vocab \(c.vocabSize)",
             "  context \(c.maxPositionEmbeddings)\(maxSeqLength < c.maxPositionEmbeddings ? " (max_seq_length \(maxSeqLength))" : ""), rope θ \(Int(c.ropeTheta))\(c.tieWordEmbeddings ? ", tied embeddings" : "")",
-            "  weights \(storageTypes.joined(separator: "/")), \(formatSize(weightBytes)) on cpu — \(format)",
+            "  weights \(storageTypes.joined(separator: "/")), \(formatBytes(weightBytes)) on cpu — \(format)",
             "  tokenizer \(tokenizer.kind), chat template \(chatTemplate == nil ? "none" : "yes")",
         ]
         if let lc = network.loraConfig {
@@ -139,8 +139,10 @@ public final class Model: CustomStringConvertible {
     }
 }
 
-func formatSize(_ n: Int) -> String {
+/// Bytes for people: "92 MiB", "1.68 GiB".
+public func formatBytes(_ n: Int) -> String {
     let d = Double(n)
     if d >= Double(1 << 30) { return String(format: "%.2f GiB", d / Double(1 << 30)) }
-    return String(format: "%.0f MiB", d / Double(1 << 20))
+    if d >= Double(1 << 20) { return String(format: "%.0f MiB", d / Double(1 << 20)) }
+    return String(format: "%.0f KiB", d / 1024)
 }

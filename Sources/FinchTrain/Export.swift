@@ -20,9 +20,9 @@ struct MergedTensors {
             plain(p + "input_layernorm.weight", layer.inputNorm)
             plain(p + "post_attention_layernorm.weight", layer.postAttentionNorm)
             for (name, lin) in layer.projections {
-                let group = ["gate_proj", "up_proj", "down_proj"].contains(name) ? "mlp" : "self_attn"
-                out.append((p + "\(group).\(name).weight", lin.weight.shape, { try lin.fusedWeight().toArray() }))
-                if let b = lin.bias { plain(p + "\(group).\(name).bias", b) }
+                let module = p + DecoderLayer.modulePath(name)
+                out.append((module + ".weight", lin.weight.shape, { try lin.fusedWeight().toArray() }))
+                if let b = lin.bias { plain(module + ".bias", b) }
             }
         }
         plain("model.norm.weight", net.norm)
@@ -208,52 +208,22 @@ public enum GGUFExport {
         }
         let permute = c.architecture != .qwen2
         for t in MergedTensors(model: model).all {
-            guard let (name, heads) = ggufName(t.name, config: c, permute: permute) else { continue }
-            let isMatrix = t.shape.count == 2
-            let dtype: DType = isMatrix && t.shape[1] % q.blockSize == 0 ? q : .f32
+            guard let name = GGUFTensorNames.gguf(t.name) else { continue }
+            // llama.cpp's rotary row order for Q and K of llama-type models (weights and biases).
+            var heads: Int?
+            if c.architecture != .qwen2 && name.hasPrefix("blk.") {
+                if name.contains(".attn_q.") { heads = c.numAttentionHeads }
+                if name.contains(".attn_k.") { heads = c.numKeyValueHeads }
+            }
+            let dtype: DType = t.shape.count == 2 && t.shape[1] % q.blockSize == 0 ? q : .f32
             let producer = t.values
-            let shape = t.shape
-            try w.addTensor(name: name, shape: shape, dtype: dtype, data: .producer { buf in
+            let rows = t.shape[0]
+            try w.addTensor(name: name, shape: t.shape, dtype: dtype, data: .producer { buf in
                 var values = try producer()
-                if let heads {
-                    // HF → llama.cpp rotary row order.
-                    let cols = shape[1], rows = shape[0], hd = rows / heads
-                    var out = values
-                    for r in 0..<rows {
-                        let g = LlamaPermutation.ggufRow(forHFRow: r, headDim: hd)
-                        for j in 0..<cols { out[g * cols + j] = values[r * cols + j] }
-                    }
-                    values = out
-                }
+                if let heads { values = try LlamaPermutation.permuteRows(values, rows: rows, heads: heads) }
                 try encode(values, as: dtype, into: buf)
             })
         }
         do { try w.write(to: path) } catch { throw SaveError.io(path: path, reason: "\(error)") }
-    }
-
-    static let layerNames: [String: String] = [
-        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
-        "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-    ]
-
-    static func ggufName(_ hf: String, config c: ModelConfig, permute: Bool) -> (String, Int?)? {
-        switch hf {
-        case "model.embed_tokens.weight": return ("token_embd.weight", nil)
-        case "model.norm.weight": return ("output_norm.weight", nil)
-        case "lm_head.weight": return ("output.weight", nil)
-        default:
-            let parts = hf.split(separator: ".").map(String.init)  // model.layers.N.<group>.<name>.<suffix> or model.layers.N.<norm>.weight
-            guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let n = Int(parts[2]) else { return nil }
-            let module = parts[3..<(parts.count - 1)].joined(separator: ".")
-            guard let g = layerNames[module] else { return nil }
-            var heads: Int?
-            if permute && parts.last == "weight" || permute && parts.last == "bias" {
-                if g == "attn_q" { heads = c.numAttentionHeads }
-                if g == "attn_k" { heads = c.numKeyValueHeads }
-            }
-            if parts.last == "bias" { heads = nil }  // llama biases are rare; Qwen2 is not permuted
-            return ("blk.\(n).\(g).\(parts.last!)", heads)
-        }
     }
 }

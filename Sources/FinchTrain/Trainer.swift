@@ -89,13 +89,6 @@ public final class TrainResult: CustomStringConvertible {
     func fmt(_ x: Float?) -> String { x.map { String(format: "%.4f", $0) } ?? "—" }
 }
 
-public func formatBytes(_ n: Int) -> String {
-    let d = Double(n)
-    if d >= Double(1 << 30) { return String(format: "%.2f GiB", d / Double(1 << 30)) }
-    if d >= Double(1 << 20) { return String(format: "%.0f MiB", d / Double(1 << 20)) }
-    return String(format: "%.0f KiB", d / 1024)
-}
-
 /// Peak resident memory of this process (ru_maxrss).
 public func peakResidentBytes() -> Int {
     var usage = rusage()

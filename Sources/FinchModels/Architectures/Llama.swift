@@ -41,6 +41,11 @@ public final class DecoderLayer {
         downProj = try linear("mlp.down_proj", c, f, bias: config.mlpBias, id: 6)
     }
 
+    /// Where a projection sits in the layer, in Hugging Face naming ("self_attn.q_proj", "mlp.up_proj").
+    public static func modulePath(_ projection: String) -> String {
+        (["gate_proj", "up_proj", "down_proj"].contains(projection) ? "mlp." : "self_attn.") + projection
+    }
+
     /// The projections by their Hugging Face module names.
     public var projections: [(String, Linear)] {
         [("q_proj", qProj), ("k_proj", kProj), ("v_proj", vProj), ("o_proj", oProj),
@@ -157,10 +162,7 @@ public final class LanguageModel {
     /// Every linear projection with its HF module path (`model.layers.N.self_attn.q_proj`).
     public var namedProjections: [(String, Linear)] {
         layers.flatMap { layer in
-            layer.projections.map { (name, lin) in
-                let group = name.hasSuffix("_proj") && ["gate_proj", "up_proj", "down_proj"].contains(name) ? "mlp" : "self_attn"
-                return ("model.layers.\(layer.index).\(group).\(name)", lin)
-            }
+            layer.projections.map { (name, lin) in ("model.layers.\(layer.index).\(DecoderLayer.modulePath(name))", lin) }
         }
     }
 }

@@ -7,13 +7,6 @@ import FinchTensor
 // every tensor (and every adapter trained on it) has the Hugging Face layout.
 
 enum GGUFModel {
-    /// GGUF tensor name (without .weight/.bias) → Hugging Face name, per layer `N`.
-    static let layerNames: [String: String] = [
-        "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-    ]
-
     static func config(_ f: GGUFFile) throws -> ModelConfig {
         let file = f.path
         guard let archName = f.architecture else {
@@ -81,24 +74,12 @@ enum GGUFModel {
         var out: [String: Tensor] = [:]
         let permute = config.architecture != .qwen2
         for info in f.tensors {
-            let name = info.name
-            var hfName: String?
+            guard let hfName = GGUFTensorNames.huggingFace(info.name) else { continue }  // tensors Finch does not use
             var heads: Int?
-            switch name {
-            case "token_embd.weight": hfName = "model.embed_tokens.weight"
-            case "output_norm.weight": hfName = "model.norm.weight"
-            case "output.weight": hfName = "lm_head.weight"
-            case "rope_freqs.weight": continue
-            default:
-                let parts = name.split(separator: ".")
-                guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), let hf = layerNames[String(parts[2])] else {
-                    continue  // tensors Finch does not use
-                }
-                hfName = "model.layers.\(n).\(hf).\(parts[3])"
-                if permute && parts[2] == "attn_q" { heads = config.numAttentionHeads }
-                if permute && parts[2] == "attn_k" { heads = config.numKeyValueHeads }
+            if permute && info.name.hasPrefix("blk.") {
+                if info.name.contains(".attn_q.") { heads = config.numAttentionHeads }
+                if info.name.contains(".attn_k.") { heads = config.numKeyValueHeads }
             }
-            guard let hfName else { continue }
             let raw = f.data(for: info)
             if let heads {
                 // Undo llama.cpp's Q/K row permutation into an owned buffer (whole rows: works on any block format).
