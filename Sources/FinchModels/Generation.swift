@@ -107,7 +107,7 @@ extension LanguageModel {
         }
         return try GradMode.noGrad {
             let capacity = min(config.maxPositionEmbeddings, prompt.count + options.maxTokens)
-            let cache = KVCache(config: config, capacity: capacity)
+            let cache = KVCache(config: config, capacity: capacity, device: device)
             var sampler = Sampler(options: options)
             var history = prompt
             var out: [Int32] = []
@@ -116,7 +116,8 @@ extension LanguageModel {
             let t1 = DispatchTime.now().uptimeNanoseconds
             var reason = GenerationResult.StopReason.maxTokens
             while out.count < options.maxTokens {
-                let id = sampler.next(logits: logits.data, vocab: logits.cols, history: history)
+                let hostLogits = try logits.moved(to: .cpu)  // the sampler runs on the host
+                let id = sampler.next(logits: hostLogits.data, vocab: hostLogits.cols, history: history)
                 out.append(id)
                 history.append(id)
                 if options.stopIds.contains(id) { reason = .eos; break }
@@ -142,7 +143,7 @@ extension LanguageModel {
             var r0 = 0
             while r0 < ids.count - 1 {
                 let r1 = min(ids.count - 1, r0 + chunk)
-                let lsm = try Ops.logSoftmax(try Ops.linear(try h.rowSlice(r0..<r1), lmHead))
+                let lsm = try Ops.logSoftmax(try Ops.linear(try h.rowSlice(r0..<r1), lmHead)).moved(to: .cpu)
                 for r in r0..<r1 { out[r] = lsm.data[(r - r0) * config.vocabSize + Int(ids[r + 1])] }
                 r0 = r1
             }

@@ -8,11 +8,11 @@ public final class KVCache {
     var keys: [Tensor]
     var values: [Tensor]
 
-    public init(config: ModelConfig, capacity: Int) {
+    public init(config: ModelConfig, capacity: Int, device: Device = .cpu) {
         self.capacity = capacity
         let width = config.numKeyValueHeads * config.headDim
-        keys = (0..<config.numHiddenLayers).map { _ in Tensor(uninitialized: [capacity, width]) }
-        values = (0..<config.numHiddenLayers).map { _ in Tensor(uninitialized: [capacity, width]) }
+        keys = (0..<config.numHiddenLayers).map { _ in Tensor(uninitialized: [capacity, width], device: device) }
+        values = (0..<config.numHiddenLayers).map { _ in Tensor(uninitialized: [capacity, width], device: device) }
     }
 
     /// Stores `k`, `v` (T, KVH·D) of `layer` at rows length..<length+T and returns views of all rows so far.

@@ -69,7 +69,7 @@ public final class Model: CustomStringConvertible {
             "Model \(name) — \(c.architecture.rawValue), \(count(c.parameterCount)) parameters",
             "  layers \(c.numHiddenLayers), hidden \(c.hiddenSize), heads \(c.numAttentionHeads) (kv \(c.numKeyValueHeads)), ffn \(c.intermediateSize), vocab \(c.vocabSize)",
             "  context \(c.maxPositionEmbeddings)\(maxSeqLength < c.maxPositionEmbeddings ? " (max_seq_length \(maxSeqLength))" : ""), rope θ \(Int(c.ropeTheta))\(c.tieWordEmbeddings ? ", tied embeddings" : "")",
-            "  weights \(storageTypes.joined(separator: "/")), \(formatBytes(weightBytes)) on cpu — \(format)",
+            "  weights \(storageTypes.joined(separator: "/")), \(formatBytes(weightBytes)) on \(network.device) — \(format)",
             "  tokenizer \(tokenizer.kind), chat template \(chatTemplate == nil ? "none" : "yes")",
         ]
         if let lc = network.loraConfig {

@@ -16,6 +16,17 @@ public protocol Backend: AnyObject {
 
     /// Uninitialised storage for `count` f32 elements on this device.
     func allocate(count: Int) -> TensorStorage
+    /// Uninitialised storage of `bytes` bytes holding `dtype` elements (weights kept in a stored
+    /// precision: bf16, or GGUF quant blocks that kernels decode as they read).
+    func allocate(bytes: Int, dtype: DType) -> TensorStorage
+
+    // MARK: Moving bytes between the host and this device
+    /// Copies `byteCount` host bytes to `dst`'s first stored byte (its offset included).
+    func upload(_ bytes: UnsafeRawPointer, byteCount: Int, into dst: Tensor)
+    /// Copies `byteCount` stored bytes of `src` (from its offset) to host memory; waits for them.
+    func download(_ src: Tensor, into bytes: UnsafeMutableRawPointer, byteCount: Int)
+    /// Returns when all work queued on this device has finished (timing; a no-op on the CPU).
+    func synchronize()
 
     // MARK: Matrix products
     /// C = alpha · op(A) · op(B) + beta · C for row-major matrices, `batch` times with the given
@@ -43,8 +54,29 @@ public protocol Backend: AnyObject {
     func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                             dhidden: Tensor?, dweight: Tensor?) -> Double
     func sumSquares(_ x: Tensor) -> Double
+
+    // MARK: Optimizer steps (in place over parameter, gradient and state of one tensor)
+    /// PyTorch's AdamW: p ← p·(1 − lr·wd); m, v moments; p ← p − stepSize · m / (√v / √bc2 + eps).
+    func adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, _ h: AdamWStep)
+    /// PyTorch's SGD with coupled weight decay and optional momentum buffer.
+    func sgdStep(param: Tensor, grad: Tensor, buffer: Tensor?, lr: Float, momentum: Float, weightDecay: Float, first: Bool)
     func fill(_ x: Tensor, _ value: Float)
     func copy(_ src: Tensor, into dst: Tensor)
+}
+
+/// One AdamW step's scalars (bias corrections already folded in by the optimizer).
+public struct AdamWStep: Sendable {
+    public var beta1: Float, beta2: Float, eps: Float
+    /// lr / (1 − β1ᵗ)
+    public var stepSize: Float
+    /// √(1 − β2ᵗ)
+    public var bc2Sqrt: Float
+    /// 1 − lr · weight decay
+    public var decay: Float
+    public init(beta1: Float, beta2: Float, eps: Float, stepSize: Float, bc2Sqrt: Float, decay: Float) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+        self.stepSize = stepSize; self.bc2Sqrt = bc2Sqrt; self.decay = decay
+    }
 }
 
 public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -104,14 +136,19 @@ public enum ElementwiseOp: Sendable {
     case silu
 }
 
-/// The backend for a device. Only the CPU backend is built in; others register themselves.
+/// The backend for a device. Only the CPU backend is built in; others register themselves
+/// (FinchCUDA registers `.cuda(n)` once it has found a GPU and loaded the driver).
 public enum Backends {
     public static let cpu = CPUBackend()
     nonisolated(unsafe) public static var registered: [Device: Backend] = [:]
 
     public static func backend(for device: Device) -> Backend {
         if device == .cpu { return cpu }
-        guard let b = registered[device] else { fatalError("no backend registered for \(device)") }
+        // A tensor can only exist on a device whose backend made its storage, so this is a
+        // programming error, never a user-input path.
+        guard let b = registered[device] else { preconditionFailure("no backend registered for \(device)") }
         return b
     }
+
+    public static func isAvailable(_ device: Device) -> Bool { device == .cpu || registered[device] != nil }
 }

@@ -74,12 +74,57 @@ public final class Tensor: CustomStringConvertible {
         storage.raw + (dtype.byteCount(elements: offset) ?? 0)
     }
 
-    /// Copies the elements out (dequantizing if needed).
+    /// Copies the elements out (dequantizing if needed; from a device, waiting for its queued work).
     public func toArray() -> [Float] {
+        if device != .cpu {
+            var out = [Float](repeating: 0, count: count)
+            let bytes = dtype.byteCount(elements: count) ?? 0
+            if dtype == .f32 {
+                out.withUnsafeMutableBytes { backend.download(self, into: $0.baseAddress!, byteCount: bytes) }
+            } else {
+                let staged = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+                defer { staged.deallocate() }
+                backend.download(self, into: staged, byteCount: bytes)
+                out.withUnsafeMutableBufferPointer { dequantize(dtype, staged, into: $0.baseAddress!, count: count) }
+            }
+            return out
+        }
         if dtype == .f32 { return Array(UnsafeBufferPointer(start: data, count: count)) }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dequantize(dtype, rawBytes, into: $0.baseAddress!, count: count) }
         return out
+    }
+
+    /// This tensor's values on `device`, stored as `dtype` (default: as now). Stored precisions
+    /// convert on the host: f32/f16/bf16 to any of them or to q8_0/q4_0/q4_1 by quantizing; quant
+    /// blocks only to f32/f16/bf16 (decoded). A tensor already there in that dtype is returned
+    /// as is. No autograd history is carried over: this is for placing weights and data.
+    public func moved(to device: Device, dtype target: DType? = nil) throws -> Tensor {
+        let want = target ?? dtype
+        if device == self.device && want == dtype { return self }
+        // Host bytes in the wanted dtype.
+        var host: Tensor = self
+        if self.device != .cpu || (dtype != want && dtype != .f32) { host = try Tensor(toArray(), shape: shape) }
+        if host.dtype != want {
+            guard let bytes = want.byteCount(elements: count), count % want.blockSize == 0 else {
+                throw ConversionError.notWholeBlocks(dtype: want, count: count)
+            }
+            let encoded = Tensor(shape: shape, storage: TensorStorage(pooledBytes: bytes, dtype: want))
+            try quantize(want, host.data, into: encoded.rawBytes, count: count)
+            host = encoded
+        }
+        if device == .cpu { return host }
+        let bytes = host.dtype.byteCount(elements: count)!
+        let dst = Tensor(shape: shape, storage: Backends.backend(for: device).allocate(bytes: bytes, dtype: host.dtype))
+        dst.backend.upload(UnsafeRawPointer(host.rawBytes), byteCount: bytes, into: dst)
+        return dst
+    }
+
+    /// Overwrites this f32 tensor's elements with `values` (row-major), on whatever device it lives.
+    public func assign(_ values: [Float]) throws {
+        guard dtype == .f32 else { throw TensorError.unsupportedDType(op: "assign", dtype: dtype) }
+        guard values.count == count else { throw TensorError.countMismatch(op: "assign", expected: count, got: values.count) }
+        values.withUnsafeBytes { backend.upload($0.baseAddress!, byteCount: count * 4, into: self) }
     }
 
     /// The single value of a one-element tensor.

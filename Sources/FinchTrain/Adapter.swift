@@ -142,7 +142,7 @@ public enum AdapterIO {
                     throw SaveError.invalidAdapter(path: st.path, reason: "\(info.name) has dtype \(info.dtype.rawValue)")
                 }
                 let stored = try Tensor(shape: info.shape, dtype: dtype, bytes: st.data(for: info).baseAddress!, owner: st)
-                return try Tensor(stored.toArray(), shape: info.shape)
+                return try Tensor(stored.toArray(), shape: info.shape).moved(to: linear.weight.device)
             }
             guard let a = try tensor("lora_A"), let b = try tensor("lora_B") else { continue }
             guard a.shape == [r, linear.inFeatures], b.shape == [linear.outFeatures, r] else {

@@ -83,7 +83,7 @@ extension Trainer {
         for (name, t) in model.trainableParameters {
             let v = try values("param." + name)
             guard v.count == t.count else { throw TrainError.checkpoint("\(dir): \(name) has \(v.count) values, the model needs \(t.count)") }
-            v.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: v.count) }
+            try t.assign(v)
         }
         var opt: [String: [Float]] = [:]
         for name in state.tensors.keys where name.hasPrefix("opt.") { opt[String(name.dropFirst(4))] = try values(name) }

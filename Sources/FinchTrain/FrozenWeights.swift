@@ -8,6 +8,8 @@ import FinchTensor
 /// use decodes rows into scratch (the QLoRA-style path for models that do not fit as f32).
 enum FrozenWeights {
     static func decodeForTraining(_ model: LanguageModel, budgetBytes: Int) -> () -> Void {
+        // Accelerators keep their bf16/quantized weights: their GEMMs read those directly.
+        guard model.device == .cpu else { return {} }
         var linears: [(Linear, Tensor)] = []
         var f32Bytes = 0
         for (_, lin) in model.namedProjections where lin.weight.dtype != .f32 {

@@ -33,19 +33,12 @@ public final class AdamW: Optimizer {
         let stepSize = lr / bc1
         let bc2Sqrt = bc2.squareRoot()
         let decay = 1 - lr * weightDecay
-        let (b1, b2, eps) = (beta1, beta2, eps)
+        let h = AdamWStep(beta1: beta1, beta2: beta2, eps: eps, stepSize: stepSize, bc2Sqrt: bc2Sqrt, decay: decay)
         for (i, p) in params.enumerated() {
             guard let g = p.grad else { continue }
-            let pp = p.data, pg = g.data, pm = m[i].data, pv = v[i].data
-            parallelFor(p.count, minChunk: 1 << 14) { r in
-                for j in r {
-                    pp[j] *= decay
-                    pm[j] = b1 * pm[j] + (1 - b1) * pg[j]
-                    pv[j] = b2 * pv[j] + (1 - b2) * pg[j] * pg[j]
-                    let denom = pv[j].squareRoot() / bc2Sqrt + eps
-                    pp[j] -= stepSize * pm[j] / denom
-                }
-            }
+            // State restored from a checkpoint arrives on the host.
+            if m[i].device != p.device, let mm = try? m[i].moved(to: p.device), let vv = try? v[i].moved(to: p.device) { m[i] = mm; v[i] = vv }
+            p.backend.adamwStep(param: p, grad: g, m: m[i], v: v[i], h)
         }
     }
 
@@ -84,21 +77,11 @@ public final class SGD: Optimizer {
     public func step(_ params: [Tensor], lr: Float) {
         stepCount += 1
         if momentum != 0 && buffers.isEmpty { buffers = params.map { Tensor.zeros($0.shape, device: $0.device) } }
-        let (mu, wd, first) = (momentum, weightDecay, stepCount == 1)
         for (i, p) in params.enumerated() {
             guard let g = p.grad else { continue }
-            let pp = p.data, pg = g.data
-            let pb = mu != 0 ? buffers[i].data : nil
-            parallelFor(p.count, minChunk: 1 << 14) { r in
-                for j in r {
-                    var d = pg[j] + wd * pp[j]
-                    if let pb {
-                        pb[j] = first ? d : mu * pb[j] + d
-                        d = pb[j]
-                    }
-                    pp[j] -= lr * d
-                }
-            }
+            if momentum != 0 && buffers[i].device != p.device, let b = try? buffers[i].moved(to: p.device) { buffers[i] = b }
+            p.backend.sgdStep(param: p, grad: g, buffer: momentum != 0 ? buffers[i] : nil, lr: lr,
+                              momentum: momentum, weightDecay: weightDecay, first: stepCount == 1)
         }
     }
 

@@ -101,6 +101,9 @@ public final class LanguageModel {
         rope = RopeTable(headDim: config.headDim, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta, scaling: config.ropeScaling)
     }
 
+    /// Where the weights live (every op runs there).
+    public var device: Device { norm.device }
+
     /// Whether to recompute each layer in the backward instead of keeping its activations.
     public var gradientCheckpointing = false
     /// The settings of the attached adapters, if any.
@@ -181,7 +184,7 @@ public final class WeightSet {
         guard let t = tensors[name] else { throw ModelError.missingWeight(name: name, source: source) }
         guard t.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, got: t.shape, source: source) }
         // Norm weights and biases are small and read by f32 kernels: decode them once.
-        if shape.count == 1 && t.dtype != .f32 { return try Tensor(t.toArray(), shape: shape) }
+        if shape.count == 1 && t.dtype != .f32 { return try t.moved(to: t.device, dtype: .f32) }
         return t
     }
 

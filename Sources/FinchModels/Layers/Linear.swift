@@ -30,12 +30,14 @@ public final class LoRA {
 
     /// A fresh adapter for a layer of `inFeatures` → `outFeatures`.
     public convenience init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, useRSLoRA: Bool = false,
-                            dropout: Float = 0, rng: inout SplitMix64) {
+                            dropout: Float = 0, device: Device = .cpu, rng: inout SplitMix64) {
         // kaiming_uniform_(a=√5): bound = gain·√(3/fan_in), gain = √(2/(1+5)) → 1/√fan_in.
         let bound = 1 / Float(inFeatures).squareRoot()
         let a = Tensor(uninitialized: [rank, inFeatures])
         for i in 0..<a.count { a.data[i] = (rng.nextFloat() * 2 - 1) * bound }
-        self.init(a: a, b: Tensor.zeros([outFeatures, rank]), alpha: alpha, useRSLoRA: useRSLoRA, dropout: dropout)
+        // Moving an f32 tensor to another device cannot fail (no conversion).
+        let placed = (try? a.moved(to: device)) ?? a
+        self.init(a: placed, b: Tensor.zeros([outFeatures, rank], device: placed.device), alpha: alpha, useRSLoRA: useRSLoRA, dropout: dropout)
     }
 }
 
@@ -70,9 +72,9 @@ public final class Linear {
 
     /// W + scale · B · A in f32 (the base decoded from its stored precision first).
     public func fusedWeight() throws -> Tensor {
-        let w = weight.dtype == .f32 ? weight.clone() : try Tensor(weight.toArray(), shape: weight.shape)
+        let w = weight.dtype == .f32 && weight.device == .cpu ? weight.clone() : try Tensor(weight.toArray(), shape: weight.shape)
         guard let lora else { return w }
-        let ba = try GradMode.noGrad { try Ops.matmul(lora.b, lora.a) }  // (out,r)·(r,in)
+        let ba = try GradMode.noGrad { try Ops.matmul(lora.b.moved(to: .cpu), lora.a.moved(to: .cpu)) }  // (out,r)·(r,in)
         let p = w.data, q = ba.data, s = lora.scale
         for i in 0..<w.count { p[i] += s * q[i] }
         return w

@@ -33,7 +33,8 @@ extension LanguageModel {
         for layer in layers {
             for (name, linear) in layer.projections where config.targets.contains(name) {
                 linear.lora = LoRA(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: config.rank,
-                                   alpha: config.alpha, useRSLoRA: config.useRSLoRA, dropout: config.dropout, rng: &rng)
+                                   alpha: config.alpha, useRSLoRA: config.useRSLoRA, dropout: config.dropout,
+                                   device: linear.weight.device, rng: &rng)
             }
         }
         loraConfig = config

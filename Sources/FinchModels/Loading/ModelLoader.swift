@@ -9,11 +9,14 @@ public struct LoadOptions: Sendable {
     public var quantize: DType?
     /// The longest sequence to train on or generate (defaults to the model's context).
     public var maxSeqLength: Int?
+    /// Where the weights go (nil: the CPU). The caller checks the device is available.
+    public var device: Device?
 
-    public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil) {
+    public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil, device: Device? = nil) {
         self.dtype = dtype
         self.quantize = quantize
         self.maxSeqLength = maxSeqLength
+        self.device = device
     }
 }
 
@@ -82,6 +85,7 @@ public enum ModelLoader {
         let config = try GGUFModel.config(file)
         let weights = try GGUFModel.weights(file, config: config)
         try convert(weights, options: options, stored: Set(file.tensors.map(\.dtype)))
+        try place(weights, options: options)
         let network = try LanguageModel(config: config, weights: weights, source: path)
         let spec = try GGUFModel.tokenizerSpec(file)
         let tokenizer = try Tokenizer(gguf: spec)
@@ -129,6 +133,7 @@ public enum ModelLoader {
         }
         let weights = WeightSet(tensors, source: path)
         try convert(weights, options: options, stored: stored)
+        try place(weights, options: options)
         let network = try LanguageModel(config: config, weights: weights, source: path)
         guard let tokJSON = read("tokenizer.json") else {
             throw ModelError.fileNotFound(dir.appendingPathComponent("tokenizer.json").path, hint: "Save the tokenizer with transformers' tokenizer.save_pretrained(folder).")
@@ -169,6 +174,23 @@ public enum ModelLoader {
             } else if let d = options.dtype, d != t.dtype, !t.dtype.isQuantized || d == .f32 {
                 weights.replace(name, with: try convertTensor(t, to: d))
             }
+        }
+    }
+
+    /// Moves the weights to `options.device`. On an accelerator the frozen matrices are kept in
+    /// bf16 (its matrix units' type), or as q8_0/q4_0/q4_1 blocks that its kernels decode as they
+    /// read (the QLoRA-style path), unless `dtype=` asked for another 16/32-bit type; vectors
+    /// (norms, biases) are f32. Each tensor goes over as soon as it is converted, so host memory
+    /// holds at most one converted tensor beyond the (memory-mapped) file.
+    static func place(_ weights: WeightSet, options: LoadOptions) throws {
+        guard let device = options.device, device != .cpu else { return }
+        for (name, t) in weights.tensors {
+            let target: DType
+            if t.rank < 2 { target = .f32 }
+            else if [.q8_0, .q4_0, .q4_1].contains(t.dtype) { target = t.dtype }
+            else if let d = options.dtype { target = d }
+            else { target = .bf16 }
+            weights.replace(name, with: try t.moved(to: device, dtype: target))
         }
     }
 

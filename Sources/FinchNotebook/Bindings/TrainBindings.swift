@@ -382,7 +382,7 @@ enum TrainCache {
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(json)
-        for p in params { data.append(UnsafeBufferPointer(start: p.data, count: p.count)) }
+        for p in params { p.toArray().withUnsafeBufferPointer { data.append($0) } }
         return data
     }
 
@@ -396,9 +396,7 @@ enum TrainCache {
         guard data.count == 8 + n + total * 4 else { throw FinchError("cache entry size mismatch") }
         var offset = 8 + n
         for p in params {
-            data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { raw in
-                p.data.update(from: raw.bindMemory(to: Float.self).baseAddress!, count: p.count)
-            }
+            try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
             offset += p.count * 4
         }
         let r = TrainResult()

@@ -10,6 +10,48 @@ public final class CPUBackend: Backend {
         TensorStorage(pooledBytes: count * MemoryLayout<Float>.stride)
     }
 
+    public func allocate(bytes: Int, dtype: DType) -> TensorStorage {
+        TensorStorage(pooledBytes: bytes, dtype: dtype)
+    }
+
+    public func upload(_ bytes: UnsafeRawPointer, byteCount: Int, into dst: Tensor) {
+        dst.rawBytes.copyMemory(from: bytes, byteCount: byteCount)
+    }
+
+    public func download(_ src: Tensor, into bytes: UnsafeMutableRawPointer, byteCount: Int) {
+        bytes.copyMemory(from: src.rawBytes, byteCount: byteCount)
+    }
+
+    public func synchronize() {}
+
+    public func adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, _ h: AdamWStep) {
+        let pp = param.data, pg = grad.data, pm = m.data, pv = v.data
+        parallelFor(param.count, minChunk: 1 << 14) { r in
+            for j in r {
+                pp[j] *= h.decay
+                pm[j] = h.beta1 * pm[j] + (1 - h.beta1) * pg[j]
+                pv[j] = h.beta2 * pv[j] + (1 - h.beta2) * pg[j] * pg[j]
+                let denom = pv[j].squareRoot() / h.bc2Sqrt + h.eps
+                pp[j] -= h.stepSize * pm[j] / denom
+            }
+        }
+    }
+
+    public func sgdStep(param: Tensor, grad: Tensor, buffer: Tensor?, lr: Float, momentum mu: Float, weightDecay wd: Float, first: Bool) {
+        let pp = param.data, pg = grad.data
+        let pb = buffer?.data
+        parallelFor(param.count, minChunk: 1 << 14) { r in
+            for j in r {
+                var d = pg[j] + wd * pp[j]
+                if let pb {
+                    pb[j] = first ? d : mu * pb[j] + d
+                    d = pb[j]
+                }
+                pp[j] -= lr * d
+            }
+        }
+    }
+
     public func fill(_ x: Tensor, _ value: Float) {
         Profiler.measure("fill") {
         let p = x.data
