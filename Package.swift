@@ -47,11 +47,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
         ),
         .target(name: "FinchTrain", dependencies: ["FinchModels"]),
+        // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
+        .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
         .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchLang"),
-        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "CEdit"]),
-        .target(name: "FinchBench", dependencies: ["FinchTrain", "CBLAS"]),
+        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "CEdit"]),
+        .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(
             name: "finch",
             dependencies: ["FinchNotebook", "FinchBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]

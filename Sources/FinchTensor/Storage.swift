@@ -54,7 +54,7 @@ public final class BufferPool: @unchecked Sendable {
     /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
     /// varying length reuse each other's buffers.
     @inline(__always)
-    static func sizeClass(_ bytes: Int) -> Int {
+    public static func sizeClass(_ bytes: Int) -> Int {
         let n = max(bytes, 64)
         let shift = (Int.bitWidth - (n - 1).leadingZeroBitCount) - 3  // quarter-steps of the power of two
         guard shift > 0 else { return (n + 63) & ~63 }

@@ -81,8 +81,9 @@ extension Ops {
         try requireF32("dropout", x)
         guard p > 0 else { return x }
         guard p < 1 else { throw TensorError.invalidShape(op: "dropout", shape: x.shape, expected: "p < 1") }
-        let mask = Tensor(uninitialized: x.shape, device: x.device)
-        let pm = mask.data
+        // The mask is drawn on the host (the same bits on every device) and moved to x's device.
+        let hostMask = Tensor(uninitialized: x.shape)
+        let pm = hostMask.data
         let keep = 1 / (1 - p)
         let threshold = UInt64(Double(p) * Double(UInt64.max))
         parallelFor(x.count, minChunk: 1 << 14) { r in
@@ -94,6 +95,7 @@ extension Ops {
                 pm[i] = z < threshold ? 0 : keep
             }
         }
+        let mask = try hostMask.moved(to: x.device)
         let out = Tensor(uninitialized: x.shape, device: x.device)
         x.backend.elementwise(.mul, x, mask, out: out)
         let gx = x.gradSink

@@ -1,0 +1,543 @@
+import Foundation
+import FinchTensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A block of device memory; going out of scope returns it to the allocator's cache.
+final class DeviceBlock {
+    let pointer: CUdeviceptr
+    let size: Int
+    unowned let allocator: DeviceAllocator
+    init(pointer: CUdeviceptr, size: Int, allocator: DeviceAllocator) {
+        self.pointer = pointer; self.size = size; self.allocator = allocator
+    }
+    deinit { allocator.give(self) }
+    var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(pointer))! }
+}
+
+/// A caching allocator: freed blocks are kept by size class and handed out again, so a training
+/// step reaches a steady state with no cuMemAlloc. One stream orders all work, so a block freed
+/// on the host can be reused by the next kernel at once. When the device is full the cache is
+/// released and the allocation tried once more.
+final class DeviceAllocator {
+    let driver: Driver
+    private var free: [Int: [CUdeviceptr]] = [:]
+    private let lock = NSLock()
+    private(set) var bytesInUse = 0
+    private(set) var peakBytesInUse = 0
+    private(set) var cachedBytes = 0
+
+    init(driver: Driver) { self.driver = driver }
+
+    func take(_ bytes: Int) throws -> DeviceBlock {
+        let size = max(256, BufferPool.sizeClass(bytes))
+        lock.lock()
+        bytesInUse += size
+        peakBytesInUse = max(peakBytesInUse, bytesInUse)
+        if var list = free[size], let p = list.popLast() {
+            free[size] = list
+            cachedBytes -= size
+            lock.unlock()
+            return DeviceBlock(pointer: p, size: size, allocator: self)
+        }
+        lock.unlock()
+        var p: CUdeviceptr = 0
+        if driver.cuMemAlloc(&p, size) != 0 {
+            releaseCache()
+            let r = driver.cuMemAlloc(&p, size)
+            if r != 0 {
+                lock.lock(); bytesInUse -= size; lock.unlock()
+                var f = 0, t = 0
+                _ = driver.cuMemGetInfo(&f, &t)
+                throw CUDAError.outOfMemory(requested: size, free: f, total: t)
+            }
+        }
+        return DeviceBlock(pointer: p, size: size, allocator: self)
+    }
+
+    func give(_ block: DeviceBlock) {
+        lock.lock()
+        bytesInUse -= block.size
+        free[block.size, default: []].append(block.pointer)
+        cachedBytes += block.size
+        lock.unlock()
+    }
+
+    func releaseCache() {
+        lock.lock()
+        let lists = free
+        free = [:]
+        cachedBytes = 0
+        lock.unlock()
+        for (_, l) in lists { for p in l { _ = driver.cuMemFree(p) } }
+    }
+
+    func resetPeak() { lock.lock(); peakBytesInUse = bytesInUse; lock.unlock() }
+}
+
+/// One argument of a kernel launch, stored in an 8-byte slot (cuLaunchKernel reads each by its size).
+enum KernelArg {
+    case ptr(UnsafeRawPointer?)
+    case i32(Int32)
+    case i64(Int64)
+    case f32(Float)
+    var bits: UInt64 {
+        switch self {
+        case let .ptr(p): return UInt64(UInt(bitPattern: p))
+        case let .i32(v): return UInt64(UInt32(bitPattern: v))
+        case let .i64(v): return UInt64(bitPattern: v)
+        case let .f32(v): return UInt64(v.bitPattern)
+        }
+    }
+}
+
+/// The CUDA backend: device storage from a caching allocator, one stream, kernels compiled by
+/// NVRTC from `CUDAKernels.source`, matrix products through cuBLAS (bf16 inputs with f32
+/// accumulation whenever a weight is stored below f32; f32 otherwise).
+public final class CUDABackend: Backend {
+    public let device: Device
+    public let name: String
+    public let computeCapability: (major: Int, minor: Int)
+    public let totalMemory: Int
+    let driver: Driver
+    let stream: OpaquePointer?
+    let blas: CUBLAS
+    let allocator: DeviceAllocator
+    private var functions: [String: OpaquePointer] = [:]
+    private var ropeTables: [ObjectIdentifier: (Tensor, Tensor)] = [:]
+    /// f32 × f32 products in TF32 (faster, ~1e-3 relative error) when FINCH_TF32=1.
+    public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] == "1"
+
+    init(ordinal: Int, driver: Driver, nvrtc: NVRTC) throws {
+        self.driver = driver
+        try driver.check(driver.cuInit(0), "cuInit")
+        var count: Int32 = 0
+        try driver.check(driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
+        guard ordinal < count else { throw CUDAError.noDevice("\(count) device(s), asked for cuda:\(ordinal)") }
+        var dev: Int32 = 0
+        try driver.check(driver.cuDeviceGet(&dev, Int32(ordinal)), "cuDeviceGet")
+        var nameBuf = [CChar](repeating: 0, count: 256)
+        try driver.check(driver.cuDeviceGetName(&nameBuf, 256, dev), "cuDeviceGetName")
+        name = String(cString: nameBuf)
+        var major: Int32 = 0, minor: Int32 = 0
+        try driver.check(driver.cuDeviceGetAttribute(&major, 75, dev), "cuDeviceGetAttribute")
+        try driver.check(driver.cuDeviceGetAttribute(&minor, 76, dev), "cuDeviceGetAttribute")
+        computeCapability = (Int(major), Int(minor))
+        var ctx: OpaquePointer?
+        try driver.check(driver.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
+        try driver.check(driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        var s: OpaquePointer?
+        try driver.check(driver.cuStreamCreate(&s, 1), "cuStreamCreate")  // non-blocking
+        stream = s
+        var f = 0, t = 0
+        try driver.check(driver.cuMemGetInfo(&f, &t), "cuMemGetInfo")
+        totalMemory = t
+        device = .cuda(ordinal)
+        allocator = DeviceAllocator(driver: driver)
+        blas = try CUBLAS(stream: s)
+        try loadKernels(nvrtc: nvrtc, arch: "sm_\(major)\(minor)")
+    }
+
+    private func loadKernels(nvrtc: NVRTC, arch: String) throws {
+        let key = "\(CUDAKernels.source)|\(arch)|\(nvrtc.versionString)"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let dir = CUDA.cacheDirectory
+        let file = dir + "/kernels-\(arch)-\(String(hash, radix: 16)).cubin"
+        var cubin: [UInt8]
+        if let d = FileManager.default.contents(atPath: file), !d.isEmpty {
+            cubin = [UInt8](d)
+        } else {
+            cubin = try nvrtc.compile(source: CUDAKernels.source, arch: arch)
+            // Cache for the next run (temp + rename; a failure only costs a recompile).
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let tmp = file + ".tmp\(getpid())"
+            if FileManager.default.createFile(atPath: tmp, contents: Data(cubin)) { _ = rename(tmp, file) }
+        }
+        var module: OpaquePointer?
+        try cubin.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress!), "cuModuleLoadData") }
+        for fn in ["decode_f32", "decode_bf16", "elementwise", "swiglu_fwd", "swiglu_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rope",
+                   "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
+                   "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
+                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv"] {
+            var f: OpaquePointer?
+            try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
+            functions[fn] = f
+        }
+        // The attention kernels may use more than the default 48 KB of shared memory (head dim > 128).
+        for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv"] {
+            _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// A device failure inside an op cannot be thrown through the Backend protocol: say what
+    /// happened and stop (the model and optimizer state on the device are lost either way).
+    func fail(_ error: Error) -> Never {
+        FileHandle.standardError.write(Data("finch: \(error)\n".utf8))
+        exit(70)
+    }
+
+    func must(_ r: CUresult, _ call: String) {
+        do { try driver.check(r, call) } catch { fail(error) }
+    }
+
+    func block(_ bytes: Int) -> DeviceBlock {
+        do { return try allocator.take(bytes) } catch { fail(error) }
+    }
+
+    func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
+        var slots = args.map(\.bits)
+        slots.withUnsafeMutableBufferPointer { buf in
+            var pointers = (0..<buf.count).map { UnsafeMutableRawPointer(buf.baseAddress! + $0) as UnsafeMutableRawPointer? }
+            let r = pointers.withUnsafeMutableBufferPointer {
+                driver.cuLaunchKernel(functions[name], UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block), 1, 1,
+                                      UInt32(shared), stream, $0.baseAddress, nil)
+            }
+            must(r, "cuLaunchKernel(\(name))")
+        }
+    }
+
+    /// Blocks for a grid-stride kernel over n elements.
+    func blocks(_ n: Int) -> (Int, Int, Int) { (max(1, min((n + 255) / 256, 1 << 16)), 1, 1) }
+
+    func ptr(_ t: Tensor) -> UnsafeRawPointer { UnsafeRawPointer(t.rawBytes) }
+    func mptr(_ t: Tensor) -> UnsafeMutableRawPointer { t.rawBytes }
+
+    /// Int32 values uploaded to a device block (ids, positions, labels).
+    func upload(ints: [Int32]) -> DeviceBlock {
+        let b = block(max(4, ints.count * 4))
+        ints.withUnsafeBytes { must(driver.cuMemcpyHtoDAsync(b.pointer, $0.baseAddress!, $0.count, stream), "cuMemcpyHtoDAsync") }
+        return b
+    }
+
+    func dtypeCode(_ d: DType) -> Int32 {
+        switch d {
+        case .f32: return 0
+        case .f16: return 1
+        case .bf16: return 2
+        case .q8_0: return 3
+        case .q4_0: return 4
+        case .q4_1: return 5
+        default: fail(TensorError.unsupportedDType(op: "cuda", dtype: d))
+        }
+    }
+
+    // MARK: Backend: memory
+
+    public func allocate(count: Int) -> TensorStorage { allocate(bytes: count * 4, dtype: .f32) }
+
+    public func allocate(bytes: Int, dtype: DType) -> TensorStorage {
+        let b = block(bytes)
+        return TensorStorage(borrowing: UnsafeRawPointer(b.raw), byteCount: bytes, dtype: dtype, owner: b, device: device)
+    }
+
+    public func upload(_ bytes: UnsafeRawPointer, byteCount: Int, into dst: Tensor) {
+        guard byteCount > 0 else { return }
+        must(driver.cuMemcpyHtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), bytes, byteCount, stream), "cuMemcpyHtoDAsync")
+    }
+
+    public func download(_ src: Tensor, into bytes: UnsafeMutableRawPointer, byteCount: Int) {
+        guard byteCount > 0 else { return }
+        must(driver.cuMemcpyDtoHAsync(bytes, CUdeviceptr(UInt(bitPattern: src.rawBytes)), byteCount, stream), "cuMemcpyDtoHAsync")
+        synchronize()
+    }
+
+    public func synchronize() { must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+
+    /// Bytes held by live tensors now / at most since the last reset, and cached for reuse.
+    public var bytesInUse: Int { allocator.bytesInUse }
+    public var peakBytesInUse: Int { allocator.peakBytesInUse }
+    public func resetPeak() { allocator.resetPeak() }
+
+    public func fill(_ x: Tensor, _ value: Float) {
+        guard x.count > 0 else { return }
+        must(driver.cuMemsetD32Async(CUdeviceptr(UInt(bitPattern: x.rawBytes)), value.bitPattern, x.count, stream), "cuMemsetD32Async")
+    }
+
+    public func copy(_ src: Tensor, into dst: Tensor) {
+        let n = dst.count
+        guard n > 0 else { return }
+        if src.dtype == .f32 {
+            must(driver.cuMemcpyDtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), CUdeviceptr(UInt(bitPattern: src.rawBytes)), n * 4, stream),
+                 "cuMemcpyDtoDAsync")
+        } else {
+            launch("decode_f32", grid: blocks(n), block: 256, [.i32(dtypeCode(src.dtype)), .ptr(ptr(src)), .ptr(ptr(dst)), .i64(Int64(n))])
+        }
+    }
+
+    // MARK: Matrix products
+
+    /// A bf16 copy of a whole operand (decoded from any stored type), or the operand itself when bf16.
+    private func bf16Operand(_ t: Tensor) -> (UnsafeRawPointer, DeviceBlock?) {
+        if t.dtype == .bf16 { return (ptr(t), nil) }
+        let b = block(t.count * 2)
+        if t.dtype == .f32 {
+            launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
+        } else {
+            launch("decode_bf16", grid: blocks(t.count), block: 256,
+                   [.i32(dtypeCode(t.dtype)), .ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
+        }
+        return (UnsafeRawPointer(b.raw), b)
+    }
+
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        guard p.m > 0, p.n > 0 else { return }
+        // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
+        let mixed = a.dtype != .f32 || b.dtype != .f32
+        var alpha = p.alpha, beta = p.beta
+        let aOp: (UnsafeRawPointer, DeviceBlock?), bOp: (UnsafeRawPointer, DeviceBlock?)
+        let elem: Int
+        if mixed { aOp = bf16Operand(a); bOp = bf16Operand(b); elem = 2 } else { aOp = (ptr(a), nil); bOp = (ptr(b), nil); elem = 4 }
+        let type = mixed ? CUBLAS.r16BF : CUBLAS.r32F
+        let compute = !mixed && allowTF32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F
+        let cPtr = mptr(c) + p.offsetC * 4
+        let status = withUnsafePointer(to: &alpha) { al in
+            withUnsafePointer(to: &beta) { be in
+                blas.gemmStridedBatchedEx(blas.handle, p.transB ? CUBLAS.opT : CUBLAS.opN, p.transA ? CUBLAS.opT : CUBLAS.opN,
+                                          Int32(p.n), Int32(p.m), Int32(p.k), al,
+                                          bOp.0 + p.offsetB * elem, type, Int32(p.ldb), Int64(p.strideB),
+                                          aOp.0 + p.offsetA * elem, type, Int32(p.lda), Int64(p.strideA),
+                                          be, cPtr, CUBLAS.r32F, Int32(p.ldc), Int64(p.strideC), Int32(p.batch), compute, -1)
+            }
+        }
+        if status != 0 { fail(CUDAError.cublas(call: "cublasGemmStridedBatchedEx", status: status)) }
+        withExtendedLifetime((aOp.1, bOp.1)) {}
+    }
+
+    // MARK: Element-wise and row-wise kernels
+
+    public func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor) {
+        let n = out.count
+        guard n > 0 else { return }
+        var code = CUDAKernels.Op.add, s: Float = 0
+        switch op {
+        case .add: code = .add
+        case .sub: code = .sub
+        case .mul: code = .mul
+        case .addRow: code = .addRow
+        case let .scale(v): code = .scale; s = v
+        case let .addScaled(v): code = .addScaled; s = v
+        case .silu: code = .silu
+        }
+        launch("elementwise", grid: blocks(n), block: 256,
+               [.i32(code.rawValue), .ptr(ptr(x)), .ptr(y.map(ptr)), .ptr(ptr(out)), .f32(s), .i64(Int64(n)), .i64(Int64(y?.count ?? 1))])
+    }
+
+    public func rmsNormForward(x: Tensor, weight: Tensor, eps: Float, out: Tensor, rstd: Tensor) {
+        launch("rmsnorm_fwd", grid: (x.rows, 1, 1), block: 256,
+               [.ptr(ptr(x)), .ptr(ptr(weight)), .ptr(ptr(out)), .ptr(ptr(rstd)), .i32(Int32(x.cols)), .f32(eps)])
+    }
+
+    public func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, dweight: Tensor?) {
+        launch("rmsnorm_bwd", grid: (x.rows, 1, 1), block: 256,
+               [.ptr(ptr(x)), .ptr(ptr(weight)), .ptr(ptr(rstd)), .ptr(ptr(dout)), .ptr(dx.map(ptr)), .ptr(dweight.map(ptr)), .i32(Int32(x.cols))])
+    }
+
+    /// The rotary tables on this device (copied once per table).
+    private func deviceTables(cos: Tensor, sin: Tensor) -> (Tensor, Tensor) {
+        if cos.device == device { return (cos, sin) }
+        let key = ObjectIdentifier(cos.storage)
+        if let t = ropeTables[key] { return t }
+        do {
+            let t = (try cos.moved(to: device), try sin.moved(to: device))
+            ropeTables[key] = t
+            return t
+        } catch { fail(error) }
+    }
+
+    public func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor) {
+        let (c, s) = deviceTables(cos: cos, sin: sin)
+        let pos = upload(ints: positions)
+        let half = cos.cols
+        launch("rope", grid: blocks(x.rows * heads * half), block: 256,
+               [.ptr(ptr(x)), .ptr(ptr(c)), .ptr(ptr(s)), .ptr(UnsafeRawPointer(pos.raw)), .ptr(ptr(out)),
+                .i64(Int64(x.rows)), .i32(Int32(heads)), .i32(Int32(half)), .f32(inverse ? -1 : 1)])
+        withExtendedLifetime(pos) {}
+    }
+
+    public func swigluForward(gate: Tensor, up: Tensor, out: Tensor) {
+        launch("swiglu_fwd", grid: blocks(out.count), block: 256, [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(out)), .i64(Int64(out.count))])
+    }
+
+    public func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor) {
+        launch("swiglu_bwd", grid: blocks(gate.count), block: 256,
+               [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(dout)), .ptr(ptr(dgate)), .ptr(ptr(dup)), .i64(Int64(gate.count))])
+    }
+
+    static let attentionRows = 8, attentionKeys = 32
+
+    public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
+        guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
+        let d = p.headDim, aq = Self.attentionRows, ak = Self.attentionKeys
+        let shared = (ak * (d + 1) + ak * d + aq * d) * 4
+        launch("attention_fwd", grid: ((p.seqLen + aq - 1) / aq, p.heads, p.batch), block: 256, shared: shared,
+               [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(out)), .ptr(ptr(lse)),
+                .i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)), .i32(Int32(d)),
+                .i32(Int32(p.queryOffset)), .f32(p.scale)])
+    }
+
+    public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                                  dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
+        let d = p.headDim, aq = Self.attentionRows, ak = Self.attentionKeys
+        let rows = p.batch * p.heads * p.seqLen
+        let di = block(rows * 4)
+        launch("attention_bwd_di", grid: ((rows * 32 + 255) / 256, 1, 1), block: 256,
+               [.ptr(ptr(out)), .ptr(ptr(dout)), .ptr(UnsafeRawPointer(di.raw)),
+                .i32(Int32(p.batch)), .i32(Int32(p.seqLen)), .i32(Int32(p.heads)), .i32(Int32(d))])
+        let common: [KernelArg] = [.i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)),
+                                   .i32(Int32(d)), .i32(Int32(p.queryOffset)), .f32(p.scale)]
+        launch("attention_bwd_dq", grid: ((p.seqLen + aq - 1) / aq, p.heads, p.batch), block: 256,
+               shared: (2 * ak * (d + 1) + 2 * aq * d) * 4,
+               [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(dout)), .ptr(ptr(lse)), .ptr(UnsafeRawPointer(di.raw)), .ptr(ptr(dq))] + common)
+        launch("attention_bwd_dkdv", grid: ((p.keyLen + aq - 1) / aq, p.kvHeads, p.batch), block: 256,
+               shared: (2 * ak * (d + 1) + 2 * aq * d + 2 * ak) * 4,
+               [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(dout)), .ptr(ptr(lse)), .ptr(UnsafeRawPointer(di.raw)),
+                .ptr(ptr(dk)), .ptr(ptr(dv))] + common)
+        withExtendedLifetime(di) {}
+    }
+
+    public func embeddingForward(table: Tensor, ids: [Int32], out: Tensor) {
+        let b = upload(ints: ids)
+        launch("embedding_fwd", grid: blocks(ids.count * table.cols), block: 256,
+               [.i32(dtypeCode(table.dtype)), .ptr(ptr(table)), .ptr(UnsafeRawPointer(b.raw)), .ptr(ptr(out)),
+                .i64(Int64(ids.count)), .i32(Int32(table.cols))])
+        withExtendedLifetime(b) {}
+    }
+
+    public func embeddingBackward(ids: [Int32], dout: Tensor, dtable: Tensor) {
+        let b = upload(ints: ids)
+        launch("embedding_bwd", grid: blocks(ids.count * dtable.cols), block: 256,
+               [.ptr(UnsafeRawPointer(b.raw)), .ptr(ptr(dout)), .ptr(ptr(dtable)), .i64(Int64(ids.count)), .i32(Int32(dtable.cols))])
+        withExtendedLifetime(b) {}
+    }
+
+    public func logSoftmaxForward(x: Tensor, out: Tensor) {
+        launch("logsoftmax_fwd", grid: (x.rows, 1, 1), block: 256, [.ptr(ptr(x)), .ptr(ptr(out)), .i32(Int32(x.cols))])
+    }
+
+    public func logSoftmaxBackward(out: Tensor, dout: Tensor, dx: Tensor) {
+        launch("logsoftmax_bwd", grid: (out.rows, 1, 1), block: 256, [.ptr(ptr(out)), .ptr(ptr(dout)), .ptr(ptr(dx)), .i32(Int32(out.cols))])
+    }
+
+    public func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
+                                   dhidden: Tensor?, dweight: Tensor?) -> Double {
+        let counted = labels.indices.filter { labels[$0] != ignoreIndex }
+        guard !counted.isEmpty else { return 0 }
+        let c = hidden.cols, vocab = weight.shape[0]
+        // Only counted rows get logits: gather them (prompt tokens and padding cost nothing).
+        var h = hidden, dh = dhidden
+        var rowIndex: DeviceBlock?
+        if counted.count < labels.count {
+            let idx = upload(ints: counted.map { Int32($0) })
+            rowIndex = idx
+            h = Tensor(uninitialized: [counted.count, c], device: device)
+            launch("gather_rows", grid: blocks(counted.count * c), block: 256,
+                   [.ptr(ptr(hidden)), .ptr(UnsafeRawPointer(idx.raw)), .ptr(ptr(h)), .i64(Int64(counted.count)), .i32(Int32(c))])
+            if dhidden != nil { dh = Tensor.zeros([counted.count, c], device: device) }
+        }
+        let n = counted.count
+        let labelBlock = upload(ints: counted.map { labels[$0] })
+        let lossBlock = block(n * 4)
+        let grad = dhidden != nil || dweight != nil
+        // About 256 MB of logits at a time.
+        let chunk = max(1, min(n, (256 << 20) / (vocab * 4)))
+        let logits = Tensor(uninitialized: [chunk, vocab], device: device)
+        var r0 = 0
+        while r0 < n {
+            let r1 = min(n, r0 + chunk), rows = r1 - r0
+            var p = GemmParams(m: rows, n: vocab, k: c, transA: false, transB: true, lda: c, ldb: c, ldc: vocab)
+            p.offsetA = r0 * c
+            gemm(p, a: h, b: weight, c: logits)
+            launch("cross_entropy_rows", grid: (rows, 1, 1), block: 512,
+                   [.ptr(ptr(logits)), .ptr(UnsafeRawPointer(labelBlock.raw) + r0 * 4), .ptr(UnsafeRawPointer(lossBlock.raw) + r0 * 4),
+                    .i32(Int32(vocab)), .i32(grad ? 1 : 0)])
+            if let dh {
+                var q = GemmParams(m: rows, n: c, k: vocab, transA: false, transB: false, lda: vocab, ldb: c, ldc: c)
+                q.offsetC = r0 * c
+                q.beta = 1
+                gemm(q, a: logits, b: weight, c: dh)
+            }
+            if let dweight {
+                var q = GemmParams(m: vocab, n: c, k: rows, transA: true, transB: false, lda: vocab, ldb: c, ldc: c)
+                q.offsetB = r0 * c
+                q.beta = 1
+                gemm(q, a: logits, b: h, c: dweight)
+            }
+            r0 = r1
+        }
+        if let rowIndex, let dhidden, let dh {
+            launch("scatter_add_rows", grid: blocks(n * c), block: 256,
+                   [.ptr(ptr(dh)), .ptr(UnsafeRawPointer(rowIndex.raw)), .ptr(ptr(dhidden)), .i64(Int64(n)), .i32(Int32(c))])
+        }
+        var losses = [Float](repeating: 0, count: n)
+        losses.withUnsafeMutableBytes { must(driver.cuMemcpyDtoHAsync($0.baseAddress!, lossBlock.pointer, n * 4, stream), "cuMemcpyDtoHAsync") }
+        synchronize()
+        withExtendedLifetime((labelBlock, lossBlock, rowIndex)) {}
+        return losses.reduce(0.0) { $0 + Double($1) }
+    }
+
+    public func sumSquares(_ x: Tensor) -> Double {
+        let out = block(8)
+        must(driver.cuMemsetD32Async(out.pointer, 0, 2, stream), "cuMemsetD32Async")
+        launch("sum_squares", grid: (max(1, min((x.count + 255) / 256, 1024)), 1, 1), block: 256,
+               [.ptr(ptr(x)), .i64(Int64(x.count)), .ptr(UnsafeRawPointer(out.raw))])
+        var v: Double = 0
+        must(driver.cuMemcpyDtoHAsync(&v, out.pointer, 8, stream), "cuMemcpyDtoHAsync")
+        synchronize()
+        return v
+    }
+
+    // MARK: Optimizers
+
+    public func adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, _ h: AdamWStep) {
+        launch("adamw_step", grid: blocks(param.count), block: 256,
+               [.ptr(ptr(param)), .ptr(ptr(grad)), .ptr(ptr(m)), .ptr(ptr(v)), .i64(Int64(param.count)),
+                .f32(h.beta1), .f32(h.beta2), .f32(h.eps), .f32(h.stepSize), .f32(h.bc2Sqrt), .f32(h.decay)])
+    }
+
+    public func sgdStep(param: Tensor, grad: Tensor, buffer: Tensor?, lr: Float, momentum: Float, weightDecay: Float, first: Bool) {
+        launch("sgd_step", grid: blocks(param.count), block: 256,
+               [.ptr(ptr(param)), .ptr(ptr(grad)), .ptr(buffer.map(ptr)), .i64(Int64(param.count)),
+                .f32(lr), .f32(momentum), .f32(weightDecay), .i32(first ? 1 : 0)])
+    }
+}
+
+/// Finding a GPU and registering its backend.
+public enum CUDA {
+    nonisolated(unsafe) private static var active: [Int: CUDABackend] = [:]
+    nonisolated(unsafe) public private(set) static var lastError: CUDAError?
+
+    /// Where compiled kernels are cached: $FINCH_CACHE/cuda or ~/.cache/finch/cuda.
+    public static var cacheDirectory: String {
+        let env = ProcessInfo.processInfo.environment
+        if let c = env["FINCH_CACHE"] { return c + "/cuda" }
+        return (env["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/finch/cuda"
+    }
+
+    /// Loads the driver, NVRTC and cuBLAS, compiles the kernels and registers `.cuda(ordinal)`.
+    /// Throws (and remembers why) when there is no usable GPU.
+    @discardableResult
+    public static func activate(ordinal: Int = 0) throws -> CUDABackend {
+        if let b = active[ordinal] { return b }
+        do {
+            let driver = try Driver()
+            let nvrtc = try NVRTC()
+            let b = try CUDABackend(ordinal: ordinal, driver: driver, nvrtc: nvrtc)
+            active[ordinal] = b
+            Backends.registered[b.device] = b
+            return b
+        } catch let e as CUDAError {
+            lastError = e
+            throw e
+        }
+    }
+
+    /// The backend for an activated device, if any.
+    public static func backend(_ ordinal: Int = 0) -> CUDABackend? { active[ordinal] }
+
+    /// True when a GPU can be used (tries once).
+    public static var isAvailable: Bool { (try? activate()) != nil }
+}

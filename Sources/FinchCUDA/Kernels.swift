@@ -1,0 +1,437 @@
+// The CUDA kernels, as CUDA C source compiled at run time by NVRTC for the GPU at hand (no CUDA
+// toolkit at build time; the compiled module is cached on disk by a hash of this source, the
+// architecture and the NVRTC version). Each op's forward sits beside its backward, as in Ops/.
+// Activations are f32; frozen weights are bf16 or GGUF blocks (q8_0, q4_0, q4_1), decoded as read.
+// Shapes follow the CPU kernels: rows of (B·T, C) matrices, heads side by side within a row.
+
+enum CUDAKernels {
+    /// Element-wise op codes shared with `CUDABackend.elementwise`.
+    enum Op: Int32 { case add = 0, sub, mul, addRow, scale, addScaled, silu }
+    /// Stored-type codes for the decode kernels.
+    static func code(_ dtype: DTypeCode) -> Int32 { dtype.rawValue }
+    enum DTypeCode: Int32 { case f32 = 0, f16 = 1, bf16 = 2, q8_0 = 3, q4_0 = 4, q4_1 = 5 }
+
+    static let source = #"""
+typedef unsigned short u16;
+#define INFINITY __int_as_float(0x7f800000)
+typedef unsigned char u8;
+typedef long long i64;
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float(((unsigned)h) << 16); }
+__device__ __forceinline__ u16 f32_to_bf16(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 64);
+    return (u16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+__device__ __forceinline__ float f16_to_f32(u16 h) {
+    unsigned sign = ((unsigned)h & 0x8000u) << 16, exp = ((unsigned)h >> 10) & 0x1fu, man = (unsigned)h & 0x3ffu;
+    if (exp == 0) {
+        if (man == 0) return __uint_as_float(sign);
+        float v = (float)man * 5.9604644775390625e-8f;  /* 2^-24 */
+        return sign ? -v : v;
+    }
+    if (exp == 31) return __uint_as_float(sign | 0x7f800000u | (man << 13));
+    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
+}
+__device__ __forceinline__ u16 ld16(const u8* p) { return (u16)(p[0] | (p[1] << 8)); }
+
+/* Element i of a row-major tensor stored as `dtype` (0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1). */
+__device__ __forceinline__ float load_elem(int dtype, const u8* base, i64 i) {
+    switch (dtype) {
+    case 0: return ((const float*)base)[i];
+    case 1: return f16_to_f32(((const u16*)base)[i]);
+    case 2: return bf16_to_f32(((const u16*)base)[i]);
+    case 3: { const u8* b = base + (i >> 5) * 34; return f16_to_f32(ld16(b)) * (float)(signed char)b[2 + (i & 31)]; }
+    case 4: { const u8* b = base + (i >> 5) * 18; int j = (int)(i & 31);
+              int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4); return f16_to_f32(ld16(b)) * (float)(q - 8); }
+    default: { const u8* b = base + (i >> 5) * 20; int j = (int)(i & 31);
+              int q = j < 16 ? (b[4 + j] & 15) : (b[4 + j - 16] >> 4); return f16_to_f32(ld16(b)) * (float)q + f16_to_f32(ld16(b + 2)); }
+    }
+}
+
+extern "C" __global__ void decode_f32(int dtype, const u8* src, float* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = load_elem(dtype, src, i); }
+extern "C" __global__ void decode_bf16(int dtype, const u8* src, u16* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = f32_to_bf16(load_elem(dtype, src, i)); }
+
+/* ---- element-wise ---- */
+extern "C" __global__ void elementwise(int op, const float* x, const float* y, float* out, float s, i64 n, i64 cols) {
+    GRID_STRIDE(i, n) {
+        float a = x[i], r;
+        switch (op) {
+        case 0: r = a + y[i]; break;
+        case 1: r = a - y[i]; break;
+        case 2: r = a * y[i]; break;
+        case 3: r = a + y[i % cols]; break;
+        case 4: r = a * s; break;
+        case 5: r = a + s * y[i]; break;
+        default: r = a / (1.f + expf(-a)); break;
+        }
+        out[i] = r;
+    }
+}
+
+/* ---- SwiGLU: out = silu(gate) * up ---- */
+extern "C" __global__ void swiglu_fwd(const float* g, const float* u, float* out, i64 n) {
+    GRID_STRIDE(i, n) { float x = g[i]; out[i] = x / (1.f + expf(-x)) * u[i]; }
+}
+extern "C" __global__ void swiglu_bwd(const float* g, const float* u, const float* dout, float* dg, float* du, i64 n) {
+    GRID_STRIDE(i, n) {
+        float x = g[i], s = 1.f / (1.f + expf(-x)), d = dout[i];
+        du[i] = d * x * s;
+        dg[i] = d * u[i] * s * (1.f + x * (1.f - s));
+    }
+}
+
+/* ---- block reductions (blockDim.x a multiple of 32, at most 1024) ---- */
+__device__ __forceinline__ float warp_sum(float v) { for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o); return v; }
+__device__ __forceinline__ float warp_max(float v) { for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o)); return v; }
+__device__ float block_sum(float v, float* sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float t = lane < nw ? sh[lane] : 0.f;
+    return warp_sum(t);
+}
+__device__ float block_max(float v, float* sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float t = lane < nw ? sh[lane] : -INFINITY;
+    return warp_max(t);
+}
+
+/* ---- RMSNorm: one block per row ---- */
+extern "C" __global__ void rmsnorm_fwd(const float* x, const float* w, float* out, float* rstd, int c, float eps) {
+    __shared__ float sh[32];
+    const float* xr = x + (i64)blockIdx.x * c; float* orow = out + (i64)blockIdx.x * c;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < c; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, sh);
+    float s = rsqrtf(ss / (float)c + eps);
+    if (threadIdx.x == 0) rstd[blockIdx.x] = s;
+    for (int i = threadIdx.x; i < c; i += blockDim.x) orow[i] = xr[i] * s * w[i];
+}
+/* dx = rstd·(dy⊙w − x·rstd·mean(dy⊙w⊙x·rstd)); dw += Σ_rows dy⊙x·rstd (dx, dw may be null) */
+extern "C" __global__ void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dout, float* dx, float* dw, int c) {
+    __shared__ float sh[32];
+    i64 r = blockIdx.x;
+    const float* xr = x + r * c; const float* dr = dout + r * c;
+    float s = rstd[r];
+    if (dx) {
+        float dot = 0.f;
+        for (int i = threadIdx.x; i < c; i += blockDim.x) dot += dr[i] * w[i] * xr[i] * s;
+        dot = block_sum(dot, sh);
+        float m = dot / (float)c;
+        for (int i = threadIdx.x; i < c; i += blockDim.x) dx[r * c + i] = s * (dr[i] * w[i] - xr[i] * s * m);
+    }
+    if (dw) for (int i = threadIdx.x; i < c; i += blockDim.x) atomicAdd(dw + i, dr[i] * xr[i] * s);
+}
+
+/* ---- rotary embeddings (rotate_half layout); inverse = rotate by −angle ---- */
+extern "C" __global__ void rope(const float* x, const float* cosT, const float* sinT, const int* pos, float* out,
+                                i64 rows, int heads, int half, float sign) {
+    i64 n = rows * heads * half;
+    GRID_STRIDE(idx, n) {
+        int i = (int)(idx % half); i64 rh = idx / half; int h = (int)(rh % heads); i64 r = rh / heads;
+        i64 base = r * (i64)heads * 2 * half + (i64)h * 2 * half;
+        float a = x[base + i], b = x[base + i + half];
+        float co = cosT[(i64)pos[r] * half + i], si = sign * sinT[(i64)pos[r] * half + i];
+        out[base + i] = a * co - b * si;
+        out[base + i + half] = b * co + a * si;
+    }
+}
+
+/* ---- embedding ---- */
+extern "C" __global__ void embedding_fwd(int dtype, const u8* table, const int* ids, float* out, i64 n, int c) {
+    GRID_STRIDE(idx, n * c) { i64 r = idx / c; int j = (int)(idx % c); out[idx] = load_elem(dtype, table, (i64)ids[r] * c + j); }
+}
+extern "C" __global__ void embedding_bwd(const int* ids, const float* dout, float* dtable, i64 n, int c) {
+    GRID_STRIDE(idx, n * c) { i64 r = idx / c; int j = (int)(idx % c); atomicAdd(dtable + (i64)ids[r] * c + j, dout[idx]); }
+}
+
+/* ---- log-softmax over rows ---- */
+extern "C" __global__ void logsoftmax_fwd(const float* x, float* out, int v) {
+    __shared__ float sh[32];
+    const float* xr = x + (i64)blockIdx.x * v; float* orow = out + (i64)blockIdx.x * v;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) m = fmaxf(m, xr[j]);
+    m = block_max(m, sh);
+    float s = 0.f;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) s += expf(xr[j] - m);
+    s = block_sum(s, sh);
+    float l = m + logf(s);
+    for (int j = threadIdx.x; j < v; j += blockDim.x) orow[j] = xr[j] - l;
+}
+extern "C" __global__ void logsoftmax_bwd(const float* out, const float* dout, float* dx, int v) {
+    __shared__ float sh[32];
+    i64 o = (i64)blockIdx.x * v;
+    float s = 0.f;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) s += dout[o + j];
+    s = block_sum(s, sh);
+    for (int j = threadIdx.x; j < v; j += blockDim.x) dx[o + j] = dout[o + j] - expf(out[o + j]) * s;
+}
+
+/* ---- cross-entropy over a chunk of logits (one block per row): loss[r] = lse − x[label];
+        with grad, the row becomes softmax − onehot ---- */
+extern "C" __global__ void cross_entropy_rows(float* logits, const int* labels, float* loss, int v, int grad) {
+    __shared__ float sh[32];
+    float* row = logits + (i64)blockIdx.x * v;
+    int label = labels[blockIdx.x];
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m, sh);
+    float s = 0.f;
+    for (int j = threadIdx.x; j < v; j += blockDim.x) s += expf(row[j] - m);
+    s = block_sum(s, sh);
+    float lse = m + logf(s);
+    float target = row[label];
+    __syncthreads();
+    if (threadIdx.x == 0) loss[blockIdx.x] = lse - target;
+    if (grad) {
+        for (int j = threadIdx.x; j < v; j += blockDim.x) row[j] = expf(row[j] - lse) - (j == label ? 1.f : 0.f);
+    }
+}
+extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, i64 n, int c) {
+    GRID_STRIDE(idx, n * c) { i64 r = idx / c; int j = (int)(idx % c); dst[idx] = src[(i64)rows[r] * c + j]; }
+}
+extern "C" __global__ void scatter_add_rows(const float* src, const int* rows, float* dst, i64 n, int c) {
+    GRID_STRIDE(idx, n * c) { i64 r = idx / c; int j = (int)(idx % c); dst[(i64)rows[r] * c + j] += src[idx]; }
+}
+extern "C" __global__ void f32_to_bf16_copy(const float* x, u16* y, i64 n) { GRID_STRIDE(i, n) y[i] = f32_to_bf16(x[i]); }
+
+/* ---- reductions and optimizers ---- */
+extern "C" __global__ void sum_squares(const float* x, i64 n, double* out) {
+    double acc = 0.0;
+    GRID_STRIDE(i, n) { float v = x[i]; acc += (double)(v * v); }
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(out, acc);
+}
+extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float* v, i64 n,
+                                      float b1, float b2, float eps, float stepSize, float bc2Sqrt, float decay) {
+    GRID_STRIDE(j, n) {
+        float pj = p[j] * decay, gj = g[j];
+        float mj = b1 * m[j] + (1.f - b1) * gj;
+        float vj = b2 * v[j] + (1.f - b2) * gj * gj;
+        m[j] = mj; v[j] = vj;
+        p[j] = pj - stepSize * mj / (sqrtf(vj) / bc2Sqrt + eps);
+    }
+}
+extern "C" __global__ void sgd_step(float* p, const float* g, float* buf, i64 n, float lr, float mu, float wd, int first) {
+    GRID_STRIDE(j, n) {
+        float d = g[j] + wd * p[j];
+        if (buf) { float b = first ? d : mu * buf[j] + d; buf[j] = b; d = b; }
+        p[j] -= lr * d;
+    }
+}
+
+/* ---- causal GQA attention, flash style: one warp per query row, K/V tiles of 32 keys in shared
+   memory shared by the block's 8 warps (8 consecutive queries of one head); an online softmax keeps
+   no T×T matrix. q/out (B·T, H·D), k/v (B·Tk, KVH·D), lse (B, H, T). D ≤ 256. ---- */
+#define AQ 8
+#define AK 32
+extern "C" __global__ void __launch_bounds__(256) attention_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
+        int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
+    extern __shared__ float smem[];
+    float* sK = smem;                 /* AK × (D+1) */
+    float* sV = sK + AK * (D + 1);    /* AK × D */
+    float* sQ = sV + AK * D;          /* AQ × D */
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
+    int t0 = blockIdx.x * AQ, t = t0 + warp;
+    int ldq = H * D, ldk = KVH * D;
+    bool active = t < T;
+    for (int i = threadIdx.x; i < AQ * D; i += blockDim.x) {
+        int r = i / D, c = i % D;
+        sQ[i] = (t0 + r < T) ? q[((i64)b * T + t0 + r) * ldq + h * D + c] * scale : 0.f;
+    }
+    float acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = 0.f;
+    float mrow = -INFINITY, lrow = 0.f;
+    int lastKey = min(Tk, qOff + min(T, t0 + AQ));     /* keys the block needs */
+    int myLast = qOff + t;                              /* this row attends keys ≤ myLast */
+    for (int k0 = 0; k0 < lastKey; k0 += AK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < AK * D; i += blockDim.x) {
+            int r = i / D, c = i % D;
+            bool ok = k0 + r < Tk;
+            i64 src = ((i64)b * Tk + k0 + r) * ldk + g * D + c;
+            sK[r * (D + 1) + c] = ok ? k[src] : 0.f;
+            sV[r * D + c] = ok ? v[src] : 0.f;
+        }
+        __syncthreads();
+        if (!active) continue;
+        int j = k0 + lane;
+        float sc = -INFINITY;
+        if (j <= myLast && j < Tk) {
+            float d = 0.f;
+            const float* qr = sQ + warp * D; const float* kr = sK + lane * (D + 1);
+            for (int c = 0; c < D; c++) d += qr[c] * kr[c];
+            sc = d;
+        }
+        float mt = warp_max(sc);
+        float mnew = fmaxf(mrow, mt);
+        if (mnew == -INFINITY) continue;
+        float p = sc == -INFINITY ? 0.f : expf(sc - mnew);
+        float corr = expf(mrow - mnew);
+        lrow = lrow * corr + warp_sum(p);
+        _Pragma("unroll") for (int i = 0; i < 8; i++) acc[i] *= corr;
+        for (int jj = 0; jj < AK; jj++) {
+            float pj = __shfl_sync(0xffffffffu, p, jj);
+            if (pj != 0.f) { _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) acc[i] += pj * sV[jj * D + lane + 32 * i]; }
+        }
+        mrow = mnew;
+    }
+    if (active) {
+        float inv = 1.f / lrow;
+        _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) out[((i64)b * T + t) * ldq + h * D + lane + 32 * i] = acc[i] * inv;
+        if (lane == 0) lse[((i64)b * H + h) * T + t] = mrow + logf(lrow);
+    }
+}
+
+/* Di = rowsum(dO ⊙ O) per (b, h, t) */
+extern "C" __global__ void attention_bwd_di(const float* out, const float* dout, float* di, int B, int T, int H, int D) {
+    i64 n = (i64)B * H * T;
+    int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+    if (warp >= n) return;
+    int t = (int)(warp % T); i64 bh = warp / T; int h = (int)(bh % H); int b = (int)(bh / H);
+    i64 base = ((i64)b * T + t) * H * D + (i64)h * D;
+    float s = 0.f;
+    for (int c = lane; c < D; c += 32) s += out[base + c] * dout[base + c];
+    s = warp_sum(s);
+    if (lane == 0) di[((i64)b * H + h) * T + t] = s;
+}
+
+/* dQ: one warp per query row, looping over key tiles (recomputing P from the saved lse). */
+extern "C" __global__ void __launch_bounds__(256) attention_bwd_dq(const float* q, const float* k, const float* v, const float* dout,
+        const float* lse, const float* di, float* dq, int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
+    extern __shared__ float smem[];
+    float* sK = smem;                 /* AK × (D+1) */
+    float* sV = sK + AK * (D + 1);    /* AK × (D+1) */
+    float* sQ = sV + AK * (D + 1);    /* AQ × D */
+    float* sO = sQ + AQ * D;          /* AQ × D: dO rows */
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
+    int t0 = blockIdx.x * AQ, t = t0 + warp;
+    int ldq = H * D, ldk = KVH * D;
+    bool active = t < T;
+    for (int i = threadIdx.x; i < AQ * D; i += blockDim.x) {
+        int r = i / D, c = i % D;
+        bool ok = t0 + r < T;
+        i64 src = ((i64)b * T + t0 + r) * ldq + h * D + c;
+        sQ[i] = ok ? q[src] : 0.f;
+        sO[i] = ok ? dout[src] : 0.f;
+    }
+    float acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = 0.f;
+    float l = active ? lse[((i64)b * H + h) * T + t] : 0.f;
+    float dI = active ? di[((i64)b * H + h) * T + t] : 0.f;
+    int lastKey = min(Tk, qOff + min(T, t0 + AQ));
+    int myLast = qOff + t;
+    for (int k0 = 0; k0 < lastKey; k0 += AK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < AK * D; i += blockDim.x) {
+            int r = i / D, c = i % D;
+            bool ok = k0 + r < Tk;
+            i64 src = ((i64)b * Tk + k0 + r) * ldk + g * D + c;
+            sK[r * (D + 1) + c] = ok ? k[src] : 0.f;
+            sV[r * (D + 1) + c] = ok ? v[src] : 0.f;
+        }
+        __syncthreads();
+        if (!active) continue;
+        int j = k0 + lane;
+        float ds = 0.f;
+        if (j <= myLast && j < Tk) {
+            float s = 0.f, dp = 0.f;
+            const float* qr = sQ + warp * D; const float* orow = sO + warp * D;
+            const float* kr = sK + lane * (D + 1); const float* vr = sV + lane * (D + 1);
+            for (int c = 0; c < D; c++) { s += qr[c] * kr[c]; dp += orow[c] * vr[c]; }
+            float p = expf(s * scale - l);
+            ds = p * (dp - dI);
+        }
+        for (int jj = 0; jj < AK; jj++) {
+            float d = __shfl_sync(0xffffffffu, ds, jj);
+            if (d != 0.f) { _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) acc[i] += d * sK[jj * (D + 1) + lane + 32 * i]; }
+        }
+    }
+    if (active) { _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) dq[((i64)b * T + t) * ldq + h * D + lane + 32 * i] += scale * acc[i]; }
+}
+
+/* dK, dV: one warp per key row of one key/value head, looping over the query heads of its group
+   and the query tiles that can see the key. */
+extern "C" __global__ void __launch_bounds__(256) attention_bwd_dkdv(const float* q, const float* k, const float* v, const float* dout,
+        const float* lse, const float* di, float* dk, float* dv, int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
+    extern __shared__ float smem[];
+    float* sQ = smem;                 /* AK × (D+1): query rows */
+    float* sO = sQ + AK * (D + 1);    /* AK × (D+1): dO rows */
+    float* sKr = sO + AK * (D + 1);   /* AQ × D: this block's key rows */
+    float* sVr = sKr + AQ * D;        /* AQ × D */
+    float* sL = sVr + AQ * D;         /* AK */
+    float* sD = sL + AK;              /* AK */
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = blockIdx.y, b = blockIdx.z, rep = H / KVH;
+    int j0 = blockIdx.x * AQ, j = j0 + warp;
+    int ldq = H * D, ldk = KVH * D;
+    bool active = j < Tk;
+    for (int i = threadIdx.x; i < AQ * D; i += blockDim.x) {
+        int r = i / D, c = i % D;
+        bool ok = j0 + r < Tk;
+        i64 src = ((i64)b * Tk + j0 + r) * ldk + g * D + c;
+        sKr[i] = ok ? k[src] : 0.f;
+        sVr[i] = ok ? v[src] : 0.f;
+    }
+    float accK[8], accV[8];
+    for (int i = 0; i < 8; i++) { accK[i] = 0.f; accV[i] = 0.f; }
+    /* query t sees key j when qOff + t ≥ j */
+    int firstQ = max(0, j0 - qOff);
+    for (int hh = 0; hh < rep; hh++) {
+        int h = g * rep + hh;
+        for (int q0 = (firstQ / AK) * AK; q0 < T; q0 += AK) {
+            __syncthreads();
+            for (int i = threadIdx.x; i < AK * D; i += blockDim.x) {
+                int r = i / D, c = i % D;
+                bool ok = q0 + r < T;
+                i64 src = ((i64)b * T + q0 + r) * ldq + h * D + c;
+                sQ[r * (D + 1) + c] = ok ? q[src] : 0.f;
+                sO[r * (D + 1) + c] = ok ? dout[src] : 0.f;
+            }
+            for (int i = threadIdx.x; i < AK; i += blockDim.x) {
+                bool ok = q0 + i < T;
+                sL[i] = ok ? lse[((i64)b * H + h) * T + q0 + i] : 0.f;
+                sD[i] = ok ? di[((i64)b * H + h) * T + q0 + i] : 0.f;
+            }
+            __syncthreads();
+            if (!active) continue;
+            int t = q0 + lane;
+            float p = 0.f, ds = 0.f;
+            if (t < T && qOff + t >= j) {
+                float s = 0.f, dp = 0.f;
+                const float* qr = sQ + lane * (D + 1); const float* orow = sO + lane * (D + 1);
+                const float* kr = sKr + warp * D; const float* vr = sVr + warp * D;
+                for (int c = 0; c < D; c++) { s += qr[c] * kr[c]; dp += orow[c] * vr[c]; }
+                p = expf(s * scale - sL[lane]);
+                ds = p * (dp - sD[lane]);
+            }
+            for (int tt = 0; tt < AK; tt++) {
+                float pt = __shfl_sync(0xffffffffu, p, tt), dt = __shfl_sync(0xffffffffu, ds, tt);
+                if (pt != 0.f || dt != 0.f) {
+                    _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) {
+                        accV[i] += pt * sO[tt * (D + 1) + lane + 32 * i];
+                        accK[i] += dt * sQ[tt * (D + 1) + lane + 32 * i];
+                    }
+                }
+            }
+        }
+    }
+    if (active) _Pragma("unroll") for (int i = 0; i < 8; i++) if (lane + 32 * i < D) {
+        i64 dst = ((i64)b * Tk + j) * ldk + g * D + lane + 32 * i;
+        dk[dst] += scale * accK[i];
+        dv[dst] += accV[i];
+    }
+}
+"""#
+}
