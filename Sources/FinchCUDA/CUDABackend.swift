@@ -160,7 +160,7 @@ public final class CUDABackend: Backend {
         for fn in ["decode_f32", "decode_bf16", "elementwise", "swiglu_fwd", "swiglu_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rope",
                    "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
                    "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
-                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv"] {
+                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform"] {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
@@ -250,6 +250,7 @@ public final class CUDABackend: Backend {
     /// Bytes held by live tensors now / at most since the last reset, and cached for reuse.
     public var bytesInUse: Int { allocator.bytesInUse }
     public var peakBytesInUse: Int { allocator.peakBytesInUse }
+    public var memoryCapacity: Int { totalMemory }
     public func resetPeak() { allocator.resetPeak() }
 
     public func fill(_ x: Tensor, _ value: Float) {
@@ -488,6 +489,17 @@ public final class CUDABackend: Backend {
         must(driver.cuMemcpyDtoHAsync(&v, out.pointer, 8, stream), "cuMemcpyDtoHAsync")
         synchronize()
         return v
+    }
+
+    /// Fills an f32, bf16 or q4_0 tensor with uniform values in [−scale, scale] (q4_0: random
+    /// 4-bit values under one scale) made on the device: random weights for 8B-sized benchmarks
+    /// without generating them on the host.
+    public func fillUniform(_ t: Tensor, seed: UInt64, scale: Float) {
+        let code: Int32 = t.dtype == .bf16 ? 2 : t.dtype == .q4_0 ? 4 : 0
+        guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)) }
+        let dbits = UInt32(Float16(scale / 8).bitPattern)
+        launch("fill_uniform", grid: blocks(code == 4 ? t.count / 32 : t.count), block: 256,
+               [.ptr(ptr(t)), .i32(code), .i64(Int64(t.count)), .i64(Int64(bitPattern: seed)), .f32(scale), .i32(Int32(bitPattern: dbits))])
     }
 
     // MARK: Optimizers

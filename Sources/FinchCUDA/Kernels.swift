@@ -54,6 +54,26 @@ __device__ __forceinline__ float load_elem(int dtype, const u8* base, i64 i) {
 extern "C" __global__ void decode_f32(int dtype, const u8* src, float* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = load_elem(dtype, src, i); }
 extern "C" __global__ void decode_bf16(int dtype, const u8* src, u16* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = f32_to_bf16(load_elem(dtype, src, i)); }
 
+/* ---- random weights for benchmarks (a hash of seed and index: uniform in [-scale, scale]) ---- */
+__device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull; return z ^ (z >> 31);
+}
+extern "C" __global__ void fill_uniform(u8* dst, int dtype, i64 n, unsigned long long seed, float scale, unsigned int dbits) {
+    if (dtype == 4) {  /* q4_0 blocks: a fixed scale, random 4-bit values */
+        GRID_STRIDE(b, n / 32) {
+            u8* blk = dst + b * 18; blk[0] = dbits & 255; blk[1] = dbits >> 8;
+            unsigned long long r1 = mix64(seed + 2 * b * 0x9E3779B97F4A7C15ull), r2 = mix64(seed + (2 * b + 1) * 0x9E3779B97F4A7C15ull);
+            for (int j = 0; j < 8; j++) { blk[2 + j] = (u8)(r1 >> (8 * j)); blk[10 + j] = (u8)(r2 >> (8 * j)); }
+        }
+        return;
+    }
+    GRID_STRIDE(i, n) {
+        float u = (float)(mix64(seed + (unsigned long long)i * 0x9E3779B97F4A7C15ull) >> 40) / 16777216.f;
+        float v = (2.f * u - 1.f) * scale;
+        if (dtype == 2) ((u16*)dst)[i] = f32_to_bf16(v); else ((float*)dst)[i] = v;
+    }
+}
+
 /* ---- element-wise ---- */
 extern "C" __global__ void elementwise(int op, const float* x, const float* y, float* out, float s, i64 n, i64 cols) {
     GRID_STRIDE(i, n) {

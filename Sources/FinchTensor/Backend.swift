@@ -27,6 +27,10 @@ public protocol Backend: AnyObject {
     func download(_ src: Tensor, into bytes: UnsafeMutableRawPointer, byteCount: Int)
     /// Returns when all work queued on this device has finished (timing; a no-op on the CPU).
     func synchronize()
+    /// Bytes this device offers (RAM for the CPU), and the most the engine held since `resetPeak`.
+    var memoryCapacity: Int { get }
+    var peakBytesInUse: Int { get }
+    func resetPeak()
 
     // MARK: Matrix products
     /// C = alpha · op(A) · op(B) + beta · C for row-major matrices, `batch` times with the given

@@ -180,7 +180,7 @@ public final class Trainer {
         case .auto:
             let longest = trainRows.map(\.ids.count).max() ?? 1
             let kept = MemoryEstimate(model: model, batch: config.batchSize, seqLen: longest, checkpointing: false).activations
-            return Double(kept) > Double(ProcessInfo.processInfo.physicalMemory) / 4
+            return Double(kept) > Double(model.norm.backend.memoryCapacity) / 4
         }
     }
 
@@ -225,14 +225,12 @@ public final class Trainer {
         }
     }
 
-    /// Memory Finch may use: `FINCH_MEMORY_LIMIT` (bytes, e.g. for tests) or the machine's RAM.
-    public static var memoryLimit: Int {
-        if let s = ProcessInfo.processInfo.environment["FINCH_MEMORY_LIMIT"], let n = Int(s) { return n }
-        return Int(ProcessInfo.processInfo.physicalMemory)
-    }
+    /// Memory Finch may use on the CPU: `FINCH_MEMORY_LIMIT` (bytes, e.g. for tests) or the machine's RAM.
+    public static var memoryLimit: Int { Backends.cpu.memoryCapacity }
 
     /// Refuses to start a run whose estimate does not fit, instead of dying of it halfway.
-    public func checkMemory(limit: Int = Trainer.memoryLimit) throws {
+    public func checkMemory(limit: Int? = nil) throws {
+        let limit = limit ?? model.norm.backend.memoryCapacity
         let est = memoryEstimate
         guard est.total > limit * 9 / 10 else { return }
         throw TrainError.invalidArgument("train: this run needs about \(formatBytes(est.total)) (\(est)) but only \(formatBytes(limit)) is available; lower batch_size or max_seq_length, set gradient_checkpointing=\"on\", or load the model with quantize=\"q4_0\"")
@@ -316,7 +314,7 @@ public final class Trainer {
 
     func finish(_ result: TrainResult, start: UInt64) {
         result.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        result.peakEngineBytes = BufferPool.shared.peakBytesInUse
+        result.peakEngineBytes = model.norm.backend.peakBytesInUse
         result.peakResidentBytes = peakResidentBytes()
     }
 }

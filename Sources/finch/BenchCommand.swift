@@ -25,13 +25,24 @@ struct Bench: ParsableCommand {
         @Option(help: "Tokens per sequence.") var seqLen = 256
         @Option(help: "Timed steps (after one warm-up step).") var steps = 5
         @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
+        @Option(help: "Where to train: cpu or cuda (cuda:N).") var device = "cpu"
+        @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
+        @Option(help: "Frozen weight type on a GPU: bf16 or q4_0.") var weights = "bf16"
+        @Option(help: "Also time greedy decoding of this many tokens (GPU).") var decodeTokens = 0
 
         func run() throws {
-            let model = try BenchTrain.randomModel(BenchTrain.smolConfig)
+            let dev = try BenchDevice.activate(device)
+            let config = shape == "llama8b" ? BenchDevice.llama8BConfig : BenchTrain.smolConfig
+            let model = dev == .cpu ? try BenchTrain.randomModel(config)
+                : try BenchDevice.randomModel(config, device: dev, dtype: DType(rawValue: weights) ?? .bf16)
+            if decodeTokens > 0 {
+                let (p, d) = try BenchDevice.decode(model: model, promptTokens: 128, tokens: decodeTokens)
+                print(String(format: "finch decode on %@: prefill %.1f tokens/s, decode %.1f tokens/s", "\(dev)", p, d))
+            }
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
                                        checkpointing: .init(rawValue: checkpointing) ?? .auto)
-            print(String(format: "finch: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
-                         r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
+            print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
+                         "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
             if Profiler.enabled { print(Profiler.report()) }
         }

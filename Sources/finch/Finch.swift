@@ -10,7 +10,7 @@ struct Finch: ParsableCommand {
         abstract: "A notebook-style scripting REPL for adapting language models.",
         discussion: "With no command, starts the interactive prompt.",
         version: FinchVersion.string,
-        subcommands: [Repl.self, Run.self, Check.self, Bench.self, Secrets.self, Login.self],
+        subcommands: [Repl.self, Run.self, Check.self, Bench.self, SelfTest.self, Secrets.self, Login.self],
         defaultSubcommand: Repl.self
     )
 }

@@ -24,6 +24,13 @@ public final class CPUBackend: Backend {
 
     public func synchronize() {}
 
+    public var memoryCapacity: Int {
+        if let s = ProcessInfo.processInfo.environment["FINCH_MEMORY_LIMIT"], let n = Int(s) { return n }
+        return Int(ProcessInfo.processInfo.physicalMemory)
+    }
+    public var peakBytesInUse: Int { BufferPool.shared.peakBytesInUse }
+    public func resetPeak() { BufferPool.shared.resetPeak() }
+
     public func adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, _ h: AdamWStep) {
         let pp = param.data, pg = grad.data, pm = m.data, pv = v.data
         parallelFor(param.count, minChunk: 1 << 14) { r in

@@ -1,0 +1,69 @@
+import Foundation
+import FinchCUDA
+import FinchModels
+import FinchTensor
+import FinchTrain
+
+/// Benchmarks on an accelerator: the Llama-3.1-8B shape with random weights made on the device.
+public enum BenchDevice {
+    /// Llama-3.1-8B's shape (hidden 4096, 32 layers, 32/8 heads, FFN 14336, vocab 128,256, llama3 rope scaling).
+    public static let llama8BConfig = ModelConfig(
+        architecture: .llama, vocabSize: 128_256, hiddenSize: 4096, intermediateSize: 14336, numHiddenLayers: 32,
+        numAttentionHeads: 32, numKeyValueHeads: 8, rmsNormEps: 1e-5, ropeTheta: 500_000,
+        ropeScaling: .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192), maxPositionEmbeddings: 131_072,
+        tieWordEmbeddings: false, bosTokenId: 128_000, eosTokenIds: [128_001])
+
+    /// Activates a device named like "cuda" / "cuda:1"; throws when there is none.
+    public static func activate(_ name: String) throws -> Device {
+        if name == "cpu" { return .cpu }
+        let ordinal = name.split(separator: ":").dropFirst().first.flatMap { Int($0) } ?? 0
+        return try CUDA.activate(ordinal: ordinal).device
+    }
+
+    /// A model of `config` whose weights are random on `device`: matrices in `dtype` (bf16 or
+    /// q4_0 for the QLoRA-style path; the embedding and head stay bf16), norms f32.
+    public static func randomModel(_ config: ModelConfig, device: Device, dtype: DType = .bf16, seed: UInt64 = 1) throws -> LanguageModel {
+        guard case let .cuda(ordinal) = device, let cuda = CUDA.backend(ordinal) else {
+            return try BenchTrain.randomModel(config, seed: seed)
+        }
+        var tensors: [String: Tensor] = [:]
+        var n: UInt64 = seed
+        func add(_ name: String, _ shape: [Int], _ type: DType, scale: Float) throws {
+            let count = shape.reduce(1, *)
+            guard let bytes = type.byteCount(elements: count) else { throw ModelError.invalidArgument("\(name): \(count) is not whole \(type) blocks") }
+            let t = Tensor(shape: shape, storage: cuda.allocate(bytes: bytes, dtype: type))
+            if type == .f32 && scale == 1 { cuda.fill(t, 1) } else { cuda.fillUniform(t, seed: n &* 0x9E37_79B9_7F4A_7C15, scale: scale) }
+            n += 1
+            tensors[name] = t
+        }
+        let c = config.hiddenSize, d = config.headDim, f = config.intermediateSize
+        try add("model.embed_tokens.weight", [config.vocabSize, c], .bf16, scale: 0.05)
+        if !config.tieWordEmbeddings { try add("lm_head.weight", [config.vocabSize, c], .bf16, scale: 0.02) }
+        try add("model.norm.weight", [c], .f32, scale: 1)
+        for l in 0..<config.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            try add(p + "input_layernorm.weight", [c], .f32, scale: 1)
+            try add(p + "post_attention_layernorm.weight", [c], .f32, scale: 1)
+            try add(p + "self_attn.q_proj.weight", [config.numAttentionHeads * d, c], dtype, scale: 0.02)
+            try add(p + "self_attn.k_proj.weight", [config.numKeyValueHeads * d, c], dtype, scale: 0.02)
+            try add(p + "self_attn.v_proj.weight", [config.numKeyValueHeads * d, c], dtype, scale: 0.02)
+            try add(p + "self_attn.o_proj.weight", [c, config.numAttentionHeads * d], dtype, scale: 0.02)
+            try add(p + "mlp.gate_proj.weight", [f, c], dtype, scale: 0.02)
+            try add(p + "mlp.up_proj.weight", [f, c], dtype, scale: 0.02)
+            try add(p + "mlp.down_proj.weight", [c, f], dtype, scale: 0.02)
+        }
+        return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture) on \(device)")
+    }
+
+    /// Greedy decode tokens/s with a KV cache after a prompt of `promptTokens` random ids.
+    public static func decode(model: LanguageModel, promptTokens: Int, tokens: Int) throws -> (prefill: Double, decode: Double) {
+        var rng = SplitMix64(seed: 5)
+        let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(model.config.vocabSize)) }
+        var opts = GenerationOptions()
+        opts.maxTokens = tokens
+        opts.temperature = 0
+        opts.stopIds = []
+        let r = try model.generate(prompt: prompt, options: opts)
+        return (Double(promptTokens) / r.prefillSeconds, Double(r.tokens.count - 1) / max(r.decodeSeconds, 1e-9))
+    }
+}

@@ -1,0 +1,315 @@
+import Foundation
+import FinchCUDA
+import FinchModels
+import FinchTensor
+import FinchTrain
+
+/// The GPU backend checked against the CPU backend (and the PEFT fixtures) op by op and for whole
+/// training steps. Run by `finch selftest --device cuda` on a GPU machine and by FinchCUDATests,
+/// which are skipped, visibly, where there is no GPU. Every comparison is ‖gpu − ref‖ / ‖ref‖ over
+/// fresh random inputs; tolerances: f32 paths 1e-4 (1e-5 for pure element-wise), paths that round
+/// activations to bf16 for the matrix units 2e-2.
+public enum GPUChecks {
+    public struct Result: Sendable {
+        public let name: String
+        public let error: Double
+        public let tolerance: Double
+        public var passed: Bool { error.isFinite && error <= tolerance }
+    }
+
+    /// All checks, in order; `fixtures` is the folder holding tiny-llama3.json etc.
+    public static func run(device: Device, fixtures: String?, log: (Result) -> Void = { _ in }) throws -> [Result] {
+        var results: [Result] = []
+        func add(_ r: Result) { results.append(r); log(r) }
+        for r in try opChecks(device) { add(r) }
+        if let fixtures {
+            for name in ["tiny-llama3", "tiny-qwen2"] {
+                for r in try fixtureChecks(name, dir: fixtures, device: device) { add(r) }
+            }
+        }
+        for r in try trainingStepChecks(device) { add(r) }
+        return results
+    }
+
+    // MARK: Helpers
+
+    static func relError(_ a: [Float], _ b: [Float]) -> Double {
+        guard a.count == b.count else { return .infinity }
+        var num = 0.0, den = 0.0
+        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+        return (num / max(den, 1e-30)).squareRoot()
+    }
+
+    static func random(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
+        (0..<n).map { _ in (rng.nextFloat() * 2 - 1) * scale }
+    }
+
+    static func leaf(_ v: [Float], _ shape: [Int], _ d: Device, grad: Bool = true, dtype: DType = .f32) throws -> Tensor {
+        let t = try Tensor(v, shape: shape).moved(to: d, dtype: dtype)
+        if grad { t.requiresGrad = true }
+        return t
+    }
+
+    /// Runs `body` on the CPU and on `device` with the same inputs and compares every returned tensor.
+    static func compare(_ name: String, _ device: Device, tol: Double, _ body: (Device) throws -> [Tensor]) throws -> Result {
+        let cpu = try body(.cpu).map { $0.toArray() }
+        let gpu = try body(device).map { $0.toArray() }
+        var worst = 0.0
+        for (g, c) in zip(gpu, cpu) { worst = max(worst, relError(g, c)) }
+        if gpu.count != cpu.count { worst = .infinity }
+        return Result(name: name, error: worst, tolerance: tol)
+    }
+
+    // MARK: Ops
+
+    static func opChecks(_ dev: Device) throws -> [Result] {
+        var out: [Result] = []
+        // linear: f32 (x and W gradients), then frozen weights in each stored type (x gradient).
+        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2)] {
+            out.append(try compare("linear \(dtype) fwd+bwd", dev, tol: tol) { d in
+                var rng = SplitMix64(seed: 11)
+                let x = try leaf(random(37 * 64, &rng), [37, 64], d)
+                let wHost = try Tensor(random(40 * 64, &rng, scale: 0.2), shape: [40, 64]).moved(to: .cpu, dtype: dtype)
+                let w = try wHost.moved(to: d)
+                if dtype == .f32 { w.requiresGrad = true }
+                let b = try leaf(random(40, &rng), [40], d, grad: false)
+                let y = try Ops.linear(x, w, bias: b)
+                try y.backward(seed: try Tensor(random(37 * 40, &rng), shape: [37, 40]).moved(to: d))
+                return [y, x.grad!] + (dtype == .f32 ? [w.grad!] : [])
+            })
+        }
+        out.append(try compare("matmul batched, transposes", dev, tol: 1e-4) { d in
+            var rng = SplitMix64(seed: 12)
+            let a = try leaf(random(3 * 20 * 17, &rng), [3, 20, 17], d)
+            let b = try leaf(random(3 * 23 * 20, &rng), [3, 23, 20], d)
+            let c = try Ops.matmul(a, b, transA: true, transB: true)  // (3, 17, 23)
+            try c.backward(seed: try Tensor(random(3 * 17 * 23, &rng), shape: [3, 17, 23]).moved(to: d))
+            return [c, a.grad!, b.grad!]
+        })
+        out.append(try compare("rmsnorm fwd+bwd", dev, tol: 1e-5) { d in
+            var rng = SplitMix64(seed: 13)
+            let x = try leaf(random(33 * 96, &rng), [33, 96], d)
+            let w = try leaf(random(96, &rng), [96], d)
+            let y = try Ops.rmsNorm(x, weight: w, eps: 1e-5)
+            try y.backward(seed: try Tensor(random(33 * 96, &rng), shape: [33, 96]).moved(to: d))
+            return [y, x.grad!, w.grad!]
+        })
+        out.append(try compare("rope (llama3 scaling) fwd+bwd", dev, tol: 1e-5) { d in
+            var rng = SplitMix64(seed: 14)
+            let table = RopeTable(headDim: 16, maxPositions: 64, theta: 500_000,
+                                  scaling: .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16))
+            let x = try leaf(random(21 * 48, &rng), [21, 48], d)
+            let pos = (0..<21).map { _ in Int32(rng.next() % 64) }
+            let y = try Ops.rope(x, table: table, positions: pos, heads: 3)
+            try y.backward(seed: try Tensor(random(21 * 48, &rng), shape: [21, 48]).moved(to: d))
+            return [y, x.grad!]
+        })
+        out.append(try compare("swiglu fwd+bwd", dev, tol: 1e-5) { d in
+            var rng = SplitMix64(seed: 15)
+            let g = try leaf(random(1000, &rng, scale: 4), [10, 100], d), u = try leaf(random(1000, &rng), [10, 100], d)
+            let y = try Ops.swiglu(gate: g, up: u)
+            try y.backward(seed: try Tensor(random(1000, &rng), shape: [10, 100]).moved(to: d))
+            return [y, g.grad!, u.grad!]
+        })
+        for (b, t, h, kvh, hd) in [(2, 37, 4, 2, 16), (1, 70, 3, 1, 64), (2, 45, 2, 2, 128), (1, 9, 4, 2, 8)] {
+            out.append(try compare("attention B\(b) T\(t) H\(h)/\(kvh) D\(hd) fwd+bwd", dev, tol: 1e-4) { d in
+                var rng = SplitMix64(seed: 16)
+                let q = try leaf(random(b * t * h * hd, &rng), [b * t, h * hd], d)
+                let k = try leaf(random(b * t * kvh * hd, &rng), [b * t, kvh * hd], d)
+                let v = try leaf(random(b * t * kvh * hd, &rng), [b * t, kvh * hd], d)
+                let y = try Ops.attention(q: q, k: k, v: v, AttentionParams(batch: b, seqLen: t, heads: h, kvHeads: kvh, headDim: hd))
+                try y.backward(seed: try Tensor(random(b * t * h * hd, &rng), shape: [b * t, h * hd]).moved(to: d))
+                return [y, q.grad!, k.grad!, v.grad!]
+            })
+        }
+        out.append(try compare("attention after a KV cache (offset 29, 3 queries)", dev, tol: 1e-4) { d in
+            var rng = SplitMix64(seed: 17)
+            let q = try leaf(random(3 * 64, &rng), [3, 64], d, grad: false)
+            let k = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false), v = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false)
+            var p = AttentionParams(batch: 1, seqLen: 3, heads: 4, kvHeads: 2, headDim: 16)
+            p.queryOffset = 29; p.keyLen = 32
+            return [try Ops.attention(q: q, k: k, v: v, p)]
+        })
+        out.append(try compare("embedding f32 fwd+bwd, bf16 fwd", dev, tol: 1e-5) { d in
+            var rng = SplitMix64(seed: 18)
+            let table = try leaf(random(50 * 24, &rng), [50, 24], d)
+            let ids = (0..<30).map { _ in Int32(rng.next() % 50) }
+            let y = try Ops.embedding(table, ids: ids)
+            try y.backward(seed: try Tensor(random(30 * 24, &rng), shape: [30, 24]).moved(to: d))
+            let half = try Tensor(random(50 * 32, &rng), shape: [50, 32]).moved(to: d, dtype: .bf16)
+            return [y, table.grad!, try GradMode.noGrad { try Ops.embedding(half, ids: ids) }]
+        })
+        out.append(try compare("log-softmax fwd+bwd", dev, tol: 1e-5) { d in
+            var rng = SplitMix64(seed: 19)
+            let x = try leaf(random(7 * 300, &rng, scale: 5), [7, 300], d)
+            let y = try Ops.logSoftmax(x)
+            try y.backward(seed: try Tensor(random(7 * 300, &rng), shape: [7, 300]).moved(to: d))
+            return [y, x.grad!]
+        })
+        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2)] {
+            out.append(try compare("LM-head cross-entropy \(dtype) (ignored rows)", dev, tol: tol) { d in
+                var rng = SplitMix64(seed: 20)
+                let h = try leaf(random(29 * 32, &rng), [29, 32], d)
+                let w = try Tensor(random(300 * 32, &rng, scale: 0.5), shape: [300, 32]).moved(to: d, dtype: dtype)
+                if dtype == .f32 { w.requiresGrad = true }
+                let labels = (0..<29).map { i in i % 4 == 0 ? Int32(-100) : Int32(rng.next() % 300) }
+                let (loss, _) = try Ops.linearCrossEntropy(hidden: h, weight: w, labels: labels)
+                try loss.backward()
+                return [loss, h.grad!] + (dtype == .f32 ? [w.grad!] : [])
+            })
+        }
+        out.append(try compare("AdamW (3 steps) and gradient norm", dev, tol: 1e-6) { d in
+            var rng = SplitMix64(seed: 21)
+            let p = try leaf(random(5000, &rng), [5000], d)
+            let opt = AdamW(weightDecay: 0.01)
+            var norms: [Float] = []
+            for _ in 0..<3 {
+                p.grad = try Tensor(random(5000, &rng), shape: [5000]).moved(to: d)
+                norms.append(clipGradNorm([p], maxNorm: 1.0))
+                opt.step([p], lr: 1e-2)
+            }
+            return [p, try Tensor(norms, shape: [3])]
+        })
+        out.append(try compare("SGD with momentum (2 steps)", dev, tol: 1e-6) { d in
+            var rng = SplitMix64(seed: 22)
+            let p = try leaf(random(3000, &rng), [3000], d)
+            let opt = SGD(momentum: 0.9, weightDecay: 0.1)
+            for _ in 0..<2 {
+                p.grad = try Tensor(random(3000, &rng), shape: [3000]).moved(to: d)
+                opt.step([p], lr: 0.1)
+            }
+            return [p]
+        })
+        out.append(try compare("dropout (same mask on every device)", dev, tol: 0) { d in
+            var rng = SplitMix64(seed: 23)
+            let x = try leaf(random(4000, &rng), [40, 100], d)
+            let y = try Ops.dropout(x, p: 0.25, seed: 99)
+            try y.backward(seed: try Tensor(random(4000, &rng), shape: [40, 100]).moved(to: d))
+            return [y, x.grad!]
+        })
+        return out
+    }
+
+    // MARK: Fixtures (transformers + PEFT references, scripts/reference/tiny_models.py)
+
+    static func json(_ path: String) throws -> [String: Any] {
+        guard let d = FileManager.default.contents(atPath: path),
+              let j = try JSONSerialization.jsonObject(with: d) as? [String: Any] else {
+            throw ModelError.invalidFile(path, problem: "is not a JSON object")
+        }
+        return j
+    }
+
+    static func floats(_ a: Any?) -> [Float] { (a as? [Any] ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
+    static func ints(_ a: Any?) -> [Int32] { (a as? [[Any]] ?? []).flatMap { $0.map { Int32(($0 as? NSNumber)?.intValue ?? 0) } } }
+
+    static func tinyModel(_ name: String, dir: String, device: Device, dtype: DType) throws -> (LanguageModel, [String: Any]) {
+        let doc = try json(dir + "/\(name).json")
+        let config = try ModelConfig.fromHuggingFace(try JSONSerialization.data(withJSONObject: doc["config"] ?? [:]), file: name)
+        var tensors: [String: Tensor] = [:]
+        for (k, v) in doc["weights"] as? [String: Any] ?? [:] {
+            let w = v as? [String: Any] ?? [:]
+            let t = try Tensor(floats(w["data"]), shape: w["shape"] as? [Int] ?? [])
+            tensors[k] = try t.moved(to: device, dtype: t.rank == 2 ? dtype : .f32)
+        }
+        return (try LanguageModel(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
+    }
+
+    static func fixtureChecks(_ name: String, dir: String, device: Device) throws -> [Result] {
+        var out: [Result] = []
+        let loraDoc = try json(dir + "/\(name)-lora.json")
+        let lora = loraDoc["lora"] as? [String: Any] ?? [:]
+        let alpha = Float((loraDoc["alpha"] as? NSNumber)?.doubleValue ?? 8)
+        let ids = ints(loraDoc["input_ids"]), labels = ints(loraDoc["labels"])
+        /// Logits, then the summed loss and every LoRA gradient (with and without checkpointing).
+        func evaluate(_ device: Device, _ dtype: DType) throws -> (logits: Tensor, loss: [Float], grads: [[Float]], doc: [String: Any]) {
+            let (model, doc) = try tinyModel(name, dir: dir, device: device, dtype: dtype)
+            let logits = try GradMode.noGrad { try model.logits(ids: ints(doc["input_ids"]), batch: 2, seqLen: 9) }
+            for (path, linear) in model.namedProjections {
+                let a = lora["base_model.model.\(path).lora_A.default.weight"] as? [String: Any] ?? [:]
+                let b = lora["base_model.model.\(path).lora_B.default.weight"] as? [String: Any] ?? [:]
+                linear.lora = LoRA(a: try Tensor(floats(a["data"]), shape: a["shape"] as? [Int] ?? []).moved(to: device),
+                                   b: try Tensor(floats(b["data"]), shape: b["shape"] as? [Int] ?? []).moved(to: device), alpha: alpha)
+            }
+            var losses: [Float] = [], grads: [[Float]] = []
+            for checkpointing in [false, true] {
+                model.gradientCheckpointing = checkpointing
+                for (_, l) in model.namedProjections { l.lora?.a.grad = nil; l.lora?.b.grad = nil }
+                let (sum, _) = try model.loss(ids: ids, labels: labels, batch: 2, seqLen: 9)
+                try sum.backward()
+                losses.append(sum.item)
+                for (_, linear) in model.namedProjections {
+                    guard let l = linear.lora else { continue }
+                    grads.append(l.a.grad?.toArray() ?? [])
+                    grads.append(l.b.grad?.toArray() ?? [])
+                }
+            }
+            return (logits, losses, grads, doc)
+        }
+        // f32 weights: against transformers and PEFT (the fixtures).
+        let f32 = try evaluate(device, .f32)
+        out.append(Result(name: "\(name) f32 logits vs transformers", error: relError(f32.logits.toArray(), floats(f32.doc["logits"])), tolerance: 1e-4))
+        let refLoss = Float((loraDoc["loss_sum"] as? NSNumber)?.doubleValue ?? .nan)
+        var worst = f32.loss.map { Double(abs($0 - refLoss) / refLoss) }.max() ?? .infinity
+        var refGrads: [[Float]] = []
+        for (path, _) in try tinyModel(name, dir: dir, device: .cpu, dtype: .f32).0.namedProjections {
+            for suffix in ["lora_A", "lora_B"] {
+                refGrads.append(floats((lora["base_model.model.\(path).\(suffix).default.weight"] as? [String: Any])?["grad"]))
+            }
+        }
+        for (i, g) in f32.grads.enumerated() { worst = max(worst, relError(g, refGrads[i % refGrads.count])) }
+        out.append(Result(name: "\(name) f32 loss + LoRA grads vs PEFT (± checkpointing)", error: worst, tolerance: 1e-3))
+        // bf16 weights: against the CPU backend with the same bf16 weights.
+        let cpu = try evaluate(.cpu, .bf16), gpu = try evaluate(device, .bf16)
+        var bf = relError(gpu.logits.toArray(), cpu.logits.toArray())
+        bf = max(bf, relError(gpu.loss, cpu.loss))
+        for (g, c) in zip(gpu.grads, cpu.grads) { bf = max(bf, relError(g, c)) }
+        out.append(Result(name: "\(name) bf16 logits, loss, LoRA grads vs CPU", error: bf, tolerance: 2e-2))
+        return out
+    }
+
+    // MARK: Whole training steps, CPU against GPU
+
+    static func trainingStepChecks(_ device: Device) throws -> [Result] {
+        // A tiny Llama (GQA, 2 layers) with random f32 weights, LoRA on all projections, 3 AdamW steps.
+        func run(_ d: Device) throws -> [Tensor] {
+            var rng = SplitMix64(seed: 31)
+            let config = try ModelConfig.fromHuggingFace(Data(#"""
+            {"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128, "rms_norm_eps": 1e-5,
+             "rope_theta": 10000.0, "tie_word_embeddings": false}
+            """#.utf8), file: "tiny")
+            var tensors: [String: Tensor] = [:]
+            func add(_ name: String, _ shape: [Int], scale: Float) throws {
+                tensors[name] = try Tensor(random(shape.reduce(1, *), &rng, scale: scale), shape: shape).moved(to: d)
+            }
+            try add("model.embed_tokens.weight", [300, 64], scale: 1)
+            try add("lm_head.weight", [300, 64], scale: 0.1)
+            tensors["model.norm.weight"] = try Tensor.full([64], 1).moved(to: d)
+            for l in 0..<2 {
+                let p = "model.layers.\(l)."
+                tensors[p + "input_layernorm.weight"] = try Tensor.full([64], 1).moved(to: d)
+                tensors[p + "post_attention_layernorm.weight"] = try Tensor.full([64], 1).moved(to: d)
+                for (n, o, i) in [("self_attn.q_proj", 64, 64), ("self_attn.k_proj", 32, 64), ("self_attn.v_proj", 32, 64),
+                                  ("self_attn.o_proj", 64, 64), ("mlp.gate_proj", 160, 64), ("mlp.up_proj", 160, 64), ("mlp.down_proj", 64, 160)] {
+                    try add(p + n + ".weight", [o, i], scale: 0.15)
+                }
+            }
+            let model = try LanguageModel(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny")
+            var lc = LoRAConfig()
+            lc.rank = 4; lc.alpha = 8
+            try model.attachLoRA(lc)
+            // B starts at zero: give it values so every gradient path is exercised from step 1.
+            for (_, t) in model.trainableParameters where t.shape[1] == 4 {
+                try t.assign(random(t.count, &rng, scale: 0.05))
+            }
+            var cfg = TrainConfig()
+            cfg.steps = 3; cfg.batchSize = 2; cfg.lr = 1e-2; cfg.warmup = 0; cfg.gradientCheckpointing = .on
+            let rows = (0..<6).map { i in TrainExample(ids: (0..<(20 + 3 * i)).map { _ in Int32(rng.next() % 300) }) }
+            let trainer = try Trainer(model: model, train: rows, config: cfg, padId: 0)
+            let result = try trainer.run()
+            return model.trainableParameters.map(\.tensor) + [try Tensor(result.steps.map(\.loss), shape: [result.steps.count])]
+        }
+        return [try compare("tiny Llama: 3 AdamW steps (LoRA params + losses), CPU vs GPU", device, tol: 1e-4, run)]
+    }
+}
