@@ -5,9 +5,10 @@
 //
 //   finch (CLI) ──> FinchNotebook ──> FinchLang            (language: no ML imports)
 //                        │  ├──────> FinchTrain ──> FinchModels ──> FinchTensor ──> CBLAS, CFinchKernels
-//                        │  └──────> FinchHub ──> CCurl, Crypto
+//                        │  ├──────> FinchHub ──> CCurl, Crypto
+//                        │  └──────> FinchCUDA ──> FinchTensor   (libcuda/NVRTC/cuBLAS via dlopen)
 //                        └─────────> CEdit
-//   finch ──> FinchBench ──> FinchTrain
+//   finch ──> FinchBench ──> FinchTrain, FinchCUDA
 //   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
 import PackageDescription
 

@@ -1,5 +1,6 @@
 import Foundation
 import FinchLang
+import FinchCUDA
 import FinchModels
 import FinchTensor
 
@@ -76,13 +77,29 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                 opts.quantize = t
             }
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
-            if let device = try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"], device != "cpu" {
-                ctx.output.writeError("note: device \"\(device)\" is not available in this build; running on the CPU\n")
-            }
+            opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
             ctx.output.writeError(String(format: "loaded %@ in %.2fs\n", model.name, Date().timeIntervalSince(start)))
             return .object(ModelHandle(model))
+        }
+    }
+
+    /// "auto" takes the first GPU when one works and says nothing otherwise; an explicit "cuda"
+    /// that cannot be had says why and continues on the CPU.
+    func chooseDevice(_ name: String, _ ctx: CallContext) throws -> Device? {
+        switch name.lowercased() {
+        case "cpu": return nil
+        case "auto": return (try? CUDA.activate())?.device
+        case let n where n == "cuda" || n == "gpu" || n.hasPrefix("cuda:"):
+            let ordinal = n.hasPrefix("cuda:") ? Int(n.dropFirst(5)) : 0
+            guard let ordinal else { throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"") }
+            do { return try CUDA.activate(ordinal: ordinal).device } catch {
+                ctx.output.writeError("note: no usable GPU (\(error)); running on the CPU\n")
+                return nil
+            }
+        default:
+            throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"")
         }
     }
 
