@@ -64,6 +64,7 @@ public enum BenchTrain {
         cfg.maxSeqLength = seqLen
         cfg.gradientCheckpointing = checkpointing
         let trainer = try Trainer(model: model, train: rows, config: cfg, padId: 0)
+        model.norm.backend.resetPeak()
         var times: [Double] = []
         var last = DispatchTime.now().uptimeNanoseconds
         _ = try trainer.run(onStep: { _ in
@@ -74,6 +75,6 @@ public enum BenchTrain {
         let timed = Array(times.dropFirst())
         let tps = Double(batch * seqLen * timed.count) / timed.reduce(0, +)
         return Result(tokensPerSecond: tps, stepSeconds: timed, peakResident: peakResidentBytes(),
-                      peakEngine: BufferPool.shared.peakBytesInUse, checkpointing: trainer.usesCheckpointing)
+                      peakEngine: model.norm.backend.peakBytesInUse, checkpointing: trainer.usesCheckpointing)
     }
 }

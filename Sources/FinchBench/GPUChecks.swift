@@ -21,7 +21,18 @@ public enum GPUChecks {
     public static func run(device: Device, fixtures: String?, log: (Result) -> Void = { _ in }) throws -> [Result] {
         var results: [Result] = []
         func add(_ r: Result) { results.append(r); log(r) }
+        // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
+        var cuda: CUDABackend?
+        if case let .cuda(n) = device { cuda = CUDA.backend(n) }
+        let tf32 = cuda?.attentionTF32 ?? false
+        cuda?.attentionTF32 = false
+        defer { cuda?.attentionTF32 = tf32 }
         for r in try opChecks(device) { add(r) }
+        if let cuda {
+            cuda.attentionTF32 = true
+            for r in try attentionChecks(device, tol: 5e-3, label: " (TF32)") { add(r) }
+            cuda.attentionTF32 = false
+        }
         if let fixtures {
             for name in ["tiny-llama3", "tiny-qwen2"] {
                 for r in try fixtureChecks(name, dir: fixtures, device: device) { add(r) }
@@ -111,8 +122,32 @@ public enum GPUChecks {
             try y.backward(seed: try Tensor(random(1000, &rng), shape: [10, 100]).moved(to: d))
             return [y, g.grad!, u.grad!]
         })
-        for (b, t, h, kvh, hd) in [(2, 37, 4, 2, 16), (1, 70, 3, 1, 64), (2, 45, 2, 2, 128), (1, 9, 4, 2, 8)] {
-            out.append(try compare("attention B\(b) T\(t) H\(h)/\(kvh) D\(hd) fwd+bwd", dev, tol: 1e-4) { d in
+        out += try attentionChecks(dev, tol: 1e-4, label: "")
+        out.append(try compare("attention after a KV cache (offset 29, 3 queries)", dev, tol: 1e-4) { d in
+            var rng = SplitMix64(seed: 17)
+            let q = try leaf(random(3 * 64, &rng), [3, 64], d, grad: false)
+            let k = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false), v = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false)
+            var p = AttentionParams(batch: 1, seqLen: 3, heads: 4, kvHeads: 2, headDim: 16)
+            p.queryOffset = 29; p.keyLen = 32
+            return [try Ops.attention(q: q, k: k, v: v, p)]
+        })
+        out.append(try compare("attention after a KV cache (offset 20, 40 queries)", dev, tol: 1e-4) { d in
+            var rng = SplitMix64(seed: 17)
+            let q = try leaf(random(40 * 64, &rng), [40, 64], d, grad: false)
+            let k = try leaf(random(60 * 32, &rng), [60, 32], d, grad: false), v = try leaf(random(60 * 32, &rng), [60, 32], d, grad: false)
+            var p = AttentionParams(batch: 1, seqLen: 40, heads: 4, kvHeads: 2, headDim: 16)
+            p.queryOffset = 20; p.keyLen = 60
+            return [try Ops.attention(q: q, k: k, v: v, p)]
+        })
+        return out + (try restOfOpChecks(dev))
+    }
+
+    /// Short sequences take the fused kernel, longer ones the blocked matrix-unit path (600 rows
+    /// cross its 512-row blocks).
+    static func attentionChecks(_ dev: Device, tol: Double, label: String) throws -> [Result] {
+        var out: [Result] = []
+        for (b, t, h, kvh, hd) in [(2, 37, 4, 2, 16), (1, 70, 3, 1, 64), (2, 45, 2, 2, 128), (1, 9, 4, 2, 8), (1, 600, 8, 2, 64), (2, 12, 4, 1, 128)] {
+            out.append(try compare("attention B\(b) T\(t) H\(h)/\(kvh) D\(hd) fwd+bwd\(label)", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 16)
                 let q = try leaf(random(b * t * h * hd, &rng), [b * t, h * hd], d)
                 let k = try leaf(random(b * t * kvh * hd, &rng), [b * t, kvh * hd], d)
@@ -122,14 +157,11 @@ public enum GPUChecks {
                 return [y, q.grad!, k.grad!, v.grad!]
             })
         }
-        out.append(try compare("attention after a KV cache (offset 29, 3 queries)", dev, tol: 1e-4) { d in
-            var rng = SplitMix64(seed: 17)
-            let q = try leaf(random(3 * 64, &rng), [3, 64], d, grad: false)
-            let k = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false), v = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false)
-            var p = AttentionParams(batch: 1, seqLen: 3, heads: 4, kvHeads: 2, headDim: 16)
-            p.queryOffset = 29; p.keyLen = 32
-            return [try Ops.attention(q: q, k: k, v: v, p)]
-        })
+        return out
+    }
+
+    static func restOfOpChecks(_ dev: Device) throws -> [Result] {
+        var out: [Result] = []
         out.append(try compare("embedding f32 fwd+bwd, bf16 fwd", dev, tol: 1e-5) { d in
             var rng = SplitMix64(seed: 18)
             let table = try leaf(random(50 * 24, &rng), [50, 24], d)

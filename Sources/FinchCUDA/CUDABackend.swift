@@ -108,6 +108,9 @@ public final class CUDABackend: Backend {
     private var ropeTables: [ObjectIdentifier: (Tensor, Tensor)] = [:]
     /// f32 × f32 products in TF32 (faster, ~1e-3 relative error) when FINCH_TF32=1.
     public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] == "1"
+    /// The attention products of the blocked path in TF32 (default; ~1e-3 relative, like the
+    /// bf16 attention of PyTorch's autocast); false computes them in full f32.
+    public var attentionTF32 = ProcessInfo.processInfo.environment["FINCH_ATTENTION_F32"] != "1"
 
     init(ordinal: Int, driver: Driver, nvrtc: NVRTC) throws {
         self.driver = driver
@@ -160,7 +163,8 @@ public final class CUDABackend: Backend {
         for fn in ["decode_f32", "decode_bf16", "elementwise", "swiglu_fwd", "swiglu_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rope",
                    "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
                    "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
-                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform"] {
+                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
+                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores"] {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
@@ -370,8 +374,16 @@ public final class CUDABackend: Backend {
 
     static let attentionRows = 8, attentionKeys = 32
 
+    /// Attention over few queries (decoding) runs in one fused kernel; longer sequences go through
+    /// the matrix units a block of queries at a time (`blockedAttention*`), holding one
+    /// (KVH × R × keys) score block, never the full (H × T × T) scores.
+    static let fusedAttentionMaxQueries = 16
+    /// Query rows per block of the blocked path (memory: KVH × R × Tk floats, twice in the backward).
+    static let attentionBlockRows = 512
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
+        if p.seqLen > Self.fusedAttentionMaxQueries { return blockedAttentionForward(p, q: q, k: k, v: v, out: out, lse: lse) }
         let d = p.headDim, aq = Self.attentionRows, ak = Self.attentionKeys
         let shared = (ak * (d + 1) + ak * d + aq * d) * 4
         launch("attention_fwd", grid: ((p.seqLen + aq - 1) / aq, p.heads, p.batch), block: 256, shared: shared,
@@ -388,6 +400,11 @@ public final class CUDABackend: Backend {
         launch("attention_bwd_di", grid: ((rows * 32 + 255) / 256, 1, 1), block: 256,
                [.ptr(ptr(out)), .ptr(ptr(dout)), .ptr(UnsafeRawPointer(di.raw)),
                 .i32(Int32(p.batch)), .i32(Int32(p.seqLen)), .i32(Int32(p.heads)), .i32(Int32(d))])
+        if p.seqLen > Self.fusedAttentionMaxQueries {
+            blockedAttentionBackward(p, q: q, k: k, v: v, lse: lse, di: UnsafeRawPointer(di.raw), dout: dout, dq: dq, dk: dk, dv: dv)
+            withExtendedLifetime(di) {}
+            return
+        }
         let common: [KernelArg] = [.i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)),
                                    .i32(Int32(d)), .i32(Int32(p.queryOffset)), .f32(p.scale)]
         launch("attention_bwd_dq", grid: ((p.seqLen + aq - 1) / aq, p.heads, p.batch), block: 256,
@@ -398,6 +415,96 @@ public final class CUDABackend: Backend {
                [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(dout)), .ptr(ptr(lse)), .ptr(UnsafeRawPointer(di.raw)),
                 .ptr(ptr(dk)), .ptr(ptr(dv))] + common)
         withExtendedLifetime(di) {}
+    }
+
+    /// A TF32 (or f32) strided-batched product on raw device pointers, row-major like `GemmParams`.
+    private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                         a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
+                         beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
+        var al = alpha, be = beta
+        let status = blas.gemmStridedBatchedEx(blas.handle, transB ? CUBLAS.opT : CUBLAS.opN, transA ? CUBLAS.opT : CUBLAS.opN,
+                                               Int32(n), Int32(m), Int32(k), &al, b, CUBLAS.r32F, Int32(ldb), Int64(strideB),
+                                               a, CUBLAS.r32F, Int32(lda), Int64(strideA), &be, c, CUBLAS.r32F, Int32(ldc), Int64(strideC),
+                                               Int32(batch), attentionTF32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F, -1)
+        if status != 0 { fail(CUDAError.cublas(call: "cublasGemmStridedBatchedEx (attention)", status: status)) }
+    }
+
+    /// For each sequence b, each query head r within a key/value group, and each block of R
+    /// queries: S = scale·Q·Kᵀ for all KVH groups in one batched product, a row softmax (saving
+    /// lse), then O = P·V.
+    private func blockedAttentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
+        let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
+        let ldq = h * d, ldk = kvh * d
+        let rMax = min(t, Self.attentionBlockRows)
+        let sBlock = block(kvh * rMax * tk * 4)
+        let s = sBlock.raw
+        for b in 0..<p.batch {
+            for r in 0..<rep {
+                var t0 = 0
+                while t0 < t {
+                    let rows = min(rMax, t - t0), keys = min(tk, p.queryOffset + t0 + rows)
+                    let qp = ptr(q) + ((b * t + t0) * ldq + r * d) * 4
+                    let kp = ptr(k) + (b * tk * ldk) * 4, vp = ptr(v) + (b * tk * ldk) * 4
+                    rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: p.scale,
+                            a: qp, lda: ldq, strideA: rep * d, b: kp, ldb: ldk, strideB: d,
+                            beta: 0, c: s, ldc: keys, strideC: rows * keys, batch: kvh)
+                    launch("attn_block_softmax", grid: (kvh * rows, 1, 1), block: 256,
+                           [.ptr(UnsafeRawPointer(s)), .ptr(ptr(lse)), .i32(Int32(rows)), .i32(Int32(keys)), .i32(Int32(t)),
+                            .i32(Int32(h)), .i32(Int32(rep)), .i32(Int32(r)), .i32(Int32(b)), .i32(Int32(t0)), .i32(Int32(p.queryOffset))])
+                    rawGemm(transA: false, transB: false, m: rows, n: d, k: keys, alpha: 1,
+                            a: UnsafeRawPointer(s), lda: keys, strideA: rows * keys, b: vp, ldb: ldk, strideB: d,
+                            beta: 0, c: mptr(out) + ((b * t + t0) * ldq + r * d) * 4, ldc: ldq, strideC: rep * d, batch: kvh)
+                    t0 += rows
+                }
+            }
+        }
+        withExtendedLifetime(sBlock) {}
+    }
+
+    private func blockedAttentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, lse: Tensor, di: UnsafeRawPointer,
+                                          dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
+        let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
+        let ldq = h * d, ldk = kvh * d
+        let rMax = min(t, Self.attentionBlockRows)
+        let pBlock = block(kvh * rMax * tk * 4), dpBlock = block(kvh * rMax * tk * 4)
+        let pm = pBlock.raw, dpm = dpBlock.raw
+        for b in 0..<p.batch {
+            for r in 0..<rep {
+                var t0 = 0
+                while t0 < t {
+                    let rows = min(rMax, t - t0), keys = min(tk, p.queryOffset + t0 + rows)
+                    let qOff = ((b * t + t0) * ldq + r * d) * 4
+                    let kvOff = (b * tk * ldk) * 4
+                    let rowArgs: [KernelArg] = [.i32(Int32(rows)), .i32(Int32(keys)), .i32(Int32(t)), .i32(Int32(h)), .i32(Int32(rep)),
+                                                .i32(Int32(r)), .i32(Int32(b)), .i32(Int32(t0))]
+                    // P = exp(scale·Q·Kᵀ − lse)
+                    rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: p.scale,
+                            a: ptr(q) + qOff, lda: ldq, strideA: rep * d, b: ptr(k) + kvOff, ldb: ldk, strideB: d,
+                            beta: 0, c: pm, ldc: keys, strideC: rows * keys, batch: kvh)
+                    launch("attn_block_probs", grid: (kvh * rows, 1, 1), block: 256,
+                           [.ptr(UnsafeRawPointer(pm)), .ptr(ptr(lse))] + rowArgs + [.i32(Int32(p.queryOffset))])
+                    // dV += Pᵀ·dO
+                    rawGemm(transA: true, transB: false, m: keys, n: d, k: rows, alpha: 1,
+                            a: UnsafeRawPointer(pm), lda: keys, strideA: rows * keys, b: ptr(dout) + qOff, ldb: ldq, strideB: rep * d,
+                            beta: 1, c: mptr(dv) + kvOff, ldc: ldk, strideC: d, batch: kvh)
+                    // dP = dO·Vᵀ, then dS = P ⊙ (dP − Di)
+                    rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: 1,
+                            a: ptr(dout) + qOff, lda: ldq, strideA: rep * d, b: ptr(v) + kvOff, ldb: ldk, strideB: d,
+                            beta: 0, c: dpm, ldc: keys, strideC: rows * keys, batch: kvh)
+                    launch("attn_block_dscores", grid: (kvh * rows, 1, 1), block: 256,
+                           [.ptr(UnsafeRawPointer(pm)), .ptr(UnsafeRawPointer(dpm)), .ptr(di)] + rowArgs)
+                    // dQ += scale·dS·K ; dK += scale·dSᵀ·Q
+                    rawGemm(transA: false, transB: false, m: rows, n: d, k: keys, alpha: p.scale,
+                            a: UnsafeRawPointer(dpm), lda: keys, strideA: rows * keys, b: ptr(k) + kvOff, ldb: ldk, strideB: d,
+                            beta: 1, c: mptr(dq) + qOff, ldc: ldq, strideC: rep * d, batch: kvh)
+                    rawGemm(transA: true, transB: false, m: keys, n: d, k: rows, alpha: p.scale,
+                            a: UnsafeRawPointer(dpm), lda: keys, strideA: rows * keys, b: ptr(q) + qOff, ldb: ldq, strideB: rep * d,
+                            beta: 1, c: mptr(dk) + kvOff, ldc: ldk, strideC: d, batch: kvh)
+                    t0 += rows
+                }
+            }
+        }
+        withExtendedLifetime((pBlock, dpBlock)) {}
     }
 
     public func embeddingForward(table: Tensor, ids: [Int32], out: Tensor) {
