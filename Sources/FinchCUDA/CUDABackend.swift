@@ -177,6 +177,31 @@ public final class CUDABackend: Backend {
 
     // MARK: Plumbing
 
+    /// FINCH_PROFILE=1: every launch and product is synchronised and timed by name (slower, but a
+    /// true per-kernel breakdown; `profileReport()` prints it).
+    public let profiling = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "1"
+    private var profile: [String: (count: Int, seconds: Double)] = [:]
+
+    @inline(__always)
+    func timed<T>(_ name: String, _ body: () -> T) -> T {
+        guard profiling else { return body() }
+        _ = driver.cuStreamSynchronize(stream)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        _ = driver.cuStreamSynchronize(stream)
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let e = profile[name] ?? (0, 0)
+        profile[name] = (e.count + 1, e.seconds + dt)
+        return r
+    }
+
+    public func profileReport() -> String {
+        let total = profile.values.reduce(0) { $0 + $1.seconds }
+        return profile.sorted { $0.value.seconds > $1.value.seconds }.prefix(25).map {
+            String(format: "%-44@ %7d calls %9.3f s %5.1f%%", $0.key as NSString, $0.value.count, $0.value.seconds, 100 * $0.value.seconds / max(total, 1e-9))
+        }.joined(separator: "\n")
+    }
+
     /// A device failure inside an op cannot be thrown through the Backend protocol: say what
     /// happened and stop (the model and optimizer state on the device are lost either way).
     func fail(_ error: Error) -> Never {
@@ -193,6 +218,10 @@ public final class CUDABackend: Backend {
     }
 
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
+        timed(name) { launchNow(name, grid: grid, block: block, shared: shared, args) }
+    }
+
+    private func launchNow(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int, _ args: [KernelArg]) {
         var slots = args.map(\.bits)
         slots.withUnsafeMutableBufferPointer { buf in
             var pointers = (0..<buf.count).map { UnsafeMutableRawPointer(buf.baseAddress! + $0) as UnsafeMutableRawPointer? }
@@ -259,15 +288,17 @@ public final class CUDABackend: Backend {
 
     public func fill(_ x: Tensor, _ value: Float) {
         guard x.count > 0 else { return }
-        must(driver.cuMemsetD32Async(CUdeviceptr(UInt(bitPattern: x.rawBytes)), value.bitPattern, x.count, stream), "cuMemsetD32Async")
+        timed("fill") { must(driver.cuMemsetD32Async(CUdeviceptr(UInt(bitPattern: x.rawBytes)), value.bitPattern, x.count, stream), "cuMemsetD32Async") }
     }
 
     public func copy(_ src: Tensor, into dst: Tensor) {
         let n = dst.count
         guard n > 0 else { return }
         if src.dtype == .f32 {
-            must(driver.cuMemcpyDtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), CUdeviceptr(UInt(bitPattern: src.rawBytes)), n * 4, stream),
-                 "cuMemcpyDtoDAsync")
+            timed("copy") {
+                must(driver.cuMemcpyDtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), CUdeviceptr(UInt(bitPattern: src.rawBytes)), n * 4, stream),
+                     "cuMemcpyDtoDAsync")
+            }
         } else {
             launch("decode_f32", grid: blocks(n), block: 256, [.i32(dtypeCode(src.dtype)), .ptr(ptr(src)), .ptr(ptr(dst)), .i64(Int64(n))])
         }
@@ -290,6 +321,11 @@ public final class CUDABackend: Backend {
 
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         guard p.m > 0, p.n > 0 else { return }
+        let kind = a.dtype == .f32 && b.dtype == .f32 ? "gemm f32" : "gemm bf16"
+        timed("\(kind) \(min(p.m, p.n) <= 64 ? "skinny" : "large")") { gemmNow(p, a: a, b: b, c: c) }
+    }
+
+    private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
         let mixed = a.dtype != .f32 || b.dtype != .f32
         var alpha = p.alpha, beta = p.beta
@@ -421,12 +457,14 @@ public final class CUDABackend: Backend {
     private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
                          beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
+        timed("gemm attention") {
         var al = alpha, be = beta
         let status = blas.gemmStridedBatchedEx(blas.handle, transB ? CUBLAS.opT : CUBLAS.opN, transA ? CUBLAS.opT : CUBLAS.opN,
                                                Int32(n), Int32(m), Int32(k), &al, b, CUBLAS.r32F, Int32(ldb), Int64(strideB),
                                                a, CUBLAS.r32F, Int32(lda), Int64(strideA), &be, c, CUBLAS.r32F, Int32(ldc), Int64(strideC),
                                                Int32(batch), attentionTF32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F, -1)
         if status != 0 { fail(CUDAError.cublas(call: "cublasGemmStridedBatchedEx (attention)", status: status)) }
+        }
     }
 
     /// For each sequence b, each query head r within a key/value group, and each block of R

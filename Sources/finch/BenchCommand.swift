@@ -1,5 +1,6 @@
 import ArgumentParser
 import FinchBench
+import FinchCUDA
 import FinchTensor
 import FinchModels
 
@@ -45,6 +46,7 @@ struct Bench: ParsableCommand {
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
             if Profiler.enabled { print(Profiler.report()) }
+            if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
         }
     }
 
