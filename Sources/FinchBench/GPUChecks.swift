@@ -24,14 +24,25 @@ public enum GPUChecks {
         // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
         var cuda: CUDABackend?
         if case let .cuda(n) = device { cuda = CUDA.backend(n) }
-        let tf32 = cuda?.attentionTF32 ?? false
+        let tf32 = (cuda?.attentionTF32 ?? false, cuda?.allowTF32 ?? false)
         cuda?.attentionTF32 = false
-        defer { cuda?.attentionTF32 = tf32 }
+        cuda?.allowTF32 = false
+        defer { cuda?.attentionTF32 = tf32.0; cuda?.allowTF32 = tf32.1 }
         for r in try opChecks(device) { add(r) }
         if let cuda {
             cuda.attentionTF32 = true
+            cuda.allowTF32 = true
             for r in try attentionChecks(device, tol: 5e-3, label: " (TF32)") { add(r) }
+            add(try compare("linear f32 fwd+bwd (TF32)", device, tol: 5e-3) { d in
+                var rng = SplitMix64(seed: 11)
+                let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
+                let y = try Ops.linear(x, w)
+                try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
+                return [y, x.grad!, w.grad!]
+            })
+            for r in try trainingStepChecks(device, tol: 5e-3, label: " (TF32)") { add(r) }
             cuda.attentionTF32 = false
+            cuda.allowTF32 = false
         }
         if let fixtures {
             for name in ["tiny-llama3", "tiny-qwen2"] {
@@ -302,7 +313,7 @@ public enum GPUChecks {
 
     // MARK: Whole training steps, CPU against GPU
 
-    static func trainingStepChecks(_ device: Device) throws -> [Result] {
+    static func trainingStepChecks(_ device: Device, tol: Double = 1e-4, label: String = "") throws -> [Result] {
         // A tiny Llama (GQA, 2 layers) with random f32 weights, LoRA on all projections, 3 AdamW steps.
         func run(_ d: Device) throws -> [Tensor] {
             var rng = SplitMix64(seed: 31)
@@ -342,6 +353,6 @@ public enum GPUChecks {
             let result = try trainer.run()
             return model.trainableParameters.map(\.tensor) + [try Tensor(result.steps.map(\.loss), shape: [result.steps.count])]
         }
-        return [try compare("tiny Llama: 3 AdamW steps (LoRA params + losses), CPU vs GPU", device, tol: 1e-4, run)]
+        return [try compare("tiny Llama: 3 AdamW steps (LoRA params + losses), CPU vs GPU\(label)", device, tol: tol, run)]
     }
 }

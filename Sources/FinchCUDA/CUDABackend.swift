@@ -106,8 +106,9 @@ public final class CUDABackend: Backend {
     let allocator: DeviceAllocator
     private var functions: [String: OpaquePointer] = [:]
     private var ropeTables: [ObjectIdentifier: (Tensor, Tensor)] = [:]
-    /// f32 × f32 products in TF32 (faster, ~1e-3 relative error) when FINCH_TF32=1.
-    public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] == "1"
+    /// f32 × f32 products (the LoRA branch) in TF32: the matrix units, ~1e-3 relative error, like
+    /// the bf16 LoRA products of PyTorch's autocast. FINCH_TF32=0 keeps them in full f32.
+    public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] != "0"
     /// The attention products of the blocked path in TF32 (default; ~1e-3 relative, like the
     /// bf16 attention of PyTorch's autocast); false computes them in full f32.
     public var attentionTF32 = ProcessInfo.processInfo.environment["FINCH_ATTENTION_F32"] != "1"
@@ -414,8 +415,9 @@ public final class CUDABackend: Backend {
     /// the matrix units a block of queries at a time (`blockedAttention*`), holding one
     /// (KVH × R × keys) score block, never the full (H × T × T) scores.
     static let fusedAttentionMaxQueries = 16
-    /// Query rows per block of the blocked path (memory: KVH × R × Tk floats, twice in the backward).
-    static let attentionBlockRows = 512
+    /// Bytes of one score block of the blocked path (KVH × R × Tk floats; two in the backward):
+    /// R is as many query rows as fit, so long sequences take few, large products.
+    static let attentionBlockBytes = 256 << 20
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
@@ -473,7 +475,7 @@ public final class CUDABackend: Backend {
     private func blockedAttentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
         let ldq = h * d, ldk = kvh * d
-        let rMax = min(t, Self.attentionBlockRows)
+        let rMax = min(t, max(16, Self.attentionBlockBytes / (kvh * tk * 4)))
         let sBlock = block(kvh * rMax * tk * 4)
         let s = sBlock.raw
         for b in 0..<p.batch {
@@ -503,7 +505,7 @@ public final class CUDABackend: Backend {
                                           dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
         let ldq = h * d, ldk = kvh * d
-        let rMax = min(t, Self.attentionBlockRows)
+        let rMax = min(t, max(16, Self.attentionBlockBytes / (kvh * tk * 4)))
         let pBlock = block(kvh * rMax * tk * 4), dpBlock = block(kvh * rMax * tk * 4)
         let pm = pBlock.raw, dpm = dpBlock.raw
         for b in 0..<p.batch {
