@@ -40,7 +40,7 @@ public enum GPUChecks {
                 try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
                 return [y, x.grad!, w.grad!]
             })
-            for r in try trainingStepChecks(device, tol: 5e-3, label: " (TF32)") { add(r) }
+            for r in try trainingStepChecks(device, tol: 5e-3, label: " (TF32)", lossesOnly: true) { add(r) }
             cuda.attentionTF32 = false
             cuda.allowTF32 = false
         }
@@ -313,7 +313,10 @@ public enum GPUChecks {
 
     // MARK: Whole training steps, CPU against GPU
 
-    static func trainingStepChecks(_ device: Device, tol: Double = 1e-4, label: String = "") throws -> [Result] {
+    /// With `lossesOnly` (the TF32 run) only the per-step losses are compared: AdamW's first steps
+    /// move each parameter by about ±lr whatever the gradient's size, so rounding noise in a
+    /// near-zero gradient flips single elements.
+    static func trainingStepChecks(_ device: Device, tol: Double = 1e-4, label: String = "", lossesOnly: Bool = false) throws -> [Result] {
         // A tiny Llama (GQA, 2 layers) with random f32 weights, LoRA on all projections, 3 AdamW steps.
         func run(_ d: Device) throws -> [Tensor] {
             var rng = SplitMix64(seed: 31)
@@ -351,8 +354,9 @@ public enum GPUChecks {
             let rows = (0..<6).map { i in TrainExample(ids: (0..<(20 + 3 * i)).map { _ in Int32(rng.next() % 300) }) }
             let trainer = try Trainer(model: model, train: rows, config: cfg, padId: 0)
             let result = try trainer.run()
-            return model.trainableParameters.map(\.tensor) + [try Tensor(result.steps.map(\.loss), shape: [result.steps.count])]
+            let losses = try Tensor(result.steps.map(\.loss), shape: [result.steps.count])
+            return lossesOnly ? [losses] : model.trainableParameters.map(\.tensor) + [losses]
         }
-        return [try compare("tiny Llama: 3 AdamW steps (LoRA params + losses), CPU vs GPU\(label)", device, tol: tol, run)]
+        return [try compare("tiny Llama: 3 AdamW steps (\(lossesOnly ? "losses" : "LoRA params + losses")), CPU vs GPU\(label)", device, tol: tol, run)]
     }
 }

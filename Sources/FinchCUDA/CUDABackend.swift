@@ -240,10 +240,19 @@ public final class CUDABackend: Backend {
     func ptr(_ t: Tensor) -> UnsafeRawPointer { UnsafeRawPointer(t.rawBytes) }
     func mptr(_ t: Tensor) -> UnsafeMutableRawPointer { t.rawBytes }
 
-    /// Int32 values uploaded to a device block (ids, positions, labels).
+    /// Recent int uploads by content: every layer (and its recomputation and backward) passes the
+    /// same positions, and a copy from pageable host memory can stall the stream, so each distinct
+    /// array goes over once.
+    private var intUploads: [(values: [Int32], block: DeviceBlock)] = []
+
+    /// Int32 values uploaded to a device block (ids, positions, labels). The block is never written
+    /// by kernels, so equal arrays share it.
     func upload(ints: [Int32]) -> DeviceBlock {
+        if let hit = intUploads.first(where: { $0.values == ints }) { return hit.block }
         let b = block(max(4, ints.count * 4))
         ints.withUnsafeBytes { must(driver.cuMemcpyHtoDAsync(b.pointer, $0.baseAddress!, $0.count, stream), "cuMemcpyHtoDAsync") }
+        intUploads.append((ints, b))
+        if intUploads.count > 8 { intUploads.removeFirst() }
         return b
     }
 
