@@ -703,6 +703,14 @@ public enum CUDA {
         }
     }
 
+    /// Whether NVRTC can be loaded (kernels can be compiled even without a GPU).
+    public static var compilerAvailable: Bool { (try? NVRTC()) != nil }
+
+    /// Compiles Finch's kernels for `arch` (e.g. "sm_90") without a device: a check of the source.
+    public static func compileKernels(arch: String) throws -> [UInt8] {
+        try NVRTC().compile(source: CUDAKernels.source, arch: arch)
+    }
+
     /// The backend for an activated device, if any.
     public static func backend(_ ordinal: Int = 0) -> CUDABackend? { active[ordinal] }
 
