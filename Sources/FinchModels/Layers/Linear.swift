@@ -59,6 +59,12 @@ public final class Linear {
     public var outFeatures: Int { weight.shape[0] }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        // One node for base + branch while training (and on accelerators); CPU decoding of a few
+        // rows keeps the quantized mat-vec path of `Ops.linear`.
+        if let lora, lora.dropout == 0 || lora.dropoutSeed == nil, !weight.needsGrad,
+           x.device != .cpu || (GradMode.isEnabled && x.rows > 4) {
+            return try Ops.loraLinear(x, weight: weight, bias: bias, a: lora.a, b: lora.b, scale: lora.scale)
+        }
         let y = try Ops.linear(x, weight, bias: bias)
         guard let lora else { return y }
         var input = x
