@@ -62,8 +62,8 @@ extension CPUBackend {
                     let t1 = min(t, t0 + bq), rows = t1 - t0
                     let keys = min(tk, p.queryOffset + t1)
                     // S (rows, keys) = scale · Q_blk · K[0:keys]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, s, Int32(keys))
+                    CPUBackend.sgemm(transA: false, transB: true, m: rows, n: keys, k: d,
+                                alpha: p.scale, qh + t0 * ldq, lda: ldq, kh, ldb: ldk, beta: 0, s, ldc: keys)
                     let qOff = p.queryOffset + t0
                     parallelFor(rows, minChunk: 8) { r in
                         for i in r {
@@ -80,8 +80,8 @@ extension CPUBackend {
                         }
                     }
                     // O_blk = P · V[0:keys]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
-                                1, s, Int32(keys), vh, Int32(ldk), 0, oh + t0 * ldq, Int32(ldq))
+                    CPUBackend.sgemm(transA: false, transB: false, m: rows, n: d, k: keys,
+                                alpha: 1, s, lda: keys, vh, ldb: ldk, beta: 0, oh + t0 * ldq, ldc: ldq)
                     t0 = t1
                 }
             }
@@ -117,8 +117,8 @@ extension CPUBackend {
                     let keys = min(tk, p.queryOffset + t1)
                     let qOff = p.queryOffset + t0
                     // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, pm, Int32(keys))
+                    CPUBackend.sgemm(transA: false, transB: true, m: rows, n: keys, k: d,
+                                alpha: p.scale, qh + t0 * ldq, lda: ldq, kh, ldb: ldk, beta: 0, pm, ldc: keys)
                     parallelFor(rows, minChunk: 8) { r in
                         for i in r {
                             let row = pm + i * keys
@@ -129,11 +129,11 @@ extension CPUBackend {
                         }
                     }
                     // dV[0:keys] += Pᵀ · dO_blk
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
-                                1, pm, Int32(keys), doh + t0 * ldq, Int32(ldq), 1, dvh, Int32(ldk))
+                    CPUBackend.sgemm(transA: true, transB: false, m: keys, n: d, k: rows,
+                                alpha: 1, pm, lda: keys, doh + t0 * ldq, ldb: ldq, beta: 1, dvh, ldc: ldk)
                     // dP = dO_blk · V[0:keys]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                1, doh + t0 * ldq, Int32(ldq), vh, Int32(ldk), 0, dpm, Int32(keys))
+                    CPUBackend.sgemm(transA: false, transB: true, m: rows, n: keys, k: d,
+                                alpha: 1, doh + t0 * ldq, lda: ldq, vh, ldb: ldk, beta: 0, dpm, ldc: keys)
                     // dS = P ⊙ (dP − rowsum(dO ⊙ O)), written over dP
                     parallelFor(rows, minChunk: 8) { r in
                         for i in r {
@@ -145,11 +145,11 @@ extension CPUBackend {
                         }
                     }
                     // dQ_blk = scale · dS · K[0:keys]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
-                                p.scale, dpm, Int32(keys), kh, Int32(ldk), 1, dqh + t0 * ldq, Int32(ldq))
+                    CPUBackend.sgemm(transA: false, transB: false, m: rows, n: d, k: keys,
+                                alpha: p.scale, dpm, lda: keys, kh, ldb: ldk, beta: 1, dqh + t0 * ldq, ldc: ldq)
                     // dK[0:keys] += scale · dSᵀ · Q_blk
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
-                                p.scale, dpm, Int32(keys), qh + t0 * ldq, Int32(ldq), 1, dkh, Int32(ldk))
+                    CPUBackend.sgemm(transA: true, transB: false, m: keys, n: d, k: rows,
+                                alpha: p.scale, dpm, lda: keys, qh + t0 * ldq, ldb: ldq, beta: 1, dkh, ldc: ldk)
                     t0 = t1
                 }
             }

@@ -151,8 +151,8 @@ extension CPUBackend {
             }
             if let dweight {
                 // dW += dlogitsᵀ · h[r0:r1]
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(vocab), Int32(c), Int32(rows), 1,
-                            pl, Int32(vocab), hidden.data + r0 * c, Int32(c), 1, dweight.data, Int32(c))
+                CPUBackend.sgemm(transA: true, transB: false, m: vocab, n: c, k: rows, alpha: 1,
+                                 pl, lda: vocab, hidden.data + r0 * c, ldb: c, beta: 1, dweight.data, ldc: c)
             }
             r0 = r1
         }
