@@ -111,7 +111,7 @@ extension Ops {
 
 extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
-        Profiler.measure("gemm") {
+        Profiler.measure("gemm \(p.m)x\(p.n)x\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N") b\(p.batch) \(a.dtype == .f32 && b.dtype == .f32 ? "" : "q")") {
         if a.dtype == .f32 && b.dtype == .f32 {
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
