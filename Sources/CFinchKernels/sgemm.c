@@ -15,6 +15,8 @@
 #define KC 256
 #define MC 144
 #define NC 2048
+// Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
+#define ROWS_FIRST_MAX 163840
 
 int finch_sgemm_has_avx512(void) {
 #if defined(__x86_64__)
@@ -195,12 +197,26 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;
                 pack_a(ta, a, lda, ic, mc, pc, kc, bufs->a);
-                for (size_t jr = 0; jr < nc; jr += NR) {
-                    size_t nr = nc - jr < NR ? nc - jr : NR;
+                if (kc * nc <= ROWS_FIRST_MAX) {
+                    // The packed B block fits in L2: sweep C a band of MR rows at a time, left to
+                    // right, so its stores stream (C is often freshly allocated and not in cache).
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
-                        kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                     alpha, bet, mr, nr);
+                        for (size_t jr = 0; jr < nc; jr += NR) {
+                            size_t nr = nc - jr < NR ? nc - jr : NR;
+                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                         alpha, bet, mr, nr);
+                        }
+                    }
+                } else {
+                    // Keep each KC×NR panel of B in L1 while the MR-row panels of A stream past it.
+                    for (size_t jr = 0; jr < nc; jr += NR) {
+                        size_t nr = nc - jr < NR ? nc - jr : NR;
+                        for (size_t ir = 0; ir < mc; ir += MR) {
+                            size_t mr = mc - ir < MR ? mc - ir : MR;
+                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                         alpha, bet, mr, nr);
+                        }
                     }
                 }
             }

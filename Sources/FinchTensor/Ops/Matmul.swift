@@ -111,7 +111,7 @@ extension Ops {
 
 extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
-        Profiler.measure("gemm \(p.m)x\(p.n)x\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N") b\(p.batch) \(a.dtype == .f32 && b.dtype == .f32 ? "" : "q")") {
+        Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")\(p.batch > 1 ? " ×\(p.batch)" : "")\(a.dtype == .f32 && b.dtype == .f32 ? "" : " stored")" : "gemm") {
         if a.dtype == .f32 && b.dtype == .f32 {
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
@@ -136,6 +136,9 @@ extension CPUBackend {
     /// OpenBLAS. `FINCH_GEMM=blas` forces OpenBLAS (for comparisons).
     public static let usePackedGemm: Bool =
         finch_sgemm_has_avx512() != 0 && ProcessInfo.processInfo.environment["FINCH_GEMM"] != "blas"
+
+    /// `FINCH_PROFILE=shapes`: the profile lists matrix products by shape and transposes.
+    static let profileShapes = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "shapes"
 
     /// Row-major C = alpha · op(A) · op(B) + beta · C over the thread budget.
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
