@@ -1,4 +1,6 @@
 import CBLAS
+import CFinchKernels
+import Dispatch
 import Foundation
 
 // Causal scaled-dot-product attention with grouped-query heads, computed a block of 64 queries at
@@ -41,16 +43,38 @@ extension Ops {
 extension CPUBackend {
     static let attentionBlock = 64
 
+    /// One thread's matrix product inside attention's per-head loop (the heads are what run in
+    /// parallel): the packed kernel single-threaded, or OpenBLAS (threaded) when heads run serially.
+    @inline(__always)
+    static func headGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if usePackedGemm {
+            finch_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        } else {
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+    }
+
+    /// Threads that run attention's (batch, head) units side by side: all of them with the packed
+    /// single-threaded kernel, else one (OpenBLAS threads each product instead).
+    static var attentionThreads: Int { usePackedGemm ? ThreadBudget.count : 1 }
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         Profiler.measure("attention fwd") {
         let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
         let rep = p.heads / p.kvHeads
         let ldq = h * d, ldk = p.kvHeads * d
         let bq = CPUBackend.attentionBlock
-        let scratch = allocate(count: bq * tk)
-        let s = scratch.raw.assumingMemoryBound(to: Float.self)
-        for b in 0..<p.batch {
-            for head in 0..<h {
+        let threads = CPUBackend.attentionThreads
+        let scratch = allocate(count: threads * bq * tk)
+        let sBase = scratch.raw.assumingMemoryBound(to: Float.self)
+        // One unit per (batch, query head); each thread owns a score block in scratch.
+        parallelChunks(p.batch * h, threads: threads) { worker, units in
+            let s = sBase + worker * bq * tk
+            for unit in units {
+                let b = unit / h, head = unit % h
                 let g = head / rep
                 let qh = q.data + b * t * ldq + head * d
                 let kh = k.data + b * tk * ldk + g * d
@@ -62,26 +86,20 @@ extension CPUBackend {
                     let t1 = min(t, t0 + bq), rows = t1 - t0
                     let keys = min(tk, p.queryOffset + t1)
                     // S (rows, keys) = scale · Q_blk · K[0:keys]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, s, Int32(keys))
+                    CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, s, keys)
                     let qOff = p.queryOffset + t0
-                    parallelFor(rows, minChunk: 8) { r in
-                        for i in r {
-                            let row = s + i * keys
-                            let valid = min(keys, qOff + i + 1)
-                            var m = -Float.infinity
-                            for j in 0..<valid { m = max(m, row[j]) }
-                            var sum: Float = 0
-                            for j in 0..<valid { let e = expf(row[j] - m); row[j] = e; sum += e }
-                            let inv = 1 / sum
-                            for j in 0..<valid { row[j] *= inv }
-                            for j in valid..<keys { row[j] = 0 }
-                            lh[t0 + i] = m + logf(sum)
-                        }
+                    for i in 0..<rows {
+                        let row = s + i * keys
+                        let valid = min(keys, qOff + i + 1)
+                        let m = finch_max_f32(row, valid)
+                        let sum = finch_exp_shift_sum_f32(row, row, valid, m)
+                        let inv = 1 / sum
+                        for j in 0..<valid { row[j] *= inv }
+                        if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
+                        lh[t0 + i] = m + logf(sum)
                     }
                     // O_blk = P · V[0:keys]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
-                                1, s, Int32(keys), vh, Int32(ldk), 0, oh + t0 * ldq, Int32(ldq))
+                    CPUBackend.headGemm(false, false, rows, d, keys, 1, s, keys, vh, ldk, 0, oh + t0 * ldq, ldq)
                     t0 = t1
                 }
             }
@@ -96,61 +114,57 @@ extension CPUBackend {
         let rep = p.heads / p.kvHeads
         let ldq = h * d, ldk = p.kvHeads * d
         let bq = CPUBackend.attentionBlock
-        let scratch = allocate(count: 2 * bq * tk)
-        let pm = scratch.raw.assumingMemoryBound(to: Float.self)
-        let dpm = pm + bq * tk
-        for b in 0..<p.batch {
-            for head in 0..<h {
-                let g = head / rep
-                let qh = q.data + b * t * ldq + head * d
-                let kh = k.data + b * tk * ldk + g * d
-                let vh = v.data + b * tk * ldk + g * d
-                let oh = out.data + b * t * ldq + head * d
-                let doh = dout.data + b * t * ldq + head * d
-                let dqh = dq.data + b * t * ldq + head * d
-                let dkh = dk.data + b * tk * ldk + g * d
-                let dvh = dv.data + b * tk * ldk + g * d
-                let lh = lse.data + (b * h + head) * t
-                var t0 = 0
-                while t0 < t {
-                    let t1 = min(t, t0 + bq), rows = t1 - t0
-                    let keys = min(tk, p.queryOffset + t1)
-                    let qOff = p.queryOffset + t0
-                    // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                p.scale, qh + t0 * ldq, Int32(ldq), kh, Int32(ldk), 0, pm, Int32(keys))
-                    parallelFor(rows, minChunk: 8) { r in
-                        for i in r {
+        let threads = CPUBackend.attentionThreads
+        let scratch = allocate(count: threads * 2 * bq * tk)
+        let base = scratch.raw.assumingMemoryBound(to: Float.self)
+        // One unit per (batch, key/value head): the query heads that share it run in one thread,
+        // so their dK/dV accumulations never race.
+        parallelChunks(p.batch * p.kvHeads, threads: threads) { worker, units in
+            let pm = base + worker * 2 * bq * tk
+            let dpm = pm + bq * tk
+            for unit in units {
+                let b = unit / p.kvHeads, g = unit % p.kvHeads
+                for head in (g * rep)..<((g + 1) * rep) {
+                    let qh = q.data + b * t * ldq + head * d
+                    let kh = k.data + b * tk * ldk + g * d
+                    let vh = v.data + b * tk * ldk + g * d
+                    let oh = out.data + b * t * ldq + head * d
+                    let doh = dout.data + b * t * ldq + head * d
+                    let dqh = dq.data + b * t * ldq + head * d
+                    let dkh = dk.data + b * tk * ldk + g * d
+                    let dvh = dv.data + b * tk * ldk + g * d
+                    let lh = lse.data + (b * h + head) * t
+                    var t0 = 0
+                    while t0 < t {
+                        let t1 = min(t, t0 + bq), rows = t1 - t0
+                        let keys = min(tk, p.queryOffset + t1)
+                        let qOff = p.queryOffset + t0
+                        // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
+                        CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, pm, keys)
+                        for i in 0..<rows {
                             let row = pm + i * keys
                             let valid = min(keys, qOff + i + 1)
-                            let l = lh[t0 + i]
-                            for j in 0..<valid { row[j] = expf(row[j] - l) }
-                            for j in valid..<keys { row[j] = 0 }
+                            _ = finch_exp_shift_sum_f32(row, row, valid, lh[t0 + i])
+                            if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
                         }
-                    }
-                    // dV[0:keys] += Pᵀ · dO_blk
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
-                                1, pm, Int32(keys), doh + t0 * ldq, Int32(ldq), 1, dvh, Int32(ldk))
-                    // dP = dO_blk · V[0:keys]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d),
-                                1, doh + t0 * ldq, Int32(ldq), vh, Int32(ldk), 0, dpm, Int32(keys))
-                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)), written over dP
-                    parallelFor(rows, minChunk: 8) { r in
-                        for i in r {
+                        // dV[0:keys] += Pᵀ · dO_blk
+                        CPUBackend.headGemm(true, false, keys, d, rows, 1, pm, keys, doh + t0 * ldq, ldq, 1, dvh, ldk)
+                        // dP = dO_blk · V[0:keys]ᵀ
+                        CPUBackend.headGemm(false, true, rows, keys, d, 1, doh + t0 * ldq, ldq, vh, ldk, 0, dpm, keys)
+                        // dS = P ⊙ (dP − rowsum(dO ⊙ O)), written over dP
+                        for i in 0..<rows {
                             let o = oh + (t0 + i) * ldq, dO = doh + (t0 + i) * ldq
                             var di: Float = 0
                             for j in 0..<d { di += o[j] * dO[j] }
                             let prow = pm + i * keys, drow = dpm + i * keys
                             for j in 0..<keys { drow[j] = prow[j] * (drow[j] - di) }
                         }
+                        // dQ_blk = scale · dS · K[0:keys]
+                        CPUBackend.headGemm(false, false, rows, d, keys, p.scale, dpm, keys, kh, ldk, 1, dqh + t0 * ldq, ldq)
+                        // dK[0:keys] += scale · dSᵀ · Q_blk
+                        CPUBackend.headGemm(true, false, keys, d, rows, p.scale, dpm, keys, qh + t0 * ldq, ldq, 1, dkh, ldk)
+                        t0 = t1
                     }
-                    // dQ_blk = scale · dS · K[0:keys]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys),
-                                p.scale, dpm, Int32(keys), kh, Int32(ldk), 1, dqh + t0 * ldq, Int32(ldq))
-                    // dK[0:keys] += scale · dSᵀ · Q_blk
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(keys), Int32(d), Int32(rows),
-                                p.scale, dpm, Int32(keys), qh + t0 * ldq, Int32(ldq), 1, dkh, Int32(ldk))
-                    t0 = t1
                 }
             }
         }

@@ -1,4 +1,7 @@
 import CBLAS
+import CFinchKernels
+import Dispatch
+import Foundation
 
 // Matrix products: `linear` (y = x·Wᵀ + b, the layer every projection uses; W may be stored
 // quantized) and `matmul` (general, with transposes and a batch dimension).
@@ -108,7 +111,7 @@ extension Ops {
 
 extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
-        Profiler.measure("gemm") {
+        Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")\(p.batch > 1 ? " ×\(p.batch)" : "")\(a.dtype == .f32 && b.dtype == .f32 ? "" : " stored")" : "gemm") {
         if a.dtype == .f32 && b.dtype == .f32 {
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
@@ -125,8 +128,54 @@ extension CPUBackend {
     @inline(__always)
     func sgemm(_ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                m: Int, n: Int, k: Int, beta: Float, lda: Int? = nil, ldb: Int? = nil, transB: Bool? = nil) {
-        cblas_sgemm(CblasRowMajor, p.transA ? CblasTrans : CblasNoTrans, (transB ?? p.transB) ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), p.alpha, a, Int32(lda ?? p.lda), b, Int32(ldb ?? p.ldb), beta, c, Int32(p.ldc))
+        CPUBackend.sgemm(transA: p.transA, transB: transB ?? p.transB, m: m, n: n, k: k, alpha: p.alpha,
+                         a, lda: lda ?? p.lda, b, ldb: ldb ?? p.ldb, beta: beta, c, ldc: p.ldc)
+    }
+
+    /// Finch's packed AVX-512 SGEMM (CFinchKernels/sgemm.c) where the CPU has AVX-512F, else
+    /// OpenBLAS. `FINCH_GEMM=blas` forces OpenBLAS (for comparisons).
+    public static let usePackedGemm: Bool =
+        finch_sgemm_has_avx512() != 0 && ProcessInfo.processInfo.environment["FINCH_GEMM"] != "blas"
+
+    /// `FINCH_PROFILE=shapes`: the profile lists matrix products by shape and transposes.
+    static let profileShapes = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "shapes"
+
+    /// Row-major C = alpha · op(A) · op(B) + beta · C over the thread budget.
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        guard usePackedGemm else {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+        let threads = ThreadBudget.count
+        // Below about a million multiply-adds a thread hand-off costs more than it saves.
+        if threads == 1 || m * n * k < 1 << 20 {
+            finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        // Split the larger of m and n (whole 12-row / 32-column register tiles): each thread packs
+        // its own share of that operand and all of the other, so this duplicates the smaller one.
+        let splitN = n >= m
+        let unit = splitN ? 32 : 12
+        let units = ((splitN ? n : m) + unit - 1) / unit
+        let parts = min(threads, units)
+        if parts == 1 {
+            finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lo = min(units * part / parts * unit, splitN ? n : m)
+            let hi = min(units * (part + 1) / parts * unit, splitN ? n : m)
+            if splitN {
+                finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, m, lo, hi)
+            } else {
+                finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, lo, hi, 0, n)
+            }
+        }
     }
 
     /// Rows of stored (quantized or 16-bit) B are decoded a chunk at a time into scratch, so the

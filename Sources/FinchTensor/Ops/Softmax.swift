@@ -1,4 +1,5 @@
 import CBLAS
+import CFinchKernels
 import Foundation
 
 // Log-softmax over the last dimension, and cross-entropy fused with the LM head.
@@ -56,10 +57,8 @@ extension CPUBackend {
         parallelFor(x.rows, minChunk: 1) { rows in
             for r in rows {
                 let xr = px + r * v, orow = po + r * v
-                var m = -Float.infinity
-                for j in 0..<v { m = max(m, xr[j]) }
-                var sum: Float = 0
-                for j in 0..<v { sum += expf(xr[j] - m) }
+                let m = finch_max_f32(xr, v)
+                let sum = finch_sum_exp_shift_f32(xr, v, m)
                 let l = m + logf(sum)
                 for j in 0..<v { orow[j] = xr[j] - l }
             }
@@ -75,7 +74,8 @@ extension CPUBackend {
                 let orow = po + r * v, drow = pd + r * v, xrow = px + r * v
                 var s: Float = 0
                 for j in 0..<v { s += drow[j] }
-                for j in 0..<v { xrow[j] = drow[j] - expf(orow[j]) * s }
+                finch_exp_f32(orow, xrow, v)
+                for j in 0..<v { xrow[j] = drow[j] - xrow[j] * s }
             }
         }
     }
@@ -127,16 +127,18 @@ extension CPUBackend {
                             if dhidden != nil || dweight != nil { row.update(repeating: 0, count: vocab) }
                             continue
                         }
-                        var m = -Float.infinity
-                        for j in 0..<vocab { m = max(m, row[j]) }
-                        var sum: Float = 0
-                        for j in 0..<vocab { sum += expf(row[j] - m) }
-                        let lse = m + logf(sum)
-                        pp[i] = Double(lse - row[Int(label)])
+                        let m = finch_max_f32(row, vocab)
+                        let xLabel = row[Int(label)]
                         if dhidden != nil || dweight != nil {
-                            // d(loss)/d(logits) = softmax − onehot
-                            for j in 0..<vocab { row[j] = expf(row[j] - lse) }
+                            // Keep e = exp(x − m) in place; d(loss)/d(logits) = e / Σe − onehot.
+                            let sum = finch_exp_shift_sum_f32(row, row, vocab, m)
+                            pp[i] = Double(m + logf(sum) - xLabel)
+                            let inv = 1 / sum
+                            for j in 0..<vocab { row[j] *= inv }
                             row[Int(label)] -= 1
+                        } else {
+                            let sum = finch_sum_exp_shift_f32(row, vocab, m)
+                            pp[i] = Double(m + logf(sum) - xLabel)
                         }
                     }
                 }
@@ -151,8 +153,8 @@ extension CPUBackend {
             }
             if let dweight {
                 // dW += dlogitsᵀ · h[r0:r1]
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(vocab), Int32(c), Int32(rows), 1,
-                            pl, Int32(vocab), hidden.data + r0 * c, Int32(c), 1, dweight.data, Int32(c))
+                CPUBackend.sgemm(transA: true, transB: false, m: vocab, n: c, k: rows, alpha: 1,
+                                 pl, lda: vocab, hidden.data + r0 * c, ldb: c, beta: 1, dweight.data, ldc: c)
             }
             r0 = r1
         }

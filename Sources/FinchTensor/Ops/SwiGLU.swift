@@ -1,3 +1,4 @@
+import CFinchKernels
 import Foundation
 
 // The SwiGLU product of Llama's MLP: silu(gate) ⊙ up, fused so the silu output is never stored.
@@ -27,7 +28,7 @@ extension CPUBackend {
         Profiler.measure("swiglu fwd") {
         let pg = gate.data, pu = up.data, po = out.data
         parallelFor(out.count, minChunk: 1 << 14) { r in
-            for i in r { po[i] = pg[i] / (1 + expf(-pg[i])) * pu[i] }
+            finch_swiglu_f32(pg + r.lowerBound, pu + r.lowerBound, po + r.lowerBound, r.count)
         }
     }
     }
@@ -37,12 +38,8 @@ extension CPUBackend {
         Profiler.measure("swiglu bwd") {
         let pg = gate.data, pu = up.data, pd = dout.data, pdg = dgate.data, pdu = dup.data
         parallelFor(gate.count, minChunk: 1 << 14) { r in
-            for i in r {
-                let g = pg[i]
-                let s = 1 / (1 + expf(-g))
-                pdu[i] = pd[i] * g * s
-                pdg[i] = pd[i] * pu[i] * s * (1 + g * (1 - s))
-            }
+            let o = r.lowerBound
+            finch_swiglu_backward_f32(pg + o, pu + o, pd + o, pdg + o, pdu + o, r.count)
         }
     }
     }

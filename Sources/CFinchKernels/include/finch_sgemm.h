@@ -1,0 +1,31 @@
+#ifndef FINCH_SGEMM_H
+#define FINCH_SGEMM_H
+#include <stddef.h>
+
+// Row-major single-precision GEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, where
+// op(X) is X or Xᵀ (trans_a / trans_b nonzero), with leading dimensions lda, ldb, ldc (elements).
+// beta == 0 never reads C (it may hold garbage, NaN included).
+//
+// finch_sgemm_avx512 is a BLIS-style packed GEMM: panels of op(A) (12 rows) and op(B) (32 columns)
+// are packed into thread-local buffers blocked for L1/L2, and a 12×32 AVX-512 FMA micro-kernel
+// (24 zmm accumulators) runs over them. It is single-threaded; callers split C into tiles
+// (finch_sgemm_tile) across threads. finch_sgemm_ref is the scalar reference (triple loop,
+// f32 accumulation in k order); the tests compare both against each other and cblas.
+
+/// 1 when the CPU has AVX-512F (the packed kernel's only requirement), else 0.
+int finch_sgemm_has_avx512(void);
+
+/// The whole product, single-threaded. Requires finch_sgemm_has_avx512().
+void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+/// Rows [m0, m1) × columns [n0, n1) of C only (same arguments otherwise): what one thread computes.
+void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                      size_t m0, size_t m1, size_t n0, size_t n1);
+
+/// Scalar reference.
+void finch_sgemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+#endif

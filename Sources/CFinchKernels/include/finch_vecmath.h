@@ -1,0 +1,37 @@
+#ifndef FINCH_VECMATH_H
+#define FINCH_VECMATH_H
+#include <stddef.h>
+
+// Row kernels built on a vectorised exp (AVX-512: Cephes-style range reduction x = n·ln2 + r,
+// degree-6 polynomial for e^r, scaled by 2^n; relative error within a few ulp of expf, inputs
+// below -104 give 0, NaN stays NaN). Each has a scalar reference (`_ref`, libm expf) beside it;
+// the plain names pick AVX-512 at run time and use the reference elsewhere.
+
+/// 1 when the AVX-512 versions are in use.
+int finch_vecmath_has_avx512(void);
+
+/// y[i] = exp(x[i]) (y may be x).
+void finch_exp_f32(const float *x, float *y, size_t n);
+void finch_exp_f32_ref(const float *x, float *y, size_t n);
+
+/// max over x[0:n] (-inf for n == 0).
+float finch_max_f32(const float *x, size_t n);
+float finch_max_f32_ref(const float *x, size_t n);
+
+/// y[i] = exp(x[i] - shift) (y may be x); returns Σ y[i], accumulated in f32 lanes.
+float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift);
+float finch_exp_shift_sum_f32_ref(const float *x, float *y, size_t n, float shift);
+
+/// Σ exp(x[i] - shift) without storing.
+float finch_sum_exp_shift_f32(const float *x, size_t n, float shift);
+float finch_sum_exp_shift_f32_ref(const float *x, size_t n, float shift);
+
+/// out = silu(g) · u = g / (1 + exp(-g)) · u
+void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n);
+void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n);
+
+/// s = σ(g): dup = dout · g · s,  dgate = dout · u · s · (1 + g · (1 - s))
+void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n);
+void finch_swiglu_backward_f32_ref(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n);
+
+#endif

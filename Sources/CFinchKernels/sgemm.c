@@ -1,0 +1,253 @@
+#include "finch_sgemm.h"
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// Register tile (MR rows × NR columns of C) and cache blocks: an MR×KC panel of packed A streams
+// from L2 while a KC×NR panel of packed B stays in L1 (32 KiB of Zen 5's / Skylake-X's 48 / 32 KiB);
+// the MC×KC block of A (144 KiB) sits in L2 and the KC×NC block of B (2 MiB) in L2/L3.
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 144
+#define NC 2048
+// Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
+#define ROWS_FIRST_MAX 163840
+
+int finch_sgemm_has_avx512(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+static inline float at(const float *x, size_t ld, int trans, size_t r, size_t c) {
+    return trans ? x[c * ld + r] : x[r * ld + c];
+}
+
+void finch_sgemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            float acc = 0;
+            for (size_t p = 0; p < k; p++) acc += at(a, lda, trans_a, i, p) * at(b, ldb, trans_b, p, j);
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0 ? alpha * acc : alpha * acc + beta * *cij;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+
+// Per-thread packing buffers, kept between calls (freed when the thread exits).
+typedef struct { float *a, *b; } pack_buffers;
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+static void free_buffers(void *p) {
+    pack_buffers *bufs = p;
+    free(bufs->a);
+    free(bufs->b);
+    free(bufs);
+}
+static void make_key(void) { pthread_key_create(&buffers_key, free_buffers); }
+
+static pack_buffers *thread_buffers(void) {
+    pthread_once(&buffers_once, make_key);
+    pack_buffers *bufs = pthread_getspecific(buffers_key);
+    if (!bufs) {
+        bufs = malloc(sizeof *bufs);
+        if (!bufs) abort();
+        bufs->a = aligned_alloc(64, sizeof(float) * MC * KC);
+        bufs->b = aligned_alloc(64, sizeof(float) * NC * KC);
+        if (!bufs->a || !bufs->b) abort();
+        pthread_setspecific(buffers_key, bufs);
+    }
+    return bufs;
+}
+
+// Packs op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows: panel r holds, for each p, the MR
+// values A(i0 + r·MR + 0…MR-1, p0 + p), zero past the last row.
+static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        size_t mr = mc - ir < MR ? mc - ir : MR;
+        if (!ta) {
+            if (mr < MR) memset(dst, 0, sizeof(float) * MR * kc);
+            for (size_t i = 0; i < mr; i++) {
+                const float *src = a + (i0 + ir + i) * lda + p0;
+                float *d = dst + i;
+                for (size_t p = 0; p < kc; p++) d[p * MR] = src[p];
+            }
+        } else {
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + ir;
+                float *d = dst + p * MR;
+                size_t i = 0;
+                for (; i < mr; i++) d[i] = src[i];
+                for (; i < MR; i++) d[i] = 0;
+            }
+        }
+        dst += MR * kc;
+    }
+}
+
+// Packs op(B)[p0 : p0+kc, j0 : j0+nc] as panels of NR columns: panel r holds, for each p, the NR
+// values B(p0 + p, j0 + r·NR + 0…NR-1), zero past the last column.
+static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        size_t nr = nc - jr < NR ? nc - jr : NR;
+        if (!tb) {
+            for (size_t p = 0; p < kc; p++) {
+                const float *src = b + (p0 + p) * ldb + j0 + jr;
+                float *d = dst + p * NR;
+                if (nr == NR) {
+                    memcpy(d, src, sizeof(float) * NR);
+                } else {
+                    size_t j = 0;
+                    for (; j < nr; j++) d[j] = src[j];
+                    for (; j < NR; j++) d[j] = 0;
+                }
+            }
+        } else {
+            if (nr < NR) memset(dst, 0, sizeof(float) * NR * kc);
+            for (size_t j = 0; j < nr; j++) {
+                const float *src = b + (j0 + jr + j) * ldb + p0;
+                float *d = dst + j;
+                for (size_t p = 0; p < kc; p++) d[p * NR] = src[p];
+            }
+        }
+        dst += NR * kc;
+    }
+}
+
+// C[0:mr, 0:nr] = alpha · Ã·B̃ + beta · C over one packed MR×kc panel of A and kc×NR panel of B.
+__attribute__((target("avx512f")))
+static void kernel_12x32(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
+                         float alpha, float beta, size_t mr, size_t nr) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
+    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
+    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
+    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
+    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps();
+    __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps();
+    __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+#define FINCH_ROW(i, r0, r1) do { __m512 ai = _mm512_set1_ps(a[i]); \
+        r0 = _mm512_fmadd_ps(ai, b0, r0); r1 = _mm512_fmadd_ps(ai, b1, r1); } while (0)
+    for (size_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        FINCH_ROW(0, c00, c01); FINCH_ROW(1, c10, c11); FINCH_ROW(2, c20, c21);
+        FINCH_ROW(3, c30, c31); FINCH_ROW(4, c40, c41); FINCH_ROW(5, c50, c51);
+        FINCH_ROW(6, c60, c61); FINCH_ROW(7, c70, c71); FINCH_ROW(8, c80, c81);
+        FINCH_ROW(9, c90, c91); FINCH_ROW(10, ca0, ca1); FINCH_ROW(11, cb0, cb1);
+        a += MR;
+        b += NR;
+    }
+#undef FINCH_ROW
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                         {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (size_t i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    pack_buffers *bufs = thread_buffers();
+    // Equal k blocks of at most KC.
+    size_t kblocks = (k + KC - 1) / KC;
+    size_t kcb = (k + kblocks - 1) / kblocks;
+    for (size_t jc = 0; jc < n; jc += NC) {
+        size_t nc = n - jc < NC ? n - jc : NC;
+        for (size_t pc = 0; pc < k; pc += kcb) {
+            size_t kc = k - pc < kcb ? k - pc : kcb;
+            pack_b(tb, b, ldb, pc, kc, jc, nc, bufs->b);
+            float bet = pc == 0 ? beta : 1;
+            for (size_t ic = 0; ic < m; ic += MC) {
+                size_t mc = m - ic < MC ? m - ic : MC;
+                pack_a(ta, a, lda, ic, mc, pc, kc, bufs->a);
+                if (kc * nc <= ROWS_FIRST_MAX) {
+                    // The packed B block fits in L2: sweep C a band of MR rows at a time, left to
+                    // right, so its stores stream (C is often freshly allocated and not in cache).
+                    for (size_t ir = 0; ir < mc; ir += MR) {
+                        size_t mr = mc - ir < MR ? mc - ir : MR;
+                        for (size_t jr = 0; jr < nc; jr += NR) {
+                            size_t nr = nc - jr < NR ? nc - jr : NR;
+                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                         alpha, bet, mr, nr);
+                        }
+                    }
+                } else {
+                    // Keep each KC×NR panel of B in L1 while the MR-row panels of A stream past it.
+                    for (size_t jr = 0; jr < nc; jr += NR) {
+                        size_t nr = nc - jr < NR ? nc - jr : NR;
+                        for (size_t ir = 0; ir < mc; ir += MR) {
+                            size_t mr = mc - ir < MR ? mc - ir : MR;
+                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                         alpha, bet, mr, nr);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (!finch_sgemm_has_avx512()) {
+        finch_sgemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+#else
+
+void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    finch_sgemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+#endif
+
+void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                      size_t m0, size_t m1, size_t n0, size_t n1) {
+    (void)m; (void)n;
+    if (m1 <= m0 || n1 <= n0) return;
+    const float *as = trans_a ? a + m0 : a + m0 * lda;
+    const float *bs = trans_b ? b + n0 * ldb : b + n0;
+    finch_sgemm_avx512(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, as, lda, bs, ldb, beta, c + m0 * ldc + n0, ldc);
+}

@@ -1,0 +1,169 @@
+#include "finch_vecmath.h"
+#include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// MARK: Scalar references
+
+void finch_exp_f32_ref(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+float finch_max_f32_ref(const float *x, size_t n) {
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+float finch_exp_shift_sum_f32_ref(const float *x, float *y, size_t n, float shift) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) { float e = expf(x[i] - shift); y[i] = e; s += e; }
+    return s;
+}
+
+float finch_sum_exp_shift_f32_ref(const float *x, size_t n, float shift) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += expf(x[i] - shift);
+    return s;
+}
+
+void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = g[i] / (1 + expf(-g[i])) * u[i];
+}
+
+void finch_swiglu_backward_f32_ref(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i], s = 1 / (1 + expf(-gi));
+        du[i] = dout[i] * gi * s;
+        dg[i] = dout[i] * u[i] * s * (1 + gi * (1 - s));
+    }
+}
+
+#if defined(__x86_64__)
+
+int finch_vecmath_has_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return cached;
+}
+
+#define AVX512 __attribute__((target("avx512f")))
+
+// e^x: clamp to [-104, 88.72] (max/min ordered so NaN passes through), n = round(x·log2 e),
+// r = x − n·ln2 (two-part ln2), e^r ≈ 1 + r + r²·P(r) (Cephes expf), then scale by 2^n.
+AVX512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.72283935546875f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 e = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(e, n);
+}
+
+static inline __mmask16 tail_mask(size_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+
+AVX512 static void exp_avx512(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, k, exp512(_mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+AVX512 static float max_avx512(const float *x, size_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    if (i < n) m = _mm512_mask_max_ps(m, tail_mask(n - i), m, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    return _mm512_reduce_max_ps(m);
+}
+
+AVX512 static float exp_shift_sum_avx512(const float *x, float *y, size_t n, float shift) {
+    __m512 s = _mm512_setzero_ps(), sh = _mm512_set1_ps(shift);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh));
+        _mm512_mask_storeu_ps(y + i, k, e);
+        s = _mm512_mask_add_ps(s, k, s, e);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+AVX512 static float sum_exp_shift_avx512(const float *x, size_t n, float shift) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), sh = _mm512_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_add_ps(s0, exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh)));
+        s1 = _mm512_add_ps(s1, exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh)));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh));
+        s0 = _mm512_mask_add_ps(s0, k, s0, e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+AVX512 static void swiglu_avx512(const float *g, const float *u, float *out, size_t n) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 gi = _mm512_maskz_loadu_ps(k, g + i), ui = _mm512_maskz_loadu_ps(k, u + i);
+        __m512 den = _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gi)));
+        _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(_mm512_div_ps(gi, den), ui));
+    }
+}
+
+AVX512 static void swiglu_backward_avx512(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 gi = _mm512_maskz_loadu_ps(k, g + i), ui = _mm512_maskz_loadu_ps(k, u + i);
+        __m512 d = _mm512_maskz_loadu_ps(k, dout + i);
+        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gi))));
+        _mm512_mask_storeu_ps(du + i, k, _mm512_mul_ps(_mm512_mul_ps(d, gi), s));
+        __m512 t = _mm512_fmadd_ps(gi, _mm512_sub_ps(one, s), one);
+        _mm512_mask_storeu_ps(dg + i, k, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, ui), s), t));
+    }
+}
+
+#define DISPATCH(call_avx, call_ref) do { if (finch_vecmath_has_avx512()) { call_avx; } else { call_ref; } } while (0)
+
+void finch_exp_f32(const float *x, float *y, size_t n) { DISPATCH(exp_avx512(x, y, n), finch_exp_f32_ref(x, y, n)); }
+float finch_max_f32(const float *x, size_t n) { return finch_vecmath_has_avx512() ? max_avx512(x, n) : finch_max_f32_ref(x, n); }
+float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift) {
+    return finch_vecmath_has_avx512() ? exp_shift_sum_avx512(x, y, n, shift) : finch_exp_shift_sum_f32_ref(x, y, n, shift);
+}
+float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) {
+    return finch_vecmath_has_avx512() ? sum_exp_shift_avx512(x, n, shift) : finch_sum_exp_shift_f32_ref(x, n, shift);
+}
+void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) {
+    DISPATCH(swiglu_avx512(g, u, out, n), finch_swiglu_f32_ref(g, u, out, n));
+}
+void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
+    DISPATCH(swiglu_backward_avx512(g, u, dout, dg, du, n), finch_swiglu_backward_f32_ref(g, u, dout, dg, du, n));
+}
+
+#else
+
+int finch_vecmath_has_avx512(void) { return 0; }
+void finch_exp_f32(const float *x, float *y, size_t n) { finch_exp_f32_ref(x, y, n); }
+float finch_max_f32(const float *x, size_t n) { return finch_max_f32_ref(x, n); }
+float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift) { return finch_exp_shift_sum_f32_ref(x, y, n, shift); }
+float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) { return finch_sum_exp_shift_f32_ref(x, n, shift); }
+void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) { finch_swiglu_f32_ref(g, u, out, n); }
+void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
+    finch_swiglu_backward_f32_ref(g, u, dout, dg, du, n);
+}
+
+#endif
