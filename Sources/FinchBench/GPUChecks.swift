@@ -24,15 +24,18 @@ public enum GPUChecks {
         // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
         var cuda: CUDABackend?
         if case let .cuda(n) = device { cuda = CUDA.backend(n) }
-        let tf32 = (cuda?.attentionTF32 ?? false, cuda?.allowTF32 ?? false)
-        cuda?.attentionTF32 = false
+        let saved = (cuda?.attentionPrecision ?? .f32, cuda?.allowTF32 ?? false)
+        cuda?.attentionPrecision = .f32
         cuda?.allowTF32 = false
-        defer { cuda?.attentionTF32 = tf32.0; cuda?.allowTF32 = tf32.1 }
+        defer { cuda?.attentionPrecision = saved.0; cuda?.allowTF32 = saved.1 }
         for r in try opChecks(device) { add(r) }
         if let cuda {
-            cuda.attentionTF32 = true
+            // The matrix-unit paths used by default, each at its own tolerance.
+            for (precision, tol) in [(CUDABackend.AttentionPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
+                cuda.attentionPrecision = precision
+                for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue))") { add(r) }
+            }
             cuda.allowTF32 = true
-            for r in try attentionChecks(device, tol: 5e-3, label: " (TF32)") { add(r) }
             add(try compare("linear f32 fwd+bwd (TF32)", device, tol: 5e-3) { d in
                 var rng = SplitMix64(seed: 11)
                 let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
@@ -40,8 +43,8 @@ public enum GPUChecks {
                 try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
                 return [y, x.grad!, w.grad!]
             })
-            for r in try trainingStepChecks(device, tol: 5e-3, label: " (TF32)", lossesOnly: true) { add(r) }
-            cuda.attentionTF32 = false
+            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention, TF32 LoRA)", lossesOnly: true) { add(r) }
+            cuda.attentionPrecision = .f32
             cuda.allowTF32 = false
         }
         if let fixtures {

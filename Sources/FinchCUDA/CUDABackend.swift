@@ -109,9 +109,11 @@ public final class CUDABackend: Backend {
     /// f32 × f32 products (the LoRA branch) in TF32: the matrix units, ~1e-3 relative error, like
     /// the bf16 LoRA products of PyTorch's autocast. FINCH_TF32=0 keeps them in full f32.
     public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] != "0"
-    /// The attention products of the blocked path in TF32 (default; ~1e-3 relative, like the
-    /// bf16 attention of PyTorch's autocast); false computes them in full f32.
-    public var attentionTF32 = ProcessInfo.processInfo.environment["FINCH_ATTENTION_F32"] != "1"
+    /// The precision of the blocked attention's products: bf16 inputs with f32 accumulation (the
+    /// default, as PyTorch's autocast runs attention), TF32, or full f32 (`FINCH_ATTENTION=f32|tf32|bf16`).
+    public enum AttentionPrecision: String, Sendable { case f32, tf32, bf16 }
+    public var attentionPrecision = AttentionPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_ATTENTION"] ?? "bf16") ?? .bf16
+
 
     init(ordinal: Int, driver: Driver, nvrtc: NVRTC) throws {
         self.driver = driver
@@ -465,17 +467,35 @@ public final class CUDABackend: Backend {
     }
 
     /// A TF32 (or f32) strided-batched product on raw device pointers, row-major like `GemmParams`.
+    /// Operands in bf16 when `attentionPrecision` is bf16 (pointers and strides then count bf16
+    /// elements), f32 otherwise; C is always f32.
     private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
                          beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
         timed("gemm attention") {
         var al = alpha, be = beta
+        let type = attentionPrecision == .bf16 ? CUBLAS.r16BF : CUBLAS.r32F
+        let compute = attentionPrecision == .tf32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F
         let status = blas.gemmStridedBatchedEx(blas.handle, transB ? CUBLAS.opT : CUBLAS.opN, transA ? CUBLAS.opT : CUBLAS.opN,
-                                               Int32(n), Int32(m), Int32(k), &al, b, CUBLAS.r32F, Int32(ldb), Int64(strideB),
-                                               a, CUBLAS.r32F, Int32(lda), Int64(strideA), &be, c, CUBLAS.r32F, Int32(ldc), Int64(strideC),
-                                               Int32(batch), attentionTF32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F, -1)
+                                               Int32(n), Int32(m), Int32(k), &al, b, type, Int32(ldb), Int64(strideB),
+                                               a, type, Int32(lda), Int64(strideA), &be, c, CUBLAS.r32F, Int32(ldc), Int64(strideC),
+                                               Int32(batch), compute, -1)
         if status != 0 { fail(CUDAError.cublas(call: "cublasGemmStridedBatchedEx (attention)", status: status)) }
         }
+    }
+
+    /// Operands of the attention products: the f32 tensor itself, or a bf16 copy (element size 2).
+    private func attentionOperand(_ t: Tensor) -> (UnsafeRawPointer, Int, DeviceBlock?) {
+        guard attentionPrecision == .bf16 else { return (ptr(t), 4, nil) }
+        let b = block(t.count * 2)
+        launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
+        return (UnsafeRawPointer(b.raw), 2, b)
+    }
+
+    /// Query rows per block: as many as fit `attentionBlockBytes`, at most 1024 so that the blocks
+    /// of a causal sequence skip the keys after their last query (a quarter of the work at T = 2048).
+    private func attentionRows(_ p: AttentionParams) -> Int {
+        min(p.seqLen, 1024, max(16, Self.attentionBlockBytes / (p.kvHeads * p.keyLen * 4)))
     }
 
     /// For each sequence b, each query head r within a key/value group, and each block of R
@@ -484,76 +504,83 @@ public final class CUDABackend: Backend {
     private func blockedAttentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
         let ldq = h * d, ldk = kvh * d
-        let rMax = min(t, max(16, Self.attentionBlockBytes / (kvh * tk * 4)))
-        let sBlock = block(kvh * rMax * tk * 4)
+        let rMax = attentionRows(p)
+        let bf16 = attentionPrecision == .bf16
+        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = attentionOperand(k), (vp, _, vb) = attentionOperand(v)
+        let sBlock = block(kvh * rMax * tk * 4), p16 = bf16 ? block(kvh * rMax * tk * 2) : nil
         let s = sBlock.raw
         for b in 0..<p.batch {
             for r in 0..<rep {
                 var t0 = 0
                 while t0 < t {
                     let rows = min(rMax, t - t0), keys = min(tk, p.queryOffset + t0 + rows)
-                    let qp = ptr(q) + ((b * t + t0) * ldq + r * d) * 4
-                    let kp = ptr(k) + (b * tk * ldk) * 4, vp = ptr(v) + (b * tk * ldk) * 4
+                    let qOff = ((b * t + t0) * ldq + r * d), kvOff = b * tk * ldk
                     rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: p.scale,
-                            a: qp, lda: ldq, strideA: rep * d, b: kp, ldb: ldk, strideB: d,
+                            a: qp + qOff * e, lda: ldq, strideA: rep * d, b: kp + kvOff * e, ldb: ldk, strideB: d,
                             beta: 0, c: s, ldc: keys, strideC: rows * keys, batch: kvh)
                     launch("attn_block_softmax", grid: (kvh * rows, 1, 1), block: 256,
-                           [.ptr(UnsafeRawPointer(s)), .ptr(ptr(lse)), .i32(Int32(rows)), .i32(Int32(keys)), .i32(Int32(t)),
-                            .i32(Int32(h)), .i32(Int32(rep)), .i32(Int32(r)), .i32(Int32(b)), .i32(Int32(t0)), .i32(Int32(p.queryOffset))])
+                           [.ptr(UnsafeRawPointer(s)), .ptr(ptr(lse)), .ptr(p16.map { UnsafeRawPointer($0.raw) }), .i32(Int32(rows)), .i32(Int32(keys)),
+                            .i32(Int32(t)), .i32(Int32(h)), .i32(Int32(rep)), .i32(Int32(r)), .i32(Int32(b)), .i32(Int32(t0)), .i32(Int32(p.queryOffset))])
                     rawGemm(transA: false, transB: false, m: rows, n: d, k: keys, alpha: 1,
-                            a: UnsafeRawPointer(s), lda: keys, strideA: rows * keys, b: vp, ldb: ldk, strideB: d,
-                            beta: 0, c: mptr(out) + ((b * t + t0) * ldq + r * d) * 4, ldc: ldq, strideC: rep * d, batch: kvh)
+                            a: p16.map { UnsafeRawPointer($0.raw) } ?? UnsafeRawPointer(s), lda: keys, strideA: rows * keys,
+                            b: vp + kvOff * e, ldb: ldk, strideB: d,
+                            beta: 0, c: mptr(out) + qOff * 4, ldc: ldq, strideC: rep * d, batch: kvh)
                     t0 += rows
                 }
             }
         }
-        withExtendedLifetime(sBlock) {}
+        withExtendedLifetime((sBlock, p16, qb, kb, vb)) {}
     }
 
     private func blockedAttentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, lse: Tensor, di: UnsafeRawPointer,
                                           dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
         let ldq = h * d, ldk = kvh * d
-        let rMax = min(t, max(16, Self.attentionBlockBytes / (kvh * tk * 4)))
+        let rMax = attentionRows(p)
+        let bf16 = attentionPrecision == .bf16
+        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = attentionOperand(k), (vp, _, vb) = attentionOperand(v)
+        let (dop, _, dob) = attentionOperand(dout)
         let pBlock = block(kvh * rMax * tk * 4), dpBlock = block(kvh * rMax * tk * 4)
+        let p16 = bf16 ? block(kvh * rMax * tk * 2) : nil, ds16 = bf16 ? block(kvh * rMax * tk * 2) : nil
         let pm = pBlock.raw, dpm = dpBlock.raw
+        let pOperand = p16.map { UnsafeRawPointer($0.raw) } ?? UnsafeRawPointer(pm)
+        let dsOperand = ds16.map { UnsafeRawPointer($0.raw) } ?? UnsafeRawPointer(dpm)
         for b in 0..<p.batch {
             for r in 0..<rep {
                 var t0 = 0
                 while t0 < t {
                     let rows = min(rMax, t - t0), keys = min(tk, p.queryOffset + t0 + rows)
-                    let qOff = ((b * t + t0) * ldq + r * d) * 4
-                    let kvOff = (b * tk * ldk) * 4
+                    let qOff = ((b * t + t0) * ldq + r * d), kvOff = b * tk * ldk
                     let rowArgs: [KernelArg] = [.i32(Int32(rows)), .i32(Int32(keys)), .i32(Int32(t)), .i32(Int32(h)), .i32(Int32(rep)),
                                                 .i32(Int32(r)), .i32(Int32(b)), .i32(Int32(t0))]
                     // P = exp(scale·Q·Kᵀ − lse)
                     rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: p.scale,
-                            a: ptr(q) + qOff, lda: ldq, strideA: rep * d, b: ptr(k) + kvOff, ldb: ldk, strideB: d,
+                            a: qp + qOff * e, lda: ldq, strideA: rep * d, b: kp + kvOff * e, ldb: ldk, strideB: d,
                             beta: 0, c: pm, ldc: keys, strideC: rows * keys, batch: kvh)
                     launch("attn_block_probs", grid: (kvh * rows, 1, 1), block: 256,
-                           [.ptr(UnsafeRawPointer(pm)), .ptr(ptr(lse))] + rowArgs + [.i32(Int32(p.queryOffset))])
+                           [.ptr(UnsafeRawPointer(pm)), .ptr(ptr(lse)), .ptr(p16.map { UnsafeRawPointer($0.raw) })] + rowArgs + [.i32(Int32(p.queryOffset))])
                     // dV += Pᵀ·dO
                     rawGemm(transA: true, transB: false, m: keys, n: d, k: rows, alpha: 1,
-                            a: UnsafeRawPointer(pm), lda: keys, strideA: rows * keys, b: ptr(dout) + qOff, ldb: ldq, strideB: rep * d,
-                            beta: 1, c: mptr(dv) + kvOff, ldc: ldk, strideC: d, batch: kvh)
+                            a: pOperand, lda: keys, strideA: rows * keys, b: dop + qOff * e, ldb: ldq, strideB: rep * d,
+                            beta: 1, c: mptr(dv) + kvOff * 4, ldc: ldk, strideC: d, batch: kvh)
                     // dP = dO·Vᵀ, then dS = P ⊙ (dP − Di)
                     rawGemm(transA: false, transB: true, m: rows, n: keys, k: d, alpha: 1,
-                            a: ptr(dout) + qOff, lda: ldq, strideA: rep * d, b: ptr(v) + kvOff, ldb: ldk, strideB: d,
+                            a: dop + qOff * e, lda: ldq, strideA: rep * d, b: vp + kvOff * e, ldb: ldk, strideB: d,
                             beta: 0, c: dpm, ldc: keys, strideC: rows * keys, batch: kvh)
                     launch("attn_block_dscores", grid: (kvh * rows, 1, 1), block: 256,
-                           [.ptr(UnsafeRawPointer(pm)), .ptr(UnsafeRawPointer(dpm)), .ptr(di)] + rowArgs)
+                           [.ptr(UnsafeRawPointer(pm)), .ptr(UnsafeRawPointer(dpm)), .ptr(ds16.map { UnsafeRawPointer($0.raw) }), .ptr(di)] + rowArgs)
                     // dQ += scale·dS·K ; dK += scale·dSᵀ·Q
                     rawGemm(transA: false, transB: false, m: rows, n: d, k: keys, alpha: p.scale,
-                            a: UnsafeRawPointer(dpm), lda: keys, strideA: rows * keys, b: ptr(k) + kvOff, ldb: ldk, strideB: d,
-                            beta: 1, c: mptr(dq) + qOff, ldc: ldq, strideC: rep * d, batch: kvh)
+                            a: dsOperand, lda: keys, strideA: rows * keys, b: kp + kvOff * e, ldb: ldk, strideB: d,
+                            beta: 1, c: mptr(dq) + qOff * 4, ldc: ldq, strideC: rep * d, batch: kvh)
                     rawGemm(transA: true, transB: false, m: keys, n: d, k: rows, alpha: p.scale,
-                            a: UnsafeRawPointer(dpm), lda: keys, strideA: rows * keys, b: ptr(q) + qOff, ldb: ldq, strideB: rep * d,
-                            beta: 1, c: mptr(dk) + kvOff, ldc: ldk, strideC: d, batch: kvh)
+                            a: dsOperand, lda: keys, strideA: rows * keys, b: qp + qOff * e, ldb: ldq, strideB: rep * d,
+                            beta: 1, c: mptr(dk) + kvOff * 4, ldc: ldk, strideC: d, batch: kvh)
                     t0 += rows
                 }
             }
         }
-        withExtendedLifetime((pBlock, dpBlock)) {}
+        withExtendedLifetime((pBlock, dpBlock, p16, ds16, qb, kb, vb, dob)) {}
     }
 
     public func embeddingForward(table: Tensor, ids: [Int32], out: Tensor) {

@@ -316,7 +316,7 @@ extern "C" __global__ void __launch_bounds__(256) attention_fwd(const float* q, 
 /* ---- blocked attention on the matrix units: scores for R queries × `keys` keys of each key/value
    head group come from cuBLAS (TF32) into S laid out [g][i][j]; these kernels do the row work.
    Query row i of group g is head g·rep + r at position t0 + i; it sees keys ≤ qOff + t0 + i. ---- */
-extern "C" __global__ void attn_block_softmax(float* S, float* lse, int R, int keys, int T, int H, int rep, int r, int b,
+extern "C" __global__ void attn_block_softmax(float* S, float* lse, u16* P16, int R, int keys, int T, int H, int rep, int r, int b,
                                               int t0, int qOff) {
     __shared__ float sh[32];
     int row = blockIdx.x, g = row / R, i = row % R;
@@ -329,25 +329,40 @@ extern "C" __global__ void attn_block_softmax(float* S, float* lse, int R, int k
     for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += expf(s[j] - m);
     sum = block_sum(sum, sh);
     float l = m + logf(sum), inv = 1.f / sum;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) s[j] = j < valid ? expf(s[j] - m) * inv : 0.f;
+    u16* p16 = P16 ? P16 + (i64)row * keys : 0;
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
+        float v = j < valid ? expf(s[j] - m) * inv : 0.f;
+        s[j] = v;
+        if (p16) p16[j] = f32_to_bf16(v);
+    }
     if (threadIdx.x == 0) lse[((i64)b * H + g * rep + r) * T + t0 + i] = l;
 }
 /* P = exp(S − lse) (zero above the diagonal), in place */
-extern "C" __global__ void attn_block_probs(float* S, const float* lse, int R, int keys, int T, int H, int rep, int r, int b,
+extern "C" __global__ void attn_block_probs(float* S, const float* lse, u16* P16, int R, int keys, int T, int H, int rep, int r, int b,
                                             int t0, int qOff) {
     int row = blockIdx.x, g = row / R, i = row % R;
     float* s = S + (i64)row * keys;
     int valid = min(keys, qOff + t0 + i + 1);
     float l = lse[((i64)b * H + g * rep + r) * T + t0 + i];
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) s[j] = j < valid ? expf(s[j] - l) : 0.f;
+    u16* p16 = P16 ? P16 + (i64)row * keys : 0;
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
+        float v = j < valid ? expf(s[j] - l) : 0.f;
+        s[j] = v;
+        if (p16) p16[j] = f32_to_bf16(v);
+    }
 }
 /* dS = P ⊙ (dP − Di), written over dP */
-extern "C" __global__ void attn_block_dscores(const float* P, float* dP, const float* di, int R, int keys, int T, int H, int rep,
+extern "C" __global__ void attn_block_dscores(const float* P, float* dP, u16* dS16, const float* di, int R, int keys, int T, int H, int rep,
                                               int r, int b, int t0) {
     int row = blockIdx.x, g = row / R, i = row % R;
     float d = di[((i64)b * H + g * rep + r) * T + t0 + i];
     const float* p = P + (i64)row * keys; float* dp = dP + (i64)row * keys;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) dp[j] = p[j] * (dp[j] - d);
+    u16* ds16 = dS16 ? dS16 + (i64)row * keys : 0;
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
+        float v = p[j] * (dp[j] - d);
+        dp[j] = v;
+        if (ds16) ds16[j] = f32_to_bf16(v);
+    }
 }
 
 /* Di = rowsum(dO ⊙ O) per (b, h, t) */
