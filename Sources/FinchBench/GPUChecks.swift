@@ -24,10 +24,10 @@ public enum GPUChecks {
         // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
         var cuda: CUDABackend?
         if case let .cuda(n) = device { cuda = CUDA.backend(n) }
-        let saved = (cuda?.attentionPrecision ?? .f32, cuda?.allowTF32 ?? false)
+        let saved = (cuda?.attentionPrecision ?? .f32, cuda?.f32Products ?? .f32)
         cuda?.attentionPrecision = .f32
-        cuda?.allowTF32 = false
-        defer { cuda?.attentionPrecision = saved.0; cuda?.allowTF32 = saved.1 }
+        cuda?.f32Products = .f32
+        defer { cuda?.attentionPrecision = saved.0; cuda?.f32Products = saved.1 }
         for r in try opChecks(device) { add(r) }
         if let cuda {
             // The matrix-unit paths used by default, each at its own tolerance.
@@ -35,17 +35,32 @@ public enum GPUChecks {
                 cuda.attentionPrecision = precision
                 for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue))") { add(r) }
             }
-            cuda.allowTF32 = true
-            add(try compare("linear f32 fwd+bwd (TF32)", device, tol: 5e-3) { d in
-                var rng = SplitMix64(seed: 11)
-                let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
-                let y = try Ops.linear(x, w)
-                try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
-                return [y, x.grad!, w.grad!]
-            })
-            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention, TF32 LoRA)", lossesOnly: true) { add(r) }
+            for (precision, tol) in [(CUDABackend.ProductPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
+                cuda.f32Products = precision
+                add(try compare("linear f32 fwd+bwd (\(precision.rawValue))", device, tol: tol) { d in
+                    var rng = SplitMix64(seed: 11)
+                    let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
+                    let y = try Ops.linear(x, w)
+                    try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
+                    return [y, x.grad!, w.grad!]
+                })
+                add(try compare("LoRA linear, bf16 base, reused bf16 input (\(precision.rawValue))", device, tol: 2e-2) { d in
+                    var rng = SplitMix64(seed: 12)
+                    let x = try leaf(random(300 * 64, &rng), [300, 64], d)
+                    let w1 = try Tensor(random(40 * 64, &rng, scale: 0.2), shape: [40, 64]).moved(to: d, dtype: .bf16)
+                    let w2 = try Tensor(random(24 * 64, &rng, scale: 0.2), shape: [24, 64]).moved(to: d, dtype: .bf16)
+                    let a = try leaf(random(4 * 64, &rng, scale: 0.2), [4, 64], d), b = try leaf(random(40 * 4, &rng, scale: 0.2), [40, 4], d)
+                    // Two layers reading the same input, as q and k do: the second reuses its bf16 copy.
+                    let y1 = try Ops.loraLinear(x, weight: w1, bias: nil, a: a, b: b, scale: 2)
+                    let y2 = try Ops.linear(x, w2)
+                    try y1.backward(seed: try Tensor.full(y1.shape, 1).moved(to: d))
+                    try y2.backward(seed: try Tensor.full(y2.shape, 1).moved(to: d))
+                    return [y1, y2, x.grad!, a.grad!, b.grad!]
+                })
+            }
+            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention and LoRA products)", lossesOnly: true) { add(r) }
             cuda.attentionPrecision = .f32
-            cuda.allowTF32 = false
+            cuda.f32Products = .f32
         }
         if let fixtures {
             for name in ["tiny-llama3", "tiny-qwen2"] {

@@ -106,9 +106,10 @@ public final class CUDABackend: Backend {
     let allocator: DeviceAllocator
     private var functions: [String: OpaquePointer] = [:]
     private var ropeTables: [ObjectIdentifier: (Tensor, Tensor)] = [:]
-    /// f32 × f32 products (the LoRA branch) in TF32: the matrix units, ~1e-3 relative error, like
-    /// the bf16 LoRA products of PyTorch's autocast. FINCH_TF32=0 keeps them in full f32.
-    public var allowTF32 = ProcessInfo.processInfo.environment["FINCH_TF32"] != "0"
+    /// How f32 × f32 products (the LoRA branch) run: bf16 inputs with f32 accumulation, as
+    /// PyTorch's autocast runs them (default), TF32, or exact f32 (`FINCH_F32_PRODUCTS=bf16|tf32|f32`).
+    public enum ProductPrecision: String, Sendable { case f32, tf32, bf16 }
+    public var f32Products = ProductPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_F32_PRODUCTS"] ?? "bf16") ?? .bf16
     /// The precision of the blocked attention's products: bf16 inputs with f32 accumulation (the
     /// default, as PyTorch's autocast runs attention), TF32, or full f32 (`FINCH_ATTENTION=f32|tf32|bf16`).
     public enum AttentionPrecision: String, Sendable { case f32, tf32, bf16 }
@@ -221,6 +222,7 @@ public final class CUDABackend: Backend {
     }
 
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
+        if !shadows.isEmpty { for case let .ptr(p) in args { touch(p) } }
         timed(name) { launchNow(name, grid: grid, block: block, shared: shared, args) }
     }
 
@@ -281,6 +283,7 @@ public final class CUDABackend: Backend {
 
     public func upload(_ bytes: UnsafeRawPointer, byteCount: Int, into dst: Tensor) {
         guard byteCount > 0 else { return }
+        touch(dst.rawBytes)
         must(driver.cuMemcpyHtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), bytes, byteCount, stream), "cuMemcpyHtoDAsync")
     }
 
@@ -300,12 +303,14 @@ public final class CUDABackend: Backend {
 
     public func fill(_ x: Tensor, _ value: Float) {
         guard x.count > 0 else { return }
+        touch(x.rawBytes)
         timed("fill") { must(driver.cuMemsetD32Async(CUdeviceptr(UInt(bitPattern: x.rawBytes)), value.bitPattern, x.count, stream), "cuMemsetD32Async") }
     }
 
     public func copy(_ src: Tensor, into dst: Tensor) {
         let n = dst.count
         guard n > 0 else { return }
+        touch(dst.rawBytes)
         if src.dtype == .f32 {
             timed("copy") {
                 must(driver.cuMemcpyDtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), CUdeviceptr(UInt(bitPattern: src.rawBytes)), n * 4, stream),
@@ -316,14 +321,46 @@ public final class CUDABackend: Backend {
         }
     }
 
+    // MARK: bf16 copies of f32 operands
+
+    /// bf16 copies of f32 tensors made for products, reused while their storage is untouched: the
+    /// input of q/k/v (and of gate/up, and of each LoRA branch) is converted once, not per product.
+    /// Any launch, copy or fill that is handed a pointer into a copied storage drops its copies
+    /// (conservative: reads drop them too), as does the storage's death.
+    private struct Shadow {
+        weak var storage: TensorStorage?
+        let base: UInt, end: UInt
+        let offset: Int, count: Int
+        let block: DeviceBlock
+    }
+    private var shadows: [Shadow] = []
+
+    func touch(_ p: UnsafeRawPointer?) {
+        guard let p, !shadows.isEmpty else { return }
+        let a = UInt(bitPattern: p)
+        shadows.removeAll { $0.storage == nil || (a >= $0.base && a < $0.end) }
+    }
+
+    private func shadow(of t: Tensor) -> DeviceBlock? {
+        shadows.first { $0.storage === t.storage && $0.offset == t.offset && $0.count == t.count }?.block
+    }
+
+    private func remember(_ t: Tensor, _ b: DeviceBlock) {
+        let base = UInt(bitPattern: t.storage.raw)
+        shadows.append(Shadow(storage: t.storage, base: base, end: base + UInt(t.storage.byteCount), offset: t.offset, count: t.count, block: b))
+        if shadows.count > 6 { shadows.removeFirst() }
+    }
+
     // MARK: Matrix products
 
     /// A bf16 copy of a whole operand (decoded from any stored type), or the operand itself when bf16.
     private func bf16Operand(_ t: Tensor) -> (UnsafeRawPointer, DeviceBlock?) {
         if t.dtype == .bf16 { return (ptr(t), nil) }
+        if t.dtype == .f32, let b = shadow(of: t) { return (UnsafeRawPointer(b.raw), b) }
         let b = block(t.count * 2)
         if t.dtype == .f32 {
             launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
+            remember(t, b)
         } else {
             launch("decode_bf16", grid: blocks(t.count), block: 256,
                    [.i32(dtypeCode(t.dtype)), .ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
@@ -339,13 +376,14 @@ public final class CUDABackend: Backend {
 
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
-        let mixed = a.dtype != .f32 || b.dtype != .f32
+        touch(c.rawBytes)
+        let mixed = a.dtype != .f32 || b.dtype != .f32 || f32Products == .bf16
         var alpha = p.alpha, beta = p.beta
         let aOp: (UnsafeRawPointer, DeviceBlock?), bOp: (UnsafeRawPointer, DeviceBlock?)
         let elem: Int
         if mixed { aOp = bf16Operand(a); bOp = bf16Operand(b); elem = 2 } else { aOp = (ptr(a), nil); bOp = (ptr(b), nil); elem = 4 }
         let type = mixed ? CUBLAS.r16BF : CUBLAS.r32F
-        let compute = !mixed && allowTF32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F
+        let compute = !mixed && f32Products == .tf32 ? CUBLAS.compute32FFastTF32 : CUBLAS.compute32F
         let cPtr = mptr(c) + p.offsetC * 4
         let status = withUnsafePointer(to: &alpha) { al in
             withUnsafePointer(to: &beta) { be in
@@ -472,6 +510,7 @@ public final class CUDABackend: Backend {
     private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
                          beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
+        touch(UnsafeRawPointer(c))
         timed("gemm attention") {
         var al = alpha, be = beta
         let type = attentionPrecision == .bf16 ? CUBLAS.r16BF : CUBLAS.r32F

@@ -122,29 +122,36 @@ extension Ops {
         let gx = x.gradSink, saved = x.detached()
         return out.record([x]) { dout in
             // d silu = σ(x) · (1 + x · (1 − σ(x)))
-            let dx = Tensor(uninitialized: saved.shape, device: saved.device)
-            let px = saved.data, pd = dout.data, po = dx.data
+            // (Host arithmetic: silu's own backward is not on the model's path; accelerators copy.)
+            let host = saved.device == .cpu ? saved : (try? saved.moved(to: .cpu)) ?? saved
+            let dh = dout.device == .cpu ? dout : (try? dout.moved(to: .cpu)) ?? dout
+            let dx = Tensor(uninitialized: saved.shape)
+            let px = host.data, pd = dh.data, po = dx.data
             parallelFor(saved.count, minChunk: 1 << 14) { r in
                 for i in r {
                     let s = 1 / (1 + expf(-px[i]))
                     po[i] = pd[i] * s * (1 + px[i] * (1 - s))
                 }
             }
-            gx?.accumulate(dx)
+            gx?.accumulate(saved.device == .cpu ? dx : (try? dx.moved(to: saved.device)) ?? dx)
         }
     }
 
-    /// Sum of all elements, as a 1-element tensor.
+    /// Sum of all elements, as a 1-element tensor (on the CPU).
     public static func sum(_ x: Tensor) throws -> Tensor {
         try requireF32("sum", x)
-        let out = Tensor(uninitialized: [1], device: x.device)
+        let out = Tensor(uninitialized: [1])
         var total: Double = 0
-        let p = x.data
-        for i in 0..<x.count { total += Double(p[i]) }
+        if x.device == .cpu {
+            let p = x.data
+            for i in 0..<x.count { total += Double(p[i]) }
+        } else {
+            total = x.toArray().reduce(0.0) { $0 + Double($1) }
+        }
         out.data[0] = Float(total)
         let gx = x.gradSink, shape = x.shape, device = x.device
         return out.record([x]) { dout in
-            gx?.accumulate(Tensor.full(shape, dout.data[0], device: device))
+            gx?.accumulate(Tensor.full(shape, dout.toArray()[0], device: device))
         }
     }
 
@@ -156,6 +163,7 @@ extension Ops {
 
     /// Sums a (R, C) tensor over rows → (C).
     static func columnSums(_ x: Tensor) -> Tensor {
+        if x.device != .cpu, let host = try? x.moved(to: .cpu), let out = try? columnSums(host).moved(to: x.device) { return out }
         let cols = x.cols, rows = x.rows
         let out = Tensor.zeros([cols], device: x.device)
         let p = x.data, o = out.data
