@@ -106,10 +106,11 @@ public final class CUDABackend: Backend {
     let allocator: DeviceAllocator
     private var functions: [String: OpaquePointer] = [:]
     private var ropeTables: [ObjectIdentifier: (Tensor, Tensor)] = [:]
-    /// How f32 × f32 products (the LoRA branch) run: bf16 inputs with f32 accumulation, as
-    /// PyTorch's autocast runs them (default), TF32, or exact f32 (`FINCH_F32_PRODUCTS=bf16|tf32|f32`).
+    /// How f32 × f32 products (the LoRA branch) run: TF32 (default; measured faster than bf16 here,
+    /// which adds a conversion per operand), bf16 inputs with f32 accumulation, or exact f32
+    /// (`FINCH_F32_PRODUCTS=tf32|bf16|f32`).
     public enum ProductPrecision: String, Sendable { case f32, tf32, bf16 }
-    public var f32Products = ProductPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_F32_PRODUCTS"] ?? "bf16") ?? .bf16
+    public var f32Products = ProductPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_F32_PRODUCTS"] ?? "tf32") ?? .tf32
     /// The precision of the blocked attention's products: bf16 inputs with f32 accumulation (the
     /// default, as PyTorch's autocast runs attention), TF32, or full f32 (`FINCH_ATTENTION=f32|tf32|bf16`).
     public enum AttentionPrecision: String, Sendable { case f32, tf32, bf16 }
@@ -531,10 +532,12 @@ public final class CUDABackend: Backend {
         return (UnsafeRawPointer(b.raw), 2, b)
     }
 
-    /// Query rows per block: as many as fit `attentionBlockBytes`, at most 1024 so that the blocks
-    /// of a causal sequence skip the keys after their last query (a quarter of the work at T = 2048).
+    /// Query rows per block: as many as fit `attentionBlockBytes`, at most `attentionMaxRows` so
+    /// that the blocks of a causal sequence skip the keys after their last query (3/8 of the
+    /// square at T = 2048 with 512-row blocks).
+    public var attentionMaxRows = Int(ProcessInfo.processInfo.environment["FINCH_ATTENTION_ROWS"] ?? "") ?? 512
     private func attentionRows(_ p: AttentionParams) -> Int {
-        min(p.seqLen, 1024, max(16, Self.attentionBlockBytes / (p.kvHeads * p.keyLen * 4)))
+        min(p.seqLen, max(16, attentionMaxRows), max(16, Self.attentionBlockBytes / (p.kvHeads * p.keyLen * 4)))
     }
 
     /// For each sequence b, each query head r within a key/value group, and each block of R
