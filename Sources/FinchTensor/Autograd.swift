@@ -25,6 +25,13 @@ public final class GradNode {
         self.fn = fn
     }
 
+    /// grad += g for a tensor its caller made for this gradient alone and drops afterwards: the
+    /// first accumulation adopts it instead of copying.
+    public func accumulate(fresh g: Tensor) {
+        guard grad == nil, g.count == shape.reduce(1, *), g.device == device, g.dtype == .f32 else { return accumulate(g) }
+        grad = g.shape == shape ? g : Tensor(shape: shape, storage: g.storage, offset: g.offset)
+    }
+
     /// grad += g (the first accumulation copies, so gradient buffers never alias).
     public func accumulate(_ g: Tensor) {
         if let existing = grad {
@@ -117,7 +124,7 @@ extension Tensor {
             root.accumulate(seed)
         } else {
             guard count == 1 else { throw TensorError.backward("call backward on a scalar or pass a seed gradient (shape \(shape))") }
-            root.accumulate(Tensor.full(shape, 1, device: device))
+            root.accumulate(fresh: Tensor.full(shape, 1, device: device))
         }
         var order = GradNode.topologicalOrder(from: root)
         while let n = order.popLast() {

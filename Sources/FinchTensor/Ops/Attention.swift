@@ -33,9 +33,9 @@ extension Ops {
             let dk = Tensor.zeros(k.shape, device: k.device)
             let dv = Tensor.zeros(v.shape, device: v.device)
             q.backend.attentionBackward(p, q: q, k: k, v: v, out: saved, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv)
-            gq?.accumulate(dq)
-            gk?.accumulate(dk)
-            gv?.accumulate(dv)
+            gq?.accumulate(fresh: dq)
+            gk?.accumulate(fresh: dk)
+            gv?.accumulate(fresh: dv)
         }
     }
 }

@@ -21,7 +21,7 @@ extension Ops {
         a.backend.elementwise(.addRow, a, b, out: out)
         return out.record([a, b]) { dout in
             ga?.accumulate(dout)
-            gb?.accumulate(columnSums(dout))
+            gb?.accumulate(fresh: columnSums(dout))
         }
     }
 
@@ -34,7 +34,7 @@ extension Ops {
         let ga = a.gradSink, gb = b.gradSink
         return out.record([a, b]) { dout in
             ga?.accumulate(dout)
-            if let gb { gb.accumulate(scaledCopy(dout, -1)) }
+            if let gb { gb.accumulate(fresh: scaledCopy(dout, -1)) }
         }
     }
 
@@ -51,12 +51,12 @@ extension Ops {
             if let ga, let savedB {
                 let da = Tensor(uninitialized: savedB.shape, device: savedB.device)
                 savedB.backend.elementwise(.mul, dout, savedB, out: da)
-                ga.accumulate(da)
+                ga.accumulate(fresh: da)
             }
             if let gb, let savedA {
                 let db = Tensor(uninitialized: savedA.shape, device: savedA.device)
                 savedA.backend.elementwise(.mul, dout, savedA, out: db)
-                gb.accumulate(db)
+                gb.accumulate(fresh: db)
             }
         }
     }
@@ -70,7 +70,7 @@ extension Ops {
         let ga = a.gradSink, gb = b.gradSink
         return out.record([a, b]) { dout in
             ga?.accumulate(dout)
-            if let gb { gb.accumulate(scaledCopy(dout, s)) }
+            if let gb { gb.accumulate(fresh: scaledCopy(dout, s)) }
         }
     }
 
@@ -102,7 +102,7 @@ extension Ops {
         return out.record([x]) { dout in
             let dx = Tensor(uninitialized: mask.shape, device: mask.device)
             mask.backend.elementwise(.mul, dout, mask, out: dx)
-            gx?.accumulate(dx)
+            gx?.accumulate(fresh: dx)
         }
     }
 
@@ -111,7 +111,7 @@ extension Ops {
         try requireF32("scale", x)
         let out = scaledCopy(x, s)
         let gx = x.gradSink
-        return out.record([x]) { dout in gx?.accumulate(scaledCopy(dout, s)) }
+        return out.record([x]) { dout in gx?.accumulate(fresh: scaledCopy(dout, s)) }
     }
 
     /// silu(x) = x · σ(x)

@@ -16,7 +16,7 @@ extension Ops {
             guard let gt else { return }
             let dt = Tensor.zeros(shape, device: dout.device)
             dout.backend.embeddingBackward(ids: ids, dout: dout, dtable: dt)
-            gt.accumulate(dt)
+            gt.accumulate(fresh: dt)
         }
     }
 }

@@ -49,13 +49,13 @@ extension Ops {
                 var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: r, ldc: r)
                 g.alpha = s
                 be.gemm(g, a: dy, b: xaS, c: db)
-                gb.accumulate(db)
+                gb.accumulate(fresh: db)
             }
             if let ga, let xs {
                 // dA (r,in) = dxaᵀ (r,N) · x (N,in)
                 let da = Tensor(uninitialized: [r, inF], device: dy.device)
                 be.gemm(GemmParams(m: r, n: inF, k: n, transA: true, transB: false, lda: r, ldb: inF, ldc: inF), a: dxa, b: xs, c: da)
-                ga.accumulate(da)
+                ga.accumulate(fresh: da)
             }
             if let gx {
                 // dx (N,in) = dy · W + dxa · A
@@ -64,9 +64,9 @@ extension Ops {
                 var h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
                 h.beta = 1
                 be.gemm(h, a: dxa, b: As, c: dx)
-                gx.accumulate(dx)
+                gx.accumulate(fresh: dx)
             }
-            if let gbias { gbias.accumulate(columnSums(dy)) }
+            if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
     }
 }

@@ -45,15 +45,15 @@ extension Ops {
                 // dx (N,in) = dy (N,out) · W (out,in)
                 let dx = Tensor(uninitialized: xShape, device: dy.device)
                 dy.backend.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: w, c: dx)
-                gx.accumulate(dx)
+                gx.accumulate(fresh: dx)
             }
             if let gw, let x = savedX {
                 // dW (out,in) = dyᵀ (out,N) · x (N,in)
                 let dw = Tensor(uninitialized: wShape, device: dy.device)
                 dy.backend.gemm(GemmParams(m: outF, n: inF, k: n, transA: true, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: x, c: dw)
-                gw.accumulate(dw)
+                gw.accumulate(fresh: dw)
             }
-            if let gb { gb.accumulate(columnSums(dy)) }
+            if let gb { gb.accumulate(fresh: columnSums(dy)) }
         }
     }
 
@@ -92,7 +92,7 @@ extension Ops {
                     // A stored (k,m): dA = op(B) · dCᵀ
                     dc.backend.gemm(params(k, m, n, transB, true, bc, n, ac, br * bc, m * n, ar * ac), a: b, b: dc, c: da)
                 }
-                ga.accumulate(da)
+                ga.accumulate(fresh: da)
             }
             if let gb, let a {
                 let db = Tensor(uninitialized: bShape, device: dc.device)
@@ -103,7 +103,7 @@ extension Ops {
                     // B stored (n,k): dB = dCᵀ · op(A)
                     dc.backend.gemm(params(n, k, m, true, transA, n, ac, bc, m * n, ar * ac, br * bc), a: dc, b: a, c: db)
                 }
-                gb.accumulate(db)
+                gb.accumulate(fresh: db)
             }
         }
     }

@@ -18,8 +18,8 @@ extension Ops {
             let dx = gx != nil ? Tensor(uninitialized: x.shape, device: x.device) : nil
             let dw = gw != nil ? Tensor.zeros(weight.shape, device: x.device) : nil
             x.backend.rmsNormBackward(x: x, weight: weight, rstd: rstd, dout: dout, dx: dx, dweight: dw)
-            if let dx { gx?.accumulate(dx) }
-            if let dw { gw?.accumulate(dw) }
+            if let dx { gx?.accumulate(fresh: dx) }
+            if let dw { gw?.accumulate(fresh: dw) }
         }
     }
 }

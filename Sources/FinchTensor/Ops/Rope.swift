@@ -75,7 +75,7 @@ extension Ops {
         return out.record([x]) { dout in
             let dx = Tensor(uninitialized: dout.shape, device: dout.device)
             dout.backend.rope(x: dout, cos: table.cos, sin: table.sin, positions: positions, heads: heads, inverse: true, out: dx)
-            gx?.accumulate(dx)
+            gx?.accumulate(fresh: dx)
         }
     }
 }

@@ -14,7 +14,7 @@ extension Ops {
         return out.record([x]) { dout in
             let dx = Tensor(uninitialized: saved.shape, device: saved.device)
             saved.backend.logSoftmaxBackward(out: saved, dout: dout, dx: dx)
-            gx?.accumulate(dx)
+            gx?.accumulate(fresh: dx)
         }
     }
 
@@ -43,8 +43,8 @@ extension Ops {
         let gh = hidden.gradSink, gw = weight.gradSink
         loss.record([hidden, weight]) { dout in
             let s = dout.data[0]
-            if let dh { gh?.accumulate(scaledCopy(dh, s)) }
-            if let dw { gw?.accumulate(scaledCopy(dw, s)) }
+            if let dh { gh?.accumulate(fresh: scaledCopy(dh, s)) }
+            if let dw { gw?.accumulate(fresh: scaledCopy(dw, s)) }
         }
         return (loss, count)
     }

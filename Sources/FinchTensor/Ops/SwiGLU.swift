@@ -17,8 +17,8 @@ extension Ops {
             let dg = Tensor(uninitialized: gate.shape, device: gate.device)
             let du = Tensor(uninitialized: up.shape, device: up.device)
             gate.backend.swigluBackward(gate: gate, up: up, dout: dout, dgate: dg, dup: du)
-            gg?.accumulate(dg)
-            gu?.accumulate(du)
+            gg?.accumulate(fresh: dg)
+            gu?.accumulate(fresh: du)
         }
     }
 }
