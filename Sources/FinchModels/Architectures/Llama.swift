@@ -56,9 +56,10 @@ public final class DecoderLayer {
     func callAsFunction(_ x: Tensor, model: LanguageModel, batch: Int, seqLen: Int, positions: [Int32], cache: KVCache?) throws -> Tensor {
         let cfg = model.config
         let h = try Ops.rmsNorm(x, weight: inputNorm, eps: cfg.rmsNormEps)
-        let q = try Ops.rope(try qProj(h), table: model.rope, positions: positions, heads: cfg.numAttentionHeads)
-        var k = try Ops.rope(try kProj(h), table: model.rope, positions: positions, heads: cfg.numKeyValueHeads)
-        var v = try vProj(h)
+        let qkv = try Linear.applyShared([qProj, kProj, vProj], to: h)
+        let q = try Ops.rope(qkv[0], table: model.rope, positions: positions, heads: cfg.numAttentionHeads)
+        var k = try Ops.rope(qkv[1], table: model.rope, positions: positions, heads: cfg.numKeyValueHeads)
+        var v = qkv[2]
         var p = AttentionParams(batch: batch, seqLen: seqLen, heads: cfg.numAttentionHeads, kvHeads: cfg.numKeyValueHeads, headDim: cfg.headDim)
         if let cache {
             p.queryOffset = cache.length
@@ -68,7 +69,8 @@ public final class DecoderLayer {
         let a = try oProj(try Ops.attention(q: q, k: k, v: v, p))
         let x2 = try Ops.add(x, a)
         let m = try Ops.rmsNorm(x2, weight: postAttentionNorm, eps: cfg.rmsNormEps)
-        let ff = try downProj(try Ops.swiglu(gate: try gateProj(m), up: try upProj(m)))
+        let gateUp = try Linear.applyShared([gateProj, upProj], to: m)
+        let ff = try downProj(try Ops.swiglu(gate: gateUp[0], up: gateUp[1]))
         return try Ops.add(x2, ff)
     }
 }

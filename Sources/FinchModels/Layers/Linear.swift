@@ -76,6 +76,25 @@ public final class Linear {
         return try Ops.addScaled(y, delta, lora.scale)
     }
 
+    /// Applies layers that read the same input (q/k/v, gate/up). While training (and on
+    /// accelerators) their LoRA A products share one product, so x is read once for all of them.
+    public static func applyShared(_ layers: [Linear], to x: Tensor) throws -> [Tensor] {
+        let eligible = layers.count > 1 && layers.allSatisfy { l in
+            guard let lora = l.lora else { return false }
+            return (lora.dropout == 0 || lora.dropoutSeed == nil) && !l.weight.needsGrad
+        }
+        guard eligible, x.device != .cpu || (GradMode.isEnabled && x.rows > 4) else { return try layers.map { try $0(x) } }
+        let loras = layers.compactMap(\.lora)
+        let xa = try Ops.linear(x, try Ops.concatRows(loras.map(\.a)))  // (N, Σr)
+        var column = 0
+        var out: [Tensor] = []
+        for (layer, lora) in zip(layers, loras) {
+            out.append(try Ops.loraLinear(x, weight: layer.weight, bias: layer.bias, sharedXA: xa, column: column, b: lora.b, scale: lora.scale))
+            column += lora.rank
+        }
+        return out
+    }
+
     /// W + scale · B · A in f32 (the base decoded from its stored precision first).
     public func fusedWeight() throws -> Tensor {
         let w = weight.dtype == .f32 && weight.device == .cpu ? weight.clone() : try Tensor(weight.toArray(), shape: weight.shape)

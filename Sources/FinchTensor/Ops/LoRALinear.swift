@@ -70,3 +70,94 @@ extension Ops {
         }
     }
 }
+
+// Projections that read the same input (q/k/v, gate/up) share one product for their LoRA A's:
+//
+//   xa = x · [A_1; A_2; …]ᵀ   (N, Σr)   — x is read once, not once per projection
+//   y_i = x·W_iᵀ (+ b_i) + s_i · xa[:, cols_i]·B_iᵀ
+//
+// `concatRows` stacks the A's (small) with a backward that splits the gradient back.
+
+extension Ops {
+    /// Tensors of equal column count stacked by rows: (Σ rows_i, C).
+    public static func concatRows(_ parts: [Tensor]) throws -> Tensor {
+        guard let first = parts.first else { throw TensorError.invalidShape(op: "concatRows", shape: [], expected: "at least one tensor") }
+        try parts.forEach { try requireF32("concatRows", $0) }
+        let c = first.cols
+        guard parts.allSatisfy({ $0.cols == c && $0.device == first.device }) else {
+            throw TensorError.shapeMismatch(op: "concatRows", lhs: first.shape, rhs: parts.first { $0.cols != c }?.shape ?? [])
+        }
+        let rows = parts.map(\.rows)
+        let out = Tensor(uninitialized: [rows.reduce(0, +), c], device: first.device)
+        var r0 = 0
+        for (p, n) in zip(parts, rows) {
+            first.backend.copy(p, into: try out.rowSlice(r0..<(r0 + n)))
+            r0 += n
+        }
+        let sinks = parts.map(\.gradSink)
+        guard sinks.contains(where: { $0 != nil }) else { return out }
+        let shapes = parts.map(\.shape)
+        return out.record(parts) { dout in
+            var r0 = 0
+            for ((sink, n), shape) in zip(zip(sinks, rows), shapes) {
+                if let sink, let slice = try? dout.rowSlice(r0..<(r0 + n)) {
+                    sink.accumulate(Tensor(shape: shape, storage: slice.storage, offset: slice.offset))
+                }
+                r0 += n
+            }
+        }
+    }
+
+    /// y = x·Wᵀ + bias + scale · xa[:, column ..< column + r]·Bᵀ, where xa (N, R) holds several
+    /// projections' x·Aᵀ side by side (see `concatRows`). W is frozen.
+    public static func loraLinear(_ x: Tensor, weight w: Tensor, bias: Tensor?, sharedXA xa: Tensor, column: Int,
+                                  b: Tensor, scale s: Float) throws -> Tensor {
+        try requireF32("loraLinear", x, xa, b)
+        let n = x.rows, inF = w.shape[1], outF = w.shape[0], r = b.shape[1], width = xa.cols
+        guard w.rank == 2, x.cols == inF, xa.rows == n, b.shape == [outF, r], column >= 0, column + r <= width else {
+            throw TensorError.shapeMismatch(op: "loraLinear (shared)", lhs: xa.shape, rhs: b.shape)
+        }
+        if let bias { guard bias.count == outF else { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) } }
+        var yShape = x.shape
+        yShape[yShape.count - 1] = outF
+        let y = Tensor(uninitialized: yShape, device: x.device)
+        let be = x.backend
+        be.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
+        if let bias { be.elementwise(.addRow, y, bias, out: y) }
+        // y += s · xa[:, column…]·Bᵀ
+        var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: width, ldb: r, ldc: outF)
+        p.offsetA = column; p.alpha = s; p.beta = 1
+        be.gemm(p, a: xa, b: b, c: y)
+        var inputs = [x, xa, b]
+        if let bias { inputs.append(bias) }
+        let gx = x.gradSink, gxa = xa.gradSink, gb = b.gradSink, gbias = bias?.gradSink
+        guard gx != nil || gxa != nil || gb != nil || gbias != nil else { return y }
+        let ws = w.detached(), Bs = b.detached(), xaS = xa.detached()
+        let xShape = x.shape
+        return y.record(inputs) { dy in
+            let be = dy.backend
+            if let gxa {
+                // dxa[:, column…] = s · dy·B ; the other columns of this projection's share are zero.
+                let dxa = Tensor.zeros([n, width], device: dy.device)
+                var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: width)
+                q.offsetC = column; q.alpha = s
+                be.gemm(q, a: dy, b: Bs, c: dxa)
+                gxa.accumulate(fresh: dxa)
+            }
+            if let gb {
+                // dB = s · dyᵀ · xa[:, column…]
+                let db = Tensor(uninitialized: [outF, r], device: dy.device)
+                var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: width, ldc: r)
+                g.offsetB = column; g.alpha = s
+                be.gemm(g, a: dy, b: xaS, c: db)
+                gb.accumulate(fresh: db)
+            }
+            if let gx {
+                let dx = Tensor(uninitialized: xShape, device: dy.device)
+                be.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: ws, c: dx)
+                gx.accumulate(fresh: dx)
+            }
+            if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
+        }
+    }
+}
