@@ -169,7 +169,7 @@ public final class CUDABackend: Backend {
                    "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
                    "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
                    "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
-                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores", "expand_kv", "reduce_kv"] {
+                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores"] {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
@@ -537,32 +537,18 @@ public final class CUDABackend: Backend {
     /// square at T = 2048 with 512-row blocks).
     public var attentionMaxRows = Int(ProcessInfo.processInfo.environment["FINCH_ATTENTION_ROWS"] ?? "") ?? 512
     private func attentionRows(_ p: AttentionParams) -> Int {
-        min(p.seqLen, max(16, attentionMaxRows), max(16, Self.attentionBlockBytes / (p.heads * p.keyLen * 4)))
+        min(p.seqLen, max(16, attentionMaxRows), max(16, Self.attentionBlockBytes / (p.kvHeads * p.keyLen * 4)))
     }
 
     /// For each sequence b, each query head r within a key/value group, and each block of R
     /// queries: S = scale·Q·Kᵀ for all KVH groups in one batched product, a row softmax (saving
     /// lse), then O = P·V.
-    /// K or V with each key/value head repeated for its query heads (B·Tk, H·D), in the
-    /// attention products' element type: one batched product then covers every head.
-    private func expandedKV(_ t: Tensor, _ p: AttentionParams) -> (UnsafeRawPointer, Int, DeviceBlock?) {
-        let rep = p.heads / p.kvHeads
-        guard rep > 1 else { return attentionOperand(t) }
-        let bf16 = attentionPrecision == .bf16
-        let n = t.rows * p.heads * p.headDim
-        let b = block(n * (bf16 ? 2 : 4))
-        launch("expand_kv", grid: blocks(n), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i32(bf16 ? 1 : 0),
-                                                          .i64(Int64(t.rows)), .i32(Int32(p.heads)), .i32(Int32(rep)), .i32(Int32(p.headDim))])
-        return (UnsafeRawPointer(b.raw), bf16 ? 2 : 4, b)
-    }
-
     private func blockedAttentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
-        // With K/V expanded to one head per query head, the loop below sees H groups of one head.
-        let d = p.headDim, h = p.heads, kvh = p.heads, rep = 1, t = p.seqLen, tk = p.keyLen
-        let ldq = h * d, ldk = h * d
+        let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
+        let ldq = h * d, ldk = kvh * d
         let rMax = attentionRows(p)
         let bf16 = attentionPrecision == .bf16
-        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = expandedKV(k, p), (vp, _, vb) = expandedKV(v, p)
+        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = attentionOperand(k), (vp, _, vb) = attentionOperand(v)
         let sBlock = block(kvh * rMax * tk * 4), p16 = bf16 ? block(kvh * rMax * tk * 2) : nil
         let s = sBlock.raw
         for b in 0..<p.batch {
@@ -590,18 +576,11 @@ public final class CUDABackend: Backend {
 
     private func blockedAttentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, lse: Tensor, di: UnsafeRawPointer,
                                           dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
-        // As in the forward, one head per group; dK/dV go to expanded buffers and are summed back
-        // over each group's query heads at the end.
-        let groupRep = p.heads / p.kvHeads
-        let d = p.headDim, h = p.heads, kvh = p.heads, rep = 1, t = p.seqLen, tk = p.keyLen
-        let ldq = h * d, ldk = h * d
+        let d = p.headDim, h = p.heads, kvh = p.kvHeads, rep = h / kvh, t = p.seqLen, tk = p.keyLen
+        let ldq = h * d, ldk = kvh * d
         let rMax = attentionRows(p)
         let bf16 = attentionPrecision == .bf16
-        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = expandedKV(k, p), (vp, _, vb) = expandedKV(v, p)
-        let dkExp = groupRep > 1 ? Tensor.zeros([p.batch * tk, h * d], device: device) : dk
-        let dvExp = groupRep > 1 ? Tensor.zeros([p.batch * tk, h * d], device: device) : dv
-        let dkOut = dk, dvOut = dv
-        let dk = dkExp, dv = dvExp
+        let (qp, e, qb) = attentionOperand(q), (kp, _, kb) = attentionOperand(k), (vp, _, vb) = attentionOperand(v)
         let (dop, _, dob) = attentionOperand(dout)
         let pBlock = block(kvh * rMax * tk * 4), dpBlock = block(kvh * rMax * tk * 4)
         let p16 = bf16 ? block(kvh * rMax * tk * 2) : nil, ds16 = bf16 ? block(kvh * rMax * tk * 2) : nil
@@ -641,12 +620,6 @@ public final class CUDABackend: Backend {
                             beta: 1, c: mptr(dk) + kvOff * 4, ldc: ldk, strideC: d, batch: kvh)
                     t0 += rows
                 }
-            }
-        }
-        if groupRep > 1 {
-            for (src, dst) in [(dkExp, dkOut), (dvExp, dvOut)] {
-                launch("reduce_kv", grid: blocks(dst.count), block: 256,
-                       [.ptr(ptr(src)), .ptr(ptr(dst)), .i64(Int64(p.batch * tk)), .i32(Int32(h)), .i32(Int32(groupRep)), .i32(Int32(d))])
             }
         }
         withExtendedLifetime((pBlock, dpBlock, p16, ds16, qb, kb, vb, dob)) {}

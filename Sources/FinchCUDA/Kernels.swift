@@ -365,28 +365,6 @@ extern "C" __global__ void attn_block_dscores(const float* P, float* dP, u16* dS
     }
 }
 
-/* GQA for the blocked path: key/value heads repeated to one per query head, so every head's
-   product has the same strides (one batched call over all heads); dst as f32 or bf16. */
-extern "C" __global__ void expand_kv(const float* src, void* dst, int bf16, i64 rows, int H, int rep, int D) {
-    i64 n = rows * H * D;
-    GRID_STRIDE(idx, n) {
-        int c = (int)(idx % D); i64 rh = idx / D; int h = (int)(rh % H); i64 t = rh / H;
-        float v = src[t * (i64)(H / rep) * D + (i64)(h / rep) * D + c];
-        if (bf16) ((u16*)dst)[idx] = f32_to_bf16(v); else ((float*)dst)[idx] = v;
-    }
-}
-/* dst (rows, KVH·D) += Σ over each group's rep heads of src (rows, H·D) */
-extern "C" __global__ void reduce_kv(const float* src, float* dst, i64 rows, int H, int rep, int D) {
-    int KVH = H / rep;
-    i64 n = rows * KVH * D;
-    GRID_STRIDE(idx, n) {
-        int c = (int)(idx % D); i64 rg = idx / D; int g = (int)(rg % KVH); i64 t = rg / KVH;
-        float acc = 0.f;
-        for (int r = 0; r < rep; r++) acc += src[t * (i64)H * D + (i64)(g * rep + r) * D + c];
-        dst[idx] += acc;
-    }
-}
-
 /* Di = rowsum(dO ⊙ O) per (b, h, t) */
 extern "C" __global__ void attention_bwd_di(const float* out, const float* dout, float* di, int B, int T, int H, int D) {
     i64 n = (i64)B * H * T;
