@@ -33,7 +33,11 @@ public enum GPUChecks {
             // The matrix-unit paths used by default, each at its own tolerance.
             for (precision, tol) in [(CUDABackend.AttentionPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
                 cuda.attentionPrecision = precision
-                for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue))") { add(r) }
+                for flash in precision == .bf16 ? [true, false] : [false] {
+                    cuda.useFlashAttention = flash
+                    for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue)\(flash ? ", flash" : ""))") { add(r) }
+                }
+                cuda.useFlashAttention = true
             }
             for (precision, tol) in [(CUDABackend.ProductPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
                 cuda.f32Products = precision

@@ -169,13 +169,13 @@ public final class CUDABackend: Backend {
                    "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
                    "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
                    "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
-                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores"] {
+                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores", "flash_attention_fwd"] {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
         }
         // The attention kernels may use more than the default 48 KB of shared memory (head dim > 128).
-        for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv"] {
+        for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv", "flash_attention_fwd"] {
             _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)
         }
     }
@@ -465,13 +465,27 @@ public final class CUDABackend: Backend {
     /// the matrix units a block of queries at a time (`blockedAttention*`), holding one
     /// (KVH × R × keys) score block, never the full (H × T × T) scores.
     static let fusedAttentionMaxQueries = 16
+    /// The flash-attention forward (matrix units, bf16) for long sequences; FINCH_FLASH=0 uses the
+    /// blocked cuBLAS path instead.
+    public var useFlashAttention = ProcessInfo.processInfo.environment["FINCH_FLASH"] != "0"
     /// Bytes of one score block of the blocked path (KVH × R × Tk floats; two in the backward):
     /// R is as many query rows as fit, so long sequences take few, large products.
     static let attentionBlockBytes = 256 << 20
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
-        if p.seqLen > Self.fusedAttentionMaxQueries { return blockedAttentionForward(p, q: q, k: k, v: v, out: out, lse: lse) }
+        if p.seqLen > Self.fusedAttentionMaxQueries {
+            // bf16 precision and a head size the matrix-unit kernel takes: flash attention.
+            if attentionPrecision == .bf16, useFlashAttention, p.headDim % 16 == 0, p.headDim <= 128 {
+                let shared = 2 * 64 * (p.headDim + 8) * 2
+                launch("flash_attention_fwd", grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128, shared: shared,
+                       [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(out)), .ptr(ptr(lse)),
+                        .i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)), .i32(Int32(p.headDim)),
+                        .i32(Int32(p.queryOffset)), .f32(p.scale)])
+                return
+            }
+            return blockedAttentionForward(p, q: q, k: k, v: v, out: out, lse: lse)
+        }
         let d = p.headDim, aq = Self.attentionRows, ak = Self.attentionKeys
         let shared = (ak * (d + 1) + ak * d + aq * d) * 4
         launch("attention_fwd", grid: ((p.seqLen + aq - 1) / aq, p.heads, p.batch), block: 256, shared: shared,

@@ -365,6 +365,137 @@ extern "C" __global__ void attn_block_dscores(const float* P, float* dP, u16* dS
     }
 }
 
+
+/* ---- flash attention forward on the matrix units (mma.sync m16n8k16, bf16 in, f32 accumulate):
+   a block of 4 warps takes 64 query rows of one (b, h); each warp keeps its 16 rows' Q (pre-scaled),
+   running max / sum and output in registers; K/V tiles of 64 keys are staged in shared memory as
+   bf16. The scores never leave registers: the S fragments become the A operand of P·V.
+   D a multiple of 16, at most 128. ---- */
+#define FQ 64
+#define FK 64
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) { return (unsigned)f32_to_bf16(lo) | ((unsigned)f32_to_bf16(hi) << 16); }
+__device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
+        int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
+    extern __shared__ u16 smh[];
+    const int lds = D + 8;
+    u16* sK = smh; u16* sV = smh + FK * lds;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
+    int h = blockIdx.y, b = blockIdx.z, kvh = h / (H / KVH);
+    int q0 = blockIdx.x * FQ + warp * 16;
+    int ldq = H * D, ldk = KVH * D;
+    int rowA = q0 + gr, rowB = q0 + gr + 8;
+    const float* qA = q + ((i64)b * T + rowA) * ldq + h * D;
+    const float* qB = q + ((i64)b * T + rowB) * ldq + h * D;
+    unsigned qa[8][4];
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++) {
+        if (ks * 16 < D) {
+            int c = ks * 16 + tg * 2;
+            float a0 = rowA < T ? qA[c] * scale : 0.f, a1 = rowA < T ? qA[c + 1] * scale : 0.f;
+            float b0 = rowB < T ? qB[c] * scale : 0.f, b1 = rowB < T ? qB[c + 1] * scale : 0.f;
+            float a8 = rowA < T ? qA[c + 8] * scale : 0.f, a9 = rowA < T ? qA[c + 9] * scale : 0.f;
+            float b8 = rowB < T ? qB[c + 8] * scale : 0.f, b9 = rowB < T ? qB[c + 9] * scale : 0.f;
+            qa[ks][0] = pack_bf16(a0, a1); qa[ks][1] = pack_bf16(b0, b1);
+            qa[ks][2] = pack_bf16(a8, a9); qa[ks][3] = pack_bf16(b8, b9);
+        }
+    }
+    float o[16][4];
+#pragma unroll
+    for (int i = 0; i < 16; i++) { o[i][0] = 0.f; o[i][1] = 0.f; o[i][2] = 0.f; o[i][3] = 0.f; }
+    float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
+    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ));
+    for (int k0 = 0; k0 < lastKey; k0 += FK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < FK * D; i += blockDim.x) {
+            int r = i / D, c = i % D;
+            bool ok = k0 + r < Tk;
+            i64 src = ((i64)b * Tk + k0 + r) * ldk + kvh * D + c;
+            sK[r * lds + c] = ok ? f32_to_bf16(k[src]) : (u16)0;
+            sV[r * lds + c] = ok ? f32_to_bf16(v[src]) : (u16)0;
+        }
+        __syncthreads();
+        if (q0 >= T) continue;
+        float sc[8][4];
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            sc[nt][0] = 0.f; sc[nt][1] = 0.f; sc[nt][2] = 0.f; sc[nt][3] = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < 8; ks++) {
+                if (ks * 16 < D) {
+                    const u16* kr = sK + (nt * 8 + gr) * lds + ks * 16 + tg * 2;
+                    mma_bf16(sc[nt], qa[ks], *(const unsigned*)kr, *(const unsigned*)(kr + 8));
+                }
+            }
+        }
+        /* causal mask and running max */
+        float tA = -INFINITY, tB = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = k0 + nt * 8 + tg * 2 + (i & 1);
+                int row = i < 2 ? rowA : rowB;
+                bool ok = key < Tk && key <= qOff + row && row < T;
+                if (!ok) sc[nt][i] = -INFINITY;
+            }
+            tA = fmaxf(tA, fmaxf(sc[nt][0], sc[nt][1]));
+            tB = fmaxf(tB, fmaxf(sc[nt][2], sc[nt][3]));
+        }
+        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1)); tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1)); tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+        float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+        float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+        float cA = expf(mA - uA), cB = expf(mB - uB);
+        mA = nA; mB = nB;
+        lA *= cA; lB *= cB;
+#pragma unroll
+        for (int i = 0; i < 16; i++) { o[i][0] *= cA; o[i][1] *= cA; o[i][2] *= cB; o[i][3] *= cB; }
+        unsigned pa[4][4];
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            float p0 = expf(sc[nt][0] - uA), p1 = expf(sc[nt][1] - uA), p2 = expf(sc[nt][2] - uB), p3 = expf(sc[nt][3] - uB);
+            lA += p0 + p1; lB += p2 + p3;
+            int j = nt >> 1;
+            if ((nt & 1) == 0) { pa[j][0] = pack_bf16(p0, p1); pa[j][1] = pack_bf16(p2, p3); }
+            else { pa[j][2] = pack_bf16(p0, p1); pa[j][3] = pack_bf16(p2, p3); }
+        }
+        /* O += P · V */
+#pragma unroll
+        for (int dn = 0; dn < 16; dn++) {
+            if (dn * 8 < D) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    const u16* v0 = sV + (j * 16 + tg * 2) * lds + dn * 8 + gr;
+                    unsigned b0 = (unsigned)v0[0] | ((unsigned)v0[lds] << 16);
+                    unsigned b1 = (unsigned)v0[8 * lds] | ((unsigned)v0[9 * lds] << 16);
+                    mma_bf16(o[dn], pa[j], b0, b1);
+                }
+            }
+        }
+    }
+    if (q0 >= T) return;
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1); lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1); lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    float iA = lA > 0.f ? 1.f / lA : 0.f, iB = lB > 0.f ? 1.f / lB : 0.f;
+#pragma unroll
+    for (int dn = 0; dn < 16; dn++) {
+        if (dn * 8 < D) {
+            int c = dn * 8 + tg * 2;
+            if (rowA < T) { float* oa = out + ((i64)b * T + rowA) * ldq + h * D + c; oa[0] = o[dn][0] * iA; oa[1] = o[dn][1] * iA; }
+            if (rowB < T) { float* ob = out + ((i64)b * T + rowB) * ldq + h * D + c; ob[0] = o[dn][2] * iB; ob[1] = o[dn][3] * iB; }
+        }
+    }
+    if (tg == 0) {
+        if (rowA < T) lse[((i64)b * H + h) * T + rowA] = mA + logf(lA);
+        if (rowB < T) lse[((i64)b * H + h) * T + rowB] = mB + logf(lB);
+    }
+}
+
 /* Di = rowsum(dO ⊙ O) per (b, h, t) */
 extern "C" __global__ void attention_bwd_di(const float* out, const float* dout, float* di, int B, int T, int H, int D) {
     i64 n = (i64)B * H * T;
