@@ -478,8 +478,10 @@ public final class CUDABackend: Backend {
             // bf16 precision and a head size the matrix-unit kernel takes: flash attention.
             if attentionPrecision == .bf16, useFlashAttention, p.headDim % 16 == 0, p.headDim <= 128 {
                 let shared = 2 * 64 * (p.headDim + 8) * 2
+                let (k16, _, kb) = attentionOperand(k), (v16, _, vb) = attentionOperand(v)
+                defer { withExtendedLifetime((kb, vb)) {} }
                 launch("flash_attention_fwd", grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128, shared: shared,
-                       [.ptr(ptr(q)), .ptr(ptr(k)), .ptr(ptr(v)), .ptr(ptr(out)), .ptr(ptr(lse)),
+                       [.ptr(ptr(q)), .ptr(k16), .ptr(v16), .ptr(ptr(out)), .ptr(ptr(lse)),
                         .i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)), .i32(Int32(p.headDim)),
                         .i32(Int32(p.queryOffset)), .f32(p.scale)])
                 return

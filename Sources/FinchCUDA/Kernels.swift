@@ -369,8 +369,8 @@ extern "C" __global__ void attn_block_dscores(const float* P, float* dP, u16* dS
 /* ---- flash attention forward on the matrix units (mma.sync m16n8k16, bf16 in, f32 accumulate):
    a block of 4 warps takes 64 query rows of one (b, h); each warp keeps its 16 rows' Q (pre-scaled),
    running max / sum and output in registers; K/V tiles of 64 keys are staged in shared memory as
-   bf16. The scores never leave registers: the S fragments become the A operand of P·V.
-   D a multiple of 16, at most 128. ---- */
+   bf16 (K and V come converted). The scores never leave registers: the S fragments become the A
+   operand of P·V. D a multiple of 16, at most 128. ---- */
 #define FQ 64
 #define FK 64
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) { return (unsigned)f32_to_bf16(lo) | ((unsigned)f32_to_bf16(hi) << 16); }
@@ -379,7 +379,7 @@ __device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, unsigned b
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
+extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const float* q, const u16* k, const u16* v, float* out, float* lse,
         int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
     extern __shared__ u16 smh[];
     const int lds = D + 8;
@@ -411,12 +411,17 @@ extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const floa
     int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ));
     for (int k0 = 0; k0 < lastKey; k0 += FK) {
         __syncthreads();
-        for (int i = threadIdx.x; i < FK * D; i += blockDim.x) {
-            int r = i / D, c = i % D;
-            bool ok = k0 + r < Tk;
-            i64 src = ((i64)b * Tk + k0 + r) * ldk + kvh * D + c;
-            sK[r * lds + c] = ok ? f32_to_bf16(k[src]) : (u16)0;
-            sV[r * lds + c] = ok ? f32_to_bf16(v[src]) : (u16)0;
+        /* K/V arrive as bf16: 16-byte copies into the padded tiles */
+        int vecs = D >> 3;
+        for (int i = threadIdx.x; i < FK * vecs; i += blockDim.x) {
+            int r = i / vecs, c = (i % vecs) << 3;
+            uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
+            if (k0 + r < Tk) {
+                i64 src = ((i64)b * Tk + k0 + r) * ldk + kvh * D + c;
+                kz = *(const uint4*)(k + src); vz = *(const uint4*)(v + src);
+            }
+            *(uint4*)(sK + r * lds + c) = kz;
+            *(uint4*)(sV + r * lds + c) = vz;
         }
         __syncthreads();
         if (q0 >= T) continue;
