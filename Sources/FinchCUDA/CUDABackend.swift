@@ -100,6 +100,14 @@ public final class CUDABackend: Backend {
     public let name: String
     public let computeCapability: (major: Int, minor: Int)
     public let totalMemory: Int
+    /// The device's primary context, made current on every thread that calls into this backend
+    /// (notebook cells, the REPL and Dispatch workers are not the thread that activated it).
+    private var context: OpaquePointer?
+    private let contextKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
     let driver: Driver
     let stream: OpaquePointer?
     let blas: CUBLAS
@@ -135,6 +143,8 @@ public final class CUDABackend: Backend {
         var ctx: OpaquePointer?
         try driver.check(driver.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
         try driver.check(driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        context = ctx
+        pthread_setspecific(contextKey, UnsafeRawPointer(ctx))
         var s: OpaquePointer?
         try driver.check(driver.cuStreamCreate(&s, 1), "cuStreamCreate")  // non-blocking
         stream = s
@@ -182,6 +192,15 @@ public final class CUDABackend: Backend {
 
     // MARK: Plumbing
 
+    /// Makes this device's context current on the calling thread (once per thread).
+    @inline(__always)
+    func ensureContext() {
+        if UnsafeRawPointer(pthread_getspecific(contextKey)) != UnsafeRawPointer(context) {
+            _ = driver.cuCtxSetCurrent(context)
+            pthread_setspecific(contextKey, UnsafeRawPointer(context))
+        }
+    }
+
     /// FINCH_PROFILE=1: every launch and product is synchronised and timed by name (slower, but a
     /// true per-kernel breakdown; `profileReport()` prints it).
     public let profiling = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "1"
@@ -219,6 +238,7 @@ public final class CUDABackend: Backend {
     }
 
     func block(_ bytes: Int) -> DeviceBlock {
+        ensureContext()
         do { return try allocator.take(bytes) } catch { fail(error) }
     }
 
@@ -228,6 +248,7 @@ public final class CUDABackend: Backend {
     }
 
     private func launchNow(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int, _ args: [KernelArg]) {
+        ensureContext()
         var slots = args.map(\.bits)
         slots.withUnsafeMutableBufferPointer { buf in
             var pointers = (0..<buf.count).map { UnsafeMutableRawPointer(buf.baseAddress! + $0) as UnsafeMutableRawPointer? }
@@ -283,18 +304,20 @@ public final class CUDABackend: Backend {
     }
 
     public func upload(_ bytes: UnsafeRawPointer, byteCount: Int, into dst: Tensor) {
+        ensureContext()
         guard byteCount > 0 else { return }
         touch(dst.rawBytes)
         must(driver.cuMemcpyHtoDAsync(CUdeviceptr(UInt(bitPattern: dst.rawBytes)), bytes, byteCount, stream), "cuMemcpyHtoDAsync")
     }
 
     public func download(_ src: Tensor, into bytes: UnsafeMutableRawPointer, byteCount: Int) {
+        ensureContext()
         guard byteCount > 0 else { return }
         must(driver.cuMemcpyDtoHAsync(bytes, CUdeviceptr(UInt(bitPattern: src.rawBytes)), byteCount, stream), "cuMemcpyDtoHAsync")
         synchronize()
     }
 
-    public func synchronize() { must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+    public func synchronize() { ensureContext(); must(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
 
     /// Bytes held by live tensors now / at most since the last reset, and cached for reuse.
     public var bytesInUse: Int { allocator.bytesInUse }
@@ -303,12 +326,14 @@ public final class CUDABackend: Backend {
     public func resetPeak() { allocator.resetPeak() }
 
     public func fill(_ x: Tensor, _ value: Float) {
+        ensureContext()
         guard x.count > 0 else { return }
         touch(x.rawBytes)
         timed("fill") { must(driver.cuMemsetD32Async(CUdeviceptr(UInt(bitPattern: x.rawBytes)), value.bitPattern, x.count, stream), "cuMemsetD32Async") }
     }
 
     public func copy(_ src: Tensor, into dst: Tensor) {
+        ensureContext()
         let n = dst.count
         guard n > 0 else { return }
         touch(dst.rawBytes)
@@ -376,6 +401,7 @@ public final class CUDABackend: Backend {
     }
 
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        ensureContext()
         // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
         touch(c.rawBytes)
         let mixed = a.dtype != .f32 || b.dtype != .f32 || f32Products == .bf16
@@ -527,6 +553,7 @@ public final class CUDABackend: Backend {
     private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
                          beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
+        ensureContext()
         touch(UnsafeRawPointer(c))
         timed("gemm attention") {
         var al = alpha, be = beta
@@ -722,6 +749,7 @@ public final class CUDABackend: Backend {
     }
 
     public func sumSquares(_ x: Tensor) -> Double {
+        ensureContext()
         let out = block(8)
         must(driver.cuMemsetD32Async(out.pointer, 0, 2, stream), "cuMemsetD32Async")
         launch("sum_squares", grid: (max(1, min((x.count + 255) / 256, 1024)), 1, 1), block: 256,
