@@ -8,6 +8,19 @@
 //   dxa = s · dy·B (N,r)    dB = s · dyᵀ·xa    dA = dxaᵀ·x    dx = dy·W + dxa·A
 
 extension Ops {
+    /// y (…, out) = x·Wᵀ (+ bias) without a graph node: the frozen part both LoRA forms share.
+    static func baseProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?) throws -> Tensor {
+        let n = x.rows, inF = w.shape[1], outF = w.shape[0]
+        if let bias { guard bias.count == outF else { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) } }
+        var yShape = x.shape
+        yShape[yShape.count - 1] = outF
+        let y = Tensor(uninitialized: yShape, device: x.device)
+        // (N,in)·(out,in)ᵀ → (N,out)
+        x.backend.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
+        if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
+        return y
+    }
+
     /// y = x·Wᵀ + bias + scale · (x·Aᵀ)·Bᵀ. W is frozen (any DType); A and B f32.
     public static func loraLinear(_ x: Tensor, weight w: Tensor, bias: Tensor?, a: Tensor, b: Tensor, scale s: Float) throws -> Tensor {
         try requireF32("loraLinear", x, a, b)
@@ -15,14 +28,8 @@ extension Ops {
         guard w.rank == 2, x.cols == inF, a.shape == [r, inF], b.shape == [outF, r] else {
             throw TensorError.shapeMismatch(op: "loraLinear", lhs: a.shape, rhs: b.shape)
         }
-        if let bias { guard bias.count == outF else { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) } }
-        var yShape = x.shape
-        yShape[yShape.count - 1] = outF
-        let y = Tensor(uninitialized: yShape, device: x.device)
+        let y = try baseProduct(x, w, bias)
         let be = x.backend
-        // (N,in)·(out,in)ᵀ → (N,out)
-        be.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
-        if let bias { be.elementwise(.addRow, y, bias, out: y) }
         // xa (N,r) = x·Aᵀ ; y += s · xa·Bᵀ
         let xa = Tensor(uninitialized: [n, r], device: x.device)
         be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
@@ -117,13 +124,8 @@ extension Ops {
         guard w.rank == 2, x.cols == inF, xa.rows == n, b.shape == [outF, r], column >= 0, column + r <= width else {
             throw TensorError.shapeMismatch(op: "loraLinear (shared)", lhs: xa.shape, rhs: b.shape)
         }
-        if let bias { guard bias.count == outF else { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) } }
-        var yShape = x.shape
-        yShape[yShape.count - 1] = outF
-        let y = Tensor(uninitialized: yShape, device: x.device)
+        let y = try baseProduct(x, w, bias)
         let be = x.backend
-        be.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
-        if let bias { be.elementwise(.addRow, y, bias, out: y) }
         // y += s · xa[:, column…]·Bᵀ
         var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: width, ldb: r, ldc: outF)
         p.offsetA = column; p.alpha = s; p.beta = 1
