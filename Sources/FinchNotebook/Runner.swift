@@ -150,10 +150,12 @@ public final class NotebookRunner {
         context.cellImages = []
         var captured = ""
         let sink = interpreter.output
-        let savedDestination = sink.destination
-        let stdoutWrite = standardOutput
+        let savedDestination = sink.destination, savedErrorDestination = sink.errorDestination
+        let stdoutWrite = standardOutput, stderrWrite = standardError
         sink.destination = { text in captured += text; stdoutWrite(text) }
-        defer { sink.destination = savedDestination }
+        // Built-ins' notes ("loaded … in 0.1s", device fallbacks) go where the runner's own messages go.
+        sink.errorDestination = { text in stderrWrite(text) }
+        defer { sink.destination = savedDestination; sink.errorDestination = savedErrorDestination }
         let start = DispatchTime.now().uptimeNanoseconds
         var status = CellOutcome.Status.ok
         var errorText: String? = nil
