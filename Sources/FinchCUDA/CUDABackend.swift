@@ -653,7 +653,8 @@ public final class CUDABackend: Backend {
                             a: dop + qOff * e, lda: ldq, strideA: rep * d, b: vp + kvOff * e, ldb: ldk, strideB: d,
                             beta: 0, c: dpm, ldc: keys, strideC: rows * keys, batch: kvh)
                     launch("attn_block_dscores", grid: (kvh * rows, 1, 1), block: 256,
-                           [.ptr(UnsafeRawPointer(pm)), .ptr(UnsafeRawPointer(dpm)), .ptr(ds16.map { UnsafeRawPointer($0.raw) }), .ptr(di)] + rowArgs)
+                           [.ptr(UnsafeRawPointer(pm)), .ptr(p16.map { UnsafeRawPointer($0.raw) }), .ptr(UnsafeRawPointer(dpm)),
+                            .ptr(ds16.map { UnsafeRawPointer($0.raw) }), .ptr(di)] + rowArgs)
                     // dQ += scale·dS·K ; dK += scale·dSᵀ·Q
                     rawGemm(transA: false, transB: false, m: rows, n: d, k: keys, alpha: p.scale,
                             a: dsOperand, lda: keys, strideA: rows * keys, b: kp + kvOff * e, ldb: ldk, strideB: d,

@@ -345,24 +345,24 @@ extern "C" __global__ void attn_block_probs(float* S, const float* lse, u16* P16
     int valid = min(keys, qOff + t0 + i + 1);
     float l = lse[((i64)b * H + g * rep + r) * T + t0 + i];
     u16* p16 = P16 ? P16 + (i64)row * keys : 0;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
-        float v = j < valid ? expf(s[j] - l) : 0.f;
-        s[j] = v;
-        if (p16) p16[j] = f32_to_bf16(v);
-    }
+    /* with a bf16 copy requested, that copy is all the later steps read: the f32 row is not rewritten */
+    if (p16) { for (int j = threadIdx.x; j < keys; j += blockDim.x) p16[j] = f32_to_bf16(j < valid ? expf(s[j] - l) : 0.f); return; }
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) s[j] = j < valid ? expf(s[j] - l) : 0.f;
 }
 /* dS = P ⊙ (dP − Di), written over dP */
-extern "C" __global__ void attn_block_dscores(const float* P, float* dP, u16* dS16, const float* di, int R, int keys, int T, int H, int rep,
-                                              int r, int b, int t0) {
+/* P from its bf16 copy when there is one (then dS goes only to its bf16 copy), else f32 in place */
+extern "C" __global__ void attn_block_dscores(const float* P, const u16* P16, float* dP, u16* dS16, const float* di, int R, int keys, int T, int H,
+                                              int rep, int r, int b, int t0) {
     int row = blockIdx.x, g = row / R, i = row % R;
     float d = di[((i64)b * H + g * rep + r) * T + t0 + i];
-    const float* p = P + (i64)row * keys; float* dp = dP + (i64)row * keys;
-    u16* ds16 = dS16 ? dS16 + (i64)row * keys : 0;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
-        float v = p[j] * (dp[j] - d);
-        dp[j] = v;
-        if (ds16) ds16[j] = f32_to_bf16(v);
+    float* dp = dP + (i64)row * keys;
+    if (P16 && dS16) {
+        const u16* p = P16 + (i64)row * keys; u16* ds = dS16 + (i64)row * keys;
+        for (int j = threadIdx.x; j < keys; j += blockDim.x) ds[j] = f32_to_bf16(bf16_to_f32(p[j]) * (dp[j] - d));
+        return;
     }
+    const float* p = P + (i64)row * keys;
+    for (int j = threadIdx.x; j < keys; j += blockDim.x) dp[j] = p[j] * (dp[j] - d);
 }
 
 
