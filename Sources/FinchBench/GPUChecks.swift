@@ -46,7 +46,7 @@ public enum GPUChecks {
                     let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
                     let y = try Ops.linear(x, w)
                     try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
-                    return [y, x.grad!, w.grad!]
+                    return [y, gradient(x), gradient(w)]
                 })
                 add(try compare("LoRA linear, bf16 base, reused bf16 input (\(precision.rawValue))", device, tol: 2e-2) { d in
                     var rng = SplitMix64(seed: 12)
@@ -59,7 +59,7 @@ public enum GPUChecks {
                     let y2 = try Ops.linear(x, w2)
                     try y1.backward(seed: try Tensor.full(y1.shape, 1).moved(to: d))
                     try y2.backward(seed: try Tensor.full(y2.shape, 1).moved(to: d))
-                    return [y1, y2, x.grad!, a.grad!, b.grad!]
+                    return [y1, y2, gradient(x), gradient(a), gradient(b)]
                 })
             }
             for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention and LoRA products)", lossesOnly: true) { add(r) }
@@ -86,6 +86,11 @@ public enum GPUChecks {
 
     static func random(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
         (0..<n).map { _ in (rng.nextFloat() * 2 - 1) * scale }
+    }
+
+    /// A tensor's gradient, or an empty tensor (which fails the comparison) when it has none.
+    static func gradient(_ t: Tensor) -> Tensor {
+        t.grad ?? Tensor(shape: [0], storage: TensorStorage(pooledBytes: 0))
     }
 
     static func leaf(_ v: [Float], _ shape: [Int], _ d: Device, grad: Bool = true, dtype: DType = .f32) throws -> Tensor {
@@ -119,7 +124,7 @@ public enum GPUChecks {
                 let b = try leaf(random(40, &rng), [40], d, grad: false)
                 let y = try Ops.linear(x, w, bias: b)
                 try y.backward(seed: try Tensor(random(37 * 40, &rng), shape: [37, 40]).moved(to: d))
-                return [y, x.grad!] + (dtype == .f32 ? [w.grad!] : [])
+                return [y, gradient(x)] + (dtype == .f32 ? [gradient(w)] : [])
             })
         }
         out.append(try compare("matmul batched, transposes", dev, tol: 1e-4) { d in
@@ -128,7 +133,7 @@ public enum GPUChecks {
             let b = try leaf(random(3 * 23 * 20, &rng), [3, 23, 20], d)
             let c = try Ops.matmul(a, b, transA: true, transB: true)  // (3, 17, 23)
             try c.backward(seed: try Tensor(random(3 * 17 * 23, &rng), shape: [3, 17, 23]).moved(to: d))
-            return [c, a.grad!, b.grad!]
+            return [c, gradient(a), gradient(b)]
         })
         out.append(try compare("rmsnorm fwd+bwd", dev, tol: 1e-5) { d in
             var rng = SplitMix64(seed: 13)
@@ -136,7 +141,7 @@ public enum GPUChecks {
             let w = try leaf(random(96, &rng), [96], d)
             let y = try Ops.rmsNorm(x, weight: w, eps: 1e-5)
             try y.backward(seed: try Tensor(random(33 * 96, &rng), shape: [33, 96]).moved(to: d))
-            return [y, x.grad!, w.grad!]
+            return [y, gradient(x), gradient(w)]
         })
         out.append(try compare("rope (llama3 scaling) fwd+bwd", dev, tol: 1e-5) { d in
             var rng = SplitMix64(seed: 14)
@@ -146,14 +151,14 @@ public enum GPUChecks {
             let pos = (0..<21).map { _ in Int32(rng.next() % 64) }
             let y = try Ops.rope(x, table: table, positions: pos, heads: 3)
             try y.backward(seed: try Tensor(random(21 * 48, &rng), shape: [21, 48]).moved(to: d))
-            return [y, x.grad!]
+            return [y, gradient(x)]
         })
         out.append(try compare("swiglu fwd+bwd", dev, tol: 1e-5) { d in
             var rng = SplitMix64(seed: 15)
             let g = try leaf(random(1000, &rng, scale: 4), [10, 100], d), u = try leaf(random(1000, &rng), [10, 100], d)
             let y = try Ops.swiglu(gate: g, up: u)
             try y.backward(seed: try Tensor(random(1000, &rng), shape: [10, 100]).moved(to: d))
-            return [y, g.grad!, u.grad!]
+            return [y, gradient(g), gradient(u)]
         })
         out += try attentionChecks(dev, tol: 1e-4, label: "")
         out.append(try compare("attention after a KV cache (offset 29, 3 queries)", dev, tol: 1e-4) { d in
@@ -187,7 +192,7 @@ public enum GPUChecks {
                 let v = try leaf(random(b * t * kvh * hd, &rng), [b * t, kvh * hd], d)
                 let y = try Ops.attention(q: q, k: k, v: v, AttentionParams(batch: b, seqLen: t, heads: h, kvHeads: kvh, headDim: hd))
                 try y.backward(seed: try Tensor(random(b * t * h * hd, &rng), shape: [b * t, h * hd]).moved(to: d))
-                return [y, q.grad!, k.grad!, v.grad!]
+                return [y, gradient(q), gradient(k), gradient(v)]
             })
         }
         return out
@@ -202,14 +207,14 @@ public enum GPUChecks {
             let y = try Ops.embedding(table, ids: ids)
             try y.backward(seed: try Tensor(random(30 * 24, &rng), shape: [30, 24]).moved(to: d))
             let half = try Tensor(random(50 * 32, &rng), shape: [50, 32]).moved(to: d, dtype: .bf16)
-            return [y, table.grad!, try GradMode.noGrad { try Ops.embedding(half, ids: ids) }]
+            return [y, gradient(table), try GradMode.noGrad { try Ops.embedding(half, ids: ids) }]
         })
         out.append(try compare("log-softmax fwd+bwd", dev, tol: 1e-5) { d in
             var rng = SplitMix64(seed: 19)
             let x = try leaf(random(7 * 300, &rng, scale: 5), [7, 300], d)
             let y = try Ops.logSoftmax(x)
             try y.backward(seed: try Tensor(random(7 * 300, &rng), shape: [7, 300]).moved(to: d))
-            return [y, x.grad!]
+            return [y, gradient(x)]
         })
         for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2)] {
             out.append(try compare("LM-head cross-entropy \(dtype) (ignored rows)", dev, tol: tol) { d in
@@ -220,7 +225,7 @@ public enum GPUChecks {
                 let labels = (0..<29).map { i in i % 4 == 0 ? Int32(-100) : Int32(rng.next() % 300) }
                 let (loss, _) = try Ops.linearCrossEntropy(hidden: h, weight: w, labels: labels)
                 try loss.backward()
-                return [loss, h.grad!] + (dtype == .f32 ? [w.grad!] : [])
+                return [loss, gradient(h)] + (dtype == .f32 ? [gradient(w)] : [])
             })
         }
         out.append(try compare("AdamW (3 steps) and gradient norm", dev, tol: 1e-6) { d in
@@ -250,7 +255,7 @@ public enum GPUChecks {
             let x = try leaf(random(4000, &rng), [40, 100], d)
             let y = try Ops.dropout(x, p: 0.25, seed: 99)
             try y.backward(seed: try Tensor(random(4000, &rng), shape: [40, 100]).moved(to: d))
-            return [y, x.grad!]
+            return [y, gradient(x)]
         })
         return out
     }
