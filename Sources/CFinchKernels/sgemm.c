@@ -175,6 +175,143 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
     }
 }
 
+
+// ---- Narrow products: n ≤ 16 (C one zmm wide) or m ≤ 16 (C a few rows tall), without packing op(A).
+// The LoRA rank-16 products (x·Aᵀ, dy·B, dBᵀ = dyᵀ·xa, dA = dxaᵀ·x) have one side of 16: the 12×32
+// packed kernel wastes half its columns there and packing op(A) (the big operand) is most of the cost.
+// Here an R×(16·U) register tile of C accumulates Σ_p X(r, p) · Y(p, ·), X = op(A) read in place with
+// embedded broadcasts (either layout), Y = op(B) rows read in place when B is untransposed, else
+// transposed into a small thread-local buffer (k × 16·U floats). f32 accumulation in k order.
+
+#define NARROW_AHEAD 12
+
+// C[0:R, 0:16U] (masked by mask[u]) = alpha · X·Y + beta · C over an R-row block; X(r, p) = x[r·xrs + p·xcs]
+// with xrs == 1 or xcs == 1, Y(p, 16u + l) = y[p·ys + 16u + l].
+__attribute__((target("avx512f"), always_inline))
+static inline void narrow_tile(const int R, const int U, size_t k, const float *x, size_t xrs, size_t xcs,
+                               const float *y, size_t ys, const __mmask16 *mask, float *c, size_t ldc,
+                               float alpha, float beta) {
+    __m512 acc[16 * 4];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R * U; i++) acc[i] = _mm512_setzero_ps();
+    if (xrs == 1) {
+        for (size_t p = 0; p < k; p++) {
+            const float *xp = x + p * xcs, *yp = y + p * ys;
+            // Rows of op(A)ᵀ (and of a strided B) lie lda apart: fetch NARROW_AHEAD of them ahead.
+            _mm_prefetch((const char *)(xp + NARROW_AHEAD * xcs), _MM_HINT_T0);
+            if (R > 8) _mm_prefetch((const char *)(xp + NARROW_AHEAD * xcs + 15), _MM_HINT_T0);
+#pragma clang loop unroll(full)
+            for (int u = 0; u < U; u++) _mm_prefetch((const char *)(yp + NARROW_AHEAD * ys + 16 * u), _MM_HINT_T0);
+            __m512 yv[4];
+#pragma clang loop unroll(full)
+            for (int u = 0; u < U; u++) yv[u] = _mm512_maskz_loadu_ps(mask[u], yp + 16 * u);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xp[r]);
+#pragma clang loop unroll(full)
+                for (int u = 0; u < U; u++) acc[r * U + u] = _mm512_fmadd_ps(xv, yv[u], acc[r * U + u]);
+            }
+        }
+    } else {
+        for (size_t p = 0; p < k; p++) {
+            const float *xp = x + p, *yp = y + p * ys;
+#pragma clang loop unroll(full)
+            for (int u = 0; u < U; u++) _mm_prefetch((const char *)(yp + NARROW_AHEAD * ys + 16 * u), _MM_HINT_T0);
+            __m512 yv[4];
+#pragma clang loop unroll(full)
+            for (int u = 0; u < U; u++) yv[u] = _mm512_maskz_loadu_ps(mask[u], yp + 16 * u);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xp[r * xrs]);
+#pragma clang loop unroll(full)
+                for (int u = 0; u < U; u++) acc[r * U + u] = _mm512_fmadd_ps(xv, yv[u], acc[r * U + u]);
+            }
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+#pragma clang loop unroll(full)
+        for (int u = 0; u < U; u++) {
+            float *cr = c + r * ldc + 16 * u;
+            __m512 v = _mm512_mul_ps(va, acc[r * U + u]);
+            if (beta != 0) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[u], cr), v);
+            _mm512_mask_storeu_ps(cr, mask[u], v);
+        }
+    }
+}
+
+// Rows [0, m) of C[·, 0:16U] in blocks of 16 rows (U = 1) or 4 rows (U = 4), remainders by halves.
+#define FINCH_NARROW_ROWS(U, RMAX)                                                                              \
+    __attribute__((target("avx512f"))) static void narrow_rows_u##U(                                            \
+        size_t m, size_t k, const float *x, size_t xrs, size_t xcs, const float *y, size_t ys,                   \
+        const __mmask16 *mask, float *c, size_t ldc, float alpha, float beta) {                                  \
+        size_t i = 0;                                                                                            \
+        for (; i + RMAX <= m; i += RMAX)                                                                         \
+            narrow_tile(RMAX, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta);         \
+        if (RMAX > 8 && m - i >= 8) { narrow_tile(8, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 8; } \
+        if (RMAX > 4 && m - i >= 4) { narrow_tile(4, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 4; } \
+        if (m - i >= 2) { narrow_tile(2, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 2; } \
+        if (m - i >= 1) { narrow_tile(1, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 1; } \
+    }
+FINCH_NARROW_ROWS(1, 16)
+FINCH_NARROW_ROWS(4, 4)
+#undef FINCH_NARROW_ROWS
+
+static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// Columns of C per pass when m ≤ 16 (four zmm), and the transposed-B buffer that needs (floats).
+#define NARROW_W 64
+
+__attribute__((target("avx512f")))
+static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
+    float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W (the caller checks)
+    if (n <= 16) {
+        __mmask16 mask[1] = {lanes(n)};
+        const float *y = b;
+        size_t ys = ldb;
+        if (tb) {
+            for (size_t p = 0; p < k; p++)
+                for (size_t j = 0; j < 16; j++) buf[p * 16 + j] = j < n ? b[j * ldb + p] : 0;
+            y = buf;
+            ys = 16;
+        }
+        narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        return;
+    }
+    // m ≤ 16: NARROW_W columns of C at a time.
+    for (size_t j0 = 0; j0 < n; j0 += NARROW_W) {
+        size_t w = n - j0 < NARROW_W ? n - j0 : NARROW_W;
+        __mmask16 mask[4];
+        for (size_t u = 0; u < 4; u++) mask[u] = lanes(w > 16 * u ? w - 16 * u : 0);
+        const float *y = b + j0;
+        size_t ys = ldb;
+        if (tb) {
+            for (size_t p = 0; p < k; p++)
+                for (size_t j = 0; j < NARROW_W; j++) buf[p * NARROW_W + j] = j < w ? b[(j0 + j) * ldb + p] : 0;
+            y = buf;
+            ys = NARROW_W;
+        }
+        narrow_rows_u4(m, k, a, xrs, xcs, y, ys, mask, c + j0, ldc, alpha, beta);
+    }
+}
+
+/// 1 when finch_sgemm_avx512 takes the narrow path for this shape.
+int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) {
+    return (n <= 16 || m <= 16) && k >= 1 && k * NARROW_W <= (size_t)NC * KC;
+}
+
+void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (!finch_sgemm_has_avx512() || m == 0 || n == 0 || !finch_sgemm_is_narrow(m, n, k)) {
+        finch_sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 __attribute__((target("avx512f")))
 static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                          const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
@@ -182,6 +319,10 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
     if (k == 0) {
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    if (finch_sgemm_is_narrow(m, n, k)) {
+        sgemm_narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     pack_buffers *bufs = thread_buffers();
@@ -234,6 +375,13 @@ void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, 
 }
 
 #else
+
+int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) { (void)m; (void)n; (void)k; return 0; }
+
+void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    finch_sgemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {

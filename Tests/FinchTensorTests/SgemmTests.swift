@@ -13,10 +13,28 @@ import Testing
         (1, 1, 1), (13, 35, 7), (37, 45, 53), (12, 32, 256), (150, 70, 300), (300, 33, 17), (25, 2100, 20), (5, 3, 600),
     ]
 
+    /// The narrow path (n ≤ 16 or m ≤ 16: the LoRA rank-16 products): full 16-row / 16-column tiles,
+    /// remainders of 8, 4, 2 and 1 rows, masked columns, widths past one 64-column pass, k = 1.
+    static let narrowShapes: [(Int, Int, Int)] = [
+        (1030, 16, 70), (16, 1100, 70), (61, 16, 300), (45, 15, 9), (7, 5, 1), (3, 1, 70), (16, 130, 41), (11, 64, 5), (16, 200, 1), (5, 77, 260),
+        (13, 16, 16), (200, 16, 16),
+    ]
+
     @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
     func matchesReference(trans: (Bool, Bool)) {
+        check(trans: trans, shapes: Self.shapes, offset: 0)
+    }
+
+    /// Narrow shapes, with the operands and C starting at an offset into their buffers.
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func narrowMatchesReference(trans: (Bool, Bool)) {
+        for (m, n, k) in Self.narrowShapes { #expect(finch_sgemm_is_narrow(m, n, k) != 0) }
+        check(trans: trans, shapes: Self.narrowShapes, offset: 5)
+    }
+
+    func check(trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
         let (ta, tb) = trans
-        for (si, (m, n, k)) in Self.shapes.enumerated() {
+        for (si, (m, n, k)) in shapes.enumerated() {
             for beta: Float in [0, 1] {
                 var rng = TestRNG(UInt64(si * 16 + (ta ? 8 : 0) + (tb ? 4 : 0) + Int(beta)))
                 let alpha: Float = 0.75
@@ -24,24 +42,28 @@ import Testing
                 let (aRows, aCols) = ta ? (k, m) : (m, k)
                 let (bRows, bCols) = tb ? (n, k) : (k, n)
                 let lda = aCols + 3, ldb = bCols + 3, ldc = n + 3
-                let a = (0..<(aRows * lda)).map { _ in Float(rng.uniform()) }
-                let b = (0..<(bRows * ldb)).map { _ in Float(rng.uniform()) }
-                let c0 = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : Float(rng.uniform()) }
-                func A(_ i: Int, _ p: Int) -> Double { Double(ta ? a[p * lda + i] : a[i * lda + p]) }
-                func B(_ p: Int, _ j: Int) -> Double { Double(tb ? b[j * ldb + p] : b[p * ldb + j]) }
-                var packed = c0, threaded = c0, scalar = c0, blas = c0
+                // Operands and C start `o` elements into their buffers (the elements before stay untouched).
+                let a = (0..<(o + aRows * lda)).map { _ in Float(rng.uniform()) }
+                let b = (0..<(o + bRows * ldb)).map { _ in Float(rng.uniform()) }
+                let c0 = (0..<(o + m * ldc)).map { _ in beta == 0 ? Float.nan : Float(rng.uniform()) }
+                func A(_ i: Int, _ p: Int) -> Double { Double(ta ? a[o + p * lda + i] : a[o + i * lda + p]) }
+                func B(_ p: Int, _ j: Int) -> Double { Double(tb ? b[o + j * ldb + p] : b[o + p * ldb + j]) }
+                var packed = c0, narrow = c0, threaded = c0, scalar = c0, blas = c0
                 a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
-                        let pa = ap.baseAddress!, pb = bp.baseAddress!
+                        let pa = ap.baseAddress! + o, pb = bp.baseAddress! + o
                         let ita: Int32 = ta ? 1 : 0, itb: Int32 = tb ? 1 : 0
-                        finch_sgemm_avx512(ita, itb, m, n, k, alpha, pa, lda, pb, ldb, beta, &packed, ldc)
-                        finch_sgemm_ref(ita, itb, m, n, k, alpha, pa, lda, pb, ldb, beta, &scalar, ldc)
+                        packed.withUnsafeMutableBufferPointer { finch_sgemm_avx512(ita, itb, m, n, k, alpha, pa, lda, pb, ldb, beta, $0.baseAddress! + o, ldc) }
+                        narrow.withUnsafeMutableBufferPointer { finch_sgemm_narrow(ita, itb, m, n, k, alpha, pa, lda, pb, ldb, beta, $0.baseAddress! + o, ldc) }
+                        scalar.withUnsafeMutableBufferPointer { finch_sgemm_ref(ita, itb, m, n, k, alpha, pa, lda, pb, ldb, beta, $0.baseAddress! + o, ldc) }
                         threaded.withUnsafeMutableBufferPointer { cp in
                             CPUBackend.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, pa, lda: lda, pb, ldb: ldb,
-                                             beta: beta, cp.baseAddress!, ldc: ldc)
+                                             beta: beta, cp.baseAddress! + o, ldc: ldc)
                         }
-                        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                                    Int32(m), Int32(n), Int32(k), alpha, pa, Int32(lda), pb, Int32(ldb), beta, &blas, Int32(ldc))
+                        blas.withUnsafeMutableBufferPointer {
+                            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                                        Int32(m), Int32(n), Int32(k), alpha, pa, Int32(lda), pb, Int32(ldb), beta, $0.baseAddress! + o, Int32(ldc))
+                        }
                     }
                 }
                 var bad = 0
@@ -56,12 +78,12 @@ import Testing
                         ref *= Double(alpha)
                         mag *= Double(alpha)
                         if beta != 0 {
-                            ref += Double(beta) * Double(c0[i * ldc + j])
-                            mag += abs(Double(c0[i * ldc + j]))
+                            ref += Double(beta) * Double(c0[o + i * ldc + j])
+                            mag += abs(Double(c0[o + i * ldc + j]))
                         }
                         let tol = 1e-5 * mag + 1e-30
-                        for (name, got) in [("packed", packed), ("threaded", threaded), ("scalar", scalar), ("cblas", blas)] {
-                            let v = Double(got[i * ldc + j])
+                        for (name, got) in [("packed", packed), ("narrow", narrow), ("threaded", threaded), ("scalar", scalar), ("cblas", blas)] {
+                            let v = Double(got[o + i * ldc + j])
                             if !(abs(v - ref) <= tol) {
                                 bad += 1
                                 if bad < 5 { Issue.record("\(name) \(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) [\(i),\(j)]: \(v) vs \(ref)") }
@@ -70,15 +92,12 @@ import Testing
                     }
                 }
                 #expect(bad == 0)
-                // Padding columns of C are never written.
-                for i in 0..<m {
-                    for j in n..<ldc {
-                        let expected = c0[i * ldc + j]
-                        for got in [packed, threaded] {
-                            #expect(got[i * ldc + j].bitPattern == expected.bitPattern)
-                        }
-                    }
+                // Padding columns of C, and the elements before its offset, are never written.
+                var touched = 0
+                for idx in 0..<c0.count where idx < o || (idx - o) % ldc >= n {
+                    for got in [packed, narrow, threaded] where got[idx].bitPattern != c0[idx].bitPattern { touched += 1 }
                 }
+                #expect(touched == 0)
             }
         }
     }
