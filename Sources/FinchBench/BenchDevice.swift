@@ -28,29 +28,18 @@ public enum BenchDevice {
         }
         var tensors: [String: Tensor] = [:]
         var n: UInt64 = seed
-        func add(_ name: String, _ shape: [Int], _ type: DType, scale: Float) throws {
+        for (name, shape, role) in BenchTrain.weightLayout(config) {
+            let type: DType = role == .norm ? .f32 : role == .projection ? dtype : .bf16
             let count = shape.reduce(1, *)
             guard let bytes = type.byteCount(elements: count) else { throw ModelError.invalidArgument("\(name): \(count) is not whole \(type) blocks") }
             let t = Tensor(shape: shape, storage: cuda.allocate(bytes: bytes, dtype: type))
-            if type == .f32 && scale == 1 { cuda.fill(t, 1) } else { cuda.fillUniform(t, seed: n &* 0x9E37_79B9_7F4A_7C15, scale: scale) }
+            switch role {
+            case .norm: cuda.fill(t, 1)
+            case .embedding: cuda.fillUniform(t, seed: n &* 0x9E37_79B9_7F4A_7C15, scale: 0.05)
+            case .head, .projection: cuda.fillUniform(t, seed: n &* 0x9E37_79B9_7F4A_7C15, scale: 0.02)
+            }
             n += 1
             tensors[name] = t
-        }
-        let c = config.hiddenSize, d = config.headDim, f = config.intermediateSize
-        try add("model.embed_tokens.weight", [config.vocabSize, c], .bf16, scale: 0.05)
-        if !config.tieWordEmbeddings { try add("lm_head.weight", [config.vocabSize, c], .bf16, scale: 0.02) }
-        try add("model.norm.weight", [c], .f32, scale: 1)
-        for l in 0..<config.numHiddenLayers {
-            let p = "model.layers.\(l)."
-            try add(p + "input_layernorm.weight", [c], .f32, scale: 1)
-            try add(p + "post_attention_layernorm.weight", [c], .f32, scale: 1)
-            try add(p + "self_attn.q_proj.weight", [config.numAttentionHeads * d, c], dtype, scale: 0.02)
-            try add(p + "self_attn.k_proj.weight", [config.numKeyValueHeads * d, c], dtype, scale: 0.02)
-            try add(p + "self_attn.v_proj.weight", [config.numKeyValueHeads * d, c], dtype, scale: 0.02)
-            try add(p + "self_attn.o_proj.weight", [c, config.numAttentionHeads * d], dtype, scale: 0.02)
-            try add(p + "mlp.gate_proj.weight", [f, c], dtype, scale: 0.02)
-            try add(p + "mlp.up_proj.weight", [f, c], dtype, scale: 0.02)
-            try add(p + "mlp.down_proj.weight", [c, f], dtype, scale: 0.02)
         }
         return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture) on \(device)")
     }

@@ -11,29 +11,37 @@ public enum BenchTrain {
         numAttentionHeads: 9, numKeyValueHeads: 3, rmsNormEps: 1e-5, ropeTheta: 100_000, maxPositionEmbeddings: 8192,
         tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
 
+    public enum WeightRole: Sendable { case embedding, head, norm, projection }
+
+    /// Every weight of a `config`-shaped Llama with its Hugging Face name and shape (the head only
+    /// when embeddings are untied).
+    public static func weightLayout(_ config: ModelConfig) -> [(name: String, shape: [Int], role: WeightRole)] {
+        let c = config.hiddenSize, d = config.headDim, f = config.intermediateSize
+        var out: [(name: String, shape: [Int], role: WeightRole)] = [("model.embed_tokens.weight", [config.vocabSize, c], .embedding)]
+        if !config.tieWordEmbeddings { out.append(("lm_head.weight", [config.vocabSize, c], .head)) }
+        out.append(("model.norm.weight", [c], .norm))
+        for l in 0..<config.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            out += [(p + "input_layernorm.weight", [c], .norm), (p + "post_attention_layernorm.weight", [c], .norm),
+                    (p + "self_attn.q_proj.weight", [config.numAttentionHeads * d, c], .projection),
+                    (p + "self_attn.k_proj.weight", [config.numKeyValueHeads * d, c], .projection),
+                    (p + "self_attn.v_proj.weight", [config.numKeyValueHeads * d, c], .projection),
+                    (p + "self_attn.o_proj.weight", [c, config.numAttentionHeads * d], .projection),
+                    (p + "mlp.gate_proj.weight", [f, c], .projection), (p + "mlp.up_proj.weight", [f, c], .projection),
+                    (p + "mlp.down_proj.weight", [c, f], .projection)]
+        }
+        return out
+    }
+
     /// A model of `config` with random f32 weights (the speed of the real weights, without the file).
     public static func randomModel(_ config: ModelConfig, seed: UInt64 = 1) throws -> LanguageModel {
         var rng = SplitMix64(seed: seed)
         var tensors: [String: Tensor] = [:]
-        func add(_ name: String, _ shape: [Int], scale: Float) {
+        for (name, shape, role) in weightLayout(config) {
+            let scale: Float = role == .norm ? 1 : 0.05
             let t = Tensor(uninitialized: shape)
             for i in 0..<t.count { t.data[i] = (rng.nextFloat() * 2 - 1) * scale }
             tensors[name] = t
-        }
-        let c = config.hiddenSize, d = config.headDim, f = config.intermediateSize
-        add("model.embed_tokens.weight", [config.vocabSize, c], scale: 0.05)
-        add("model.norm.weight", [c], scale: 1)
-        for l in 0..<config.numHiddenLayers {
-            let p = "model.layers.\(l)."
-            add(p + "input_layernorm.weight", [c], scale: 1)
-            add(p + "post_attention_layernorm.weight", [c], scale: 1)
-            add(p + "self_attn.q_proj.weight", [config.numAttentionHeads * d, c], scale: 0.05)
-            add(p + "self_attn.k_proj.weight", [config.numKeyValueHeads * d, c], scale: 0.05)
-            add(p + "self_attn.v_proj.weight", [config.numKeyValueHeads * d, c], scale: 0.05)
-            add(p + "self_attn.o_proj.weight", [c, config.numAttentionHeads * d], scale: 0.05)
-            add(p + "mlp.gate_proj.weight", [f, c], scale: 0.05)
-            add(p + "mlp.up_proj.weight", [f, c], scale: 0.05)
-            add(p + "mlp.down_proj.weight", [c, f], scale: 0.05)
         }
         return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture)")
     }

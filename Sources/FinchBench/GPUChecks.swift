@@ -353,20 +353,9 @@ public enum GPUChecks {
              "rope_theta": 10000.0, "tie_word_embeddings": false}
             """#.utf8), file: "tiny")
             var tensors: [String: Tensor] = [:]
-            func add(_ name: String, _ shape: [Int], scale: Float) throws {
-                tensors[name] = try Tensor(random(shape.reduce(1, *), &rng, scale: scale), shape: shape).moved(to: d)
-            }
-            try add("model.embed_tokens.weight", [300, 64], scale: 1)
-            try add("lm_head.weight", [300, 64], scale: 0.1)
-            tensors["model.norm.weight"] = try Tensor.full([64], 1).moved(to: d)
-            for l in 0..<2 {
-                let p = "model.layers.\(l)."
-                tensors[p + "input_layernorm.weight"] = try Tensor.full([64], 1).moved(to: d)
-                tensors[p + "post_attention_layernorm.weight"] = try Tensor.full([64], 1).moved(to: d)
-                for (n, o, i) in [("self_attn.q_proj", 64, 64), ("self_attn.k_proj", 32, 64), ("self_attn.v_proj", 32, 64),
-                                  ("self_attn.o_proj", 64, 64), ("mlp.gate_proj", 160, 64), ("mlp.up_proj", 160, 64), ("mlp.down_proj", 64, 160)] {
-                    try add(p + n + ".weight", [o, i], scale: 0.15)
-                }
+            for (name, shape, role) in BenchTrain.weightLayout(config) {
+                let scale: Float = role == .embedding ? 1 : role == .head ? 0.1 : 0.15
+                tensors[name] = try (role == .norm ? Tensor.full(shape, 1) : Tensor(random(shape.reduce(1, *), &rng, scale: scale), shape: shape)).moved(to: d)
             }
             let model = try LanguageModel(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny")
             var lc = LoRAConfig()

@@ -283,15 +283,8 @@ public final class CUDABackend: Backend {
     }
 
     func dtypeCode(_ d: DType) -> Int32 {
-        switch d {
-        case .f32: return 0
-        case .f16: return 1
-        case .bf16: return 2
-        case .q8_0: return 3
-        case .q4_0: return 4
-        case .q4_1: return 5
-        default: fail(TensorError.unsupportedDType(op: "cuda", dtype: d))
-        }
+        guard let code = CUDAKernels.dtypeCode(d) else { fail(TensorError.unsupportedDType(op: "cuda", dtype: d)) }
+        return code
     }
 
     // MARK: Backend: memory
@@ -804,6 +797,8 @@ public enum CUDA {
     @discardableResult
     public static func activate(ordinal: Int = 0) throws -> CUDABackend {
         if let b = active[ordinal] { return b }
+        // A machine without a usable GPU is probed once per process, not on every load_model.
+        if let e = lastError, case .libraryNotFound = e { throw e }
         do {
             let driver = try Driver()
             let nvrtc = try NVRTC()

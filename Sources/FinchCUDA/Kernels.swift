@@ -4,12 +4,23 @@
 // Activations are f32; frozen weights are bf16 or GGUF blocks (q8_0, q4_0, q4_1), decoded as read.
 // Shapes follow the CPU kernels: rows of (B·T, C) matrices, heads side by side within a row.
 
+import FinchTensor
+
 enum CUDAKernels {
     /// Element-wise op codes shared with `CUDABackend.elementwise`.
     enum Op: Int32 { case add = 0, sub, mul, addRow, scale, addScaled, silu }
-    /// Stored-type codes for the decode kernels.
-    static func code(_ dtype: DTypeCode) -> Int32 { dtype.rawValue }
-    enum DTypeCode: Int32 { case f32 = 0, f16 = 1, bf16 = 2, q8_0 = 3, q4_0 = 4, q4_1 = 5 }
+    /// The stored-type code `load_elem` switches on, or nil for types kept off the device.
+    static func dtypeCode(_ d: DType) -> Int32? {
+        switch d {
+        case .f32: return 0
+        case .f16: return 1
+        case .bf16: return 2
+        case .q8_0: return 3
+        case .q4_0: return 4
+        case .q4_1: return 5
+        default: return nil
+        }
+    }
 
     static let source = #"""
 typedef unsigned short u16;

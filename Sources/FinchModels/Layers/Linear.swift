@@ -58,11 +58,17 @@ public final class Linear {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
+    /// The adapter when base and branch can run as one `Ops.loraLinear` node for input `x`: no
+    /// dropout to apply, a frozen base, and training or an accelerator (CPU decoding of a few rows
+    /// keeps the quantized mat-vec path of `Ops.linear`).
+    func fusableLoRA(for x: Tensor) -> LoRA? {
+        guard let lora, lora.dropout == 0 || lora.dropoutSeed == nil, !weight.needsGrad,
+              x.device != .cpu || (GradMode.isEnabled && x.rows > 4) else { return nil }
+        return lora
+    }
+
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        // One node for base + branch while training (and on accelerators); CPU decoding of a few
-        // rows keeps the quantized mat-vec path of `Ops.linear`.
-        if let lora, lora.dropout == 0 || lora.dropoutSeed == nil, !weight.needsGrad,
-           x.device != .cpu || (GradMode.isEnabled && x.rows > 4) {
+        if let lora = fusableLoRA(for: x) {
             return try Ops.loraLinear(x, weight: weight, bias: bias, a: lora.a, b: lora.b, scale: lora.scale)
         }
         let y = try Ops.linear(x, weight, bias: bias)
@@ -79,12 +85,8 @@ public final class Linear {
     /// Applies layers that read the same input (q/k/v, gate/up). While training (and on
     /// accelerators) their LoRA A products share one product, so x is read once for all of them.
     public static func applyShared(_ layers: [Linear], to x: Tensor) throws -> [Tensor] {
-        let eligible = layers.count > 1 && layers.allSatisfy { l in
-            guard let lora = l.lora else { return false }
-            return (lora.dropout == 0 || lora.dropoutSeed == nil) && !l.weight.needsGrad
-        }
-        guard eligible, x.device != .cpu || (GradMode.isEnabled && x.rows > 4) else { return try layers.map { try $0(x) } }
-        let loras = layers.compactMap(\.lora)
+        let loras = layers.compactMap { $0.fusableLoRA(for: x) }
+        guard layers.count > 1, loras.count == layers.count else { return try layers.map { try $0(x) } }
         let xa = try Ops.linear(x, try Ops.concatRows(loras.map(\.a)))  // (N, Σr)
         var column = 0
         var out: [Tensor] = []
