@@ -195,6 +195,17 @@ public enum GPUChecks {
                 return [y, gradient(q), gradient(k), gradient(v)]
             })
         }
+        // Queries after a prefix (a KV cache), with gradients: the causal mask shifts by the offset.
+        out.append(try compare("attention offset 24 T40 Tk64 H4/2 D64 fwd+bwd\(label)", dev, tol: tol) { d in
+            var rng = SplitMix64(seed: 23)
+            let q = try leaf(random(40 * 4 * 64, &rng), [40, 4 * 64], d)
+            let k = try leaf(random(64 * 2 * 64, &rng), [64, 2 * 64], d), v = try leaf(random(64 * 2 * 64, &rng), [64, 2 * 64], d)
+            var p = AttentionParams(batch: 1, seqLen: 40, heads: 4, kvHeads: 2, headDim: 64)
+            p.queryOffset = 24; p.keyLen = 64
+            let y = try Ops.attention(q: q, k: k, v: v, p)
+            try y.backward(seed: try Tensor(random(40 * 4 * 64, &rng), shape: [40, 4 * 64]).moved(to: d))
+            return [y, gradient(q), gradient(k), gradient(v)]
+        })
         return out
     }
 

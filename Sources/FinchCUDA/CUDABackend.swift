@@ -179,13 +179,13 @@ public final class CUDABackend: Backend {
                    "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
                    "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
                    "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
-                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores", "flash_attention_fwd"] {
+                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores"] + Self.flashKernels {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
         }
         // The attention kernels may use more than the default 48 KB of shared memory (head dim > 128).
-        for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv", "flash_attention_fwd"] {
+        for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv"] + Self.flashKernels {
             _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)
         }
     }
@@ -479,28 +479,44 @@ public final class CUDABackend: Backend {
     }
 
     static let attentionRows = 8, attentionKeys = 32
+    static let flashKernels = ["flash_attention_fwd", "flash_attention_bwd_dq", "flash_attention_bwd_dkdv"].flatMap { [$0, $0 + "_d64", $0 + "_d128"] }
 
     /// Attention over few queries (decoding) runs in one fused kernel; longer sequences go through
     /// the matrix units a block of queries at a time (`blockedAttention*`), holding one
     /// (KVH × R × keys) score block, never the full (H × T × T) scores.
     static let fusedAttentionMaxQueries = 16
-    /// The flash-attention forward (matrix units, bf16) for long sequences; FINCH_FLASH=0 uses the
-    /// blocked cuBLAS path instead.
+    /// Flash attention (matrix units, bf16) for long sequences; FINCH_FLASH=0 uses the blocked
+    /// cuBLAS path instead.
     public var useFlashAttention = ProcessInfo.processInfo.environment["FINCH_FLASH"] != "0"
     /// Bytes of one score block of the blocked path (KVH × R × Tk floats; two in the backward):
     /// R is as many query rows as fit, so long sequences take few, large products.
     static let attentionBlockBytes = 256 << 20
 
+    /// The flash-attention backward; FINCH_FLASH_BACKWARD=0 keeps the forward but takes the blocked
+    /// cuBLAS backward (for comparisons).
+    public var useFlashBackward = ProcessInfo.processInfo.environment["FINCH_FLASH_BACKWARD"] != "0"
+
+    /// Flash attention (forward and backward on the matrix units) applies: bf16 attention, not
+    /// turned off, a head size the kernels take.
+    private func flashAttention(_ p: AttentionParams) -> Bool {
+        attentionPrecision == .bf16 && useFlashAttention && p.headDim % 16 == 0 && p.headDim <= 128
+    }
+
+    /// The flash kernels come compiled for head sizes 64 and 128 (loops unrolled) and for any other.
+    private func flashKernel(_ name: String, _ p: AttentionParams) -> String {
+        p.headDim == 64 || p.headDim == 128 ? "\(name)_d\(p.headDim)" : name
+    }
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
         if p.seqLen > Self.fusedAttentionMaxQueries {
             // bf16 precision and a head size the matrix-unit kernel takes: flash attention.
-            if attentionPrecision == .bf16, useFlashAttention, p.headDim % 16 == 0, p.headDim <= 128 {
-                let shared = 2 * 64 * (p.headDim + 8) * 2
-                let (k16, _, kb) = attentionOperand(k), (v16, _, vb) = attentionOperand(v)
-                defer { withExtendedLifetime((kb, vb)) {} }
-                launch("flash_attention_fwd", grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128, shared: shared,
-                       [.ptr(ptr(q)), .ptr(k16), .ptr(v16), .ptr(ptr(out)), .ptr(ptr(lse)),
+            if flashAttention(p) {
+                let shared = 2 * 2 * 64 * (p.headDim + 8) * 2   // two stages of a K and a V tile
+                let (q16, _, qb) = attentionOperand(q), (k16, _, kb) = attentionOperand(k), (v16, _, vb) = attentionOperand(v)
+                defer { withExtendedLifetime((qb, kb, vb)) {} }
+                launch(flashKernel("flash_attention_fwd", p), grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128, shared: shared,
+                       [.ptr(q16), .ptr(k16), .ptr(v16), .ptr(ptr(out)), .ptr(ptr(lse)),
                         .i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)), .i32(Int32(p.headDim)),
                         .i32(Int32(p.queryOffset)), .f32(p.scale)])
                 return
@@ -523,6 +539,21 @@ public final class CUDABackend: Backend {
         launch("attention_bwd_di", grid: ((rows * 32 + 255) / 256, 1, 1), block: 256,
                [.ptr(ptr(out)), .ptr(ptr(dout)), .ptr(UnsafeRawPointer(di.raw)),
                 .i32(Int32(p.batch)), .i32(Int32(p.seqLen)), .i32(Int32(p.heads)), .i32(Int32(d))])
+        if p.seqLen > Self.fusedAttentionMaxQueries, useFlashBackward, flashAttention(p) {
+            let (q16, _, qb) = attentionOperand(q), (k16, _, kb) = attentionOperand(k), (v16, _, vb) = attentionOperand(v)
+            let (do16, _, dob) = attentionOperand(dout)
+            let common: [KernelArg] = [.i32(Int32(p.seqLen)), .i32(Int32(p.keyLen)), .i32(Int32(p.heads)), .i32(Int32(p.kvHeads)),
+                                       .i32(Int32(d)), .i32(Int32(p.queryOffset)), .f32(p.scale)]
+            let operands: [KernelArg] = [.ptr(q16), .ptr(k16), .ptr(v16), .ptr(do16), .ptr(ptr(lse)), .ptr(UnsafeRawPointer(di.raw))]
+            let tile = 64 * (d + 8) * 2   // bytes of one padded 64-row bf16 tile
+            launch(flashKernel("flash_attention_bwd_dq", p), grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128, shared: 4 * tile,
+                   operands + [.ptr(ptr(dq))] + common)
+            // K and V, then two stages of Q, dO, lse and Di.
+            launch(flashKernel("flash_attention_bwd_dkdv", p), grid: ((p.keyLen + 63) / 64, p.kvHeads, p.batch), block: 128,
+                   shared: 2 * tile + 2 * (2 * tile + 2 * 64 * 4), operands + [.ptr(ptr(dk)), .ptr(ptr(dv))] + common)
+            withExtendedLifetime((di, qb, kb, vb, dob)) {}
+            return
+        }
         if p.seqLen > Self.fusedAttentionMaxQueries {
             blockedAttentionBackward(p, q: q, k: k, v: v, lse: lse, di: UnsafeRawPointer(di.raw), dout: dout, dq: dq, dk: dk, dv: dv)
             withExtendedLifetime(di) {}

@@ -377,122 +377,205 @@ extern "C" __global__ void attn_block_dscores(const float* P, const u16* P16, fl
 }
 
 
-/* ---- flash attention forward on the matrix units (mma.sync m16n8k16, bf16 in, f32 accumulate):
-   a block of 4 warps takes 64 query rows of one (b, h); each warp keeps its 16 rows' Q (pre-scaled),
-   running max / sum and output in registers; K/V tiles of 64 keys are staged in shared memory as
-   bf16 (K and V come converted). The scores never leave registers: the S fragments become the A
-   operand of P·V. D a multiple of 16, at most 128. ---- */
+/* ---- flash attention on the matrix units (mma.sync m16n8k16, bf16 in, f32 accumulate).
+   Fragment layout (PTX ISA, m16n8k16): lane = 4·gr + tg; A holds rows gr and gr+8, columns
+   2tg, 2tg+1 (regs 0, 1) and 2tg+8, 2tg+9 (regs 2, 3); B holds column gr, rows 2tg, 2tg+1 and
+   2tg+8, 2tg+9; C holds rows gr, gr+8 and columns 2tg, 2tg+1. A C fragment of scores therefore
+   becomes an A fragment of P (columns = keys) without leaving registers.
+   Scores are scale·(bf16(q)·bf16(k)) with f32 accumulation in the forward and both backward
+   kernels alike, so the backward recomputes exactly the forward's probabilities from its lse.
+   Tiles of 64 rows are staged in shared memory as bf16 with rows padded to D + 8. D is a multiple
+   of 16, at most 128. ---- */
 #define FQ 64
 #define FK 64
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) { return (unsigned)f32_to_bf16(lo) | ((unsigned)f32_to_bf16(hi) << 16); }
+__device__ __forceinline__ float bf16_lo(unsigned u) { return __uint_as_float(u << 16); }
+__device__ __forceinline__ float bf16_hi(unsigned u) { return __uint_as_float(u & 0xffff0000u); }
 __device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, unsigned b0, unsigned b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const float* q, const u16* k, const u16* v, float* out, float* lse,
-        int T, int Tk, int H, int KVH, int D, int qOff, float scale) {
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+/* Four 8×8 b16 matrices from shared memory (lane 8m + r gives row r of matrix m); `.trans` hands
+   each lane the transposed elements, which is the B fragment of a row-major [k][n] tile. */
+__device__ __forceinline__ void ldsm_x4(unsigned r[4], const u16* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const u16* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+/* Asynchronous global → shared copies (sm_80+): 16 bytes, or zeros when !ok (nothing is read). */
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(smem_addr(dst)), "l"(src), "r"(ok ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool ok) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" :: "r"(smem_addr(dst)), "l"(src), "r"(ok ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
+
+/* Starts copying 64 bf16 rows (`ld` elements apart, from row `row0` of `base`) into a padded
+   shared tile; rows from `valid` on become zeros. */
+__device__ __forceinline__ void flash_copy_tile(u16* tile, const u16* base, i64 row0, i64 ld, int valid, int D) {
+    int vecs = D >> 3, lds = D + 8;
+    for (int i = threadIdx.x; i < 64 * vecs; i += blockDim.x) {
+        int r = i / vecs, c = (i % vecs) << 3;
+        bool ok = r < valid;
+        cp_async16(tile + r * lds + c, ok ? base + (row0 + r) * ld + c : base, ok);
+    }
+}
+/* A fragments (16 rows × D) of rows rowA = gr and rowB = gr + 8 of a bf16 matrix with `ld`
+   elements per row; rows at or past `valid` are zero. */
+__device__ __forceinline__ void flash_row_frags(unsigned a[8][4], const u16* m, i64 ld, int rowA, int rowB, int valid, int D, int tg) {
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++) {
+        if (ks * 16 < D) {
+            int c = ks * 16 + tg * 2;
+            const u16* ra = m + rowA * ld + c; const u16* rb = m + rowB * ld + c;
+            a[ks][0] = rowA < valid ? *(const unsigned*)ra : 0u; a[ks][1] = rowB < valid ? *(const unsigned*)rb : 0u;
+            a[ks][2] = rowA < valid ? *(const unsigned*)(ra + 8) : 0u; a[ks][3] = rowB < valid ? *(const unsigned*)(rb + 8) : 0u;
+        }
+    }
+}
+/* c[nt], c[nt+1] += A(ks) · tileᵀ for key tiles nt, nt+1 at head-dim step ks (one ldmatrix). */
+__device__ __forceinline__ void flash_mma_t_pair(float* c0, float* c1, const unsigned* a, const u16* tile, int nt, int ks, int D, int lane) {
+    int lds = D + 8, m = lane >> 3;
+    unsigned bf[4];
+    ldsm_x4(bf, tile + (nt * 8 + (m >> 1) * 8 + (lane & 7)) * lds + ks * 16 + (m & 1) * 8);
+    mma_bf16(c0, a, bf[0], bf[1]);
+    mma_bf16(c1, a, bf[2], bf[3]);
+}
+/* c = A · tileᵀ (16 × 64) with A as register fragments over the head dim: scores, or dO·Vᵀ. */
+__device__ __forceinline__ void flash_frags_by_tile_t(float c[8][4], const unsigned a[8][4], const u16* tile, int D, int lane) {
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) { c[nt][0] = 0.f; c[nt][1] = 0.f; c[nt][2] = 0.f; c[nt][3] = 0.f; }
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++) {
+        if (ks * 16 < D) {
+#pragma unroll
+            for (int nt = 0; nt < 8; nt += 2) flash_mma_t_pair(c[nt], c[nt + 1], a[ks], tile, nt, ks, D, lane);
+        }
+    }
+}
+/* c = A · tileᵀ (16 × 64) with A the warp's 16 rows of another shared tile. */
+__device__ __forceinline__ void flash_rows_by_tile_t(float c[8][4], const u16* rows, const u16* tile, int D, int lane) {
+    int lds = D + 8, m = lane >> 3;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) { c[nt][0] = 0.f; c[nt][1] = 0.f; c[nt][2] = 0.f; c[nt][3] = 0.f; }
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++) {
+        if (ks * 16 < D) {
+            unsigned a[4];
+            ldsm_x4(a, rows + ((m & 1) * 8 + (lane & 7)) * lds + ks * 16 + (m >> 1) * 8);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt += 2) flash_mma_t_pair(c[nt], c[nt + 1], a, tile, nt, ks, D, lane);
+        }
+    }
+}
+/* c += A · tile (16 × D) with A (16 × 64) as four register fragments: P·V, Pᵀ·dO, dS·K, dSᵀ·Q. */
+__device__ __forceinline__ void flash_frags_by_tile(float c[16][4], const unsigned a[4][4], const u16* tile, int D, int lane) {
+    int lds = D + 8, m = lane >> 3;
+    const u16* base = tile + ((m & 1) * 8 + (lane & 7)) * lds + (m >> 1) * 8;
+#pragma unroll
+    for (int dn = 0; dn < 16; dn += 2) {
+        if (dn * 8 < D) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                unsigned bf[4];
+                ldsm_x4_t(bf, base + j * 16 * lds + dn * 8);
+                mma_bf16(c[dn], a[j], bf[0], bf[1]);
+                mma_bf16(c[dn + 1], a[j], bf[2], bf[3]);
+            }
+        }
+    }
+}
+/* Four C fragments' worth of values (columns nt·8…) into the A fragment of column block nt/2. */
+__device__ __forceinline__ void flash_pack(unsigned a[4][4], int nt, float v0, float v1, float v2, float v3) {
+    int j = nt >> 1;
+    if ((nt & 1) == 0) { a[j][0] = pack_bf16(v0, v1); a[j][1] = pack_bf16(v2, v3); }
+    else { a[j][2] = pack_bf16(v0, v1); a[j][3] = pack_bf16(v2, v3); }
+}
+
+/* Forward: a block of 4 warps takes 64 query rows of one (b, h); each warp keeps its 16 rows' Q,
+   running max / sum and output in registers while K/V tiles of 64 keys stream through two
+   shared-memory stages (the next tile is copied while this one is used). */
+template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, const u16* k, const u16* v, float* out, float* lse,
+        int T, int Tk, int H, int KVH, int Dp, int qOff, float scale) {
+    const int D = DC > 0 ? DC : Dp;   /* a compile-time head size unrolls every loop over it */
     extern __shared__ u16 smh[];
     const int lds = D + 8;
-    u16* sK = smh; u16* sV = smh + FK * lds;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
     int h = blockIdx.y, b = blockIdx.z, kvh = h / (H / KVH);
     int q0 = blockIdx.x * FQ + warp * 16;
     int ldq = H * D, ldk = KVH * D;
     int rowA = q0 + gr, rowB = q0 + gr + 8;
-    const float* qA = q + ((i64)b * T + rowA) * ldq + h * D;
-    const float* qB = q + ((i64)b * T + rowB) * ldq + h * D;
-    unsigned qa[8][4];
-#pragma unroll
-    for (int ks = 0; ks < 8; ks++) {
-        if (ks * 16 < D) {
-            int c = ks * 16 + tg * 2;
-            float a0 = rowA < T ? qA[c] * scale : 0.f, a1 = rowA < T ? qA[c + 1] * scale : 0.f;
-            float b0 = rowB < T ? qB[c] * scale : 0.f, b1 = rowB < T ? qB[c + 1] * scale : 0.f;
-            float a8 = rowA < T ? qA[c + 8] * scale : 0.f, a9 = rowA < T ? qA[c + 9] * scale : 0.f;
-            float b8 = rowB < T ? qB[c + 8] * scale : 0.f, b9 = rowB < T ? qB[c + 9] * scale : 0.f;
-            qa[ks][0] = pack_bf16(a0, a1); qa[ks][1] = pack_bf16(b0, b1);
-            qa[ks][2] = pack_bf16(a8, a9); qa[ks][3] = pack_bf16(b8, b9);
-        }
+    const u16* kb = k + (i64)b * Tk * ldk + kvh * D; const u16* vb = v + (i64)b * Tk * ldk + kvh * D;
+    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ)), tiles = (lastKey + FK - 1) / FK;
+    if (tiles > 0) {
+        flash_copy_tile(smh, kb, 0, ldk, Tk, D); flash_copy_tile(smh + FK * lds, vb, 0, ldk, Tk, D);
+        cp_async_commit();
     }
+    unsigned qa[8][4];
+    flash_row_frags(qa, q + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
     float o[16][4];
 #pragma unroll
     for (int i = 0; i < 16; i++) { o[i][0] = 0.f; o[i][1] = 0.f; o[i][2] = 0.f; o[i][3] = 0.f; }
     float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
-    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ));
-    for (int k0 = 0; k0 < lastKey; k0 += FK) {
-        __syncthreads();
-        /* K/V arrive as bf16: 16-byte copies into the padded tiles */
-        int vecs = D >> 3;
-        for (int i = threadIdx.x; i < FK * vecs; i += blockDim.x) {
-            int r = i / vecs, c = (i % vecs) << 3;
-            uint4 kz = make_uint4(0, 0, 0, 0), vz = kz;
-            if (k0 + r < Tk) {
-                i64 src = ((i64)b * Tk + k0 + r) * ldk + kvh * D + c;
-                kz = *(const uint4*)(k + src); vz = *(const uint4*)(v + src);
-            }
-            *(uint4*)(sK + r * lds + c) = kz;
-            *(uint4*)(sV + r * lds + c) = vz;
+    const float scale2 = scale * LOG2E;
+    for (int kt = 0; kt < tiles; kt++) {
+        int k0 = kt * FK;
+        if (kt + 1 < tiles) {
+            u16* next = smh + ((kt + 1) & 1) * 2 * FK * lds;
+            flash_copy_tile(next, kb, k0 + FK, ldk, Tk - k0 - FK, D); flash_copy_tile(next + FK * lds, vb, k0 + FK, ldk, Tk - k0 - FK, D);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
         __syncthreads();
-        if (q0 >= T) continue;
-        float sc[8][4];
+        const u16* sK = smh + (kt & 1) * 2 * FK * lds; const u16* sV = sK + FK * lds;
+        if (q0 < T && k0 <= qOff + q0 + 15) {   /* else nothing this warp may see */
+            float sc[8][4];
+            flash_frags_by_tile_t(sc, qa, sK, D, lane);
+            /* scale (to base 2), causal mask (tiles on the diagonal or an edge only) and running max */
+            bool edge = !(k0 + FK - 1 <= qOff + q0 && k0 + FK <= Tk && q0 + 16 <= T);
+            float tA = -INFINITY, tB = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            sc[nt][0] = 0.f; sc[nt][1] = 0.f; sc[nt][2] = 0.f; sc[nt][3] = 0.f;
+            for (int nt = 0; nt < 8; nt++) {
 #pragma unroll
-            for (int ks = 0; ks < 8; ks++) {
-                if (ks * 16 < D) {
-                    const u16* kr = sK + (nt * 8 + gr) * lds + ks * 16 + tg * 2;
-                    mma_bf16(sc[nt], qa[ks], *(const unsigned*)kr, *(const unsigned*)(kr + 8));
+                for (int i = 0; i < 4; i++) {
+                    int key = k0 + nt * 8 + tg * 2 + (i & 1);
+                    int row = i < 2 ? rowA : rowB;
+                    bool ok = !edge || (key < Tk && key <= qOff + row && row < T);
+                    sc[nt][i] = ok ? sc[nt][i] * scale2 : -INFINITY;
                 }
+                tA = fmaxf(tA, fmaxf(sc[nt][0], sc[nt][1]));
+                tB = fmaxf(tB, fmaxf(sc[nt][2], sc[nt][3]));
             }
-        }
-        /* causal mask and running max */
-        float tA = -INFINITY, tB = -INFINITY;
+            tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1)); tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+            tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1)); tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+            float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+            float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+            float cA = exp2f(mA - uA), cB = exp2f(mB - uB);
+            mA = nA; mB = nB;
+            lA *= cA; lB *= cB;
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
+            for (int i = 0; i < 16; i++) { o[i][0] *= cA; o[i][1] *= cA; o[i][2] *= cB; o[i][3] *= cB; }
+            unsigned pa[4][4];
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = k0 + nt * 8 + tg * 2 + (i & 1);
-                int row = i < 2 ? rowA : rowB;
-                bool ok = key < Tk && key <= qOff + row && row < T;
-                if (!ok) sc[nt][i] = -INFINITY;
+            for (int nt = 0; nt < 8; nt++) {
+                float p0 = exp2f(sc[nt][0] - uA), p1 = exp2f(sc[nt][1] - uA), p2 = exp2f(sc[nt][2] - uB), p3 = exp2f(sc[nt][3] - uB);
+                lA += p0 + p1; lB += p2 + p3;
+                flash_pack(pa, nt, p0, p1, p2, p3);
             }
-            tA = fmaxf(tA, fmaxf(sc[nt][0], sc[nt][1]));
-            tB = fmaxf(tB, fmaxf(sc[nt][2], sc[nt][3]));
+            flash_frags_by_tile(o, pa, sV, D, lane);   /* O += P · V */
         }
-        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1)); tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
-        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1)); tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
-        float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
-        float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
-        float cA = expf(mA - uA), cB = expf(mB - uB);
-        mA = nA; mB = nB;
-        lA *= cA; lB *= cB;
-#pragma unroll
-        for (int i = 0; i < 16; i++) { o[i][0] *= cA; o[i][1] *= cA; o[i][2] *= cB; o[i][3] *= cB; }
-        unsigned pa[4][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            float p0 = expf(sc[nt][0] - uA), p1 = expf(sc[nt][1] - uA), p2 = expf(sc[nt][2] - uB), p3 = expf(sc[nt][3] - uB);
-            lA += p0 + p1; lB += p2 + p3;
-            int j = nt >> 1;
-            if ((nt & 1) == 0) { pa[j][0] = pack_bf16(p0, p1); pa[j][1] = pack_bf16(p2, p3); }
-            else { pa[j][2] = pack_bf16(p0, p1); pa[j][3] = pack_bf16(p2, p3); }
-        }
-        /* O += P · V */
-#pragma unroll
-        for (int dn = 0; dn < 16; dn++) {
-            if (dn * 8 < D) {
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    const u16* v0 = sV + (j * 16 + tg * 2) * lds + dn * 8 + gr;
-                    unsigned b0 = (unsigned)v0[0] | ((unsigned)v0[lds] << 16);
-                    unsigned b1 = (unsigned)v0[8 * lds] | ((unsigned)v0[9 * lds] << 16);
-                    mma_bf16(o[dn], pa[j], b0, b1);
-                }
-            }
-        }
+        __syncthreads();   /* this stage is refilled two tiles on */
     }
     if (q0 >= T) return;
     lA += __shfl_xor_sync(0xffffffffu, lA, 1); lA += __shfl_xor_sync(0xffffffffu, lA, 2);
@@ -507,10 +590,210 @@ extern "C" __global__ void __launch_bounds__(128) flash_attention_fwd(const floa
         }
     }
     if (tg == 0) {
-        if (rowA < T) lse[((i64)b * H + h) * T + rowA] = mA + logf(lA);
-        if (rowB < T) lse[((i64)b * H + h) * T + rowB] = mB + logf(lB);
+        /* the max is in base-2 units: lse = ln Σ eˢ = m·ln 2 + ln l */
+        if (rowA < T) lse[((i64)b * H + h) * T + rowA] = mA * LN2 + logf(lA);
+        if (rowB < T) lse[((i64)b * H + h) * T + rowB] = mB * LN2 + logf(lB);
     }
 }
+
+/* Backward, dQ: like the forward, a block takes 64 query rows of one (b, h) and streams the key
+   tiles, recomputing P = exp(S − lse) from its scores, dP = dO·Vᵀ, dS = P ⊙ (dP − Di), and
+   accumulating dQ += scale·dS·K in registers. Adds into dq. */
+template <int DC> __device__ __forceinline__ void flash_dq_impl(const u16* q, const u16* k, const u16* v, const u16* dout,
+        const float* lse, const float* di, float* dq, int T, int Tk, int H, int KVH, int Dp, int qOff, float scale) {
+    const int D = DC > 0 ? DC : Dp;   /* a compile-time head size unrolls every loop over it */
+    extern __shared__ u16 smh[];
+    const int lds = D + 8;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
+    int h = blockIdx.y, b = blockIdx.z, kvh = h / (H / KVH);
+    int q0 = blockIdx.x * FQ + warp * 16;
+    int ldq = H * D, ldk = KVH * D;
+    int rowA = q0 + gr, rowB = q0 + gr + 8;
+    const u16* kb = k + (i64)b * Tk * ldk + kvh * D; const u16* vb = v + (i64)b * Tk * ldk + kvh * D;
+    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ)), tiles = (lastKey + FK - 1) / FK;
+    if (tiles > 0) {
+        flash_copy_tile(smh, kb, 0, ldk, Tk, D); flash_copy_tile(smh + FK * lds, vb, 0, ldk, Tk, D);
+        cp_async_commit();
+    }
+    unsigned qa[8][4], da[8][4];
+    flash_row_frags(qa, q + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
+    flash_row_frags(da, dout + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
+    i64 rowBase = ((i64)b * H + h) * T;
+    /* P = exp(scale·s − lse) = 2^(scale·log2e·s − log2e·lse) */
+    const float scale2 = scale * LOG2E;
+    float lseA = rowA < T ? lse[rowBase + rowA] * LOG2E : 0.f, lseB = rowB < T ? lse[rowBase + rowB] * LOG2E : 0.f;
+    float diA = rowA < T ? di[rowBase + rowA] : 0.f, diB = rowB < T ? di[rowBase + rowB] : 0.f;
+    float acc[16][4];
+#pragma unroll
+    for (int i = 0; i < 16; i++) { acc[i][0] = 0.f; acc[i][1] = 0.f; acc[i][2] = 0.f; acc[i][3] = 0.f; }
+    for (int kt = 0; kt < tiles; kt++) {
+        int k0 = kt * FK;
+        if (kt + 1 < tiles) {
+            u16* next = smh + ((kt + 1) & 1) * 2 * FK * lds;
+            flash_copy_tile(next, kb, k0 + FK, ldk, Tk - k0 - FK, D); flash_copy_tile(next + FK * lds, vb, k0 + FK, ldk, Tk - k0 - FK, D);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const u16* sK = smh + (kt & 1) * 2 * FK * lds; const u16* sV = sK + FK * lds;
+        if (q0 < T && k0 <= qOff + q0 + 15) {
+            float p[8][4];
+            flash_frags_by_tile_t(p, qa, sK, D, lane);
+            bool edge = !(k0 + FK - 1 <= qOff + q0 && k0 + FK <= Tk && q0 + 16 <= T);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    int key = k0 + nt * 8 + tg * 2 + (i & 1);
+                    int row = i < 2 ? rowA : rowB;
+                    bool ok = !edge || (key < Tk && key <= qOff + row && row < T);
+                    p[nt][i] = ok ? exp2f(p[nt][i] * scale2 - (i < 2 ? lseA : lseB)) : 0.f;
+                }
+            }
+            unsigned dsa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt += 2) {
+                float d0[4] = {0.f, 0.f, 0.f, 0.f}, d1[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+                for (int ks = 0; ks < 8; ks++) if (ks * 16 < D) flash_mma_t_pair(d0, d1, da[ks], sV, nt, ks, D, lane);
+                flash_pack(dsa, nt, p[nt][0] * (d0[0] - diA), p[nt][1] * (d0[1] - diA), p[nt][2] * (d0[2] - diB), p[nt][3] * (d0[3] - diB));
+                flash_pack(dsa, nt + 1, p[nt + 1][0] * (d1[0] - diA), p[nt + 1][1] * (d1[1] - diA),
+                           p[nt + 1][2] * (d1[2] - diB), p[nt + 1][3] * (d1[3] - diB));
+            }
+            flash_frags_by_tile(acc, dsa, sK, D, lane);   /* dQ += dS · K */
+        }
+        __syncthreads();
+    }
+    if (q0 >= T) return;
+#pragma unroll
+    for (int dn = 0; dn < 16; dn++) {
+        if (dn * 8 < D) {
+            int c = dn * 8 + tg * 2;
+            if (rowA < T) { float* d = dq + ((i64)b * T + rowA) * ldq + h * D + c; d[0] += scale * acc[dn][0]; d[1] += scale * acc[dn][1]; }
+            if (rowB < T) { float* d = dq + ((i64)b * T + rowB) * ldq + h * D + c; d[0] += scale * acc[dn][2]; d[1] += scale * acc[dn][3]; }
+        }
+    }
+}
+
+/* Backward, dK and dV: a block takes 64 keys of one (b, key/value head); each warp keeps its 16
+   keys' dK and dV in registers and streams, for every query head of the group, the query tiles
+   that can see those keys (Q, dO, lse, Di through two shared-memory stages): Sᵀ = K·Qᵀ,
+   Pᵀ = exp(Sᵀ − lse), dV += Pᵀ·dO, dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − Di), dK += scale·dSᵀ·Q.
+   No atomics: each block owns its keys. Adds into dk, dv. */
+template <int DC> __device__ __forceinline__ void flash_dkdv_impl(const u16* q, const u16* k, const u16* v, const u16* dout,
+        const float* lse, const float* di, float* dk, float* dv, int T, int Tk, int H, int KVH, int Dp, int qOff, float scale) {
+    const int D = DC > 0 ? DC : Dp;   /* a compile-time head size unrolls every loop over it */
+    extern __shared__ u16 smh[];
+    const int lds = D + 8;
+    /* [K | V | stage 0: Q, dO, lse, Di | stage 1: …] */
+    const int stage = 2 * FQ * lds + 4 * FQ;   /* u16 elements */
+    u16* sK = smh; u16* sV = sK + FK * lds;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
+    int g = blockIdx.y, b = blockIdx.z, rep = H / KVH;
+    int k0 = blockIdx.x * FK, kw = k0 + warp * 16;
+    int ldq = H * D, ldk = KVH * D;
+    int keyA = kw + gr, keyB = kw + gr + 8;
+    flash_copy_tile(sK, k + (i64)b * Tk * ldk + g * D, k0, ldk, Tk - k0, D);
+    flash_copy_tile(sV, v + (i64)b * Tk * ldk + g * D, k0, ldk, Tk - k0, D);
+    int tStart = max(0, k0 - qOff) / FQ * FQ;   /* the first query tile that sees key k0 */
+    const float scale2 = scale * LOG2E;
+    int perHead = tStart < T ? (T - tStart + FQ - 1) / FQ : 0, tiles = rep * perHead;
+    /* Tile `it` is query tile tStart + (it % perHead)·64 of query head g·rep + it / perHead. */
+    auto load = [&](int it) {
+        u16* st = sV + FK * lds + (it & 1) * stage;
+        int h = g * rep + it / perHead, t0 = tStart + (it % perHead) * FQ;
+        const u16* qb = q + (i64)b * T * ldq + h * D; const u16* ob = dout + (i64)b * T * ldq + h * D;
+        flash_copy_tile(st, qb, t0, ldq, T - t0, D);
+        flash_copy_tile(st + FQ * lds, ob, t0, ldq, T - t0, D);
+        float* sl = (float*)(st + 2 * FQ * lds);
+        i64 rowBase = ((i64)b * H + h) * T;
+        int i = threadIdx.x & 63;
+        bool ok = t0 + i < T;
+        if (threadIdx.x < 64) cp_async4(sl + i, ok ? lse + rowBase + t0 + i : lse, ok);
+        else if (threadIdx.x < 128) cp_async4(sl + FQ + i, ok ? di + rowBase + t0 + i : di, ok);
+        cp_async_commit();
+    };
+    if (tiles > 0) load(0); else cp_async_commit();
+    float ak[16][4], av[16][4];
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        ak[i][0] = 0.f; ak[i][1] = 0.f; ak[i][2] = 0.f; ak[i][3] = 0.f;
+        av[i][0] = 0.f; av[i][1] = 0.f; av[i][2] = 0.f; av[i][3] = 0.f;
+    }
+    for (int it = 0; it < tiles; it++) {
+        if (it + 1 < tiles) { load(it + 1); cp_async_wait<1>(); } else cp_async_wait<0>();
+        __syncthreads();
+        const u16* sQ = sV + FK * lds + (it & 1) * stage; const u16* sO = sQ + FQ * lds;
+        const float* sL = (const float*)(sO + FQ * lds); const float* sD = sL + FQ;
+        int t0 = tStart + (it % perHead) * FQ;
+        if (kw < Tk && kw <= qOff + min(T, t0 + FQ) - 1) {   /* else every key of this warp is masked */
+            float s[8][4];
+            flash_rows_by_tile_t(s, sK + warp * 16 * lds, sQ, D, lane);
+            bool edge = !(kw + 15 <= qOff + t0 && kw + 16 <= Tk && t0 + FQ <= T);
+            unsigned pa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                float pv[4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    int col = nt * 8 + tg * 2 + (i & 1), t = t0 + col;
+                    int key = i < 2 ? keyA : keyB;
+                    bool ok = !edge || (key < Tk && key <= qOff + t && t < T);
+                    pv[i] = ok ? exp2f(s[nt][i] * scale2 - sL[col] * LOG2E) : 0.f;
+                }
+                flash_pack(pa, nt, pv[0], pv[1], pv[2], pv[3]);
+            }
+            flash_frags_by_tile(av, pa, sO, D, lane);   /* dV += Pᵀ · dO */
+            float dp[8][4];
+            flash_rows_by_tile_t(dp, sV + warp * 16 * lds, sO, D, lane);
+            unsigned dsa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                int j = nt >> 1, hi = (nt & 1) * 2;
+                int col = nt * 8 + tg * 2;
+                float d0 = sD[col], d1 = sD[col + 1];
+                flash_pack(dsa, nt, bf16_lo(pa[j][hi]) * (dp[nt][0] - d0), bf16_hi(pa[j][hi]) * (dp[nt][1] - d1),
+                           bf16_lo(pa[j][hi + 1]) * (dp[nt][2] - d0), bf16_hi(pa[j][hi + 1]) * (dp[nt][3] - d1));
+            }
+            flash_frags_by_tile(ak, dsa, sQ, D, lane);   /* dK += dSᵀ · Q (scaled below) */
+        }
+        __syncthreads();
+    }
+    cp_async_wait<0>();
+#pragma unroll
+    for (int dn = 0; dn < 16; dn++) {
+        if (dn * 8 < D) {
+            int c = dn * 8 + tg * 2;
+            if (keyA < Tk) {
+                i64 o = ((i64)b * Tk + keyA) * ldk + g * D + c;
+                dk[o] += scale * ak[dn][0]; dk[o + 1] += scale * ak[dn][1]; dv[o] += av[dn][0]; dv[o + 1] += av[dn][1];
+            }
+            if (keyB < Tk) {
+                i64 o = ((i64)b * Tk + keyB) * ldk + g * D + c;
+                dk[o] += scale * ak[dn][2]; dk[o + 1] += scale * ak[dn][3]; dv[o] += av[dn][2]; dv[o + 1] += av[dn][3];
+            }
+        }
+    }
+}
+
+/* Each flash kernel for head sizes 64 and 128 (fully unrolled) and for any other multiple of 16. */
+#define FLASH_KERNEL(name, impl, params, args) \
+    extern "C" __global__ void __launch_bounds__(128) name params { impl<0> args; } \
+    extern "C" __global__ void __launch_bounds__(128) name##_d64 params { impl<64> args; } \
+    extern "C" __global__ void __launch_bounds__(128) name##_d128 params { impl<128> args; }
+FLASH_KERNEL(flash_attention_fwd, flash_fwd_impl,
+    (const u16* q, const u16* k, const u16* v, float* out, float* lse, int T, int Tk, int H, int KVH, int D, int qOff, float scale),
+    (q, k, v, out, lse, T, Tk, H, KVH, D, qOff, scale))
+FLASH_KERNEL(flash_attention_bwd_dq, flash_dq_impl,
+    (const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse, const float* di, float* dq,
+     int T, int Tk, int H, int KVH, int D, int qOff, float scale),
+    (q, k, v, dout, lse, di, dq, T, Tk, H, KVH, D, qOff, scale))
+FLASH_KERNEL(flash_attention_bwd_dkdv, flash_dkdv_impl,
+    (const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse, const float* di, float* dk, float* dv,
+     int T, int Tk, int H, int KVH, int D, int qOff, float scale),
+    (q, k, v, dout, lse, di, dk, dv, T, Tk, H, KVH, D, qOff, scale))
 
 /* Di = rowsum(dO ⊙ O) per (b, h, t) */
 extern "C" __global__ void attention_bwd_di(const float* out, const float* dout, float* di, int B, int T, int H, int D) {
