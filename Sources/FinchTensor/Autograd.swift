@@ -32,6 +32,17 @@ public final class GradNode {
         grad = g.shape == shape ? g : Tensor(shape: shape, storage: g.storage, offset: g.offset)
     }
 
+    /// grad += a product that `write(buffer, beta)` computes with a GEMM: into a new buffer with
+    /// β = 0 for the first gradient, straight into the existing one with β = 1 after that — the
+    /// GEMM's β does the accumulation, with no separate add pass (x feeds q, k and v, and every
+    /// residual branch).
+    public func accumulateProduct(_ write: (_ buffer: Tensor, _ beta: Float) -> Void) {
+        if let existing = grad { return write(existing, 1) }
+        let buffer = Tensor(uninitialized: shape, device: device)
+        write(buffer, 0)
+        grad = buffer
+    }
+
     /// grad += g (the first accumulation copies, so gradient buffers never alias).
     public func accumulate(_ g: Tensor) {
         if let existing = grad {

@@ -11,9 +11,10 @@ extension Ops {
             let out = Tensor(uninitialized: a.shape, device: a.device)
             a.backend.elementwise(.add, a, b, out: out)
             return out.record([a, b]) { dout in
-                // d(a+b) = dout for both.
+                // d(a+b) = dout for both: a copy for a, and b takes dout itself (the node's own
+                // buffer, released after this; for a + a it adds instead).
                 ga?.accumulate(dout)
-                gb?.accumulate(dout)
+                gb?.accumulate(fresh: dout)
             }
         }
         guard b.rank == 1, b.count == a.cols else { throw TensorError.shapeMismatch(op: "add", lhs: a.shape, rhs: b.shape) }

@@ -2,23 +2,33 @@
 //
 //   y = x·Wᵀ (+ b) + s · (x·Aᵀ)·Bᵀ          x (N,in), W (out,in) frozen, A (r,in), B (out,r), s = alpha/r
 //
-// The branch's product lands in y through the GEMM's β (no delta tensor, no separate scaled add),
-// and the backward writes dx with two products into one buffer:
+// The branch's product is written first and the base product adds onto it through the GEMM's β
+// (no delta tensor, no separate add; reading y back costs nothing under the large product), and
+// the backward adds dx with two products into x's gradient buffer:
 //
-//   dxa = s · dy·B (N,r)    dB = s · dyᵀ·xa    dA = dxaᵀ·x    dx = dy·W + dxa·A
+//   dxa = s · dy·B (N,r)    dB = s · dyᵀ·xa    dA = dxaᵀ·x    dx += dxa·A + dy·W
 
 extension Ops {
-    /// y (…, out) = x·Wᵀ (+ bias) without a graph node: the frozen part both LoRA forms share.
-    static func baseProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?) throws -> Tensor {
-        let n = x.rows, inF = w.shape[1], outF = w.shape[0]
-        if let bias { guard bias.count == outF else { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) } }
+    /// The output (…, out) of x·Wᵀ, uninitialized.
+    static func productOutput(_ x: Tensor, _ w: Tensor) -> Tensor {
         var yShape = x.shape
-        yShape[yShape.count - 1] = outF
-        let y = Tensor(uninitialized: yShape, device: x.device)
+        yShape[yShape.count - 1] = w.shape[0]
+        return Tensor(uninitialized: yShape, device: x.device)
+    }
+
+    /// y += x·Wᵀ (+ bias) without a graph node, onto the branch already in y: the frozen part
+    /// both LoRA forms share.
+    static func addBaseProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, into y: Tensor) {
+        let n = x.rows, inF = w.shape[1], outF = w.shape[0]
         // (N,in)·(out,in)ᵀ → (N,out)
-        x.backend.gemm(GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF), a: x, b: w, c: y)
+        var p = GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF)
+        p.beta = 1
+        x.backend.gemm(p, a: x, b: w, c: y)
         if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
-        return y
+    }
+
+    static func checkBias(_ bias: Tensor?, _ w: Tensor) throws {
+        if let bias, bias.count != w.shape[0] { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) }
     }
 
     /// y = x·Wᵀ + bias + scale · (x·Aᵀ)·Bᵀ. W is frozen (any DType); A and B f32.
@@ -28,21 +38,22 @@ extension Ops {
         guard w.rank == 2, x.cols == inF, a.shape == [r, inF], b.shape == [outF, r] else {
             throw TensorError.shapeMismatch(op: "loraLinear", lhs: a.shape, rhs: b.shape)
         }
-        let y = try baseProduct(x, w, bias)
+        try checkBias(bias, w)
         let be = x.backend
-        // xa (N,r) = x·Aᵀ ; y += s · xa·Bᵀ
+        // xa (N,r) = x·Aᵀ ; y = s · xa·Bᵀ ; y += x·Wᵀ (+ bias)
         let xa = Tensor(uninitialized: [n, r], device: x.device)
         be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
+        let y = productOutput(x, w)
         var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
-        p.alpha = s; p.beta = 1
+        p.alpha = s
         be.gemm(p, a: xa, b: b, c: y)
+        addBaseProduct(x, w, bias, into: y)
         var inputs = [x, a, b]
         if let bias { inputs.append(bias) }
         let gx = x.gradSink, ga = a.gradSink, gb = b.gradSink, gbias = bias?.gradSink
         guard gx != nil || ga != nil || gb != nil || gbias != nil else { return y }
         let xs = ga != nil ? x.detached() : nil
         let ws = w.detached(), As = a.detached(), Bs = b.detached(), xaS = xa
-        let xShape = x.shape
         return y.record(inputs) { dy in
             let be = dy.backend
             // dxa (N,r) = s · dy (N,out) · B (out,r)
@@ -65,13 +76,15 @@ extension Ops {
                 ga.accumulate(fresh: da)
             }
             if let gx {
-                // dx (N,in) = dy · W + dxa · A
-                let dx = Tensor(uninitialized: xShape, device: dy.device)
-                be.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: ws, c: dx)
-                var h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
-                h.beta = 1
-                be.gemm(h, a: dxa, b: As, c: dx)
-                gx.accumulate(fresh: dx)
+                // dx (N,in) += dxa · A, then += dy · W (the large product last: its β read is hidden)
+                gx.accumulateProduct { dx, beta in
+                    var h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
+                    h.beta = beta
+                    be.gemm(h, a: dxa, b: As, c: dx)
+                    var g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+                    g.beta = 1
+                    be.gemm(g, a: dy, b: ws, c: dx)
+                }
             }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
@@ -124,18 +137,19 @@ extension Ops {
         guard w.rank == 2, x.cols == inF, xa.rows == n, b.shape == [outF, r], column >= 0, column + r <= width else {
             throw TensorError.shapeMismatch(op: "loraLinear (shared)", lhs: xa.shape, rhs: b.shape)
         }
-        let y = try baseProduct(x, w, bias)
+        try checkBias(bias, w)
         let be = x.backend
-        // y += s · xa[:, column…]·Bᵀ
+        // y = s · xa[:, column…]·Bᵀ ; y += x·Wᵀ (+ bias)
+        let y = productOutput(x, w)
         var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: width, ldb: r, ldc: outF)
-        p.offsetA = column; p.alpha = s; p.beta = 1
+        p.offsetA = column; p.alpha = s
         be.gemm(p, a: xa, b: b, c: y)
+        addBaseProduct(x, w, bias, into: y)
         var inputs = [x, xa, b]
         if let bias { inputs.append(bias) }
         let gx = x.gradSink, gxa = xa.gradSink, gb = b.gradSink, gbias = bias?.gradSink
         guard gx != nil || gxa != nil || gb != nil || gbias != nil else { return y }
         let ws = w.detached(), Bs = b.detached(), xaS = xa.detached()
-        let xShape = x.shape
         return y.record(inputs) { dy in
             let be = dy.backend
             if let gxa {
@@ -155,9 +169,12 @@ extension Ops {
                 gb.accumulate(fresh: db)
             }
             if let gx {
-                let dx = Tensor(uninitialized: xShape, device: dy.device)
-                be.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: ws, c: dx)
-                gx.accumulate(fresh: dx)
+                // dx (N,in) += dy · W
+                gx.accumulateProduct { dx, beta in
+                    var g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+                    g.beta = beta
+                    be.gemm(g, a: dy, b: ws, c: dx)
+                }
             }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }

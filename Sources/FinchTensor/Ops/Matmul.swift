@@ -39,13 +39,15 @@ extension Ops {
         let gx = x.gradSink, gw = w.gradSink, gb = bias?.gradSink
         // Saved for the backward: W for dx, x for dW (only what is needed).
         let savedW = gx != nil ? w.detached() : nil, savedX = gw != nil ? x.detached() : nil
-        let xShape = x.shape, wShape = w.shape
+        let wShape = w.shape
         return y.record(inputs) { dy in
             if let gx, let w = savedW {
-                // dx (N,in) = dy (N,out) · W (out,in)
-                let dx = Tensor(uninitialized: xShape, device: dy.device)
-                dy.backend.gemm(GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF), a: dy, b: w, c: dx)
-                gx.accumulate(fresh: dx)
+                // dx (N,in) += dy (N,out) · W (out,in)
+                gx.accumulateProduct { dx, beta in
+                    var p = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+                    p.beta = beta
+                    dy.backend.gemm(p, a: dy, b: w, c: dx)
+                }
             }
             if let gw, let x = savedX {
                 // dW (out,in) = dyᵀ (out,N) · x (N,in)
