@@ -372,6 +372,10 @@ public final class CUDABackend: Backend {
 
     // MARK: Matrix products
 
+    /// Operands of at most this many elements (LoRA A and B, x·Aᵀ) are "small": converting one
+    /// costs little, and their copies are not kept.
+    static let smallOperand = 1 << 21
+
     /// A bf16 copy of a whole operand (decoded from any stored type), or the operand itself when bf16.
     private func bf16Operand(_ t: Tensor) -> (UnsafeRawPointer, DeviceBlock?) {
         if t.dtype == .bf16 { return (ptr(t), nil) }
@@ -379,12 +383,25 @@ public final class CUDABackend: Backend {
         let b = block(t.count * 2)
         if t.dtype == .f32 {
             launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
-            remember(t, b)
+            if t.count > Self.smallOperand { remember(t, b) }
         } else {
             launch("decode_bf16", grid: blocks(t.count), block: 256,
                    [.i32(dtypeCode(t.dtype)), .ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
         }
         return (UnsafeRawPointer(b.raw), b)
+    }
+
+    public func prepareSharedOperand(_ t: Tensor) {
+        guard f32Products == .tf32, t.dtype == .f32, t.count > Self.smallOperand, shadow(of: t) == nil else { return }
+        _ = bf16Operand(t)
+    }
+
+    /// In the default (TF32) mode, an f32 product of a large activation that already has a bf16
+    /// copy with a small operand (the LoRA products) reads that copy: half the bytes of the
+    /// memory-bound product, as under PyTorch's autocast. `f32Products = .f32` keeps f32.
+    private func readsBF16Copy(_ a: Tensor, _ b: Tensor) -> Bool {
+        guard f32Products == .tf32, a.dtype == .f32, b.dtype == .f32 else { return false }
+        return (b.count <= Self.smallOperand && shadow(of: a) != nil) || (a.count <= Self.smallOperand && shadow(of: b) != nil)
     }
 
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
@@ -397,7 +414,7 @@ public final class CUDABackend: Backend {
         ensureContext()
         // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
         touch(c.rawBytes)
-        let mixed = a.dtype != .f32 || b.dtype != .f32 || f32Products == .bf16
+        let mixed = a.dtype != .f32 || b.dtype != .f32 || f32Products == .bf16 || readsBF16Copy(a, b)
         var alpha = p.alpha, beta = p.beta
         let aOp: (UnsafeRawPointer, DeviceBlock?), bOp: (UnsafeRawPointer, DeviceBlock?)
         let elem: Int

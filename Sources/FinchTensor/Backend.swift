@@ -66,6 +66,15 @@ public protocol Backend: AnyObject {
     func sgdStep(param: Tensor, grad: Tensor, buffer: Tensor?, lr: Float, momentum: Float, weightDecay: Float, first: Bool)
     func fill(_ x: Tensor, _ value: Float)
     func copy(_ src: Tensor, into dst: Tensor)
+
+    /// `t` is about to be the input of several products (base projections and their LoRA A
+    /// products): a backend that multiplies in lower precision may make its copy now, so that
+    /// every product reads the same copy. Only a hint.
+    func prepareSharedOperand(_ t: Tensor)
+}
+
+extension Backend {
+    public func prepareSharedOperand(_ t: Tensor) {}
 }
 
 /// One AdamW step's scalars (bias corrections already folded in by the optimizer).

@@ -87,6 +87,7 @@ public final class Linear {
     public static func applyShared(_ layers: [Linear], to x: Tensor) throws -> [Tensor] {
         let loras = layers.compactMap { $0.fusableLoRA(for: x) }
         guard layers.count > 1, loras.count == layers.count else { return try layers.map { try $0(x) } }
+        x.backend.prepareSharedOperand(x)
         let xa = try Ops.linear(x, try Ops.concatRows(loras.map(\.a)))  // (N, Σr)
         var column = 0
         var out: [Tensor] = []

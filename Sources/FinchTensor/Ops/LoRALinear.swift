@@ -41,6 +41,7 @@ extension Ops {
         try checkBias(bias, w)
         let be = x.backend
         // xa (N,r) = x·Aᵀ ; y = s · xa·Bᵀ ; y += x·Wᵀ (+ bias)
+        be.prepareSharedOperand(x)
         let xa = Tensor(uninitialized: [n, r], device: x.device)
         be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
         let y = productOutput(x, w)
@@ -152,6 +153,15 @@ extension Ops {
         let ws = w.detached(), Bs = b.detached(), xaS = xa.detached()
         return y.record(inputs) { dy in
             let be = dy.backend
+            if let gx {
+                // dx (N,in) += dy · W — first, so that a backend's low-precision copy of dy made
+                // for it serves the two LoRA products below as well.
+                gx.accumulateProduct { dx, beta in
+                    var g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+                    g.beta = beta
+                    be.gemm(g, a: dy, b: ws, c: dx)
+                }
+            }
             if let gxa {
                 // dxa[:, column…] = s · dy·B ; the other columns of this projection's share are zero.
                 let dxa = Tensor.zeros([n, width], device: dy.device)
@@ -167,14 +177,6 @@ extension Ops {
                 g.offsetB = column; g.alpha = s
                 be.gemm(g, a: dy, b: xaS, c: db)
                 gb.accumulate(fresh: db)
-            }
-            if let gx {
-                // dx (N,in) += dy · W
-                gx.accumulateProduct { dx, beta in
-                    var g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
-                    g.beta = beta
-                    be.gemm(g, a: dy, b: ws, c: dx)
-                }
             }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
