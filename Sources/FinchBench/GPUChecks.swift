@@ -63,6 +63,13 @@ public enum GPUChecks {
                 })
             }
             for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention and LoRA products)", lossesOnly: true) { add(r) }
+            // The default products with every activation "large": the bf16 copies written by the
+            // producing kernels and read by the LoRA products are all taken.
+            cuda.f32Products = .tf32
+            let small = cuda.smallOperand
+            cuda.smallOperand = 64
+            defer { cuda.smallOperand = small }
+            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 copies of every activation)", lossesOnly: true) { add(r) }
             cuda.attentionPrecision = .f32
             cuda.f32Products = .f32
         }
@@ -113,6 +120,21 @@ public enum GPUChecks {
 
     static func opChecks(_ dev: Device) throws -> [Result] {
         var out: [Result] = []
+        // Two LoRA linears on one input, large enough for the short-inner-size product kernel:
+        // xa·Bᵀ (k = 40: a full and a partial 32-step), dxa·A into a fresh and an existing dx (β 0, 1).
+        out.append(try compare("LoRA linear f32, r 40 and 16, shared input, fwd+bwd", dev, tol: 1e-4) { d in
+            var rng = SplitMix64(seed: 24)
+            let x = try leaf(random(300 * 256, &rng), [300, 256], d)
+            let w1 = try leaf(random(520 * 256, &rng, scale: 0.1), [520, 256], d, grad: false)
+            let w2 = try leaf(random(128 * 256, &rng, scale: 0.1), [128, 256], d, grad: false)
+            let a1 = try leaf(random(40 * 256, &rng, scale: 0.1), [40, 256], d), b1 = try leaf(random(520 * 40, &rng, scale: 0.1), [520, 40], d)
+            let a2 = try leaf(random(16 * 256, &rng, scale: 0.1), [16, 256], d), b2 = try leaf(random(128 * 16, &rng, scale: 0.1), [128, 16], d)
+            let y1 = try Ops.loraLinear(x, weight: w1, bias: nil, a: a1, b: b1, scale: 2)
+            let y2 = try Ops.loraLinear(x, weight: w2, bias: nil, a: a2, b: b2, scale: 0.5)
+            try y1.backward(seed: try Tensor(random(300 * 520, &rng), shape: [300, 520]).moved(to: d))
+            try y2.backward(seed: try Tensor(random(300 * 128, &rng), shape: [300, 128]).moved(to: d))
+            return [y1, y2, gradient(x), gradient(a1), gradient(b1), gradient(a2), gradient(b2)]
+        })
         // linear: f32 (x and W gradients), then frozen weights in each stored type (x gradient).
         for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2)] {
             out.append(try compare("linear \(dtype) fwd+bwd", dev, tol: tol) { d in

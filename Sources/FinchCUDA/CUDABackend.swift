@@ -374,7 +374,14 @@ public final class CUDABackend: Backend {
 
     /// Operands of at most this many elements (LoRA A and B, x·Aᵀ) are "small": converting one
     /// costs little, and their copies are not kept.
-    static let smallOperand = 1 << 21
+    public var smallOperand = 1 << 21
+
+    /// A bf16 copy for a kernel to write beside a large f32 result that products read next (the
+    /// normalised input of q/k/v and gate/up, the SwiGLU output and its gradients): the copy comes
+    /// with the result instead of from a second pass over it.
+    private func producedCopy(_ t: Tensor) -> DeviceBlock? {
+        t.count > smallOperand && t.dtype == .f32 ? block(t.count * 2) : nil
+    }
 
     /// A bf16 copy of a whole operand (decoded from any stored type), or the operand itself when bf16.
     private func bf16Operand(_ t: Tensor) -> (UnsafeRawPointer, DeviceBlock?) {
@@ -383,7 +390,7 @@ public final class CUDABackend: Backend {
         let b = block(t.count * 2)
         if t.dtype == .f32 {
             launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
-            if t.count > Self.smallOperand { remember(t, b) }
+            if t.count > smallOperand { remember(t, b) }
         } else {
             launch("decode_bf16", grid: blocks(t.count), block: 256,
                    [.i32(dtypeCode(t.dtype)), .ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
@@ -392,7 +399,7 @@ public final class CUDABackend: Backend {
     }
 
     public func prepareSharedOperand(_ t: Tensor) {
-        guard f32Products == .tf32, t.dtype == .f32, t.count > Self.smallOperand, shadow(of: t) == nil else { return }
+        guard f32Products == .tf32, t.dtype == .f32, t.count > smallOperand, shadow(of: t) == nil else { return }
         _ = bf16Operand(t)
     }
 
@@ -401,7 +408,7 @@ public final class CUDABackend: Backend {
     /// memory-bound product, as under PyTorch's autocast. `f32Products = .f32` keeps f32.
     private func readsBF16Copy(_ a: Tensor, _ b: Tensor) -> Bool {
         guard f32Products == .tf32, a.dtype == .f32, b.dtype == .f32 else { return false }
-        return (b.count <= Self.smallOperand && shadow(of: a) != nil) || (a.count <= Self.smallOperand && shadow(of: b) != nil)
+        return (b.count <= smallOperand && shadow(of: a) != nil) || (a.count <= smallOperand && shadow(of: b) != nil)
     }
 
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
@@ -455,8 +462,11 @@ public final class CUDABackend: Backend {
     }
 
     public func rmsNormForward(x: Tensor, weight: Tensor, eps: Float, out: Tensor, rstd: Tensor) {
+        let copy = producedCopy(out)
         launch("rmsnorm_fwd", grid: (x.rows, 1, 1), block: 256,
-               [.ptr(ptr(x)), .ptr(ptr(weight)), .ptr(ptr(out)), .ptr(ptr(rstd)), .i32(Int32(x.cols)), .f32(eps)])
+               [.ptr(ptr(x)), .ptr(ptr(weight)), .ptr(ptr(out)), .ptr(copy.map { UnsafeRawPointer($0.raw) }), .ptr(ptr(rstd)),
+                .i32(Int32(x.cols)), .f32(eps)])
+        if let copy { remember(out, copy) }
     }
 
     public func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, dweight: Tensor?) {
@@ -487,12 +497,18 @@ public final class CUDABackend: Backend {
     }
 
     public func swigluForward(gate: Tensor, up: Tensor, out: Tensor) {
-        launch("swiglu_fwd", grid: blocks(out.count), block: 256, [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(out)), .i64(Int64(out.count))])
+        let copy = producedCopy(out)
+        launch("swiglu_fwd", grid: blocks(out.count), block: 256,
+               [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(out)), .ptr(copy.map { UnsafeRawPointer($0.raw) }), .i64(Int64(out.count))])
+        if let copy { remember(out, copy) }
     }
 
     public func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor) {
+        let dg16 = producedCopy(dgate), du16 = dg16 == nil ? nil : producedCopy(dup)
         launch("swiglu_bwd", grid: blocks(gate.count), block: 256,
-               [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(dout)), .ptr(ptr(dgate)), .ptr(ptr(dup)), .i64(Int64(gate.count))])
+               [.ptr(ptr(gate)), .ptr(ptr(up)), .ptr(ptr(dout)), .ptr(ptr(dgate)), .ptr(ptr(dup)),
+                .ptr(du16 == nil ? nil : dg16.map { UnsafeRawPointer($0.raw) }), .ptr(du16.map { UnsafeRawPointer($0.raw) }), .i64(Int64(gate.count))])
+        if let dg16, let du16 { remember(dgate, dg16); remember(dup, du16) }
     }
 
     static let attentionRows = 8, attentionKeys = 32

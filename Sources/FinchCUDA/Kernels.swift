@@ -103,14 +103,20 @@ extern "C" __global__ void elementwise(int op, const float* x, const float* y, f
 }
 
 /* ---- SwiGLU: out = silu(gate) * up ---- */
-extern "C" __global__ void swiglu_fwd(const float* g, const float* u, float* out, i64 n) {
-    GRID_STRIDE(i, n) { float x = g[i]; out[i] = x / (1.f + expf(-x)) * u[i]; }
+/* The *16 outputs, when not null, receive bf16 copies for the products that read the result next. */
+extern "C" __global__ void swiglu_fwd(const float* g, const float* u, float* out, u16* out16, i64 n) {
+    GRID_STRIDE(i, n) {
+        float x = g[i], v = x / (1.f + expf(-x)) * u[i];
+        out[i] = v;
+        if (out16) out16[i] = f32_to_bf16(v);
+    }
 }
-extern "C" __global__ void swiglu_bwd(const float* g, const float* u, const float* dout, float* dg, float* du, i64 n) {
+extern "C" __global__ void swiglu_bwd(const float* g, const float* u, const float* dout, float* dg, float* du, u16* dg16, u16* du16, i64 n) {
     GRID_STRIDE(i, n) {
         float x = g[i], s = 1.f / (1.f + expf(-x)), d = dout[i];
-        du[i] = d * x * s;
-        dg[i] = d * u[i] * s * (1.f + x * (1.f - s));
+        float vu = d * x * s, vg = d * u[i] * s * (1.f + x * (1.f - s));
+        du[i] = vu; dg[i] = vg;
+        if (du16) { du16[i] = f32_to_bf16(vu); dg16[i] = f32_to_bf16(vg); }
     }
 }
 
@@ -137,7 +143,7 @@ __device__ float block_max(float v, float* sh) {
 }
 
 /* ---- RMSNorm: one block per row ---- */
-extern "C" __global__ void rmsnorm_fwd(const float* x, const float* w, float* out, float* rstd, int c, float eps) {
+extern "C" __global__ void rmsnorm_fwd(const float* x, const float* w, float* out, u16* out16, float* rstd, int c, float eps) {
     __shared__ float sh[32];
     const float* xr = x + (i64)blockIdx.x * c; float* orow = out + (i64)blockIdx.x * c;
     float ss = 0.f;
@@ -145,7 +151,11 @@ extern "C" __global__ void rmsnorm_fwd(const float* x, const float* w, float* ou
     ss = block_sum(ss, sh);
     float s = rsqrtf(ss / (float)c + eps);
     if (threadIdx.x == 0) rstd[blockIdx.x] = s;
-    for (int i = threadIdx.x; i < c; i += blockDim.x) orow[i] = xr[i] * s * w[i];
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        float v = xr[i] * s * w[i];
+        orow[i] = v;
+        if (out16) out16[(i64)blockIdx.x * c + i] = f32_to_bf16(v);
+    }
 }
 /* dx = rstd·(dy⊙w − x·rstd·mean(dy⊙w⊙x·rstd)); dw += Σ_rows dy⊙x·rstd (dx, dw may be null) */
 extern "C" __global__ void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dout, float* dx, float* dw, int c) {
