@@ -186,7 +186,8 @@ public final class CUDABackend: Backend {
         }
         // The attention kernels may use more than the default 48 KB of shared memory (head dim > 128).
         for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv"] + Self.flashKernels {
-            _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)
+            _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            _ = driver.cuFuncSetAttribute(functions[fn], 9, 100)          // PREFERRED_SHARED_MEMORY_CARVEOUT: all of it
         }
     }
 
@@ -203,10 +204,12 @@ public final class CUDABackend: Backend {
 
     /// FINCH_PROFILE=1: every launch and product is synchronised and timed by name (slower, but a
     /// true per-kernel breakdown; `profileReport()` prints it).
-    public let profiling = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "1"
+    public let profiling = ["1", "shapes"].contains(ProcessInfo.processInfo.environment["FINCH_PROFILE"] ?? "")
     private var profile: [String: (count: Int, seconds: Double)] = [:]
 
     @inline(__always)
+    static let profileShapes = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "shapes"
+
     func timed<T>(_ name: String, _ body: () -> T) -> T {
         guard profiling else { return body() }
         _ = driver.cuStreamSynchronize(stream)
@@ -414,7 +417,12 @@ public final class CUDABackend: Backend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         guard p.m > 0, p.n > 0 else { return }
         let kind = a.dtype == .f32 && b.dtype == .f32 ? "gemm f32" : "gemm bf16"
-        timed("\(kind) \(min(p.m, p.n) <= 64 ? "skinny" : "large")") { gemmNow(p, a: a, b: b, c: c) }
+        guard profiling else { return gemmNow(p, a: a, b: b, c: c) }
+        // FINCH_PROFILE=shapes: one line per shape, transposes, β and operand precision.
+        let name = Self.profileShapes
+            ? "\(kind) \(p.m)×\(p.n)×\(p.k)\(p.transA ? " Aᵀ" : "")\(p.transB ? " Bᵀ" : "") β\(p.beta)\(readsBF16Copy(a, b) ? " bf16-copy" : "")"
+            : "\(kind) \(min(p.m, p.n) <= 64 ? "skinny" : "large")"
+        timed(name) { gemmNow(p, a: a, b: b, c: c) }
     }
 
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
@@ -537,7 +545,7 @@ public final class CUDABackend: Backend {
 
     /// The flash kernels come compiled for head sizes 64 and 128 (loops unrolled) and for any other.
     private func flashKernel(_ name: String, _ p: AttentionParams) -> String {
-        p.headDim == 64 || p.headDim == 128 ? "\(name)_d\(p.headDim)" : name
+        return p.headDim == 64 || p.headDim == 128 ? "\(name)_d\(p.headDim)" : name
     }
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
