@@ -30,4 +30,42 @@ import Testing
             #expect(err < 1e-5, "max |Δ| \(err)")
         }
     }
+
+    /// An input read by several products (as x is by q, k and v) gets the sum of their gradients,
+    /// whether each adds into the gradient through its GEMM's β or comes alone.
+    @Test func gradientsOfSharedInputsAccumulateThroughTheProducts() throws {
+        var seed: UInt64 = 9
+        func rand(_ n: Int, _ scale: Float = 1) -> [Float] {
+            (0..<n).map { _ in
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(seed >> 40) / Float(1 << 24) * 2 - 1) * scale
+            }
+        }
+        let (n, inF, r) = (9, 16, 3)
+        let xv = rand(n * inF), outs = [12, 7, 5]
+        let ws = outs.map { rand($0 * inF, 0.3) }, av = outs.map { _ in rand(r * inF, 0.3) }
+        let bvs = outs.map { rand($0 * r, 0.3) }, dys = outs.map { rand(n * $0) }
+        // Each projection alone: x's gradient from that one product.
+        var expected = [Float](repeating: 0, count: n * inF)
+        for i in outs.indices {
+            let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
+            let y = try Ops.loraLinear(x, weight: try Tensor(ws[i], shape: [outs[i], inF]), bias: nil,
+                                       a: try Tensor(av[i], shape: [r, inF]), b: try Tensor(bvs[i], shape: [outs[i], r]), scale: 1.5)
+            try y.backward(seed: try Tensor(dys[i], shape: [n, outs[i]]))
+            for (j, g) in x.grad!.toArray().enumerated() { expected[j] += g }
+        }
+        // All three from one input, one backward through their sum of losses: the second and third
+        // products add into the first's buffer (β = 1).
+        let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
+        var total: Tensor?
+        for i in outs.indices {
+            let y = try Ops.loraLinear(x, weight: try Tensor(ws[i], shape: [outs[i], inF]), bias: nil,
+                                       a: try Tensor(av[i], shape: [r, inF]), b: try Tensor(bvs[i], shape: [outs[i], r]), scale: 1.5)
+            let loss = try Ops.sum(try Ops.mul(y, try Tensor(dys[i], shape: [n, outs[i]])))
+            total = try total.map { try Ops.add($0, loss) } ?? loss
+        }
+        try total!.backward()
+        let err = zip(x.grad!.toArray(), expected).map { abs($0 - $1) }.max()!
+        #expect(err < 1e-5, "max |Δ| \(err)")
+    }
 }
