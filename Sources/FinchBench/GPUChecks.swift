@@ -120,6 +120,20 @@ public enum GPUChecks {
 
     static func opChecks(_ dev: Device) throws -> [Result] {
         var out: [Result] = []
+        // Decoding's products on frozen weights (GPU: quantized blocks through matvec_stored, bf16 cuBLAS): 1 and
+        // 3 rows, 34 blocks of 32 (a full and a partial 1024-column chunk), 37 outputs, β 0 and 1.
+        for dtype in [DType.bf16, .q8_0, .q4_0, .q4_1] {
+            out.append(try compare("decode linear \(dtype), 1 and 3 rows, + LoRA branch", dev, tol: 1e-4) { d in
+                var rng = SplitMix64(seed: 25)
+                let k = 34 * 32
+                let w = try Tensor(random(37 * k, &rng, scale: 0.2), shape: [37, k]).moved(to: .cpu, dtype: dtype).moved(to: d)
+                let a = try leaf(random(4 * k, &rng, scale: 0.1), [4, k], d, grad: false), b = try leaf(random(37 * 4, &rng), [37, 4], d, grad: false)
+                let x1 = try leaf(random(k, &rng), [1, k], d, grad: false), x3 = try leaf(random(3 * k, &rng), [3, k], d, grad: false)
+                return try GradMode.noGrad {
+                    [try Ops.linear(x1, w), try Ops.linear(x3, w), try Ops.loraLinear(x3, weight: w, bias: nil, a: a, b: b, scale: 0.5)]
+                }
+            })
+        }
         // Two LoRA linears on one input, large enough for the short-inner-size product kernel:
         // xa·Bᵀ (k = 40: a full and a partial 32-step), dxa·A into a fresh and an existing dx (β 0, 1).
         out.append(try compare("LoRA linear f32, r 40 and 16, shared input, fwd+bwd", dev, tol: 1e-4) { d in

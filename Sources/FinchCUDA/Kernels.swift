@@ -952,5 +952,73 @@ extern "C" __global__ void __launch_bounds__(256) attention_bwd_dkdv(const float
         dv[dst] += accV[i];
     }
 }
+
+/* ---- y (m×n) = α·x·Wᵀ + β·y for a few rows of x (decoding): W (n×k) is read once in its stored
+   blocks (q8_0, q4_0, q4_1) instead of being decoded to a bf16 copy for cuBLAS on every token.
+   Each warp takes one row of W, its lanes one 32-element block each; x is staged in shared memory
+   1024 columns at a time (blocks padded to 33 floats so the lanes hit distinct banks). f32
+   arithmetic on the exactly decoded weights, as the CPU's mat-vec. k % 32 == 0, m ≤ MV_ROWS. ---- */
+#define MV_ROWS 8
+__device__ __forceinline__ void decode_block32(int dtype, const u8* row, int blk, float v[32]) {
+    if (dtype == 3) {
+        const u8* b = row + (i64)blk * 34;
+        float d = f16_to_f32(ld16(b));
+#pragma unroll
+        for (int i = 0; i < 32; i++) v[i] = d * (float)(signed char)b[2 + i];
+    } else if (dtype == 4) {
+        const u8* b = row + (i64)blk * 18;
+        float d = f16_to_f32(ld16(b));
+#pragma unroll
+        for (int i = 0; i < 16; i++) { int q = b[2 + i]; v[i] = d * (float)((q & 15) - 8); v[i + 16] = d * (float)((q >> 4) - 8); }
+    } else {
+        const u8* b = row + (i64)blk * 20;
+        float d = f16_to_f32(ld16(b)), mn = f16_to_f32(ld16(b + 2));
+#pragma unroll
+        for (int i = 0; i < 16; i++) { int q = b[4 + i]; v[i] = d * (float)(q & 15) + mn; v[i + 16] = d * (float)(q >> 4) + mn; }
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) matvec_stored(int dtype, const u8* w, const float* x, float* y,
+        int m, int n, int k, int ldy, float alpha, float beta) {
+    __shared__ float sx[MV_ROWS][32 * 33];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int j = blockIdx.x * 8 + warp, nb = k >> 5;
+    i64 rowBytes = (i64)nb * (dtype == 3 ? 34 : dtype == 4 ? 18 : 20);
+    const u8* wr = w + (i64)j * rowBytes;
+    float acc[MV_ROWS];
+#pragma unroll
+    for (int r = 0; r < MV_ROWS; r++) acc[r] = 0.f;
+    for (int c0 = 0; c0 < nb; c0 += 32) {
+        __syncthreads();
+        int cols = min(32, nb - c0) * 32;
+        for (int i = threadIdx.x; i < m * 1024; i += blockDim.x) {
+            int r = i >> 10, e = i & 1023;
+            sx[r][(e >> 5) * 33 + (e & 31)] = e < cols ? x[(i64)r * k + c0 * 32 + e] : 0.f;
+        }
+        __syncthreads();
+        int blk = c0 + lane;
+        if (j < n && blk < nb) {
+            float v[32];
+            decode_block32(dtype, wr, blk, v);
+#pragma unroll
+            for (int r = 0; r < MV_ROWS; r++) {
+                if (r < m) {
+                    const float* xs = &sx[r][lane * 33];
+                    float s = 0.f;
+#pragma unroll
+                    for (int i = 0; i < 32; i++) s = fmaf(v[i], xs[i], s);
+                    acc[r] += s;
+                }
+            }
+        }
+    }
+    if (j >= n) return;
+#pragma unroll
+    for (int r = 0; r < MV_ROWS; r++) {
+        if (r < m) {
+            float s = warp_sum(acc[r]);
+            if (lane == 0) { float* d = y + (i64)r * ldy + j; *d = alpha * s + (beta != 0.f ? beta * *d : 0.f); }
+        }
+    }
+}
 """#
 }
