@@ -516,6 +516,31 @@ __device__ __forceinline__ void flash_pack(unsigned a[4][4], int nt, float v0, f
     else { a[j][2] = pack_bf16(v0, v1); a[j][3] = pack_bf16(v2, v3); }
 }
 
+/* The K/V tiles a block of 64 queries (from q0Block) sees, streamed through two shared-memory
+   stages: `start` copies the first, `stage(kt)` copies tile kt + 1 while waiting for tile kt and
+   returns its K tile (V follows it). Every thread calls both; a __syncthreads must end each use. */
+struct FlashKVStream {
+    u16* smh; const u16* kb; const u16* vb; int ldk, Tk, D, tiles;
+    __device__ __forceinline__ FlashKVStream(u16* smh_, const u16* k, const u16* v, int b, int kvh, int KVH, int Tk_, int D_,
+                                             int T, int qOff, int q0Block)
+        : smh(smh_), ldk(KVH * D_), Tk(Tk_), D(D_) {
+        kb = k + (i64)b * Tk * ldk + kvh * D; vb = v + (i64)b * Tk * ldk + kvh * D;
+        int lastKey = min(Tk, qOff + min(T, q0Block + FQ));
+        tiles = (lastKey + FK - 1) / FK;
+    }
+    __device__ __forceinline__ void copy(int kt) {
+        u16* st = smh + (kt & 1) * 2 * FK * (D + 8);
+        flash_copy_tile(st, kb, kt * FK, ldk, Tk - kt * FK, D); flash_copy_tile(st + FK * (D + 8), vb, kt * FK, ldk, Tk - kt * FK, D);
+        cp_async_commit();
+    }
+    __device__ __forceinline__ void start() { if (tiles > 0) copy(0); }
+    __device__ __forceinline__ const u16* stage(int kt) {
+        if (kt + 1 < tiles) { copy(kt + 1); cp_async_wait<1>(); } else cp_async_wait<0>();
+        __syncthreads();
+        return smh + (kt & 1) * 2 * FK * (D + 8);
+    }
+};
+
 /* Forward: a block of 4 warps takes 64 query rows of one (b, h); each warp keeps its 16 rows' Q,
    running max / sum and output in registers while K/V tiles of 64 keys stream through two
    shared-memory stages (the next tile is copied while this one is used). */
@@ -527,14 +552,10 @@ template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, c
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
     int h = blockIdx.y, b = blockIdx.z, kvh = h / (H / KVH);
     int q0 = blockIdx.x * FQ + warp * 16;
-    int ldq = H * D, ldk = KVH * D;
+    int ldq = H * D;
     int rowA = q0 + gr, rowB = q0 + gr + 8;
-    const u16* kb = k + (i64)b * Tk * ldk + kvh * D; const u16* vb = v + (i64)b * Tk * ldk + kvh * D;
-    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ)), tiles = (lastKey + FK - 1) / FK;
-    if (tiles > 0) {
-        flash_copy_tile(smh, kb, 0, ldk, Tk, D); flash_copy_tile(smh + FK * lds, vb, 0, ldk, Tk, D);
-        cp_async_commit();
-    }
+    FlashKVStream kv(smh, k, v, b, kvh, KVH, Tk, D, T, qOff, blockIdx.x * FQ);
+    kv.start();
     unsigned qa[8][4];
     flash_row_frags(qa, q + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
     float o[16][4];
@@ -542,18 +563,9 @@ template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, c
     for (int i = 0; i < 16; i++) { o[i][0] = 0.f; o[i][1] = 0.f; o[i][2] = 0.f; o[i][3] = 0.f; }
     float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
     const float scale2 = scale * LOG2E;
-    for (int kt = 0; kt < tiles; kt++) {
+    for (int kt = 0; kt < kv.tiles; kt++) {
         int k0 = kt * FK;
-        if (kt + 1 < tiles) {
-            u16* next = smh + ((kt + 1) & 1) * 2 * FK * lds;
-            flash_copy_tile(next, kb, k0 + FK, ldk, Tk - k0 - FK, D); flash_copy_tile(next + FK * lds, vb, k0 + FK, ldk, Tk - k0 - FK, D);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
-        const u16* sK = smh + (kt & 1) * 2 * FK * lds; const u16* sV = sK + FK * lds;
+        const u16* sK = kv.stage(kt); const u16* sV = sK + FK * lds;
         if (q0 < T && k0 <= qOff + q0 + 15) {   /* else nothing this warp may see */
             float sc[8][4];
             flash_frags_by_tile_t(sc, qa, sK, D, lane);
@@ -622,14 +634,10 @@ template <int DC> __device__ __forceinline__ void flash_dq_impl(const u16* q, co
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gr = lane >> 2, tg = lane & 3;
     int h = blockIdx.y, b = blockIdx.z, kvh = h / (H / KVH);
     int q0 = blockIdx.x * FQ + warp * 16;
-    int ldq = H * D, ldk = KVH * D;
+    int ldq = H * D;
     int rowA = q0 + gr, rowB = q0 + gr + 8;
-    const u16* kb = k + (i64)b * Tk * ldk + kvh * D; const u16* vb = v + (i64)b * Tk * ldk + kvh * D;
-    int lastKey = min(Tk, qOff + min(T, (int)blockIdx.x * FQ + FQ)), tiles = (lastKey + FK - 1) / FK;
-    if (tiles > 0) {
-        flash_copy_tile(smh, kb, 0, ldk, Tk, D); flash_copy_tile(smh + FK * lds, vb, 0, ldk, Tk, D);
-        cp_async_commit();
-    }
+    FlashKVStream kv(smh, k, v, b, kvh, KVH, Tk, D, T, qOff, blockIdx.x * FQ);
+    kv.start();
     unsigned qa[8][4], da[8][4];
     flash_row_frags(qa, q + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
     flash_row_frags(da, dout + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
@@ -641,18 +649,9 @@ template <int DC> __device__ __forceinline__ void flash_dq_impl(const u16* q, co
     float acc[16][4];
 #pragma unroll
     for (int i = 0; i < 16; i++) { acc[i][0] = 0.f; acc[i][1] = 0.f; acc[i][2] = 0.f; acc[i][3] = 0.f; }
-    for (int kt = 0; kt < tiles; kt++) {
+    for (int kt = 0; kt < kv.tiles; kt++) {
         int k0 = kt * FK;
-        if (kt + 1 < tiles) {
-            u16* next = smh + ((kt + 1) & 1) * 2 * FK * lds;
-            flash_copy_tile(next, kb, k0 + FK, ldk, Tk - k0 - FK, D); flash_copy_tile(next + FK * lds, vb, k0 + FK, ldk, Tk - k0 - FK, D);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
-        const u16* sK = smh + (kt & 1) * 2 * FK * lds; const u16* sV = sK + FK * lds;
+        const u16* sK = kv.stage(kt); const u16* sV = sK + FK * lds;
         if (q0 < T && k0 <= qOff + q0 + 15) {
             float p[8][4];
             flash_frags_by_tile_t(p, qa, sK, D, lane);

@@ -1,16 +1,22 @@
 import Testing
 @testable import FinchTensor
 
+/// Reproducible values in [-scale, scale) for the tests below.
+private struct LCG {
+    var seed: UInt64
+    mutating func values(_ n: Int, _ scale: Float) -> [Float] {
+        (0..<n).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(seed >> 40) / Float(1 << 24) * 2 - 1) * scale
+        }
+    }
+}
+
 @Suite struct LoRALinearTests {
     /// The fused node gives the output and gradients of the composed ops (linear, linear, linear, addScaled).
     @Test func fusedLoRALinearMatchesTheComposition() throws {
-        var seed: UInt64 = 5
-        func rand(_ n: Int, _ scale: Float = 1) -> [Float] {
-            (0..<n).map { _ in
-                seed = seed &* 6364136223846793005 &+ 1442695040888963407
-                return (Float(seed >> 40) / Float(1 << 24) * 2 - 1) * scale
-            }
-        }
+        var lcg = LCG(seed: 5)
+        func rand(_ n: Int, _ scale: Float = 1) -> [Float] { lcg.values(n, scale) }
         let (n, inF, outF, r) = (13, 24, 20, 4)
         let xv = rand(n * inF), wv = rand(outF * inF, 0.3), bv = rand(outF), av = rand(r * inF, 0.3), bbv = rand(outF * r, 0.3), dyv = rand(n * outF)
         func run(fused: Bool) throws -> [[Float]] {
@@ -34,13 +40,8 @@ import Testing
     /// An input read by several products (as x is by q, k and v) gets the sum of their gradients,
     /// whether each adds into the gradient through its GEMM's β or comes alone.
     @Test func gradientsOfSharedInputsAccumulateThroughTheProducts() throws {
-        var seed: UInt64 = 9
-        func rand(_ n: Int, _ scale: Float = 1) -> [Float] {
-            (0..<n).map { _ in
-                seed = seed &* 6364136223846793005 &+ 1442695040888963407
-                return (Float(seed >> 40) / Float(1 << 24) * 2 - 1) * scale
-            }
-        }
+        var lcg = LCG(seed: 9)
+        func rand(_ n: Int, _ scale: Float = 1) -> [Float] { lcg.values(n, scale) }
         let (n, inF, r) = (9, 16, 3)
         let xv = rand(n * inF), outs = [12, 7, 5]
         let ws = outs.map { rand($0 * inF, 0.3) }, av = outs.map { _ in rand(r * inF, 0.3) }
