@@ -122,8 +122,9 @@ public enum GPUChecks {
         var out: [Result] = []
         // Decoding's products on frozen weights (GPU: quantized blocks through matvec_stored, bf16 cuBLAS): 1 and
         // 3 rows, 34 blocks of 32 (a full and a partial 1024-column chunk), 37 outputs, β 0 and 1.
-        for dtype in [DType.bf16, .q8_0, .q4_0, .q4_1] {
-            out.append(try compare("decode linear \(dtype), 1 and 3 rows, + LoRA branch", dev, tol: 1e-4) { d in
+        // bf16 weights go through cuBLAS with x rounded to bf16 (hence its tolerance); the blocks are exact.
+        for (dtype, tol) in [(DType.bf16, 2e-2), (.q8_0, 1e-4), (.q4_0, 1e-4), (.q4_1, 1e-4)] {
+            out.append(try compare("decode linear \(dtype), 1 and 3 rows, + LoRA branch", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 25)
                 let k = 34 * 32
                 let w = try Tensor(random(37 * k, &rng, scale: 0.2), shape: [37, k]).moved(to: .cpu, dtype: dtype).moved(to: d)
