@@ -77,10 +77,19 @@ public final class BufferPool: @unchecked Sendable {
         lock.unlock()
         var p: UnsafeMutableRawPointer?
         // 64-byte alignment: cache lines and the widest SIMD loads.
-        guard posix_memalign(&p, 64, size) == 0, let ptr = p else {
-            fatalError("out of memory allocating \(size) bytes")
-        }
-        return ptr
+        if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
+        // Out of memory: hand the cached free buffers back and try once more.
+        trim()
+        if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
+        // Tensor allocation cannot throw through every op; say what happened and what to lower,
+        // as the GPU backend does, rather than trap.
+        lock.lock()
+        let inUse = bytesInUse
+        lock.unlock()
+        let mib = { (b: Int) in String(format: "%.1f", Double(b) / 1_048_576) }
+        FileHandle.standardError.write(Data(("finch: out of memory allocating \(mib(size)) MiB of host memory (\(mib(inUse)) MiB in use " +
+            "by tensors). Lower the batch size or sequence length, turn on gradient checkpointing, or load a quantized model.\n").utf8))
+        exit(70)
     }
 
     public func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
