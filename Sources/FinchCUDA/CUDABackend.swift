@@ -773,61 +773,28 @@ public final class CUDABackend: Backend {
         launch("logsoftmax_bwd", grid: (out.rows, 1, 1), block: 256, [.ptr(ptr(out)), .ptr(ptr(dout)), .ptr(ptr(dx)), .i32(Int32(out.cols))])
     }
 
-    public func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
-                                   dhidden: Tensor?, dweight: Tensor?) -> Double {
-        let counted = labels.indices.filter { labels[$0] != ignoreIndex }
-        guard !counted.isEmpty else { return 0 }
-        let c = hidden.cols, vocab = weight.shape[0]
-        // Only counted rows get logits: gather them (prompt tokens and padding cost nothing).
-        var h = hidden, dh = dhidden
-        var rowIndex: DeviceBlock?
-        if counted.count < labels.count {
-            let idx = upload(ints: counted.map { Int32($0) })
-            rowIndex = idx
-            h = Tensor(uninitialized: [counted.count, c], device: device)
-            launch("gather_rows", grid: blocks(counted.count * c), block: 256,
-                   [.ptr(ptr(hidden)), .ptr(UnsafeRawPointer(idx.raw)), .ptr(ptr(h)), .i64(Int64(counted.count)), .i32(Int32(c))])
-            if dhidden != nil { dh = Tensor.zeros([counted.count, c], device: device) }
-        }
-        let n = counted.count
-        let labelBlock = upload(ints: counted.map { labels[$0] })
-        let lossBlock = block(n * 4)
-        let grad = dhidden != nil || dweight != nil
-        // About 256 MB of logits at a time.
-        let chunk = max(1, min(n, (256 << 20) / (vocab * 4)))
-        let logits = Tensor(uninitialized: [chunk, vocab], device: device)
-        var r0 = 0
-        while r0 < n {
-            let r1 = min(n, r0 + chunk), rows = r1 - r0
-            var p = GemmParams(m: rows, n: vocab, k: c, transA: false, transB: true, lda: c, ldb: c, ldc: vocab)
-            p.offsetA = r0 * c
-            gemm(p, a: h, b: weight, c: logits)
-            launch("cross_entropy_rows", grid: (rows, 1, 1), block: 512,
-                   [.ptr(ptr(logits)), .ptr(UnsafeRawPointer(labelBlock.raw) + r0 * 4), .ptr(UnsafeRawPointer(lossBlock.raw) + r0 * 4),
-                    .i32(Int32(vocab)), .i32(grad ? 1 : 0)])
-            if let dh {
-                var q = GemmParams(m: rows, n: c, k: vocab, transA: false, transB: false, lda: vocab, ldb: c, ldc: c)
-                q.offsetC = r0 * c
-                q.beta = 1
-                gemm(q, a: logits, b: weight, c: dh)
-            }
-            if let dweight {
-                var q = GemmParams(m: vocab, n: c, k: rows, transA: true, transB: false, lda: vocab, ldb: c, ldc: c)
-                q.offsetB = r0 * c
-                q.beta = 1
-                gemm(q, a: logits, b: h, c: dweight)
-            }
-            r0 = r1
-        }
-        if let rowIndex, let dhidden, let dh {
-            launch("scatter_add_rows", grid: blocks(n * c), block: 256,
-                   [.ptr(ptr(dh)), .ptr(UnsafeRawPointer(rowIndex.raw)), .ptr(ptr(dhidden)), .i64(Int64(n)), .i32(Int32(c))])
-        }
-        var losses = [Float](repeating: 0, count: n)
-        losses.withUnsafeMutableBytes { must(driver.cuMemcpyDtoHAsync($0.baseAddress!, lossBlock.pointer, n * 4, stream), "cuMemcpyDtoHAsync") }
-        synchronize()
-        withExtendedLifetime((labelBlock, lossBlock, rowIndex)) {}
-        return losses.reduce(0.0) { $0 + Double($1) }
+    /// About 256 MB of logits a chunk: few, large LM-head products.
+    public var crossEntropyChunkBytes: Int { 256 << 20 }
+
+    public func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool) {
+        let l = upload(ints: labels)
+        launch("cross_entropy_rows", grid: (logits.rows, 1, 1), block: 512,
+               [.ptr(ptr(logits)), .ptr(UnsafeRawPointer(l.raw)), .ptr(ptr(losses)), .i32(Int32(logits.cols)), .i32(gradient ? 1 : 0)])
+        withExtendedLifetime(l) {}
+    }
+
+    public func gatherRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
+        let idx = upload(ints: rows), c = src.cols
+        launch("gather_rows", grid: blocks(rows.count * c), block: 256,
+               [.ptr(ptr(src)), .ptr(UnsafeRawPointer(idx.raw)), .ptr(ptr(dst)), .i64(Int64(rows.count)), .i32(Int32(c))])
+        withExtendedLifetime(idx) {}
+    }
+
+    public func scatterAddRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
+        let idx = upload(ints: rows), c = src.cols
+        launch("scatter_add_rows", grid: blocks(rows.count * c), block: 256,
+               [.ptr(ptr(src)), .ptr(UnsafeRawPointer(idx.raw)), .ptr(ptr(dst)), .i64(Int64(rows.count)), .i32(Int32(c))])
+        withExtendedLifetime(idx) {}
     }
 
     public func sumSquares(_ x: Tensor) -> Double {

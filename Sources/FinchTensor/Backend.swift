@@ -52,11 +52,16 @@ public protocol Backend: AnyObject {
     func embeddingBackward(ids: [Int32], dout: Tensor, dtable: Tensor)
     func logSoftmaxForward(x: Tensor, out: Tensor)
     func logSoftmaxBackward(out: Tensor, dout: Tensor, dx: Tensor)
-    /// Fused LM head + cross-entropy over row chunks: never holds more than `chunk` rows of logits.
-    /// Returns the summed loss over rows whose label is not `ignoreIndex`; when `dhidden` is given
-    /// it receives d(sum loss)/d(hidden) (accumulated), and `dweight` likewise for the head.
-    func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
-                            dhidden: Tensor?, dweight: Tensor?) -> Double
+    /// The LM head's cross-entropy, one chunk of rows (`Ops.linearCrossEntropy` drives the chunks):
+    /// losses[i] = logsumexp(logits[i]) − logits[i, labels[i]] for rows that all count; with
+    /// `gradient`, each row becomes softmax − onehot in place (d loss / d logits).
+    func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool)
+    /// Bytes of f32 logits one chunk of the LM-head cross-entropy may hold.
+    var crossEntropyChunkBytes: Int { get }
+    /// dst (n, C) = the rows `rows` of src.
+    func gatherRows(_ src: Tensor, rows: [Int32], into dst: Tensor)
+    /// The rows `rows` of dst += src (n, C).
+    func scatterAddRows(_ src: Tensor, rows: [Int32], into dst: Tensor)
     func sumSquares(_ x: Tensor) -> Double
 
     // MARK: Optimizer steps (in place over parameter, gradient and state of one tensor)

@@ -36,8 +36,8 @@ extension Ops {
         let wantGrad = GradMode.isEnabled && (hidden.needsGrad || weight.needsGrad)
         let dh = wantGrad && hidden.needsGrad ? Tensor.zeros(hidden.shape, device: hidden.device) : nil
         let dw = wantGrad && weight.needsGrad && weight.dtype == .f32 ? Tensor.zeros(weight.shape, device: weight.device) : nil
-        let total = hidden.backend.linearCrossEntropy(hidden: hidden, weight: weight, labels: labels, ignoreIndex: ignoreIndex,
-                                                      dhidden: dh, dweight: dw)
+        let total = chunkedLinearCrossEntropy(hidden: hidden, weight: weight, labels: labels, ignoreIndex: ignoreIndex,
+                                              dhidden: dh, dweight: dw)
         let loss = try Tensor([Float(total)], shape: [1])
         let count = labels.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         let gh = hidden.gradSink, gw = weight.gradSink
@@ -47,6 +47,57 @@ extension Ops {
             if let dw { gw?.accumulate(fresh: scaledCopy(dw, s)) }
         }
         return (loss, count)
+    }
+
+    /// The chunks behind `linearCrossEntropy`, the same on every backend: the rows whose label counts
+    /// are gathered (prompt tokens and padding cost nothing); per chunk, logits = h·Wᵀ, the backend's
+    /// row kernel turns them into losses (and softmax − onehot for a gradient), and dh += dlogits·W,
+    /// dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where the
+    /// backend computes them until the one read at the end. Returns the summed loss.
+    static func chunkedLinearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
+                                          dhidden: Tensor?, dweight: Tensor?) -> Double {
+        let be = hidden.backend, dev = hidden.device
+        let counted = labels.indices.filter { labels[$0] != ignoreIndex }
+        guard !counted.isEmpty else { return 0 }
+        return Profiler.measure("linear cross-entropy") {
+            let n = counted.count, c = hidden.cols, vocab = weight.shape[0]
+            let rowIDs = counted.map { Int32($0) }, countedLabels = counted.map { labels[$0] }
+            var h = hidden, dh = dhidden
+            if n < labels.count {
+                h = Tensor(uninitialized: [n, c], device: dev)
+                be.gatherRows(hidden, rows: rowIDs, into: h)
+                if dhidden != nil { dh = Tensor.zeros([n, c], device: dev) }
+            }
+            let losses = Tensor(uninitialized: [n], device: dev)
+            let chunk = max(1, min(n, be.crossEntropyChunkBytes / (vocab * 4)))
+            let logits = Tensor(uninitialized: [chunk, vocab], device: dev)
+            var r0 = 0
+            while r0 < n {
+                let r1 = min(n, r0 + chunk), rows = r1 - r0
+                let block = rows == chunk ? logits : Tensor(shape: [rows, vocab], storage: logits.storage, offset: 0)
+                // logits (rows,V) = h[r0:r1] (rows,C) · Wᵀ
+                var p = GemmParams(m: rows, n: vocab, k: c, transA: false, transB: true, lda: c, ldb: c, ldc: vocab)
+                p.offsetA = r0 * c
+                be.gemm(p, a: h, b: weight, c: block)
+                be.crossEntropyRows(logits: block, labels: Array(countedLabels[r0..<r1]),
+                                    losses: Tensor(shape: [rows], storage: losses.storage, offset: r0), gradient: dh != nil || dweight != nil)
+                if let dh {
+                    // dh[r0:r1] (rows,C) += dlogits (rows,V) · W (V,C)
+                    var q = GemmParams(m: rows, n: c, k: vocab, transA: false, transB: false, lda: vocab, ldb: c, ldc: c)
+                    q.offsetC = r0 * c; q.beta = 1
+                    be.gemm(q, a: block, b: weight, c: dh)
+                }
+                if let dweight {
+                    // dW (V,C) += dlogitsᵀ (V,rows) · h[r0:r1] (rows,C)
+                    var q = GemmParams(m: vocab, n: c, k: rows, transA: true, transB: false, lda: vocab, ldb: c, ldc: c)
+                    q.offsetB = r0 * c; q.beta = 1
+                    be.gemm(q, a: block, b: h, c: dweight)
+                }
+                r0 = r1
+            }
+            if n < labels.count, let dhidden, let dh { be.scatterAddRows(dh, rows: rowIDs, into: dhidden) }
+            return losses.toArray().reduce(0.0) { $0 + Double($1) }
+        }
     }
 }
 
@@ -80,85 +131,40 @@ extension CPUBackend {
         }
     }
 
-    public func linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
-                                   dhidden: Tensor?, dweight: Tensor?) -> Double {
-        // Rows whose label is ignored (prompt tokens, padding) need no logits at all: compute on the
-        // counted rows only and scatter their gradient back.
-        let counted = labels.indices.filter { labels[$0] != ignoreIndex }
-        if counted.count < labels.count {
-            let c = hidden.cols
-            guard !counted.isEmpty else { return 0 }
-            let compact = Tensor(uninitialized: [counted.count, c])
-            for (i, r) in counted.enumerated() { (compact.data + i * c).update(from: hidden.data + r * c, count: c) }
-            let dcompact = dhidden != nil ? Tensor.zeros([counted.count, c]) : nil
-            let total = linearCrossEntropy(hidden: compact, weight: weight, labels: counted.map { labels[$0] },
-                                           ignoreIndex: ignoreIndex, dhidden: dcompact, dweight: dweight)
-            if let dhidden, let dcompact {
-                for (i, r) in counted.enumerated() {
-                    let dst = dhidden.data + r * c, src = dcompact.data + i * c
-                    for j in 0..<c { dst[j] += src[j] }
+    /// About 48 MB of logits a chunk: stays in cache-friendly sizes; a stored weight is decoded once per chunk.
+    public var crossEntropyChunkBytes: Int { 48 << 20 }
+
+    public func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool) {
+        let vocab = logits.cols, pl = logits.data, pLoss = losses.data
+        parallelFor(logits.rows, minChunk: 1) { rows in
+            for i in rows {
+                let label = Int(labels[i]), row = pl + i * vocab
+                let m = finch_max_f32(row, vocab)
+                let xLabel = row[label]
+                if gradient {
+                    // Keep e = exp(x − m) in place; d(loss)/d(logits) = e / Σe − onehot.
+                    let sum = finch_exp_shift_sum_f32(row, row, vocab, m)
+                    pLoss[i] = m + logf(sum) - xLabel
+                    let inv = 1 / sum
+                    for j in 0..<vocab { row[j] *= inv }
+                    row[label] -= 1
+                } else {
+                    pLoss[i] = m + logf(finch_sum_exp_shift_f32(row, vocab, m)) - xLabel
                 }
             }
-            return total
         }
-        return Profiler.measure("linear cross-entropy") {
-        let n = hidden.rows, c = hidden.cols, vocab = weight.shape[0]
-        // Chunks of rows: a few tens of MB of logits at a time; a stored weight is decoded once per chunk.
-        let chunk = max(1, min(n, (48 << 20) / (vocab * 4)))
-        let logits = Tensor(uninitialized: [chunk, vocab])
-        let pl = logits.data
-        var total: Double = 0
-        var r0 = 0
-        while r0 < n {
-            let r1 = min(n, r0 + chunk), rows = r1 - r0
-            // Skip chunks with nothing to count.
-            if !(r0..<r1).contains(where: { labels[$0] != ignoreIndex }) { r0 = r1; continue }
-            var p = GemmParams(m: rows, n: vocab, k: c, transA: false, transB: true, lda: c, ldb: c, ldc: vocab)
-            p.offsetA = r0 * c
-            gemm(p, a: hidden, b: weight, c: logits)
-            var partial = [Double](repeating: 0, count: rows)
-            partial.withUnsafeMutableBufferPointer { part in
-                let pp = part.baseAddress!
-                parallelFor(rows, minChunk: 1) { rr in
-                    for i in rr {
-                        let label = labels[r0 + i]
-                        let row = pl + i * vocab
-                        if label == ignoreIndex {
-                            if dhidden != nil || dweight != nil { row.update(repeating: 0, count: vocab) }
-                            continue
-                        }
-                        let m = finch_max_f32(row, vocab)
-                        let xLabel = row[Int(label)]
-                        if dhidden != nil || dweight != nil {
-                            // Keep e = exp(x − m) in place; d(loss)/d(logits) = e / Σe − onehot.
-                            let sum = finch_exp_shift_sum_f32(row, row, vocab, m)
-                            pp[i] = Double(m + logf(sum) - xLabel)
-                            let inv = 1 / sum
-                            for j in 0..<vocab { row[j] *= inv }
-                            row[Int(label)] -= 1
-                        } else {
-                            let sum = finch_sum_exp_shift_f32(row, vocab, m)
-                            pp[i] = Double(m + logf(sum) - xLabel)
-                        }
-                    }
-                }
-            }
-            total += partial.reduce(0, +)
-            if let dhidden {
-                // dh[r0:r1] += dlogits · W
-                var q = GemmParams(m: rows, n: c, k: vocab, transA: false, transB: false, lda: vocab, ldb: c, ldc: c)
-                q.offsetC = r0 * c
-                q.beta = 1
-                gemm(q, a: logits, b: weight, c: dhidden)
-            }
-            if let dweight {
-                // dW += dlogitsᵀ · h[r0:r1]
-                CPUBackend.sgemm(transA: true, transB: false, m: vocab, n: c, k: rows, alpha: 1,
-                                 pl, lda: vocab, hidden.data + r0 * c, ldb: c, beta: 1, dweight.data, ldc: c)
-            }
-            r0 = r1
-        }
-        return total
     }
+
+    public func gatherRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
+        let c = src.cols
+        for (i, r) in rows.enumerated() { (dst.data + i * c).update(from: src.data + Int(r) * c, count: c) }
+    }
+
+    public func scatterAddRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
+        let c = src.cols
+        for (i, r) in rows.enumerated() {
+            let d = dst.data + Int(r) * c, s = src.data + i * c
+            for j in 0..<c { d[j] += s[j] }
+        }
     }
 }
