@@ -42,7 +42,11 @@ public final class NotebookRunner {
         self.options = options
         self.interpreter = interpreter ?? Interpreter(registry: makeRegistry())
         let out = URL(fileURLWithPath: notebook.path).deletingPathExtension()
-        context = NotebookContext(memo: nil, imageDirectory: URL(fileURLWithPath: out.path + ".out"))
+        // Images belong to the transcript: without one they go to a temporary folder, never over the
+        // `nb.out/` files of a transcript kept beside the notebook.
+        let images = options.writeTranscript ? URL(fileURLWithPath: out.path + ".out")
+            : FileManager.default.temporaryDirectory.appendingPathComponent("finch-\(getpid())/\(out.lastPathComponent).out")
+        context = NotebookContext(memo: nil, imageDirectory: images)
         context.install(in: self.interpreter)
     }
 

@@ -154,3 +154,20 @@ extension REPLProcessTests {
         #expect(transcript.contains("_interrupted in "))
     }
 }
+
+@Test func withoutATranscriptImagesLeaveTheNotebookFolderAlone() throws {
+    let registry = makeRegistry()
+    registry.register("fake_plot", params: [], doc: "test: writes an image") { _, ctx in
+        guard let nb = NotebookContext.of(ctx) else { throw FinchError("no notebook") }
+        let url = try nb.newImagePath(extension: "svg")
+        try Data("<svg/>".utf8).write(to: url)
+        return .none
+    }
+    let dir = try tempDirectory()
+    var options = RunOptions()
+    options.writeTranscript = false
+    let r = try runNotebook(text: "%% chart\nfake_plot()\n", options: options, registry: registry, dir: dir)
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/nb.out"))
+    #expect(!FileManager.default.fileExists(atPath: dir + "/nb.out.md"))
+}
