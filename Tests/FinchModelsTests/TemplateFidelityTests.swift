@@ -40,20 +40,22 @@ import Testing
     /// fixture was written in (role, content, type, function, …) is restored from a fixed list.
     static func value(_ any: Any) -> TemplateValue {
         let text = (try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed])) ?? Data()
-        return (try? TokenizerJSONParser.parse([UInt8](text))).map(convert) ?? .none
+        return (try? JSONParser.parse([UInt8](text), options: .lenient)).map(convert) ?? .none
     }
 
-    static func convert(_ j: TokenizerJSONValue) -> TemplateValue {
+    static func convert(_ j: JSONValue) -> TemplateValue {
         switch j {
         case .null: return .none
         case .bool(let b): return .bool(b)
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? .int(Int(d)) : .double(d)
+        case .number(let text):
+            let d = Double(text) ?? .nan
+            return d == d.rounded() && abs(d) < 1e15 ? .int(Int(d)) : .double(d)
         case .string(let s): return .string(s)
         case .array(let a): return .array(a.map(convert))
         case .object(let o):
             let order = ["role", "content", "type", "function", "name", "description", "parameters", "properties", "city", "required"]
-            let sorted = o.pairs.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
-            return .object(TemplateObject(sorted.map { ($0.key, convert($0.value)) }))
+            let sorted = o.sorted { (order.firstIndex(of: $0.0) ?? 99, $0.0) < (order.firstIndex(of: $1.0) ?? 99, $1.0) }
+            return .object(TemplateObject(sorted.map { ($0.0, convert($0.1)) }))
         }
     }
 

@@ -35,12 +35,12 @@ import Testing
     /// GGUF `llama` tokenizers merge by scores (llama.cpp); the reference is SentencePiece itself.
     @Test func sentencePieceFromGGUFSpecMatchesSentencePiece() throws {
         // Our own parser: JSONSerialization and [String: …] would fold canonically equivalent pieces together.
-        let obj = try TokenizerJSONParser.parse([UInt8](TokenizerFixtures.data("spm/spm_vocab.json")))
+        let obj = try JSONParser.parse([UInt8](TokenizerFixtures.data("spm/spm_vocab.json")), options: .lenient)
         guard case .array(let pieces)? = obj["pieces"] else { Issue.record("no pieces"); return }
         var tokens: [String] = [], types: [Int32] = [], scores: [Float] = []
         for p in pieces {
-            guard case .array(let f) = p, f.count == 3, case .string(let t) = f[0], case .number(let sc) = f[1],
-                  case .number(let ty) = f[2] else { Issue.record("bad piece"); return }
+            guard case .array(let f) = p, f.count == 3, case .string(let t) = f[0], let sc = f[1].double,
+                  let ty = f[2].double else { Issue.record("bad piece"); return }
             tokens.append(t); scores.append(Float(sc)); types.append(Int32(ty))
         }
         let spec = GGUFTokenizerSpec(
@@ -147,11 +147,27 @@ import Testing
     }
 
     @Test func jsonParserHandlesEscapes() throws {
-        let v = try TokenizerJSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\"","b":[true,false,null,-1.5e2]}"#.utf8))
+        let v = try JSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\"","b":[true,false,null,-1.5e2]}"#.utf8), options: .lenient)
         #expect(v["a"] == .string("é😀\n\""))
-        #expect(v["b"] == .array([.bool(true), .bool(false), .null, .number(-150)]))
-        #expect(throws: TokenizerJSONSyntaxError.self) { try TokenizerJSONParser.parse(Array(#"{"a":01x}"#.utf8)) }
-        #expect(throws: TokenizerJSONSyntaxError.self) { try TokenizerJSONParser.parse(Array("\"\u{01}\"".utf8)) }
+        #expect(v["b"] == .array([.bool(true), .bool(false), .null, .number("-1.5e2")]))
+        #expect(v["b"]?.array?.last?.double == -150)
+        #expect(throws: JSONError.self) { try JSONParser.parse(Array(#"{"a":01x}"#.utf8), options: .lenient) }
+        #expect(throws: JSONError.self) { try JSONParser.parse(Array("\"\u{01}\"".utf8), options: .lenient) }
+    }
+
+    /// Tokenizer files are read the way the tokenizers library reads them; safetensors headers strictly.
+    @Test func lenientAndStrictJSONDiffer() throws {
+        let dup = Array(#"{"a":1,"a":2}"#.utf8), lone = Array(#""\ud800x""#.utf8), zero = Array("01".utf8)
+        #expect(try JSONParser.parse(dup, options: .lenient)["a"] == .number("2"))
+        #expect(throws: JSONError.self) { try JSONParser.parse(dup) }
+        #expect(try JSONParser.parse(lone, options: .lenient) == .string("\u{FFFD}x"))
+        #expect(throws: JSONError.self) { try JSONParser.parse(lone) }
+        #expect(try JSONParser.parse(zero, options: .lenient).double == 1)
+        #expect(throws: JSONError.self) { try JSONParser.parse(zero) }
+        // Keys compare byte for byte: a decomposed "é" is not the precomposed one.
+        let keys = try JSONParser.parse(Array("{\"e\u{301}\":1,\"\u{e9}\":2}".utf8), options: .lenient)
+        #expect(keys["e\u{301}"] == .number("1"))
+        #expect(keys["\u{e9}"] == .number("2"))
     }
 }
 

@@ -1,6 +1,9 @@
-// A small strict JSON parser (RFC 8259) for untrusted headers: safetensors headers and their shard
-// indexes. Unlike JSONSerialization it rejects duplicate object keys (safetensors forbids them), keeps
-// numbers as their text so 64-bit offsets stay exact, keeps object key order, and bounds nesting depth.
+// A small JSON parser (RFC 8259) for untrusted files: safetensors headers and their shard indexes
+// (strict: duplicate object keys rejected, as safetensors forbids them) and tokenizer files (lenient,
+// as other readers of them are). Unlike JSONSerialization it keeps numbers as their text so 64-bit
+// offsets stay exact, keeps object key order, compares keys byte for byte (Swift's String equality
+// merges "é" and "e\u{301}", which are different tokens in a vocabulary), bounds nesting depth, and
+// never blurs booleans into numbers.
 
 public indirect enum JSONValue: Equatable, Sendable {
     case null
@@ -34,8 +37,14 @@ public indirect enum JSONValue: Equatable, Sendable {
         return UInt64(text)
     }
 
+    /// The number's value as a Double.
+    public var double: Double? { if case let .number(t) = self { return Double(t) }; return nil }
+
+    /// The member with exactly this key (byte for byte); the last one where a lenient parse kept duplicates.
     public subscript(key: String) -> JSONValue? {
-        object?.first(where: { $0.0 == key })?.1
+        guard let members = object else { return nil }
+        for (k, v) in members.reversed() where k.utf8.elementsEqual(key.utf8) { return v }
+        return nil
     }
 }
 
@@ -47,15 +56,31 @@ public struct JSONError: Error, Equatable, CustomStringConvertible {
 }
 
 public struct JSONParser {
-    private let bytes: UnsafeRawBufferPointer
-    private var i = 0
-    public static let maxDepth = 64
+    /// What a parse forgives beyond RFC 8259.
+    public struct Options: Sendable {
+        /// Duplicate object keys are an error (else kept in order; lookups take the last).
+        public var rejectDuplicateKeys: Bool
+        /// Lone UTF-16 surrogates in \u escapes and invalid UTF-8 are errors (else U+FFFD).
+        public var rejectInvalidText: Bool
+        /// Numbers with leading zeros ("01") are accepted.
+        public var allowLeadingZeros: Bool
+        public var maxDepth: Int
 
-    private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+        /// Safetensors headers and shard indexes.
+        public static let strict = Options(rejectDuplicateKeys: true, rejectInvalidText: true, allowLeadingZeros: false, maxDepth: 64)
+        /// Tokenizer files, read the way the tokenizers library and lossy decoders read them.
+        public static let lenient = Options(rejectDuplicateKeys: false, rejectInvalidText: false, allowLeadingZeros: true, maxDepth: 256)
+    }
+
+    private let bytes: UnsafeRawBufferPointer
+    private let options: Options
+    private var i = 0
+
+    private init(_ bytes: UnsafeRawBufferPointer, _ options: Options) { self.bytes = bytes; self.options = options }
 
     /// Parses one JSON value filling the whole buffer (surrounding whitespace allowed).
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var p = JSONParser(bytes)
+    public static func parse(_ bytes: UnsafeRawBufferPointer, options: Options = .strict) throws -> JSONValue {
+        var p = JSONParser(bytes, options)
         p.skipSpace()
         let v = try p.value(depth: 0)
         p.skipSpace()
@@ -63,9 +88,13 @@ public struct JSONParser {
         return v
     }
 
-    public static func parse(_ text: String) throws -> JSONValue {
+    public static func parse(_ bytes: [UInt8], options: Options = .strict) throws -> JSONValue {
+        try bytes.withUnsafeBytes { try parse($0, options: options) }
+    }
+
+    public static func parse(_ text: String, options: Options = .strict) throws -> JSONValue {
         var t = text
-        return try t.withUTF8 { try parse(UnsafeRawBufferPointer($0)) }
+        return try t.withUTF8 { try parse(UnsafeRawBufferPointer($0), options: options) }
     }
 
     private func error(_ message: String) -> JSONError { JSONError(message: message, offset: i) }
@@ -84,8 +113,8 @@ public struct JSONParser {
     }
 
     private mutating func value(depth: Int) throws -> JSONValue {
-        guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth)") }
-        guard let c = peek else { throw error("unexpected end of JSON") }
+        guard depth < options.maxDepth else { throw error("nesting deeper than \(options.maxDepth)") }
+        guard let c = peek else { throw error("unexpected end of input") }
         switch c {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
@@ -109,14 +138,14 @@ public struct JSONParser {
             guard peek == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyStart = i
             let key = try string()
-            guard keys.insert(key).inserted else { throw JSONError(message: "duplicate key \"\(key)\"", offset: keyStart) }
+            if options.rejectDuplicateKeys, !keys.insert(key).inserted { throw JSONError(message: "duplicate key \"\(key)\"", offset: keyStart) }
             skipSpace()
             guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
             i += 1
             skipSpace()
             members.append((key, try value(depth: depth + 1)))
             skipSpace()
-            guard let c = peek else { throw error("unexpected end of JSON") }
+            guard let c = peek else { throw error("unexpected end of input in an object") }
             i += 1
             if c == UInt8(ascii: "}") { return .object(members) }
             guard c == UInt8(ascii: ",") else { i -= 1; throw error("expected ',' or '}'") }
@@ -132,7 +161,7 @@ public struct JSONParser {
             skipSpace()
             items.append(try value(depth: depth + 1))
             skipSpace()
-            guard let c = peek else { throw error("unexpected end of JSON") }
+            guard let c = peek else { throw error("unexpected end of input in an array") }
             i += 1
             if c == UInt8(ascii: "]") { return .array(items) }
             guard c == UInt8(ascii: ",") else { i -= 1; throw error("expected ',' or ']'") }
@@ -143,7 +172,7 @@ public struct JSONParser {
         let start = i
         if peek == UInt8(ascii: "-") { i += 1 }
         guard let first = peek, first >= 0x30, first <= 0x39 else { throw error("invalid number") }
-        if first == 0x30 { i += 1 } else { while let c = peek, c >= 0x30, c <= 0x39 { i += 1 } }
+        if first == 0x30, !options.allowLeadingZeros { i += 1 } else { while let c = peek, c >= 0x30, c <= 0x39 { i += 1 } }
         if peek == UInt8(ascii: ".") {
             i += 1
             guard let c = peek, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
@@ -207,19 +236,30 @@ public struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = UInt32(try hex4())
                 if (0xD800..<0xDC00).contains(scalar) {
-                    guard i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw error("unpaired surrogate") }
-                    i += 2
-                    let low = UInt32(try hex4())
-                    guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    // A surrogate pair; leniently, a lone surrogate becomes U+FFFD as in lossy decoders.
+                    let save = i
+                    var low: UInt32 = 0
+                    if i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                        i += 2
+                        low = UInt32(try hex4())
+                    }
+                    if (0xDC00..<0xE000).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        guard !options.rejectInvalidText else { throw error("unpaired surrogate") }
+                        i = save
+                        scalar = 0xFFFD
+                    }
                 } else if (0xDC00..<0xE000).contains(scalar) {
-                    throw error("unpaired surrogate")
+                    guard !options.rejectInvalidText else { throw error("unpaired surrogate") }
+                    scalar = 0xFFFD
                 }
                 out.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
             default: throw error("invalid escape")
             }
             runStart = i
         }
+        if !options.rejectInvalidText { return String(decoding: out, as: UTF8.self) }
         guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
         return s
     }

@@ -82,8 +82,8 @@ extension Tokenizer {
                         throw TokenizerError.invalidValue(file: configFile, path: path, reason: "key is not a token id")
                     }
                     var obj = try c.object(v, path)
-                    obj["id"] = .number(Double(id))
-                    let t = try Self.addedToken(.object(obj), path: path, c)
+                    obj["id"] = .number(String(id))
+                    let t = try Self.addedToken(obj.value, path: path, c)
                     if !known.contains(id) { parts.added.append(t); known.insert(id) }
                 }
             }
@@ -93,7 +93,7 @@ extension Tokenizer {
                 let v = cfg[key]
                 if c.isNull(v) { return nil }
                 let content: String
-                if case .object(let o) = v! { content = try c.string(o["content"], "\(key).content") } else { content = try c.string(v, key) }
+                if case .object = v! { content = try c.string(v!["content"], "\(key).content") } else { content = try c.string(v, key) }
                 return lookup[TokenKey(content)]
             }
             parts.bos = try tokenId("bos_token")
@@ -126,7 +126,7 @@ extension Tokenizer {
         self.init(parts)
     }
 
-    static func addedToken(_ v: TokenizerJSONValue, path: String, _ r: JSONReader) throws -> AddedToken {
+    static func addedToken(_ v: JSONValue, path: String, _ r: JSONReader) throws -> AddedToken {
         let o = try r.object(v, path)
         let content = try r.string(o["content"], "\(path).content")
         guard !content.isEmpty else { throw TokenizerError.invalidValue(file: r.file, path: "\(path).content", reason: "empty token") }
@@ -139,7 +139,7 @@ extension Tokenizer {
             normalized: try r.bool(o["normalized"], "\(path).normalized", default: true))
     }
 
-    static func pattern(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader) throws -> (literal: String?, regex: String?) {
+    static func pattern(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws -> (literal: String?, regex: String?) {
         let o = try r.object(v, path)
         if let s = o["String"] { return (try r.string(s, "\(path).String"), nil) }
         if let s = o["Regex"] { return (nil, try r.string(s, "\(path).Regex")) }
@@ -152,7 +152,7 @@ extension Tokenizer {
         }
     }
 
-    static func normalizer(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> Normalizer {
+    static func normalizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> Normalizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -189,7 +189,7 @@ extension Tokenizer {
         return try r.bool(o["add_prefix_space"], "\(path).add_prefix_space", default: true) ? .always : .never
     }
 
-    static func preTokenizer(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> PreTokenizer {
+    static func preTokenizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> PreTokenizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -221,7 +221,7 @@ extension Tokenizer {
         }
     }
 
-    static func decoder(_ v: TokenizerJSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> TokenDecoder {
+    static func decoder(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> TokenDecoder {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
