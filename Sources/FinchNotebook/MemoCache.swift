@@ -1,4 +1,5 @@
 import Foundation
+import FinchHub
 import FinchLang
 
 public enum FinchVersion {
@@ -30,7 +31,7 @@ public final class MemoCache: @unchecked Sendable {
     public static func key(_ function: String, _ inputs: [String]) -> String {
         var text = "finch \(FinchVersion.string)\n\(function)\n"
         for i in inputs { text += "\(i.utf8.count):\(i)\n" }
-        return SHA256Digest.hex(text)
+        return Hashing.sha256Hex(text)
     }
 
     /// A stable text for a Finch value; nil when some part (a handle without a fingerprint, a function)

@@ -97,12 +97,15 @@ enum Files {
     }
 }
 
-/// A sha256 hex digest helper, streaming a file so big blobs are not read into memory.
+/// SHA-256 hex digests (swift-crypto) for the whole project: Hub blobs, memo-cache keys, adapter
+/// fingerprints; files are streamed so big blobs are not read into memory.
 import Crypto
-enum Hashing {
-    static func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+public enum Hashing {
+    public static func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 
-    static func sha256Hex(file path: String) throws -> String {
+    public static func sha256Hex(_ text: String) -> String { sha256Hex(Data(text.utf8)) }
+
+    public static func sha256Hex(file path: String) throws -> String {
         guard let h = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, operation: "open", errno: errno) }
         defer { try? h.close() }
         var hasher = SHA256()

@@ -109,7 +109,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
             let m = try args.object("model", as: ModelHandle.self)
             let path = try args.string("path")
             try AdapterIO.load(into: m.model, from: path, trainable: try args.bool("trainable"))
-            let digest = (try? Data(contentsOf: URL(fileURLWithPath: path).appendingPathComponent("adapter_model.safetensors"))).map { SHA256Digest.hash(Array($0)).map { String(format: "%02x", $0) }.joined() } ?? path
+            let digest = (try? Hashing.sha256Hex(file: URL(fileURLWithPath: path).appendingPathComponent("adapter_model.safetensors").path)) ?? path
             m.revision += 1
             m.adapterHistory.append("load_adapter(\(digest))")
             ctx.output.writeError("loaded adapter \(path): \(groupDigits(m.model.network.trainableParameterCount)) parameters\n")
