@@ -109,30 +109,51 @@ extension HubClient {
         }
         let total = files.reduce(Int64(0)) { acc, f in acc + (sizes.first { $0.path == f }?.size ?? 0) }
         let aggregate = progress.map { AggregateProgress(inner: $0, label: "\(repo) (\(files.count) files)", total: total > 0 ? total : nil) }
-        let lock = NSLock()
-        var next = 0
-        var firstError: Error?
+        let queue = WorkQueue(files)
         let group = DispatchGroup()
         for _ in 0..<min(workers, files.count) {
             group.enter()
             Thread.detachNewThread { [self] in
                 defer { group.leave() }
-                while true {
-                    lock.lock()
-                    guard firstError == nil, next < files.count else { lock.unlock(); return }
-                    let f = files[next]; next += 1
-                    lock.unlock()
+                while let f = queue.next() {
                     do {
                         _ = try download(repo: repo, type: type, revision: commit, path: f, reporter: aggregate?.forFile())
                     } catch {
-                        lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                        queue.fail(error)
                     }
                 }
             }
         }
         group.wait()
         aggregate?.finish()
-        if let firstError { throw firstError }
+        if let error = queue.firstError { throw error }
+    }
+
+    /// The files still to fetch, shared by the download threads: each takes the next until one fails.
+    private final class WorkQueue: @unchecked Sendable {
+        private let lock = NSLock()
+        private let items: [String]
+        private var index = 0
+        private var error: Error?
+
+        init(_ items: [String]) { self.items = items }
+
+        func next() -> String? {
+            lock.lock(); defer { lock.unlock() }
+            guard error == nil, index < items.count else { return nil }
+            index += 1
+            return items[index - 1]
+        }
+
+        func fail(_ e: Error) {
+            lock.lock(); defer { lock.unlock() }
+            if error == nil { error = e }
+        }
+
+        var firstError: Error? {
+            lock.lock(); defer { lock.unlock() }
+            return error
+        }
     }
 
     /// The resolver behind `load_model("org/name")`: the cached snapshot when there is one (or when
