@@ -103,7 +103,8 @@ extension REPLProcessTests {
     #expect(out.contains("  dataset        An in-memory dataset"))
 }
 
-@Test func imagesGoBesideTheNotebookAndIntoTheTranscript() throws {
+/// The built-ins plus `fake_plot()`, which writes one SVG image where the notebook keeps its images.
+func registryWithFakePlot() -> BuiltinRegistry {
     let registry = makeRegistry()
     registry.register("fake_plot", params: [], doc: "test: writes an image") { _, ctx in
         guard let nb = NotebookContext.of(ctx) else { throw FinchError("no notebook") }
@@ -111,6 +112,11 @@ extension REPLProcessTests {
         try Data("<svg/>".utf8).write(to: url)
         return .none
     }
+    return registry
+}
+
+@Test func imagesGoBesideTheNotebookAndIntoTheTranscript() throws {
+    let registry = registryWithFakePlot()
     let dir = try tempDirectory()
     let r = try runNotebook(text: "%% chart\nfake_plot()\n", registry: registry, dir: dir)
     #expect(r.code == 0)
@@ -156,13 +162,7 @@ extension REPLProcessTests {
 }
 
 @Test func withoutATranscriptImagesLeaveTheNotebookFolderAlone() throws {
-    let registry = makeRegistry()
-    registry.register("fake_plot", params: [], doc: "test: writes an image") { _, ctx in
-        guard let nb = NotebookContext.of(ctx) else { throw FinchError("no notebook") }
-        let url = try nb.newImagePath(extension: "svg")
-        try Data("<svg/>".utf8).write(to: url)
-        return .none
-    }
+    let registry = registryWithFakePlot()
     let dir = try tempDirectory()
     var options = RunOptions()
     options.writeTranscript = false
