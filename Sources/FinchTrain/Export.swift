@@ -203,7 +203,21 @@ public enum GGUFExport {
         if let v = spec.addBosToken { w.set("tokenizer.ggml.add_bos_token", .bool(v)) }
         if let v = spec.addEosToken { w.set("tokenizer.ggml.add_eos_token", .bool(v)) }
         if let t = spec.chatTemplate { w.set("tokenizer.chat_template", .string(t)) }
-        if case let .frequencyFactors(f) = c.ropeScaling {
+        // Rope scaling as llama.cpp's convert_hf_to_gguf.py writes it: Llama-3.1's as per-frequency
+        // divisors (rope_freqs.weight), linear as rope.scaling.*.
+        var freqFactors: [Float]?
+        switch c.ropeScaling {
+        case .none: break
+        case let .frequencyFactors(f): freqFactors = f
+        case .llama3:
+            let plain = RopeTable(headDim: c.headDim, maxPositions: 1, theta: c.ropeTheta).invFreq
+            let scaled = RopeTable(headDim: c.headDim, maxPositions: 1, theta: c.ropeTheta, scaling: c.ropeScaling).invFreq
+            freqFactors = zip(plain, scaled).map { $0 / $1 }
+        case let .linear(factor):
+            w.set("\(arch).rope.scaling.type", .string("linear"))
+            w.set("\(arch).rope.scaling.factor", .float32(factor))
+        }
+        if let f = freqFactors {
             try w.addTensor(name: "rope_freqs.weight", shape: [f.count], dtype: .f32, data: .bytes(f.withUnsafeBytes { Array($0) }))
         }
         let permute = c.architecture != .qwen2
