@@ -127,6 +127,13 @@ try:
         return "3.5 MB in 4 parts, re-downloaded identical"
     check("HfApi.upload_folder multipart LFS", multipart)
 
+    def http_cause(e):
+        """The HTTP error behind e (hf_hub_download wraps the HEAD's error in a ValueError on force_download)."""
+        from huggingface_hub.errors import HfHubHTTPError
+        while e is not None and not isinstance(e, HfHubHTTPError):
+            e = e.__cause__ or e.__context__
+        return e
+
     def private_needs_token():
         from huggingface_hub.errors import RepositoryNotFoundError
         api.create_repo(f"{USER}/secret-repo", private=True, exist_ok=True)
@@ -135,18 +142,20 @@ try:
         assert api.model_info(f"{USER}/secret-repo").private is True
         try:
             hf_hub_download(f"{USER}/secret-repo", "config.json", token=False, force_download=True)
-        except RepositoryNotFoundError as e:
-            return f"private=True honoured; anonymous download refused ({type(e).__name__})"
+        except Exception as e:
+            cause = http_cause(e)
+            assert isinstance(cause, RepositoryNotFoundError), repr(e)
+            return f"private=True honoured; anonymous download refused ({type(cause).__name__}, HTTP {cause.response.status_code})"
         raise AssertionError("a private repo was served without a token")
     check("private repo (visibility) refuses reads without a token", private_needs_token)
 
     def invalid_token():
-        from huggingface_hub.errors import HfHubHTTPError
         try:
             hf_hub_download("org/tiny", "config.json", token="hf_not_a_real_token_000", force_download=True)
-        except HfHubHTTPError as e:
-            assert e.response is not None and e.response.status_code == 401, e
-            return "401 for an unknown token"
+        except Exception as e:
+            cause = http_cause(e)
+            assert cause is not None and cause.response is not None and cause.response.status_code == 401, repr(e)
+            return f"401 for an unknown token ({type(cause).__name__})"
         raise AssertionError("a download with an invalid token succeeded")
     check("an invalid token is a 401", invalid_token)
 
@@ -154,7 +163,9 @@ try:
         d = os.path.join(work, "card"); write(os.path.join(d, "README.md"), "---\nlicense: mit\ntags:\n- finch\n---\n# card\n")
         api.upload_folder(folder_path=d, repo_id=f"{USER}/pushed", commit_message="card")
         assert "license: mit" in open(hf_hub_download(f"{USER}/pushed", "README.md", force_download=True)).read()
-        return "README.md with YAML front matter committed (validate-yaml answered)"
+        api.create_repo(f"{USER}/cards", repo_type="dataset", exist_ok=True)   # a dataset card too
+        api.upload_folder(folder_path=d, repo_id=f"{USER}/cards", repo_type="dataset", commit_message="card")
+        return "model and dataset README.md with YAML front matter committed (validate-yaml answered)"
     check("README.md upload (validate-yaml)", readme_upload)
 
     def listing():
