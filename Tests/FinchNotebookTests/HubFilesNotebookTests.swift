@@ -66,6 +66,9 @@ extension REPLProcessTests {
         %% load
         m = load_model("org/Tiny-GGUF", file="*Q8_0.gguf")
         print(m.name, m.layers, m.dtype)
+        %% push
+        lora(m, r=4, alpha=8)
+        print(push(m, "alice/tiny-lora"))
         %% several
         load_model("org/Tiny-GGUF")
         """.write(toFile: dir + "/work/nb.cell", atomically: true, encoding: .utf8)
@@ -77,6 +80,12 @@ extension REPLProcessTests {
         #expect(r.out.contains("org/Tiny-GGUF 2 "), "\(r.out)\n\(r.err)")
         #expect(r.err.contains("Downloading org/Tiny-GGUF/tiny.Q8_0.gguf"))
         #expect(r.err.contains("org/Tiny-GGUF holds 2 GGUF files; choose one with file=") && r.err.contains("  tiny.F16.gguf\n  tiny.Q8_0.gguf"))
+        // the pushed adapter's card is made for the repo: no placeholder link, no temporary folder
+        let card = try String(contentsOfFile: dir + "/hub/models/alice/tiny-lora/README.md", encoding: .utf8)
+        #expect(card.contains("# alice/tiny-lora") && card.contains("base_model: \"org/Tiny-GGUF\""), "\(card)")
+        #expect(!card.contains("https://github.com/)") && !card.contains("finch-push-"))
+        let config = try String(contentsOfFile: dir + "/hub/models/alice/tiny-lora/adapter_config.json", encoding: .utf8)
+        #expect(!config.contains("\"library\""))
         let transcript = try String(contentsOfFile: dir + "/work/nb.out.md", encoding: .utf8)
         for text in [r.out, r.err, transcript] { #expect(!text.contains("hf_typedTokenForTests")) }
         // the failed load left no empty snapshot: the cache holds the one downloaded file

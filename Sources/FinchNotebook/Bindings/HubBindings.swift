@@ -84,6 +84,8 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             case .object(let o as ModelHandle):
                 folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-push-\(getpid())").path
                 try AdapterIO.save(o.model, to: folder)
+                // the card is made for the repo (its id in the usage snippet), not for this temporary folder
+                try? FileManager.default.removeItem(atPath: folder + "/README.md")
                 card = ModelCardInfo(baseModel: o.model.name)
             default: throw FinchError("push(): source must be a folder path or a Model, got \(args["source"].typeName)")
             }
