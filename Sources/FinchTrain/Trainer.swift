@@ -141,6 +141,8 @@ public final class Trainer {
     var cursor = 0
     var order: [Int] = []
     public internal(set) var step = 0
+    /// The eval loss before the first step of the latest run (nil without eval rows).
+    public private(set) var initialEvalLoss: Float?
 
     public init(model: LanguageModel, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32) throws {
         try config.validate()
@@ -250,7 +252,7 @@ public final class Trainer {
             for (_, l) in model.namedProjections { l.lora?.dropoutSeed = nil }
         }
         BufferPool.shared.resetPeak()
-        if !evalRows.isEmpty { result.initialEvalLoss = try evaluate() }
+        if !evalRows.isEmpty { result.initialEvalLoss = try evaluate(); initialEvalLoss = result.initialEvalLoss }
         let start = DispatchTime.now().uptimeNanoseconds
         var bestEval = result.initialEvalLoss ?? .infinity
         var sinceBest = 0
