@@ -10,6 +10,7 @@
 //                        └─────────> CEdit
 //   finch ──> FinchBench ──> FinchTrain, FinchCUDA
 //   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
+//   FinchModels, FinchTrain, FinchHub, FinchLang, FinchNotebook ──> FinchSupport   (the one atomic file/folder writer)
 import PackageDescription
 
 let release: BuildSettingCondition = .when(configuration: .release)
@@ -37,6 +38,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
 
+        // Below every Swift target that writes files: the atomic file/folder writer and its fault hook.
+        .target(name: "FinchSupport"),
         .target(
             name: "FinchTensor",
             dependencies: ["CBLAS", "CFinchKernels"],
@@ -44,16 +47,16 @@ let package = Package(
         ),
         .target(
             name: "FinchModels",
-            dependencies: ["FinchTensor"],
+            dependencies: ["FinchTensor", "FinchSupport"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
         ),
-        .target(name: "FinchTrain", dependencies: ["FinchModels"]),
+        .target(name: "FinchTrain", dependencies: ["FinchModels", "FinchSupport"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
         .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
-        .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FinchHub", dependencies: ["CCurl", "FinchSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "FinchLang"),
-        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "CEdit"]),
+        .target(name: "FinchLang", dependencies: ["FinchSupport"]),
+        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "FinchSupport", "CEdit"]),
         .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(
             name: "finch",
@@ -61,6 +64,7 @@ let package = Package(
         ),
         .executableTarget(name: "finch-testhub", dependencies: ["FinchTestHub"]),
 
+        .testTarget(name: "FinchSupportTests", dependencies: ["FinchSupport"]),
         .testTarget(name: "FinchTensorTests", dependencies: ["FinchTensor"]),
         .testTarget(name: "FinchModelsTests", dependencies: ["FinchModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FinchTrainTests", dependencies: ["FinchTrain"]),

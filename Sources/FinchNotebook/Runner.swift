@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchLang
 
 public struct RunOptions: Sendable {
@@ -92,7 +93,7 @@ public final class NotebookRunner {
             }
         }
         if options.writeTranscript {
-            do { try writeFileAtomically(transcriptPath, Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8)) }
+            do { try AtomicFile.write(Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8), to: transcriptPath) }
             catch { standardError("finch: could not write the transcript \(transcriptPath): \(error)\n") }
         }
         return exitCode

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchModels
 import FinchTensor
 
@@ -34,23 +35,15 @@ extension Trainer {
         for (name, values) in optimizer.state() { add("opt." + name, values) }
         let state = CheckpointState(step: step, epoch: epoch, cursor: cursor, optimizerSteps: optimizer.stepCount,
                                     configFingerprint: configFingerprint, tensors: index)
-        let fm = FileManager.default
-        let target = URL(fileURLWithPath: dir)
-        let tmp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
-        try? fm.removeItem(at: tmp)
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(state).write(to: tmp.appendingPathComponent("state.json"))
-            try floats.withUnsafeBytes { try Data($0).write(to: tmp.appendingPathComponent("tensors.bin")) }
-            let old = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).old-\(getpid())")
-            if fm.fileExists(atPath: target.path) { try fm.moveItem(at: target, to: old) }
-            try fm.moveItem(at: tmp, to: target)
-            try? fm.removeItem(at: old)
+            try AtomicFolder.write(dir) { tmp in
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
+                try floats.withUnsafeBytes { try AtomicFile.write(to: tmp + "/tensors.bin") { sink in try sink.write($0) } }
+            }
         } catch {
-            try? fm.removeItem(at: tmp)
-            throw TrainError.checkpoint("could not write \(dir): \(error.localizedDescription)")
+            throw TrainError.checkpoint("could not write \(dir): \(error)")
         }
     }
 
@@ -72,7 +65,8 @@ extension Trainer {
         }
         let total = blob.count / 4
         func values(_ name: String) throws -> [Float] {
-            guard let e = state.tensors[name], e.count == 2, e[0] >= 0, e[1] >= 0, e[0] + e[1] <= total else {
+            // e[1] <= total - e[0], not e[0] + e[1] <= total: crafted offsets must not overflow
+            guard let e = state.tensors[name], e.count == 2, e[0] >= 0, e[1] >= 0, e[0] <= total, e[1] <= total - e[0] else {
                 throw TrainError.checkpoint("\(dir): tensor \(name) is missing or out of range")
             }
             return blob.withUnsafeBytes { raw in
@@ -80,13 +74,33 @@ extension Trainer {
                 return Array(p[e[0]..<(e[0] + e[1])])
             }
         }
+        var weights: [(Tensor, [Float])] = []
         for (name, t) in model.trainableParameters {
             let v = try values("param." + name)
             guard v.count == t.count else { throw TrainError.checkpoint("\(dir): \(name) has \(v.count) values, the model needs \(t.count)") }
-            try t.assign(v)
+            weights.append((t, v))
+        }
+        // A hand-edited state.json must not index past the data, the parameters or the rows.
+        guard state.step >= 0, state.step <= totalSteps, state.epoch >= 0, state.optimizerSteps >= 0,
+              state.cursor >= 0, state.cursor <= trainRows.count else {
+            throw TrainError.checkpoint("\(dir)/state.json: step \(state.step), epoch \(state.epoch), cursor \(state.cursor) or optimizer step \(state.optimizerSteps) is out of range for this run")
         }
         var opt: [String: [Float]] = [:]
-        for name in state.tensors.keys where name.hasPrefix("opt.") { opt[String(name.dropFirst(4))] = try values(name) }
+        var slots: [Substring: Set<Int>] = [:]
+        for name in state.tensors.keys where name.hasPrefix("opt.") {
+            let key = name.dropFirst(4), v = try values(name)
+            let parts = key.split(separator: ".")
+            guard parts.count == 2, let i = Int(parts[1]), params.indices.contains(i), v.count == params[i].count else {
+                throw TrainError.checkpoint("\(dir): optimizer state \(key) does not fit this run's \(params.count) parameters")
+            }
+            slots[parts[0], default: []].insert(i)
+            opt[String(key)] = v
+        }
+        guard slots.values.allSatisfy({ $0.count == params.count }) else {
+            throw TrainError.checkpoint("\(dir): the optimizer state is incomplete")
+        }
+        // everything checked: now change the model and the optimizer
+        for (t, v) in weights { try t.assign(v) }
         try optimizer.load(state: opt, stepCount: state.optimizerSteps)
         step = state.step
         epoch = state.epoch

@@ -100,9 +100,11 @@ public struct ModelConfig: Equatable, Sendable {
         default: throw ModelError.unsupportedArchitecture(modelType.isEmpty ? archName : "\(modelType) (\(archName))", file: file)
         }
         func int(_ key: String, default value: Int? = nil) throws -> Int {
-            if let v = json[key] as? Int { return v }
-            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
-            if let value { return value }
+            if let v = exactInt(json[key]) { return v }
+            if json[key] == nil, let value { return value }
+            if let n = json[key] as? NSNumber, !isJSONBool(n) {
+                throw ModelError.invalidConfig(file: file, key: key, problem: "must be a whole number no larger than \(Int.max) (got \(json[key]!))")
+            }
             throw ModelError.invalidConfig(file: file, key: key, problem: json[key] == nil ? "is missing" : "must be an integer")
         }
         func float(_ key: String, default value: Float) throws -> Float {
@@ -121,7 +123,7 @@ public struct ModelConfig: Equatable, Sendable {
         if let t = ropeParams["rope_theta"] as? Double { theta = Float(t) }
         let scaling = try parseRopeScaling(ropeParams, file: file)
         var eos: [Int] = []
-        if let e = json["eos_token_id"] as? Int { eos = [e] } else if let e = json["eos_token_id"] as? [Int] { eos = e }
+        if let e = exactInt(json["eos_token_id"]) { eos = [e] } else if let e = exactInts(json["eos_token_id"]) { eos = e }
         let config = ModelConfig(
             architecture: arch,
             vocabSize: try int("vocab_size"),
@@ -130,7 +132,7 @@ public struct ModelConfig: Equatable, Sendable {
             numHiddenLayers: try int("num_hidden_layers"),
             numAttentionHeads: heads,
             numKeyValueHeads: try int("num_key_value_heads", default: heads),
-            headDim: (json["head_dim"] as? Int),
+            headDim: json["head_dim"] == nil || json["head_dim"] is NSNull ? nil : try int("head_dim"),
             rmsNormEps: try float("rms_norm_eps", default: 1e-6),
             ropeTheta: theta,
             ropeScaling: scaling,
@@ -139,7 +141,7 @@ public struct ModelConfig: Equatable, Sendable {
             qkvBias: arch == .qwen2 ? true : ((json["attention_bias"] as? Bool) ?? false),
             oBias: arch == .qwen2 ? false : ((json["attention_bias"] as? Bool) ?? false),
             mlpBias: (json["mlp_bias"] as? Bool) ?? false,
-            bosTokenId: json["bos_token_id"] as? Int,
+            bosTokenId: exactInt(json["bos_token_id"]),
             eosTokenIds: eos)
         try config.validate(file: file)
         return config
@@ -152,15 +154,43 @@ public struct ModelConfig: Equatable, Sendable {
             if let i = p[k] as? Int { return Float(i) }
             throw ModelError.invalidConfig(file: file, key: "rope_scaling.\(k)", problem: "is missing or not a number")
         }
+        func positions(_ v: Float) throws -> Int {
+            guard let n = Int(exactly: v), n > 0 else {
+                throw ModelError.invalidConfig(file: file, key: "rope_scaling.original_max_position_embeddings", problem: "must be a positive whole number (got \(v))")
+            }
+            return n
+        }
         switch type {
         case "default": return .none
         case "linear": return .linear(factor: try num("factor"))
         case "llama3":
             return .llama3(factor: try num("factor"), lowFreqFactor: try num("low_freq_factor"),
                            highFreqFactor: try num("high_freq_factor"),
-                           originalMaxPositions: Int(try num("original_max_position_embeddings")))
+                           originalMaxPositions: try positions(try num("original_max_position_embeddings")))
         default:
             throw ModelError.invalidConfig(file: file, key: "rope_scaling.rope_type", problem: "'\(type)' is not supported (default, linear, llama3)")
         }
     }
+}
+
+/// A JSON number (from JSONSerialization) as an Int when it is a whole number that fits: `as? Int`
+/// would turn 1e39 into Int.min and 2.5 into 2.
+public func exactInt(_ v: Any?) -> Int? {
+    guard let n = v as? NSNumber, !isJSONBool(n) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, d == d.rounded(), abs(d) <= 9.2e18 else { return nil }
+    let i = n.int64Value
+    guard Double(i) == d else { return nil }  // a double's value, not a truncation
+    return Int(i)
+}
+
+/// true/false from JSONSerialization (an NSNumber whose type is char); `is Bool` also matches 0 and 1.
+public func isJSONBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+/// A JSON array of whole numbers (e.g. several eos_token_id) as [Int]; nil if any element is not one.
+public func exactInts(_ v: Any?) -> [Int]? {
+    guard let a = v as? [Any] else { return nil }
+    var out: [Int] = []
+    for x in a { guard let i = exactInt(x) else { return nil }; out.append(i) }
+    return out
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchHub
 import FinchLang
 import FinchModels
@@ -193,7 +194,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
             ctx.output.write(Chart.terminal(series, width: 60, height: 12, color: color) + "\n")
             if let nb = NotebookContext.of(ctx), nb.imageDirectory != nil {
                 let url = try nb.newImagePath(extension: "png")
-                try Chart.png(series).write(to: url)
+                try AtomicFile.write(Chart.png(series), to: url.path)
             }
             return .none
         }
@@ -350,8 +351,11 @@ func examples(_ data: Dataset, model: Model, textField: String, trainOn: String,
         var ids: [Int32] = []
         if tok.addBosToken, let b = tok.bosTokenId { ids.append(Int32(b)) }
         var promptLen = ids.count
+        if let start, !(0...text.count).contains(start) {
+            throw FinchError("\(fn): row \(i) has _response_start \(start), outside its text (0...\(text.count)); map the rows through a prompt style (data.map(style)) instead of setting it by hand")
+        }
         if let start, trainOn != "all" {
-            let cut = text.index(text.startIndex, offsetBy: min(start, text.count))
+            let cut = text.index(text.startIndex, offsetBy: start)
             ids += tok.encode(String(text[..<cut])).map(Int32.init)
             promptLen = ids.count
             ids += tok.encode(String(text[cut...])).map(Int32.init)
@@ -393,13 +397,20 @@ enum TrainCache {
     }
 
     static func decode(_ data: Data, params: [Tensor]) throws -> TrainResult {
+        // Every field is checked before the adapter changes: a corrupt entry is an error (discarded and
+        // recomputed by MemoCache), never a trap and never half-applied.
+        let data = Data(data)  // indices from 0 even for a slice
         guard data.count >= 8 else { throw FinchError("cache entry too short") }
-        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
-        guard n > 0, 8 + n <= data.count else { throw FinchError("cache entry header out of range") }
+        let raw = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard let n = Int(exactly: raw), n > 0, n <= data.count - 8 else { throw FinchError("cache entry header out of range") }
         let h = try JSONDecoder().decode(Header.self, from: data.subdata(in: 8..<(8 + n)))
         guard h.counts == params.map(\.count) else { throw FinchError("cache entry was made for other adapter shapes") }
         let total = h.counts.reduce(0, +)
-        guard data.count == 8 + n + total * 4 else { throw FinchError("cache entry size mismatch") }
+        guard data.count - 8 - n == total * 4 else { throw FinchError("cache entry size mismatch") }
+        let evals: [(Int, Float)] = try h.evals.map { e in
+            guard e.count == 2, let step = Int(exactly: e[0].rounded()) else { throw FinchError("cache entry has a malformed eval") }
+            return (step, Float(e[1]))
+        }
         var offset = 8 + n
         for p in params {
             try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
@@ -407,7 +418,7 @@ enum TrainCache {
         }
         let r = TrainResult()
         r.steps = h.steps
-        r.evals = h.evals.map { (Int($0[0]), Float($0[1])) }
+        r.evals = evals
         r.initialEvalLoss = h.initialEval
         r.wallSeconds = h.wall
         r.tokens = h.tokens
