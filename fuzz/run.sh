@@ -5,6 +5,7 @@
 #   safetensors  the safetensors reader            (fuzz/safetensors/Harness.swift)
 #   tokenizer    tokenizer.json/config/templates   (fuzz/tokenizer/run.sh)
 #   hub-parsers  JSON/JSONL/CSV/card YAML/splits   (fuzz/hub-parsers/run.sh, when present)
+#   model-config config.json / generation_config.json (fuzz/model-config/Harness.swift)
 # The harness is compiled with the sources it tests (swiftc -sanitize=fuzzer,address); seeds come from
 # the committed fixtures; the corpus and any crash files go to .build-fuzz/NAME/.
 set -euo pipefail
@@ -17,20 +18,25 @@ mkdir -p "$out/corpus" "$out/artifacts"
 fixtures="$root/Tests/FinchModelsTests/Fixtures"
 case "$name" in
   parser)
-    sources=("$root"/Sources/FinchLang/*.swift "$root/fuzz/parser/harness.swift")
+    sources=("$root"/Sources/FinchLang/*.swift "$root"/Sources/FinchSupport/*.swift "$root/fuzz/parser/harness.swift")
     for f in "$root"/notebooks/*.cell "$root"/stdlib/*.fin "$root"/Tests/FinchNotebookTests/Fixtures/*.cell "$root"/fuzz/parser/seeds/*; do
         [ -f "$f" ] && cp "$f" "$out/corpus/" || true
     done
     maxlen=4096 ;;
   gguf)
-    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/gguf/Harness.swift")
+    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root"/Sources/FinchSupport/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/gguf/Harness.swift")
     cp "$fixtures"/*.gguf "$out/corpus/"
     maxlen=65536 ;;
   safetensors)
-    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/safetensors/Harness.swift")
+    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root"/Sources/FinchSupport/*.swift "$root/Sources/FinchTensor/DType.swift" "$root/fuzz/safetensors/Harness.swift")
     cp "$fixtures"/*.safetensors "$fixtures"/sharded/* "$out/corpus/"
     maxlen=65536 ;;
-  *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers)" >&2; exit 2 ;;
+  model-config)
+    m="$root/Sources/FinchModels"
+    sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/fuzz/model-config/RopeStub.swift" "$root/fuzz/model-config/Harness.swift")
+    cp "$root"/fuzz/model-config/seeds/* "$out/corpus/"
+    maxlen=4096 ;;
+  *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers, model-config)" >&2; exit 2 ;;
 esac
 swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FinchFuzz "${sources[@]}" -o "$out/fuzz-$name"
 start=$(date +%s)

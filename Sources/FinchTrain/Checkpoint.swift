@@ -40,7 +40,7 @@ extension Trainer {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
-                try floats.withUnsafeBytes { try AtomicFile.write(to: tmp + "/tensors.bin") { sink in try sink.write($0) } }
+                try floats.withUnsafeBytes { bytes in try AtomicFile.write(to: tmp + "/tensors.bin") { sink in try sink.write(bytes) } }
             }
         } catch {
             throw TrainError.checkpoint("could not write \(dir): \(error)")

@@ -1,5 +1,7 @@
 import Foundation
+#if canImport(FinchTensor)
 import FinchTensor
+#endif
 
 /// A validated decoder configuration, named as Hugging Face's `config.json` names it. Llama,
 /// Mistral and Qwen2 share the decoder in `Llama.swift`; their files map their own keys here.
