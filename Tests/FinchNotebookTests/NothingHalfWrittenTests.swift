@@ -105,7 +105,7 @@ import Testing
         %% train
         m = load_model("\(tiny)")
         lora(m, r=4, alpha=8)
-        d = dataset([{"text": "the cat sat on the mat"}, {"text": "a dog ran in the park"}])
+        d = dataset([{"text": "0123456789"}, {"text": "9876543210"}])
         r = train(m, d, steps=3, batch_size=2)
         print(r.loss)
         """.write(toFile: dir + "/nb.cell", atomically: true, encoding: .utf8)
