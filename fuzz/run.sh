@@ -6,6 +6,8 @@
 #   tokenizer    tokenizer.json/config/templates   (fuzz/tokenizer/run.sh)
 #   hub-parsers  JSON/JSONL/CSV/card YAML/splits   (fuzz/hub-parsers/run.sh, when present)
 #   model-config config.json / generation_config.json (fuzz/model-config/Harness.swift)
+#   checkpoint-state  a checkpoint's state.json      (fuzz/checkpoint-state/Harness.swift)
+#   cache-entry  a memo-cache entry of train()      (fuzz/cache-entry/Harness.swift)
 # The harness is compiled with the sources it tests (swiftc -sanitize=fuzzer,address); seeds come from
 # the committed fixtures; the corpus and any crash files go to .build-fuzz/NAME/.
 set -euo pipefail
@@ -36,7 +38,15 @@ case "$name" in
     sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/fuzz/model-config/RopeStub.swift" "$root/fuzz/model-config/Harness.swift")
     cp "$root"/fuzz/model-config/seeds/* "$out/corpus/"
     maxlen=4096 ;;
-  *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers, model-config)" >&2; exit 2 ;;
+  checkpoint-state)
+    sources=("$root/Sources/FinchTrain/CheckpointState.swift" "$root/fuzz/checkpoint-state/Harness.swift")
+    cp "$root"/fuzz/checkpoint-state/seeds/* "$out/corpus/"
+    maxlen=4096 ;;
+  cache-entry)
+    sources=("$root/Sources/FinchNotebook/Bindings/TrainCacheFormat.swift" "$root/fuzz/cache-entry/StepMetricsStub.swift" "$root/fuzz/cache-entry/Harness.swift")
+    cp "$root"/fuzz/cache-entry/seeds/* "$out/corpus/"
+    maxlen=4096 ;;
+  *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers, model-config, checkpoint-state, cache-entry)" >&2; exit 2 ;;
 esac
 swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FinchFuzz "${sources[@]}" -o "$out/fuzz-$name"
 start=$(date +%s)

@@ -371,17 +371,7 @@ func examples(_ data: Dataset, model: Model, textField: String, trainOn: String,
 
 /// The memo-cache encoding of a finished training run: a JSON header (metrics) and the adapter's f32 values.
 enum TrainCache {
-    struct Header: Codable {
-        var steps: [StepMetrics]
-        var evals: [[Double]]
-        var initialEval: Float?
-        var wall: Double
-        var tokens: Int
-        var peak: Int
-        var stopReason: String
-        var trainable: Int
-        var counts: [Int]
-    }
+    typealias Header = TrainCacheFormat.Header
 
     static func encode(_ r: TrainResult, params: [Tensor]) throws -> Data {
         let h = Header(steps: r.steps, evals: r.evals.map { [Double($0.step), Double($0.loss)] }, initialEval: r.initialEvalLoss,
@@ -399,21 +389,11 @@ enum TrainCache {
     static func decode(_ data: Data, params: [Tensor]) throws -> TrainResult {
         // Every field is checked before the adapter changes: a corrupt entry is an error (discarded and
         // recomputed by MemoCache), never a trap and never half-applied.
-        let data = Data(data)  // indices from 0 even for a slice
-        guard data.count >= 8 else { throw FinchError("cache entry too short") }
-        let raw = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        guard let n = Int(exactly: raw), n > 0, n <= data.count - 8 else { throw FinchError("cache entry header out of range") }
-        let h = try JSONDecoder().decode(Header.self, from: data.subdata(in: 8..<(8 + n)))
-        guard h.counts == params.map(\.count) else { throw FinchError("cache entry was made for other adapter shapes") }
-        let total = h.counts.reduce(0, +)
-        guard data.count - 8 - n == total * 4 else { throw FinchError("cache entry size mismatch") }
-        let evals: [(Int, Float)] = try h.evals.map { e in
-            guard e.count == 2, let step = Int(exactly: e[0].rounded()) else { throw FinchError("cache entry has a malformed eval") }
-            return (step, Float(e[1]))
-        }
-        var offset = 8 + n
+        let (h, evals, values) = try TrainCacheFormat.parse(data, counts: params.map(\.count))
+        let bytes = Data(data)
+        var offset = values.lowerBound
         for p in params {
-            try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            try p.assign(bytes.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
             offset += p.count * 4
         }
         let r = TrainResult()
