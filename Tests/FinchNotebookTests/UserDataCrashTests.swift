@@ -24,6 +24,34 @@ import Testing
         }
     }
 
+    /// Huge numbers typed into train(), lora() and generate() are errors (or clamp), not integer overflow traps.
+    @Test func hugeArgumentsAreErrorsNotOverflows() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tiny = try REPLProcessTests.tinyFolder(in: dir)
+        let huge = "9223372036854775807"  // Int.max
+        let cases: [(String, String)] = [
+            ("train(m, d, batch_size=\(huge))", "batch_size and grad_accum must be at most"),
+            ("train(m, d, grad_accum=\(huge))", "batch_size and grad_accum must be at most"),
+            ("train(m, d, epochs=1e300)", "epochs must be at most 1,000,000"),
+            ("train(m, d, steps=\(huge))", "steps must be at most"),
+            ("lora(m, r=\(huge))", "lora: r must be at most 65536"),
+        ]
+        for (call, message) in cases {
+            let r = try runNotebook(text: """
+            %% t
+            m = load_model("\(tiny)")
+            lora(m, r=4, alpha=8)
+            d = dataset([{"text": "0123456789"}])
+            \(call)
+            """, dir: dir)
+            #expect(r.code == 1 && r.stderr.contains("nb.cell:5") && r.stderr.contains(message), "\(call): \(r.stderr)")
+        }
+        // max_tokens past the context: generation stops where the context ends
+        let g = try runNotebook(text: "%% g\nm = load_model(\"\(tiny)\")\nt = generate(m, \"0123\", max_tokens=\(huge))\nprint(\"ok\")\n", dir: dir)
+        #expect(g.code == 0 && g.stdout.hasSuffix("ok\n"), "\(g.stderr)")
+    }
+
     /// An entry in the memo-cache format with this header JSON and these floats.
     func entry(_ header: String, floats: [Float], length: UInt64? = nil) -> Data {
         var d = Data()
