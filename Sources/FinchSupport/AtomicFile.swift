@@ -83,10 +83,23 @@ public enum AtomicFile {
         return p.isEmpty ? "." : p
     }
 
-    /// `.<name>.<kind>-<pid>-<random>` beside `path`: hidden, unique per process and call.
+    /// `.<name>.<kind>-<pid>-<random>` beside `path`: hidden, unique per process and call. Leftovers of
+    /// processes that were killed mid-write (their pid is gone) are removed first.
     static func temporarySibling(of path: String, kind: String) -> String {
-        let name = (path as NSString).lastPathComponent
-        return parent(of: path) + "/.\(name).\(kind)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let name = (path as NSString).lastPathComponent, dir = parent(of: path)
+        removeLeftovers(of: name, in: dir)
+        return dir + "/.\(name).\(kind)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    static func removeLeftovers(of name: String, in dir: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for e in entries where e.hasPrefix(".\(name).") {
+            let rest = e.dropFirst(name.count + 2)  // "tmp-<pid>-<random>"
+            let parts = rest.split(separator: "-")
+            guard parts.count == 3, ["tmp", "partial", "old"].contains(parts[0]), let pid = Int32(parts[1]),
+                  pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: dir + "/" + e)
+        }
     }
 }
 

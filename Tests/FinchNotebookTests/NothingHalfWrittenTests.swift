@@ -78,6 +78,8 @@ import Testing
             #expect(s.notes == v1.notes || s.notes == v2.notes, "run \(i): half-written notes.txt")
         }
         #expect(seen.first.map { $0.adapter == v1.adapter } == true)  // killed inside save: the old adapter is whole
+        // the killed runs' temporary files and folders were cleaned up by the next write of the same names
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".adapter.") || $0.hasPrefix(".notes.txt.") }.isEmpty)
     }
 
     @Test func fullDiskSaysSoAndKeepsThePreviousAdapter() throws {
