@@ -1,0 +1,148 @@
+import Foundation
+
+/// A failure of a device (an allocation that could not be had, a CUDA call that failed), as the
+/// trainer and the notebook report it.
+public struct DeviceError: Error, Equatable, CustomStringConvertible, Sendable {
+    public enum Kind: Equatable, Sendable {
+        /// No memory for `bytes` more (`inUse` held by tensors); `free`/`total` when the device says.
+        case outOfMemory(bytes: Int, inUse: Int, free: Int?, total: Int?)
+        /// Any other failure of the device's library (cuBLAS status, a CUDA driver error).
+        case failed(String)
+    }
+
+    public var device: Device
+    public var kind: Kind
+    /// The device's context cannot run anything more (CUDA's sticky errors: an illegal address,
+    /// a failed launch); its memory is gone with it.
+    public var poisoned: Bool
+    /// An injected fault (`FaultInjection`), not a real one: the message says so.
+    public var injected: Bool
+
+    public init(device: Device, kind: Kind, poisoned: Bool = false, injected: Bool = false) {
+        self.device = device; self.kind = kind; self.poisoned = poisoned; self.injected = injected
+    }
+
+    public var description: String {
+        let mib = { (b: Int) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        let memory = device == .cpu ? "host memory" : "memory on \(device)"
+        var s: String
+        switch kind {
+        case let .outOfMemory(bytes, inUse, free, total):
+            s = "out of \(memory) allocating \(mib(bytes)) (\(mib(inUse)) in use by tensors"
+            if let free, let total { s += ", \(mib(free)) free of \(mib(total))" }
+            s += ")"
+        case let .failed(message):
+            s = "\(device) failed: \(message)"
+        }
+        if injected { s += " [injected by FINCH_FAULT]" }
+        if poisoned { s += "; the device cannot run anything more until Finch restarts" }
+        return s
+    }
+
+    /// What to change so the work fits.
+    public var advice: String {
+        switch kind {
+        case .outOfMemory: return "lower batch_size or max_seq_length, set gradient_checkpointing=\"on\", or load the model with quantize=\"q4_0\""
+        case .failed: return poisoned ? "save the adapter (it is kept in host memory) and restart finch" : "run it again; if it keeps failing, report it with the command and FINCH_PROFILE=1 output"
+        }
+    }
+}
+
+/// The sticky device error. A backend cannot throw through its kernels (they sit below every op,
+/// and autograd's backward closures do not throw), so a failed allocation or device call records
+/// its error here and carries on harmlessly (see `Backend`); whoever is at an op or step boundary
+/// (the trainer, every notebook built-in) takes it and throws. Only the first error is kept: the
+/// rest are its consequences.
+public enum DeviceErrors {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var first: DeviceError?
+    nonisolated(unsafe) private static var flag = false
+
+    /// Whether an error waits to be taken. Kernels skip their work while one does.
+    public static var isPending: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return flag
+    }
+
+    public static var pending: DeviceError? {
+        lock.lock(); defer { lock.unlock() }
+        return first
+    }
+
+    public static func record(_ error: DeviceError) {
+        lock.lock(); defer { lock.unlock() }
+        if first == nil { first = error; flag = true }
+    }
+
+    /// The pending error, cleared.
+    @discardableResult
+    public static func take() -> DeviceError? {
+        lock.lock(); defer { lock.unlock() }
+        let e = first
+        first = nil; flag = false
+        return e
+    }
+
+    /// Throws (and clears) the pending error, if any.
+    public static func check() throws {
+        if let e = take() { throw e }
+    }
+}
+
+/// Test-only fault injection: fail the Nth allocation (any device) counted from when the fault is
+/// armed, or from when the trainer enters a phase of a given step. `FINCH_FAULT` arms it for a
+/// whole process (the REPL tests): `alloc:N`, or `forward:N`, `backward:N`, `optimizer:N`, each
+/// optionally `@STEP` (default 1), e.g. `FINCH_FAULT=backward:3@2` fails the third allocation of
+/// step 2's backward pass. The failure takes the allocator's real out-of-memory path.
+public enum FaultInjection {
+    public enum Phase: String, Sendable { case any = "alloc", forward, backward, optimizer }
+
+    public struct Spec: Equatable, Sendable {
+        public var phase: Phase
+        public var allocation: Int
+        public var step: Int
+        public init(phase: Phase, allocation: Int, step: Int = 1) {
+            self.phase = phase; self.allocation = allocation; self.step = step
+        }
+
+        /// `alloc:N`, `forward:N`, `backward:N[@STEP]`, `optimizer:N[@STEP]`; nil when malformed.
+        public init?(_ text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let phase = Phase(rawValue: parts[0]) else { return nil }
+            let rest = parts[1].split(separator: "@", maxSplits: 1).map(String.init)
+            guard let n = Int(rest[0]), n > 0 else { return nil }
+            var step = 1
+            if rest.count == 2 { guard let s = Int(rest[1]), s > 0 else { return nil }; step = s }
+            self.init(phase: phase, allocation: n, step: step)
+        }
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var spec: Spec? = ProcessInfo.processInfo.environment["FINCH_FAULT"].flatMap(Spec.init)
+    nonisolated(unsafe) private static var counted = 0
+    nonisolated(unsafe) private static var current: (phase: Phase, step: Int) = (.any, 0)
+
+    public static func arm(_ s: Spec) {
+        lock.lock(); spec = s; counted = 0; lock.unlock()
+    }
+
+    public static func disarm() {
+        lock.lock(); spec = nil; counted = 0; lock.unlock()
+    }
+
+    /// The trainer marks where it is (`.any` between phases).
+    public static func enter(_ phase: Phase, step: Int) {
+        lock.lock(); current = (phase, step); lock.unlock()
+    }
+
+    /// Called by allocators for each allocation: true for the one to fail (the fault then disarms).
+    public static func shouldFailAllocation() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let s = spec else { return false }
+        if s.phase != .any { guard current.phase == s.phase, current.step == s.step else { return false } }
+        counted += 1
+        guard counted == s.allocation else { return false }
+        spec = nil
+        return true
+    }
+}
