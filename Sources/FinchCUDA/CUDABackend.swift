@@ -34,6 +34,7 @@ final class DeviceAllocator {
 
     func take(_ bytes: Int) throws -> DeviceBlock {
         let size = max(256, BufferPool.sizeClass(bytes))
+        if FaultInjection.shouldFailAllocation() { throw InjectedOutOfMemory(requested: size) }
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
@@ -45,10 +46,6 @@ final class DeviceAllocator {
         }
         lock.unlock()
         var p: CUdeviceptr = 0
-        if FaultInjection.shouldFailAllocation() {
-            lock.lock(); bytesInUse -= size; lock.unlock()
-            throw InjectedOutOfMemory(requested: size)
-        }
         if driver.cuMemAlloc(&p, size) != 0 {
             releaseCache()
             let r = driver.cuMemAlloc(&p, size)

@@ -23,7 +23,7 @@ public struct DeviceError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        let mib = { (b: Int) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        let mib = { (b: Int) in b < 1 << 20 ? String(format: "%.1f KiB", Double(b) / 1024) : String(format: "%.1f MiB", Double(b) / 1_048_576) }
         let memory = device == .cpu ? "host memory" : "memory on \(device)"
         var s: String
         switch kind {
@@ -52,35 +52,37 @@ public struct DeviceError: Error, Equatable, CustomStringConvertible, Sendable {
 /// and autograd's backward closures do not throw), so a failed allocation or device call records
 /// its error here and carries on harmlessly (see `Backend`); whoever is at an op or step boundary
 /// (the trainer, every notebook built-in) takes it and throws. Only the first error is kept: the
-/// rest are its consequences.
+/// rest are its consequences. An error belongs to the thread that met it, the one that runs the
+/// ops and reaches the boundary (kernels' worker threads never allocate): concurrent work on other
+/// threads (another test, another session) is not disturbed. A poisoned CUDA context fails every
+/// later call on any thread anyway.
 public enum DeviceErrors {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var first: DeviceError?
-    nonisolated(unsafe) private static var flag = false
+    private final class Box { let error: DeviceError; init(_ e: DeviceError) { error = e } }
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
 
-    /// Whether an error waits to be taken. Kernels skip their work while one does.
-    public static var isPending: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return flag
-    }
+    /// Whether an error waits to be taken on this thread. Kernels skip their work while one does.
+    public static var isPending: Bool { pthread_getspecific(key) != nil }
 
     public static var pending: DeviceError? {
-        lock.lock(); defer { lock.unlock() }
-        return first
+        guard let p = pthread_getspecific(key) else { return nil }
+        return Unmanaged<Box>.fromOpaque(p).takeUnretainedValue().error
     }
 
     public static func record(_ error: DeviceError) {
-        lock.lock(); defer { lock.unlock() }
-        if first == nil { first = error; flag = true }
+        guard pthread_getspecific(key) == nil else { return }
+        pthread_setspecific(key, Unmanaged.passRetained(Box(error)).toOpaque())
     }
 
     /// The pending error, cleared.
     @discardableResult
     public static func take() -> DeviceError? {
-        lock.lock(); defer { lock.unlock() }
-        let e = first
-        first = nil; flag = false
-        return e
+        guard let p = pthread_getspecific(key) else { return nil }
+        pthread_setspecific(key, nil)
+        return Unmanaged<Box>.fromOpaque(p).takeRetainedValue().error
     }
 
     /// Throws (and clears) the pending error, if any.
@@ -120,7 +122,13 @@ public enum FaultInjection {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var spec: Spec? = ProcessInfo.processInfo.environment["FINCH_FAULT"].flatMap(Spec.init)
     nonisolated(unsafe) private static var counted = 0
-    nonisolated(unsafe) private static var current: (phase: Phase, step: Int) = (.any, 0)
+    /// Where this thread's trainer is: phase raw index + 4 × step (nil: between phases).
+    private static let phaseKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+    private static let phases: [Phase] = [.any, .forward, .backward, .optimizer]
 
     public static func arm(_ s: Spec) {
         lock.lock(); spec = s; counted = 0; lock.unlock()
@@ -130,16 +138,21 @@ public enum FaultInjection {
         lock.lock(); spec = nil; counted = 0; lock.unlock()
     }
 
-    /// The trainer marks where it is (`.any` between phases).
+    /// The trainer marks where it is (`.any` between phases), for its own thread.
     public static func enter(_ phase: Phase, step: Int) {
-        lock.lock(); current = (phase, step); lock.unlock()
+        let code = phases.firstIndex(of: phase)! + 4 * max(0, step)
+        pthread_setspecific(phaseKey, phase == .any ? nil : UnsafeRawPointer(bitPattern: code))
     }
 
     /// Called by allocators for each allocation: true for the one to fail (the fault then disarms).
+    /// A phase fault counts only allocations made on a thread in that phase of that step.
     public static func shouldFailAllocation() -> Bool {
         lock.lock(); defer { lock.unlock() }
         guard let s = spec else { return false }
-        if s.phase != .any { guard current.phase == s.phase, current.step == s.step else { return false } }
+        if s.phase != .any {
+            let code = Int(bitPattern: pthread_getspecific(phaseKey))
+            guard code == phases.firstIndex(of: s.phase)! + 4 * s.step else { return false }
+        }
         counted += 1
         guard counted == s.allocation else { return false }
         spec = nil

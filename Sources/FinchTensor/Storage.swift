@@ -66,10 +66,11 @@ public final class BufferPool: @unchecked Sendable {
 
     public func take(_ bytes: Int) -> UnsafeMutableRawPointer {
         let size = BufferPool.sizeClass(bytes)
+        let injected = FaultInjection.shouldFailAllocation()
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
-        if var list = free[size], let p = list.popLast() {
+        if !injected, var list = free[size], let p = list.popLast() {
             free[size] = list
             freeBytes -= size
             lock.unlock()
@@ -78,7 +79,6 @@ public final class BufferPool: @unchecked Sendable {
         systemAllocations += 1
         lock.unlock()
         var p: UnsafeMutableRawPointer?
-        let injected = FaultInjection.shouldFailAllocation()
         if !injected {
             // 64-byte alignment: cache lines and the widest SIMD loads.
             if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
