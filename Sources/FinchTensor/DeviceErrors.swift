@@ -92,8 +92,9 @@ public enum DeviceErrors {
 }
 
 /// Test-only fault injection: fail the Nth allocation (any device) counted from when the fault is
-/// armed, or from when the trainer enters a phase of a given step. `FINCH_FAULT` arms it for a
-/// whole process (the REPL tests): `alloc:N`, or `forward:N`, `backward:N`, `optimizer:N`, each
+/// armed, or from when the trainer enters a phase of a given step. `arm` (tests) counts the
+/// calling thread's allocations; `FINCH_FAULT` arms it for every thread of a process (the REPL
+/// tests): `alloc:N`, or `forward:N`, `backward:N`, `optimizer:N`, each
 /// optionally `@STEP` (default 1), e.g. `FINCH_FAULT=backward:3@2` fails the third allocation of
 /// step 2's backward pass. The failure takes the allocator's real out-of-memory path.
 public enum FaultInjection {
@@ -120,8 +121,16 @@ public enum FaultInjection {
     }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var spec: Spec? = ProcessInfo.processInfo.environment["FINCH_FAULT"].flatMap(Spec.init)
-    nonisolated(unsafe) private static var counted = 0
+    /// `FINCH_FAULT`: every thread's allocations count.
+    nonisolated(unsafe) private static var processSpec: Spec? = ProcessInfo.processInfo.environment["FINCH_FAULT"].flatMap(Spec.init)
+    nonisolated(unsafe) private static var processCounted = 0
+    /// `arm`: one thread's own fault (tests run side by side in one process).
+    private final class Armed { var spec: Spec; var counted = 0; init(_ s: Spec) { spec = s } }
+    private static let armedKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
     /// Where this thread's trainer is: phase raw index + 4 × step (nil: between phases).
     private static let phaseKey: pthread_key_t = {
         var k = pthread_key_t()
@@ -130,12 +139,17 @@ public enum FaultInjection {
     }()
     private static let phases: [Phase] = [.any, .forward, .backward, .optimizer]
 
+    /// Arms `s` for allocations made on the calling thread only.
     public static func arm(_ s: Spec) {
-        lock.lock(); spec = s; counted = 0; lock.unlock()
+        disarm()
+        pthread_setspecific(armedKey, Unmanaged.passRetained(Armed(s)).toOpaque())
     }
 
+    /// Disarms the calling thread's fault.
     public static func disarm() {
-        lock.lock(); spec = nil; counted = 0; lock.unlock()
+        guard let p = pthread_getspecific(armedKey) else { return }
+        pthread_setspecific(armedKey, nil)
+        Unmanaged<Armed>.fromOpaque(p).release()
     }
 
     /// The trainer marks where it is (`.any` between phases), for its own thread.
@@ -147,15 +161,23 @@ public enum FaultInjection {
     /// Called by allocators for each allocation: true for the one to fail (the fault then disarms).
     /// A phase fault counts only allocations made on a thread in that phase of that step.
     public static func shouldFailAllocation() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        guard let s = spec else { return false }
-        if s.phase != .any {
-            let code = Int(bitPattern: pthread_getspecific(phaseKey))
-            guard code == phases.firstIndex(of: s.phase)! + 4 * s.step else { return false }
+        if let p = pthread_getspecific(armedKey) {
+            let armed = Unmanaged<Armed>.fromOpaque(p).takeUnretainedValue()
+            guard inPhase(armed.spec) else { return false }
+            armed.counted += 1
+            guard armed.counted == armed.spec.allocation else { return false }
+            disarm()
+            return true
         }
-        counted += 1
-        guard counted == s.allocation else { return false }
-        spec = nil
+        lock.lock(); defer { lock.unlock() }
+        guard let s = processSpec, inPhase(s) else { return false }
+        processCounted += 1
+        guard processCounted == s.allocation else { return false }
+        processSpec = nil
         return true
+    }
+
+    private static func inPhase(_ s: Spec) -> Bool {
+        s.phase == .any || Int(bitPattern: pthread_getspecific(phaseKey)) == phases.firstIndex(of: s.phase)! + 4 * s.step
     }
 }
