@@ -411,6 +411,7 @@ enum TrainCache {
         guard h.counts == params.map(\.count) else { throw FinchError("cache entry was made for other adapter shapes") }
         let total = h.counts.reduce(0, +)
         guard data.count == 8 + n + total * 4 else { throw FinchError("cache entry size mismatch") }
+        guard h.evals.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[0] < 1e15 }) else { throw FinchError("cache entry has malformed evaluations") }
         let r = TrainResult()
         r.steps = h.steps
         r.evals = h.evals.map { (Int($0[0]), Float($0[1])) }
