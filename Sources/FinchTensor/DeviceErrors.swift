@@ -43,7 +43,9 @@ public struct DeviceError: Error, Equatable, CustomStringConvertible, Sendable {
     public var advice: String {
         switch kind {
         case .outOfMemory: return "lower batch_size or max_seq_length, set gradient_checkpointing=\"on\", or load the model with quantize=\"q4_0\""
-        case .failed: return poisoned ? "save the adapter (it is kept in host memory) and restart finch" : "run it again; if it keeps failing, report it with the command and FINCH_PROFILE=1 output"
+        case .failed:
+            return poisoned ? "restart finch (after a failed train() the adapter is in host memory: save it first)"
+                : "run it again; if it keeps failing, report it with the command and FINCH_PROFILE=1 output"
         }
     }
 }

@@ -292,6 +292,7 @@ public final class Trainer {
             try applyOptimizerStep(lr: lr)
             step += 1
             keepHostCopy()
+            try checkDevice("copying the adapter to host memory", step: step, kept: step)
             let tokens = micro.reduce(0) { $0 + $1.tokens }
             result.tokens += tokens
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
