@@ -8,7 +8,7 @@
 //   login(token)             HubClient(token:).login(token:) -> user name ("Logged in as NAME")
 //   login()                  HubClient().loginWithExistingToken()
 //   finch login              HubCLI.login(readFrom:) -> "Logged in as NAME"
-//   load_model("org/name")   HubClient().resolveModel(repo:revision:ggufFile:) -> snapshot folder
+//   load_model("org/name")   HubClient().resolveModel(repo:revision:file:) -> snapshot folder or .gguf path
 //                            HubClient().localSnapshot(repo:) -> cached folder or nil (no network)
 //   hf_hub_download-like     HubClient().download(repo:type:revision:path:) -> file path in the cache
 //   push(path, "user/name")  HubClient(token:).upload(folder:repo:private:message:card:) -> UploadResult

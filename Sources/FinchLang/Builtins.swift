@@ -171,7 +171,10 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
     }
     r.register("write_text", params: [.positional("path"), .positional("text")], doc: "Write text to a file (atomically: a temp file, then rename).") { a, _ in
         let path = try a.string("path"), text = try a.string("text")
-        do { try writeFileAtomically(path, Data(text.utf8)) }
+        do {
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try writeFileAtomically(path, Data(text.utf8))
+        }
         catch { throw FinchError("write_text(): cannot write '\(path)': \(error.localizedDescription)") }
         return .none
     }

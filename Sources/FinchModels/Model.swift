@@ -62,13 +62,11 @@ public final class Model: CustomStringConvertible {
 
     public var description: String {
         let c = config
-        func count(_ n: Int) -> String {
-            n >= 1_000_000_000 ? String(format: "%.2fB", Double(n) / 1e9) : String(format: "%.1fM", Double(n) / 1e6)
-        }
+        let count = formatCount
         var lines = [
             "Model \(name) — \(c.architecture.rawValue), \(count(c.parameterCount)) parameters",
             "  layers \(c.numHiddenLayers), hidden \(c.hiddenSize), heads \(c.numAttentionHeads) (kv \(c.numKeyValueHeads)), ffn \(c.intermediateSize), vocab \(c.vocabSize)",
-            "  context \(c.maxPositionEmbeddings)\(maxSeqLength < c.maxPositionEmbeddings ? " (max_seq_length \(maxSeqLength))" : ""), rope θ \(Int(c.ropeTheta))\(c.tieWordEmbeddings ? ", tied embeddings" : "")",
+            "  context \(c.maxPositionEmbeddings)\(maxSeqLength < c.maxPositionEmbeddings ? " (max_seq_length \(maxSeqLength))" : ""), rope θ \(Int(c.ropeTheta))\(ropeScalingSummary(c.ropeScaling))\(c.tieWordEmbeddings ? ", tied embeddings" : "")",
             "  weights \(storageTypes.joined(separator: "/")), \(formatBytes(weightBytes)) on \(network.device) — \(format)",
             "  tokenizer \(tokenizer.kind), chat template \(chatTemplate == nil ? "none" : "yes")",
         ]
@@ -136,6 +134,27 @@ public final class Model: CustomStringConvertible {
         if tokenizer.addBosToken, let bos = tokenizer.bosTokenId, ids.first != bos { ids.insert(bos, at: 0) }
         guard ids.count <= maxSeqLength else { throw ModelError.contextOverflow(tokens: ids.count, limit: maxSeqLength) }
         return (ids, try network.logprobs(ids: ids.map(Int32.init)))
+    }
+}
+
+/// Counts for people: "512", "32.8K", "134.5M", "1.24B".
+public func formatCount(_ n: Int) -> String {
+    let d = Double(n)
+    if abs(d) >= 1e9 { return String(format: "%.2fB", d / 1e9) }
+    if abs(d) >= 1e6 { return String(format: "%.1fM", d / 1e6) }
+    if abs(d) >= 1e3 { return String(format: "%.1fK", d / 1e3) }
+    return String(n)
+}
+
+/// ", rope scaling llama3 ×8 (…)" for the model summary; empty without scaling.
+func ropeScalingSummary(_ s: RopeTable.Scaling) -> String {
+    func f(_ x: Float) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%g", x) }
+    switch s {
+    case .none: return ""
+    case let .llama3(factor, lo, hi, original):
+        return ", rope scaling llama3 ×\(f(factor)) (low \(f(lo)), high \(f(hi)), original context \(original))"
+    case let .linear(factor): return ", rope scaling linear ×\(f(factor))"
+    case let .frequencyFactors(v): return ", rope scaling by \(v.count) frequency factors (GGUF rope_freqs)"
     }
 }
 

@@ -121,6 +121,11 @@ public final class TestHubServer: @unchecked Sendable {
 
     func route(_ req: ServerRequest) -> ServerResponse {
         let comps = req.rawPath.split(separator: "/", omittingEmptySubsequences: true).map { String($0).removingPercentEncoding ?? String($0) }
+        // like the Hub: a token it does not know is refused outright, even for public files (the CDN and
+        // the upload targets never get one)
+        if let t = req.bearerToken, !t.isEmpty, user(for: req) == nil, comps.first != "cdn", comps.first != "lfs-upload" {
+            return TestHubServer.invalidCredentials
+        }
         if comps.first == "api" { return api(req, Array(comps.dropFirst())) }
         if comps.first == "cdn", comps.count == 2 { return cdn(req, oid: comps[1]) }
         if comps.first == "lfs-upload" { return lfsUpload(req, Array(comps.dropFirst())) }
@@ -141,6 +146,22 @@ public final class TestHubServer: @unchecked Sendable {
                            file: comps[(i + 2)...].joined(separator: "/"))
         }
         return .error(404, "no route for \(req.method) \(req.path)")
+    }
+
+    static let invalidCredentialsMessage = "Invalid credentials in Authorization header"
+    static var invalidCredentials: ServerResponse {
+        .json(401, ["error": invalidCredentialsMessage], headers: [("X-Error-Message", invalidCredentialsMessage), ("X-Request-Id", UUID().uuidString)])
+    }
+
+    func isPrivate(type: String, repo: String) -> Bool {
+        FileManager.default.fileExists(atPath: repoDir(type: type, repo: repo) + "/.finch-private")
+    }
+
+    /// A private repo read without a token: 401 with RepoNotFound, exactly what the Hub answers for a repo
+    /// that does not exist, so nothing tells whether it does.
+    func refusePrivate(_ req: ServerRequest, type: String, repo: String) -> ServerResponse? {
+        guard isPrivate(type: type, repo: repo), user(for: req) == nil else { return nil }
+        return .error(401, "Repository Not Found for url: \(req.path). Please make sure you specified the correct `repo_id` and `repo_type`. If you are trying to access a private or gated repo, make sure you are authenticated.", code: "RepoNotFound")
     }
 
     // MARK: repos on disk
@@ -221,6 +242,7 @@ public final class TestHubServer: @unchecked Sendable {
         guard TestHubServer.validRepoId(repo), let files = files(type: type, repo: repo) else {
             return .error(404, "Repository Not Found for url: \(req.path)", code: "RepoNotFound")
         }
+        if let refused = refusePrivate(req, type: type, repo: repo) { return refused }
         let sha = commit(of: files)
         guard revision == "main" || revision == sha else { return .error(404, "Invalid rev id: \(revision)", code: "RevisionNotFound") }
         guard TestHubServer.validFilePath(file), let f = files.first(where: { $0.path == file }) else {
@@ -284,6 +306,7 @@ public final class TestHubServer: @unchecked Sendable {
     func api(_ req: ServerRequest, _ c: [String]) -> ServerResponse {
         if c == ["whoami-v2"] { return whoami(req) }
         if c == ["repos", "create"], req.method == "POST" { return createRepo(req) }
+        if c == ["validate-yaml"], req.method == "POST" { return validateYAML(req) }
         guard c.count >= 2, c[0] == "models" || c[0] == "datasets" else { return .error(404, "no route") }
         let type = c[0] == "models" ? "model" : "dataset"
         // /api/models/{repo...}[/revision/{rev}|/tree/{rev}[/path]|/preupload/{rev}|/commit/{rev}]
@@ -297,6 +320,7 @@ public final class TestHubServer: @unchecked Sendable {
             let raw = i + 1 < rawComps.count ? rawComps[i + 1] : "main"
             return raw.removingPercentEncoding ?? raw
         }
+        if let refused = refusePrivate(req, type: type, repo: repo) { return refused }
         guard let m = mi else { return repoInfo(req, type: type, repo: repo, revision: "main") }
         switch c[m] {
         case "revision" where req.method == "GET": return repoInfo(req, type: type, repo: repo, revision: m + 1 < c.count ? rev(at: m + 1) : "main")
@@ -307,6 +331,30 @@ public final class TestHubServer: @unchecked Sendable {
         case "paths-info" where req.method == "POST": return pathsInfo(req, type: type, repo: repo)
         default: return .error(404, "no route")
         }
+    }
+
+    /// `POST /api/validate-yaml` {content, repoType}: what huggingface_hub asks before a commit that adds
+    /// a README.md. The front matter must be closed and made of `key: value` lines, list items or
+    /// indented continuations; errors come back as a 400 with `errors: [{message}]`.
+    func validateYAML(_ req: ServerRequest) -> ServerResponse {
+        guard let obj = (try? JSONSerialization.jsonObject(with: req.body)) as? [String: Any], let content = obj["content"] as? String else {
+            return .json(400, ["error": "expected a JSON body with content", "errors": [["message": "expected a JSON body with content"]]])
+        }
+        var errors: [String] = []
+        let lines = content.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.first == "---" {
+            if let end = lines.dropFirst().firstIndex(of: "---") {
+                for (i, l) in lines[1..<end].enumerated() {
+                    let t = l.trimmingCharacters(in: .whitespaces)
+                    if t.isEmpty || t.hasPrefix("#") || l.first == " " || l.first == "-" || l.contains(":") { continue }
+                    errors.append("YAML metadata line \(i + 2): \"\(l)\" is not a key: value pair")
+                }
+            } else {
+                errors.append("the YAML metadata block opened by --- on line 1 is never closed")
+            }
+        }
+        if !errors.isEmpty { return .json(400, ["error": errors[0], "errors": errors.map { ["message": $0] }, "warnings": [] as [Any]]) }
+        return .json(200, ["errors": [] as [Any], "warnings": [] as [Any]])
     }
 
     func whoami(_ req: ServerRequest) -> ServerResponse {
@@ -326,7 +374,7 @@ public final class TestHubServer: @unchecked Sendable {
         guard let files = files(type: type, repo: repo) else { return .error(404, "Repository Not Found", code: "RepoNotFound") }
         let sha = commit(of: files)
         guard revision == "main" || revision == sha else { return .error(404, "Invalid rev id: \(revision)", code: "RevisionNotFound") }
-        let priv = FileManager.default.fileExists(atPath: repoDir(type: type, repo: repo) + "/.finch-private")
+        let priv = isPrivate(type: type, repo: repo)
         return .json(200, ["_id": sha, "id": repo, "modelId": repo, "sha": sha, "private": priv, "disabled": false, "gated": false,
                            "lastModified": "2026-01-01T00:00:00.000Z", "tags": [] as [Any], "downloads": 0, "likes": 0,
                            "siblings": files.map(sibling)])
@@ -395,7 +443,8 @@ public final class TestHubServer: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Data("*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.gguf filter=lfs diff=lfs merge=lfs -text\n".utf8).write(to: URL(fileURLWithPath: dir + "/.gitattributes"))
-            if obj["private"] as? Bool == true { try Data().write(to: URL(fileURLWithPath: dir + "/.finch-private")) }
+            // huggingface_hub < 1 sends "private": true, ≥ 1 "visibility": "private"
+            if obj["private"] as? Bool == true || obj["visibility"] as? String == "private" { try Data().write(to: URL(fileURLWithPath: dir + "/.finch-private")) }
         } catch { return .error(500, "could not create repo: \(error)") }
         return .json(200, ["url": url, "name": repo, "id": repo])
     }

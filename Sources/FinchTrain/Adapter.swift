@@ -49,6 +49,15 @@ public enum AdapterIO {
     /// The PEFT key of one adapter tensor of `path` (e.g. `model.layers.0.self_attn.q_proj`).
     static func key(_ path: String, _ which: String) -> String { "base_model.model.\(path).\(which).weight" }
 
+    /// The fields of PEFT's `LoraConfig` (with those of `PeftConfig`) that Finch writes or may write
+    /// (peft/tuners/lora/config.py, peft/config.py).
+    public static let peftLoraConfigKeys: Set<String> = [
+        "peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping",
+        "r", "target_modules", "exclude_modules", "lora_alpha", "lora_dropout", "fan_in_fan_out", "bias", "use_rslora",
+        "modules_to_save", "init_lora_weights", "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern",
+        "use_dora", "layer_replication",
+    ]
+
     public static func save(_ model: Model, to path: String, baseModel: String? = nil, card: String? = nil) throws {
         guard let lc = model.network.loraConfig else { throw SaveError.noAdapter }
         let targets = lc.targets
@@ -68,18 +77,19 @@ public enum AdapterIO {
             "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
             "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
             "use_dora": false, "revision": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Int](),
-            "base_model_name_or_path": baseModel ?? model.baseModelId, "library": "finch",
+            "base_model_name_or_path": baseModel ?? model.baseModelId,
         ]
+        // only peftLoraConfigKeys: PEFT warns about any other key; provenance (Finch) goes in the README card
         try writeFolderAtomically(path) { dir in
             let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try json.write(to: dir.appendingPathComponent("adapter_config.json"))
             try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
-            let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId)
+            let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId, folder: path)
             try Data(readme.utf8).write(to: dir.appendingPathComponent("README.md"))
         }
     }
 
-    static func defaultCard(model: Model, baseModel: String) -> String {
+    static func defaultCard(model: Model, baseModel: String, folder: String) -> String {
         let lc = model.network.loraConfig!
         return """
         ---
@@ -91,12 +101,12 @@ public enum AdapterIO {
         ---
         # LoRA adapter for \(baseModel)
 
-        Trained with [Finch](https://github.com/). Load it with PEFT:
+        A PEFT LoRA adapter trained and saved with Finch. Load it with PEFT:
 
         ```python
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("\(baseModel)"), "path/to/this/folder")
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("\(baseModel)"), "\(folder.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))")
         ```
 
         | setting | value |

@@ -52,12 +52,28 @@ public enum MergedExport {
             let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try config.write(to: dir.appendingPathComponent("config.json"))
             _ = try writer.writeSharded(folder: dir.path, maxShardBytes: maxShardBytes)
-            let gen: [String: Any] = ["bos_token_id": model.config.bosTokenId as Any? ?? NSNull(),
-                                      "eos_token_id": model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds, "_from_model_config": false]
+            let gen = generationConfig(model)
             try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 .write(to: dir.appendingPathComponent("generation_config.json"))
             try writeTokenizerFiles(model, into: dir)
         }
+    }
+
+    /// The source's generation_config.json (do_sample, temperature, top_p, … kept as the authors set
+    /// them) with the model's BOS/EOS ids.
+    static func generationConfig(_ model: Model) -> [String: Any] {
+        var gen: [String: Any] = [:]
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue,
+           let data = try? Data(contentsOf: URL(fileURLWithPath: model.path).appendingPathComponent("generation_config.json")),
+           let source = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+            gen = source
+            gen.removeValue(forKey: "transformers_version")  // the merged folder was not written by transformers
+        }
+        gen["bos_token_id"] = model.config.bosTokenId as Any? ?? NSNull()
+        gen["eos_token_id"] = model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds
+        gen["_from_model_config"] = false
+        return gen
     }
 
     static func huggingFaceConfig(_ model: Model, dtype: DType) throws -> [String: Any] {
@@ -99,7 +115,8 @@ public enum MergedExport {
         if fm.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue {
             for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
                 let src = URL(fileURLWithPath: model.path).appendingPathComponent(f)
-                if fm.fileExists(atPath: src.path) { try fm.copyItem(at: src, to: dir.appendingPathComponent(f)) }
+                // the contents, never the link: a Hub cache snapshot holds relative symlinks into ../../blobs
+                if fm.fileExists(atPath: src.path) { try Data(contentsOf: src).write(to: dir.appendingPathComponent(f)) }
             }
             return
         }
@@ -205,7 +222,21 @@ public enum GGUFExport {
         if let v = spec.addBosToken { w.set("tokenizer.ggml.add_bos_token", .bool(v)) }
         if let v = spec.addEosToken { w.set("tokenizer.ggml.add_eos_token", .bool(v)) }
         if let t = spec.chatTemplate { w.set("tokenizer.chat_template", .string(t)) }
-        if case let .frequencyFactors(f) = c.ropeScaling {
+        // Rope scaling as llama.cpp's convert_hf_to_gguf.py writes it: Llama-3.1's as per-frequency
+        // divisors (rope_freqs.weight), linear as rope.scaling.*.
+        var freqFactors: [Float]?
+        switch c.ropeScaling {
+        case .none: break
+        case let .frequencyFactors(f): freqFactors = f
+        case .llama3:
+            let plain = RopeTable(headDim: c.headDim, maxPositions: 1, theta: c.ropeTheta).invFreq
+            let scaled = RopeTable(headDim: c.headDim, maxPositions: 1, theta: c.ropeTheta, scaling: c.ropeScaling).invFreq
+            freqFactors = zip(plain, scaled).map { $0 / $1 }
+        case let .linear(factor):
+            w.set("\(arch).rope.scaling.type", .string("linear"))
+            w.set("\(arch).rope.scaling.factor", .float32(factor))
+        }
+        if let f = freqFactors {
             try w.addTensor(name: "rope_freqs.weight", shape: [f.count], dtype: .f32, data: .bytes(f.withUnsafeBytes { Array($0) }))
         }
         let permute = c.architecture != .qwen2
@@ -225,6 +256,10 @@ public enum GGUFExport {
                 if let heads { values = try LlamaPermutation.permuteRows(values, rows: rows, heads: heads) }
                 try encode(values, as: dtype, into: buf)
             })
+        }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw SaveError.io(path: parent.path, reason: "cannot create the folder (\(error.localizedDescription))")
         }
         do { try w.write(to: path) } catch { throw SaveError.io(path: path, reason: "\(error)") }
     }

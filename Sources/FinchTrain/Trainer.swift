@@ -141,6 +141,8 @@ public final class Trainer {
     var cursor = 0
     var order: [Int] = []
     public internal(set) var step = 0
+    /// The eval loss before the first step of the latest run (nil without eval rows).
+    public private(set) var initialEvalLoss: Float?
     /// The adapter in host memory, off the CPU (`keepHostCopy`).
     var hostCopy: (values: [[Float]]?, step: Int, time: UInt64) = (nil, 0, 0)
 
@@ -257,6 +259,7 @@ public final class Trainer {
         if !evalRows.isEmpty {
             result.initialEvalLoss = try evaluate()
             try checkDevice("the first evaluation", step: step + 1)
+            initialEvalLoss = result.initialEvalLoss
         }
         keepHostCopy(force: true)
         let start = DispatchTime.now().uptimeNanoseconds

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import FinchBench
+@testable import FinchBench
 import FinchCUDA
 import FinchTensor
 
@@ -21,10 +21,36 @@ let gpuPresent: Bool = CUDA.isAvailable
         for r in results { #expect(r.passed, "\(r.name): relative error \(r.error) over \(r.tolerance)") }
     }
 
-    /// Runs everywhere: the harness itself (CPU against CPU is exact, and the fixtures hold).
-    @Test func checksAreExactOnTheCPU() throws {
-        let results = try GPUChecks.run(device: .cpu, fixtures: Self.fixtures)
-        for r in results { #expect(r.passed, "\(r.name): \(r.error)") }
+    /// Runs everywhere: the fixture checks compare the CPU backend with transformers + PEFT (logits,
+    /// loss and every LoRA gradient, with and without checkpointing), which the CPU can fail.
+    @Test(arguments: ["tiny-llama3", "tiny-qwen2"])
+    func fixtureChecksHoldOnTheCPU(name: String) throws {
+        let results = try GPUChecks.fixtureChecks(name, dir: Self.fixtures, device: .cpu)
+        #expect(results.count == 3)
+        for r in results { #expect(r.passed, "\(r.name): \(r.error) over \(r.tolerance)") }
+    }
+
+    /// The harness itself: a device whose kernel is off by 1 % fails a 1e-4 comparison, and an output
+    /// missing on one side fails whatever the tolerance (the op checks compare the CPU with itself
+    /// here, so they could not show this).
+    @Test func theHarnessCatchesAWrongKernel() throws {
+        var calls = 0
+        let wrong = try GPUChecks.compare("off by 1 %", .cpu, tol: 1e-4) { d in
+            calls += 1
+            let x = try Tensor((0..<64).map { Float($0) - 20 }, shape: [8, 8]).moved(to: d)
+            return [calls == 2 ? try Ops.scale(x, 1.01) : x]
+        }
+        #expect(calls == 2)
+        #expect(!wrong.passed && abs(wrong.error - 0.01) < 1e-4)
+        calls = 0
+        let missing = try GPUChecks.compare("missing gradient", .cpu, tol: 1) { d in
+            calls += 1
+            let x = try Tensor([1, 2, 3], shape: [3]).moved(to: d)
+            return calls == 2 ? [x, GPUChecks.gradient(x)] : [x, x]
+        }
+        #expect(!missing.passed)
+        let right = try GPUChecks.compare("exact", .cpu, tol: 0) { d in [try Tensor([1, 2, 3], shape: [3]).moved(to: d)] }
+        #expect(right.passed)
     }
 
     @Test func withoutAGPUTheReasonIsNamed() {

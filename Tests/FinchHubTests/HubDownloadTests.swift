@@ -55,9 +55,10 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         #expect(files == ["config.json", "model.safetensors", "tokenizer.json"])
         #expect(hub.localSnapshot(repo: "org/tiny") == folder)
         #expect(hub.localSnapshot(repo: "org/other") == nil)
-        // GGUF repo: only the named file
-        let g = try hub.resolveModel(repo: "org/tiny-gguf", ggufFile: "tiny.Q8_0.gguf")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: g) == ["tiny.Q8_0.gguf"])
+        // GGUF repo: only the named file, and its path
+        let g = try hub.resolveModel(repo: "org/tiny-gguf", file: "tiny.Q8_0.gguf")
+        #expect(g.hasSuffix("/tiny.Q8_0.gguf"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: (g as NSString).deletingLastPathComponent) == ["tiny.Q8_0.gguf"])
         #expect(FileSelection.modelWeights.select(["config.json", "pytorch_model.bin", "tokenizer.model"]) == ["config.json", "pytorch_model.bin", "tokenizer.model"])
         #expect(FileSelection.patterns(["*.json"]).select(["a.json", "d/b.json", "c.txt"]) == ["a.json"])
         #expect(FileSelection.patterns(["**.json"]).select(["a.json", "d/b.json", "c.txt"]) == ["a.json", "d/b.json"])

@@ -66,21 +66,31 @@ func countingRows(_ n: Int, length: Int, seed: UInt64) -> [TrainExample] {
         #expect(before.count == 28)
     }
 
-    @Test func adamWMatchesPyTorchFormula() {
-        // One parameter, gradients 0.5, −1.0, 2.0; PyTorch AdamW(lr=0.1, wd=0.01) reference in f64.
-        let p = try! Tensor([1.0], shape: [1])
-        let opt = AdamW(weightDecay: 0.01)
-        var ref = 1.0, m = 0.0, v = 0.0
-        for (t, g) in [0.5, -1.0, 2.0].enumerated() {
-            p.grad = try! Tensor([Float(g)], shape: [1])
-            opt.step([p], lr: 0.1)
-            ref *= 1 - 0.1 * 0.01
-            m = 0.9 * m + 0.1 * g
-            v = 0.999 * v + 0.001 * g * g
-            let bc1 = 1 - pow(0.9, Double(t + 1)), bc2 = 1 - pow(0.999, Double(t + 1))
-            ref -= 0.1 / bc1 * m / (v.squareRoot() / bc2.squareRoot() + 1e-8)
-            #expect(abs(Double(p.item) - ref) < 1e-6)
+    /// PyTorch's own AdamW and SGD (scripts/reference/optimizer_fixture.py): the parameters after each
+    /// of six steps with per-step learning rates, zero gradients in places, and both signs of weight
+    /// decay and momentum settings. f32 on both sides; the difference is rounding order (< 2e-6 relative).
+    @Test(arguments: ["adamw", "adamw_no_decay", "sgd", "sgd_momentum_decay"])
+    func optimizersMatchPyTorch(name: String) throws {
+        let url = tinyFixtures.deletingLastPathComponent().appendingPathComponent("optimizers_torch.json")
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let c = doc[name] as! [String: Any]
+        func num(_ k: String) -> Float { Float((c[k] as! NSNumber).doubleValue) }
+        let opt: Optimizer = name.hasPrefix("adamw")
+            ? AdamW(beta1: num("beta1"), beta2: num("beta2"), eps: num("eps"), weightDecay: num("weight_decay"))
+            : SGD(momentum: num("momentum"), weightDecay: num("weight_decay"))
+        let initial = floats(c["init"])
+        let p = try Tensor(initial, shape: [initial.count])
+        let grads = c["grads"] as! [Any], after = c["after"] as! [Any], lrs = floats(c["lrs"])
+        #expect(grads.count == 6 && after.count == 6)
+        for step in 0..<grads.count {
+            p.grad = try Tensor(floats(grads[step]), shape: [initial.count])
+            opt.step([p], lr: lrs[step])
+            let expected = floats(after[step]), got = p.toArray()
+            let scale = expected.map(abs).max()!
+            let err = zip(got, expected).map { abs($0 - $1) }.max()! / scale
+            #expect(err < 2e-6, "\(name) step \(step + 1): relative error \(err)")
         }
+        #expect(opt.stepCount == 6)
     }
 
     @Test func schedulesFollowTransformers() {

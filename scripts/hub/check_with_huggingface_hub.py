@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Outside CI: the official huggingface_hub client against finch-testhub.
 
-Starts .build/debug/finch-testhub on a free port over a temp folder of repos, then with HF_ENDPOINT
+Starts finch-testhub on a free port over a temp folder of repos, then with HF_ENDPOINT
 pointing at it runs hf_hub_download (regular and LFS files), snapshot_download, HfApi.whoami,
 HfApi.create_repo, HfApi.upload_folder (regular + LFS-sized file) and re-downloads the upload
 byte for byte. Also checks that Finch's cache layout is what Python expects: it runs the Swift test
@@ -9,12 +9,30 @@ that downloads with Finch into FINCH_HUB_INTEROP_CACHE and then asks huggingface
 those files.
 HF_HUB_DISABLE_XET=1 is set: huggingface_hub 2.x uploads through Xet storage whenever hf_xet is
 installed (no negotiation with the server), and finch-testhub speaks only the LFS protocol.
-Usage: swift build --product finch-testhub && /work/venv-hub/bin/python scripts/hub/check_with_huggingface_hub.py
+Also checks that the server is as strict as the Hub where Finch's error paths depend on it: private
+repos (huggingface_hub >= 1 sends "visibility") refuse reads without a token, an unknown token is a
+401 even for public files, and a README.md upload passes /api/validate-yaml.
+Usage: swift build --product finch-testhub && /work/venv-hub/bin/python scripts/hub/check_with_huggingface_hub.py [PATH/finch-testhub]
+The binary: the argument, else $FINCH_TESTHUB, else the newest of .build/{debug,release}/finch-testhub.
 """
 import hashlib, os, shutil, socket, subprocess, sys, tempfile, time
 
 repo_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-binary = os.path.join(repo_dir, ".build", "debug", "finch-testhub")
+
+def find_binary():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    if os.environ.get("FINCH_TESTHUB"):
+        return os.environ["FINCH_TESTHUB"]
+    found = [p for c in ("debug", "release") for p in [os.path.join(repo_dir, ".build", c, "finch-testhub")] if os.path.exists(p)]
+    if not found:
+        sys.exit("finch-testhub not found: run `swift build --product finch-testhub`, or pass its path "
+                 "(check_with_huggingface_hub.py PATH) or set FINCH_TESTHUB")
+    return max(found, key=os.path.getmtime)
+
+binary = find_binary()
+if not os.access(binary, os.X_OK):
+    sys.exit(f"{binary} is not an executable finch-testhub")
 work = tempfile.mkdtemp(prefix="finch-hf-check-")
 root = os.path.join(work, "root")
 TOKEN, USER = "hf_checktoken_0123456789", "checker"
@@ -108,6 +126,47 @@ try:
         assert open(p, "rb").read() == data
         return "3.5 MB in 4 parts, re-downloaded identical"
     check("HfApi.upload_folder multipart LFS", multipart)
+
+    def http_cause(e):
+        """The HTTP error behind e (hf_hub_download wraps the HEAD's error in a ValueError on force_download)."""
+        from huggingface_hub.errors import HfHubHTTPError
+        while e is not None and not isinstance(e, HfHubHTTPError):
+            e = e.__cause__ or e.__context__
+        return e
+
+    def private_needs_token():
+        from huggingface_hub.errors import RepositoryNotFoundError
+        api.create_repo(f"{USER}/secret-repo", private=True, exist_ok=True)
+        write(os.path.join(work, "priv", "config.json"), "{}")
+        api.upload_folder(folder_path=os.path.join(work, "priv"), repo_id=f"{USER}/secret-repo")
+        assert api.model_info(f"{USER}/secret-repo").private is True
+        try:
+            hf_hub_download(f"{USER}/secret-repo", "config.json", token=False, force_download=True)
+        except Exception as e:
+            cause = http_cause(e)
+            assert isinstance(cause, RepositoryNotFoundError), repr(e)
+            return f"private=True honoured; anonymous download refused ({type(cause).__name__}, HTTP {cause.response.status_code})"
+        raise AssertionError("a private repo was served without a token")
+    check("private repo (visibility) refuses reads without a token", private_needs_token)
+
+    def invalid_token():
+        try:
+            hf_hub_download("org/tiny", "config.json", token="hf_not_a_real_token_000", force_download=True)
+        except Exception as e:
+            cause = http_cause(e)
+            assert cause is not None and cause.response is not None and cause.response.status_code == 401, repr(e)
+            return f"401 for an unknown token ({type(cause).__name__})"
+        raise AssertionError("a download with an invalid token succeeded")
+    check("an invalid token is a 401", invalid_token)
+
+    def readme_upload():
+        d = os.path.join(work, "card"); write(os.path.join(d, "README.md"), "---\nlicense: mit\ntags:\n- finch\n---\n# card\n")
+        api.upload_folder(folder_path=d, repo_id=f"{USER}/pushed", commit_message="card")
+        assert "license: mit" in open(hf_hub_download(f"{USER}/pushed", "README.md", force_download=True)).read()
+        api.create_repo(f"{USER}/cards", repo_type="dataset", exist_ok=True)   # a dataset card too
+        api.upload_folder(folder_path=d, repo_id=f"{USER}/cards", repo_type="dataset", commit_message="card")
+        return "model and dataset README.md with YAML front matter committed (validate-yaml answered)"
+    check("README.md upload (validate-yaml)", readme_upload)
 
     def listing():
         files = sorted(api.list_repo_files(f"{USER}/pushed"))

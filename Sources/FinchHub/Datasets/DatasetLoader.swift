@@ -62,6 +62,10 @@ public struct DatasetLoader {
 
     /// Resolves a Hub dataset's data files for config `name`, downloading them into the cache.
     func hubSplits(hub: HubClient, repo: String, name: String?) throws -> [String: [String]] {
+        // progress lines name the repo ("Downloading org/data/train.json"), not only the file
+        let plain = hub.progress
+        hub.progress = plain.map { RepoLabelledProgress($0, repo: repo) }
+        defer { hub.progress = plain }
         let info: RepoInfo
         let revision: String
         if hub.config.offline {

@@ -92,6 +92,8 @@ public final class HubClient: @unchecked Sendable {
         if message.isEmpty, let j = try? r.json() { message = j["error"]?.stringValue ?? j["message"]?.stringValue ?? "" }
         if message.isEmpty { message = String(r.text.prefix(200)) }
         switch (r.status, code) {
+        case (401, nil) where message == "Invalid credentials in Authorization header":
+            return .invalidToken(detail: "the Hub refused the token for \(repo) (wrong, expired or revoked); log in again with login(secret(\"HF_TOKEN\")) or `finch login`, or unset HF_TOKEN for public repos")
         case (_, "GatedRepo"): return .gated(repo: repo)
         case (_, "RepoNotFound"), (401, _): return .repoNotFound(repo: repo, status: r.status)
         case (_, "RevisionNotFound"): return .revisionNotFound(repo: repo, revision: revision)

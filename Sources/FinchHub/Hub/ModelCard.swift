@@ -48,7 +48,7 @@ public enum ModelCard {
         for key in ["peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora"] {
             if let v = adapter[key] { md += "| \(key) | \(show(v)) |\n" }
         }
-        if let ds = info.dataset { md += "\n## DataTable\n\n\(ds)\n" }
+        if let ds = info.dataset { md += "\n## Dataset\n\n\(ds)\n" }
         if !summary.isEmpty {
             md += "\n## Training summary\n\n| metric | value |\n|---|---|\n"
             for (k, v) in summary { md += "| \(k) | \(show(v)) |\n" }

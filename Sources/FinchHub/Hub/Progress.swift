@@ -7,8 +7,26 @@ import Glibc
 
 public protocol ProgressReporter: AnyObject {
     func begin(_ label: String, total: Int64?, already: Int64)
+    /// `upload: true` for bytes going up (push): reporters say "Uploading", not "Downloading".
+    func begin(_ label: String, total: Int64?, already: Int64, upload: Bool)
     func update(_ done: Int64)
     func finish()
+}
+
+extension ProgressReporter {
+    public func begin(_ label: String, total: Int64?, already: Int64, upload: Bool) { begin(label, total: total, already: already) }
+}
+
+/// Prefixes each file's label with its repo: "org/name/file.json".
+final class RepoLabelledProgress: ProgressReporter {
+    let inner: ProgressReporter
+    let repo: String
+    init(_ inner: ProgressReporter, repo: String) { self.inner = inner; self.repo = repo }
+    func label(_ l: String) -> String { l.hasPrefix(repo) ? l : repo + "/" + l }
+    func begin(_ label: String, total: Int64?, already: Int64) { inner.begin(self.label(label), total: total, already: already) }
+    func begin(_ label: String, total: Int64?, already: Int64, upload: Bool) { inner.begin(self.label(label), total: total, already: already, upload: upload) }
+    func update(_ done: Int64) { inner.update(done) }
+    func finish() { inner.finish() }
 }
 
 public final class TerminalProgress: ProgressReporter {
@@ -32,10 +50,14 @@ public final class TerminalProgress: ProgressReporter {
         self.out = output ?? { s in FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(Data(Redactor.shared.redact(s).utf8)) }
     }
 
-    public func begin(_ label: String, total: Int64?, already: Int64) {
-        self.label = label; self.total = total; self.already = already; self.done = already
+    private var uploading = false
+
+    public func begin(_ label: String, total: Int64?, already: Int64) { begin(label, total: total, already: already, upload: false) }
+
+    public func begin(_ label: String, total: Int64?, already: Int64, upload: Bool) {
+        self.label = label; self.total = total; self.already = already; self.done = already; self.uploading = upload
         start = Date(); lastDraw = .distantPast
-        if !isTTY { out("Downloading \(label)" + (total.map { " (\(TerminalProgress.bytes($0)))" } ?? "") + (already > 0 ? ", resuming at \(TerminalProgress.bytes(already))" : "") + "\n") }
+        if !isTTY { out((upload ? "Uploading " : "Downloading ") + label + (total.map { " (\(TerminalProgress.bytes($0)))" } ?? "") + (already > 0 ? ", resuming at \(TerminalProgress.bytes(already))" : "") + "\n") }
     }
 
     public func update(_ done: Int64) {
@@ -49,7 +71,7 @@ public final class TerminalProgress: ProgressReporter {
         let elapsed = max(Date().timeIntervalSince(start), 1e-6)
         let rate = Double(done - already) / elapsed
         if isTTY { out("\r" + line(final: true) + "\u{1B}[K\n") }
-        else { out("Downloaded \(label): \(TerminalProgress.bytes(done)) in \(String(format: "%.1f", elapsed)) s (\(TerminalProgress.bytes(Int64(rate)))/s)\n") }
+        else { out((uploading ? "Uploaded " : "Downloaded ") + "\(label): \(TerminalProgress.bytes(done)) in \(String(format: "%.1f", elapsed)) s (\(TerminalProgress.bytes(Int64(rate)))/s)\n") }
     }
 
     func line(final: Bool = false) -> String {

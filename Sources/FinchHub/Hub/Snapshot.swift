@@ -1,6 +1,9 @@
 // Repo listing and snapshot download (`snapshot_download`): repo info at the requested revision gives
 // the commit and the files; each file is fetched at that commit; refs/<revision> records it.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct RepoInfo: Sendable {
     public var id: String
@@ -91,13 +94,31 @@ extension HubClient {
             if let p = localSnapshot(repo: repo, type: type, revision: revision) { return p }
             throw e
         }
+        return try snapshot(info, repo: repo, type: type, revision: revision, select: select, maxWorkers: maxWorkers)
+    }
+
+    func snapshot(_ info: RepoInfo, repo: String, type: RepoType = .model, revision: String, select: FileSelection, maxWorkers: Int = 4) throws -> String {
         let wanted = select.select(info.files.map(\.path))
         if case .file(let f) = select, wanted.isEmpty { throw HubError.entryNotFound(repo: repo, path: f) }
-        try downloadAll(repo: repo, type: type, commit: info.sha, files: wanted, sizes: info.files, workers: maxWorkers)
-        try writeRef(repo: repo, type: type, revision: revision, commit: info.sha)
         let folder = config.repoFolder(repo, type: type) + "/snapshots/\(info.sha)"
+        do {
+            try downloadAll(repo: repo, type: type, commit: info.sha, files: wanted, sizes: info.files, workers: maxWorkers)
+        } catch {
+            // never leave an empty snapshot behind: the next load would take it for a cached model
+            HubClient.removeEmptyFolders(folder)
+            throw error
+        }
+        try writeRef(repo: repo, type: type, revision: revision, commit: info.sha)
         try Files.makeDirectories(folder)
         return folder
+    }
+
+    /// Removes `dir` and the folders below it that are empty (rmdir refuses any that are not).
+    static func removeEmptyFolders(_ dir: String) {
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] { removeEmptyFolders(dir + "/" + name) }
+        rmdir(dir)
     }
 
     /// Downloads `files` at `commit` with up to `workers` at once (sharded checkpoints), under one
@@ -156,17 +177,75 @@ extension HubClient {
         }
     }
 
-    /// The resolver behind `load_model("org/name")`: the cached snapshot when there is one (or when
-    /// offline), else a model download (config, tokenizer, safetensors), or the named GGUF file.
-    public func resolveModel(repo: String, revision: String = "main", ggufFile: String? = nil) throws -> String {
-        if let f = ggufFile {
-            if let p = cachedFile(repo: repo, revision: revision, path: f), config.offline || HubClient.isCommitHash(revision) {
-                return (p as NSString).deletingLastPathComponent
+    /// The resolver behind `load_model("org/name", file=)`: a Hugging Face checkpoint (config, tokenizer,
+    /// safetensors) gives its snapshot folder; a GGUF repo gives the path of one .gguf file, chosen as
+    /// llama.cpp's `-hf` and `Llama.from_pretrained(repo_id, filename=)` do: `file` is a glob
+    /// ("*Q4_K_M.gguf"), a repo with a single .gguf needs none, and several are an error listing them.
+    /// Offline (or with the Hub unreachable) the choice is made among the cached files.
+    public func resolveModel(repo: String, revision: String = "main", file: String? = nil) throws -> String {
+        try HubClient.validateRepoId(repo)
+        let plain = progress
+        progress = plain.map { RepoLabelledProgress($0, repo: repo) }
+        defer { progress = plain }
+        var info: RepoInfo?
+        if !config.offline {
+            do { info = try repoInfo(repo: repo, revision: revision) } catch let e as HTTPError where e.isRetryable {
+                if localSnapshot(repo: repo, revision: revision) == nil { throw e }
             }
-            return try snapshot(repo: repo, revision: revision, select: .file(f))
         }
-        if config.offline, let p = localSnapshot(repo: repo, revision: revision) { return p }
-        return try snapshot(repo: repo, revision: revision, select: .modelWeights)
+        guard let info else {
+            guard let snap = localSnapshot(repo: repo, revision: revision) else {
+                throw HubError.offlineNotCached(repo: repo, path: file)
+            }
+            let cached = Files.listFiles(snap)
+            if let gguf = try HubClient.chooseGGUF(cached, pattern: file, repo: repo) { return snap + "/" + gguf }
+            return snap
+        }
+        let names = info.files.map(\.path)
+        if let gguf = try HubClient.chooseGGUF(names, pattern: file, repo: repo) {
+            return try snapshot(info, repo: repo, revision: revision, select: .file(gguf)) + "/" + gguf
+        }
+        return try snapshot(info, repo: repo, revision: revision, select: .modelWeights)
+    }
+
+    /// The .gguf file of `files` that `pattern` picks; nil for a Hugging Face checkpoint (config.json)
+    /// when no pattern is given.
+    static func chooseGGUF(_ files: [String], pattern: String?, repo: String) throws -> String? {
+        let ggufs = files.filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
+        guard let pattern else {
+            if files.contains("config.json") { return nil }
+            if ggufs.count == 1 { return ggufs[0] }
+            if ggufs.isEmpty { throw ModelRepoError.notAModel(repo: repo, files: files.sorted()) }
+            throw ModelRepoError.severalGGUF(repo: repo, pattern: nil, matches: ggufs)
+        }
+        // like fnmatch in Llama.from_pretrained: the pattern may name the file alone or its path in the repo
+        let matches = ggufs.filter { Glob.match(pattern, $0) || Glob.match(pattern, ($0 as NSString).lastPathComponent) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw ModelRepoError.noMatch(repo: repo, pattern: pattern, ggufs: ggufs) }
+        throw ModelRepoError.severalGGUF(repo: repo, pattern: pattern, matches: matches)
+    }
+}
+
+/// Why `load_model("org/name", file=)` could not pick a file.
+public enum ModelRepoError: Error, Equatable, CustomStringConvertible {
+    case notAModel(repo: String, files: [String])
+    case severalGGUF(repo: String, pattern: String?, matches: [String])
+    case noMatch(repo: String, pattern: String, ggufs: [String])
+
+    static func list(_ names: [String]) -> String { names.prefix(30).map { "\n  " + $0 }.joined() + (names.count > 30 ? "\n  … and \(names.count - 30) more" : "") }
+
+    public var description: String {
+        switch self {
+        case let .notAModel(repo, files):
+            return "\(repo) has neither config.json (a Hugging Face checkpoint) nor a .gguf file, so Finch cannot load it as a model; its files:" + ModelRepoError.list(files)
+        case let .severalGGUF(repo, nil, matches):
+            return "\(repo) holds \(matches.count) GGUF files; choose one with file=, e.g. load_model(\"\(repo)\", file=\"*Q4_K_M.gguf\"):" + ModelRepoError.list(matches)
+        case let .severalGGUF(repo, pattern?, matches):
+            return "file=\"\(pattern)\" matches \(matches.count) GGUF files of \(repo); make it match one:" + ModelRepoError.list(matches)
+        case let .noMatch(repo, pattern, ggufs):
+            return ggufs.isEmpty ? "file=\"\(pattern)\" picks a .gguf file, and \(repo) has none (load it without file= if it is a Hugging Face checkpoint)"
+                : "file=\"\(pattern)\" matches none of the GGUF files of \(repo):" + ModelRepoError.list(ggufs)
+        }
     }
 }
 

@@ -51,8 +51,20 @@ extension HubClient {
             // like huggingface_hub: never upload .git or the .cache/huggingface folder
             if comps.first == ".git" || (comps.count >= 2 && comps[0] == ".cache" && comps[1] == "huggingface") { continue }
             let full = folder + "/" + rel
+            // real folders are walked; anything else is uploaded as the regular file it is or links to,
+            // and what cannot be (a broken link, a link to a folder, a socket) is an error, never dropped
             var st = stat()
-            guard stat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard lstat(full, &st) == 0 else { throw FileError(path: full, operation: "read", errno: errno) }
+            if (st.st_mode & S_IFMT) == S_IFDIR { continue }
+            let isLink = (st.st_mode & S_IFMT) == S_IFLNK
+            guard stat(full, &st) == 0 else {
+                let reason = isLink ? "is a symbolic link whose target is missing" : "cannot be read (\(String(cString: strerror(errno))))"
+                throw HubError.upload(detail: "\(full) \(reason); replace it with the file itself or remove it")
+            }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                let what = (st.st_mode & S_IFMT) == S_IFDIR ? "a link to a folder" : "not a regular file"
+                throw HubError.upload(detail: "\(full) is \(what), which push cannot upload; copy the files it stands for into the folder or remove it")
+            }
             try HubClient.validateFilePath(rel)
             out.append(LocalFile(path: rel, full: full, size: Int64(st.st_size)))
         }
@@ -167,7 +179,7 @@ extension HubClient {
             try d.write(to: URL(fileURLWithPath: t)); source = t; tmp = t
         }
         defer { if let tmp { unlink(tmp) } }
-        progress?.begin("upload \(f.path)", total: f.size, already: 0)
+        progress?.begin(f.path, total: f.size, already: 0, upload: true)
         if let chunkSize, chunkSize > 0 {
             let partURLs = header.filter { $0.0 != "chunk_size" && Int($0.0) != nil }.sorted { Int($0.0)! < Int($1.0)! }
             let expected = Int((f.size + chunkSize - 1) / chunkSize)

@@ -46,6 +46,14 @@ enum Files {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Paths of the files below `dir`, relative to it (symlinks to files count as files).
+    static func listFiles(_ dir: String) -> [String] {
+        var out: [String] = []
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+        while let rel = e.nextObject() as? String { if !isDirectory(dir + "/" + rel) { out.append(rel) } }
+        return out.sorted()
+    }
+
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR

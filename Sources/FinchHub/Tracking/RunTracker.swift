@@ -55,6 +55,14 @@ public final class RunTracker {
         self.run = name
         self.directory = dir
         try Files.makeDirectories(dir)
+        // A named run started again (a notebook re-run) replaces that run's logs: appending would make
+        // steps go back to 1 in metrics.jsonl and TensorBoard. Leave run= out for a new folder each time.
+        if run != nil {
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            where f.hasPrefix("events.out.tfevents.") || ["metrics.jsonl", "loss.png", "loss.svg"].contains(f) {
+                try? FileManager.default.removeItem(atPath: dir + "/" + f)
+            }
+        }
         let configText = Redactor.shared.redact(JSON.object([("project", .string(project)), ("run", .string(name)), ("config", config)]).serialized() + "\n")
         try Files.writeAtomically(Data(configText.utf8), to: dir + "/config.json", mode: 0o644)
         let metricsPath = dir + "/metrics.jsonl"

@@ -11,6 +11,8 @@ public struct LoadOptions: Sendable {
     public var maxSeqLength: Int?
     /// Where the weights go (nil: the CPU). The caller checks the device is available.
     public var device: Device?
+    /// Which .gguf file of a Hub repo to load: a glob like "*Q4_K_M.gguf" (llama.cpp's `-hf`, `Llama.from_pretrained(filename=)`).
+    public var file: String?
 
     public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil, device: Device? = nil) {
         self.dtype = dtype
@@ -40,8 +42,9 @@ public enum ModelLoader {
         return dirs.map { $0 + "/" + defaultModelFile }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    /// A resolver for Hub ids (set by the Hub module: cache lookup, then download).
-    nonisolated(unsafe) public static var hubResolver: ((String) throws -> String)?
+    /// A resolver for Hub ids and `file=` (set by the Hub module: cache lookup, then download): a
+    /// checkpoint folder or a .gguf path.
+    nonisolated(unsafe) public static var hubResolver: ((String, String?) throws -> String)?
 
     public static func load(_ source: String?, options: LoadOptions = LoadOptions()) throws -> Model {
         let name = source ?? "smollm2"
@@ -62,8 +65,10 @@ public enum ModelLoader {
             guard let resolver = hubResolver else {
                 throw ModelError.fileNotFound(name, hint: "It is not in the local Hugging Face cache.")
             }
-            path = try resolver(name)
+            path = try resolver(name, options.file)
             _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        } else if let f = options.file {
+            throw ModelError.invalidArgument("file=\"\(f)\" picks a file of a Hub repo; \(name) is a local path, so give the .gguf file's path itself")
         }
         let model: Model
         if isDir.boolValue {
@@ -168,7 +173,8 @@ public enum ModelLoader {
             throw ModelError.invalidArgument("dtype must be \"f32\", \"f16\" or \"bf16\" (got \"\(d)\")")
         }
         for (name, t) in weights.tensors where t.rank == 2 {
-            let isProjection = name.contains(".self_attn.") || name.contains(".mlp.") || name == "lm_head.weight"
+            // the projections only: like bitsandbytes' QLoRA, lm_head (and the embeddings) stay 16/32-bit
+            let isProjection = name.contains(".self_attn.") || name.contains(".mlp.")
             if let q = options.quantize, isProjection, t.cols % q.blockSize == 0 {
                 weights.replace(name, with: try convertTensor(t, to: q))
             } else if let d = options.dtype, d != t.dtype, !t.dtype.isQuantized || d == .f32 {

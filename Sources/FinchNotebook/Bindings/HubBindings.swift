@@ -28,7 +28,7 @@ func protect(_ secret: Secret, _ ctx: CallContext) {
 
 func registerHubBindings(_ r: BuiltinRegistry) {
     // Load model ids through the local Hub cache (downloading when online).
-    ModelLoader.hubResolver = { repo in try HubClient().resolveModel(repo: repo) }
+    ModelLoader.hubResolver = { repo, file in try HubClient().resolveModel(repo: repo, file: file) }
     // Every stored secret is masked in all output, even ones a notebook never reads.
     SecretStore.default().registerAllWithRedactor()
     OutputSink.globalRedactHook = { Redactor.shared.redact($0) }
@@ -48,11 +48,17 @@ func registerHubBindings(_ r: BuiltinRegistry) {
     }
 
     r.register("login", params: [.positional("token", default: .none)],
-               doc: "Log in to the Hugging Face Hub (a Secret, or none for HF_TOKEN / the stored token); prints the user.",
+               doc: "Log in to the Hugging Face Hub: login(secret(\"HF_TOKEN\")), login() for HF_TOKEN / the stored token, or login(\"hf_…\") (works, but the token then sits in the notebook); prints the user.",
                category: "hub") { args, ctx in
         try bridge {
             let user: String
-            if let h = try args.optionalObject("token", as: SecretHandle.self) {
+            if case .string(let typed) = args["token"] {
+                // what huggingface_hub users try first: accepted, masked from here on, with a word on where it now lives
+                let secret = Secret(name: "token", value: typed.trimmingCharacters(in: .whitespacesAndNewlines))
+                if typed.utf8.count >= Redactor.minimumLength { protect(secret, ctx) }
+                ctx.output.writeError("note: a token typed into a notebook is stored in it (and in your history); keep it out with `finch secrets set HF_TOKEN` and login(secret(\"HF_TOKEN\"))\n")
+                user = try HubClient(token: secret).login(token: secret)
+            } else if let h = try args.optionalObject("token", as: SecretHandle.self) {
                 protect(h.secret, ctx)
                 user = try HubClient(token: h.secret).login(token: h.secret)
             } else {
@@ -78,6 +84,8 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             case .object(let o as ModelHandle):
                 folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-push-\(getpid())").path
                 try AdapterIO.save(o.model, to: folder)
+                // the card is made for the repo (its id in the usage snippet), not for this temporary folder
+                try? FileManager.default.removeItem(atPath: folder + "/README.md")
                 card = ModelCardInfo(baseModel: o.model.name)
             default: throw FinchError("push(): source must be a folder path or a Model, got \(args["source"].typeName)")
             }

@@ -30,7 +30,7 @@ public final class ModelHandle: FinchObject {
     public var description: String {
         let c = model.config
         let adapter = model.network.loraConfig.map { ", LoRA r \($0.rank)" } ?? ""
-        return "Model(\(model.name), \(c.architecture.rawValue), \(String(format: "%.0fM", Double(c.parameterCount) / 1e6)) params, \(model.storageTypes.joined(separator: "/"))\(adapter))"
+        return "Model(\(model.name), \(c.architecture.rawValue), \(formatCount(c.parameterCount)) params, \(model.storageTypes.joined(separator: "/"))\(adapter))"
     }
     public var display: String { model.description }
     public var attributeNames: [String] { ["name", "path", "architecture", "params", "trainable_params", "layers", "hidden_size", "vocab_size", "context", "max_seq_length", "dtype", "has_adapter", "has_chat_template"] }
@@ -74,8 +74,8 @@ func registerModelBindings(_ r: BuiltinRegistry) {
 
     r.register("load_model",
                params: [.positional("source", default: .none), .keyword("dtype", default: .none), .keyword("quantize", default: .none),
-                        .keyword("max_seq_length", default: .none), .keyword("device", default: .none)],
-               doc: "Load a model: a .gguf file, a Hugging Face folder, a Hub id, or none for the embedded SmolLM2-135M-Instruct.",
+                        .keyword("max_seq_length", default: .none), .keyword("device", default: .none), .keyword("file", default: .none)],
+               doc: "Load a model: a .gguf file, a Hugging Face folder, a Hub id, or none for the embedded SmolLM2-135M-Instruct. file=\"*Q4_K_M.gguf\" picks the GGUF file of a Hub repo that holds several.",
                category: "model") { args, ctx in
         try bridge {
             var opts = LoadOptions()
@@ -90,6 +90,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                 opts.quantize = t
             }
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
+            opts.file = try args.optionalString("file")
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)

@@ -275,12 +275,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
                               s.gradNorm, s.tokensPerSecond, formatDuration(s.eta))
             if let e = s.evalLoss { line += String(format: "  eval %.4f", e) }
             progress.update(line, force: s.step == 1 || s.step == s.totalSteps || s.evalLoss != nil)
-            if let run {
-                var metrics: [(String, Double)] = [("loss", Double(s.loss)), ("lr", Double(s.lr)), ("grad_norm", Double(s.gradNorm)),
-                                                   ("tokens_per_second", s.tokensPerSecond)]
-                if let e = s.evalLoss { metrics.append(("eval_loss", Double(e))) }
-                try? run.tracker.log(step: s.step, metrics)
-            }
+            if let run { logStep(s, initialEval: trainer.initialEvalLoss, to: run.tracker) }
         }, shouldStop: { Interrupt.isRequested })
         progress.finish()
         return result
@@ -329,8 +324,9 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         ctx.output.writeError("\(result)\n")
     }
     if let run {
+        // a restored run logs its steps once more: track() started this run's logs afresh (see RunTracker)
         if cached {
-            for s in result.steps { try? run.tracker.log(step: s.step, [("loss", Double(s.loss)), ("lr", Double(s.lr)), ("grad_norm", Double(s.gradNorm))]) }
+            for s in result.steps { logStep(s, initialEval: result.initialEvalLoss, to: run.tracker) }
         }
         handle.runArtifacts = try? run.tracker.finish()
         if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(png)\n") }
@@ -341,6 +337,16 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         try Interrupt.check()
     }
     return .object(handle)
+}
+
+/// One step's metrics into a tracked run; before the first step, the eval loss of the untrained
+/// adapter as step 0 (when train has eval=), so the eval curve starts where training did.
+func logStep(_ s: StepMetrics, initialEval: Float?, to tracker: RunTracker) {
+    if s.step == 1, let e = initialEval { try? tracker.log(step: 0, [("eval_loss", Double(e))]) }
+    var metrics: [(String, Double)] = [("loss", Double(s.loss)), ("lr", Double(s.lr)), ("grad_norm", Double(s.gradNorm)),
+                                       ("tokens_per_second", s.tokensPerSecond)]
+    if let e = s.evalLoss { metrics.append(("eval_loss", Double(e))) }
+    try? tracker.log(step: s.step, metrics)
 }
 
 /// Dataset rows → token ids and labels.
