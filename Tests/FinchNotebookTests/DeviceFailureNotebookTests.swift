@@ -83,6 +83,8 @@ func writeSafetensors(_ path: String, _ tensors: [(String, [Int])]) throws {
         %% after
         save(m, "\(dir)/after")
         print("the session goes on")
+        %% relora
+        lora(m, r=2)
         """
         var options = RunOptions()
         options.keepGoing = true
@@ -97,6 +99,21 @@ func writeSafetensors(_ path: String, _ tensors: [(String, [Int])]) throws {
         #expect(run.stdout.contains("the session goes on"))
         let ref = try #require(adapterBytes(dir + "/ref")), after = try #require(adapterBytes(dir + "/after"))
         #expect(ref == after)
+        // The failed run trained one step: the model's identity says so (memo keys, lora's refusal).
+        #expect(run.stderr.contains("already has an adapter trained by 1 train() call"))
+    }
+
+    /// Every built-in is a boundary: an error its work left pending is thrown after it, one left
+    /// before it (by a path that is no boundary) before its body runs.
+    @Test func builtinsThrowPendingDeviceErrors() throws {
+        let oom = DeviceError(device: .cpu, kind: .outOfMemory(bytes: 1 << 20, inUse: 0, free: nil, total: nil))
+        let e1 = #expect(throws: FinchError.self) { try bridge { () -> Int in DeviceErrors.record(oom); return 1 } }
+        #expect(e1?.message.contains("out of host memory allocating 1.0 MiB") == true && e1?.message.contains("lower batch_size") == true)
+        DeviceErrors.record(oom)
+        var ran = false
+        #expect(throws: FinchError.self) { try bridge { ran = true } }
+        #expect(!ran && DeviceErrors.pending == nil)
+        #expect(try bridge { 2 } == 2)
     }
 
     /// load_adapter of a well-formed file whose tensors do not fit: the trained adapter stays.
