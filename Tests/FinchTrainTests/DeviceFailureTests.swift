@@ -83,6 +83,24 @@ import Testing
         #expect(!afterStep1.isEmpty && adapter(model) == afterStep1)
     }
 
+    /// After a poisoned GPU context the adapter is put back from its host copy, tensor by tensor
+    /// in the trainer's parameter order (the GPU part cannot run here; this is the CPU half).
+    @Test func theHostCopyOfTheAdapterReplacesTheDevicesInParameterOrder() throws {
+        let (model, _) = try tinyModel()
+        try model.attachLoRA(LoRAConfig())
+        let t = try trainer(model)
+        let values = model.trainableParameters.enumerated().map { i, p in (0..<p.tensor.count).map { Float(i) + Float($0) * 1e-3 } }
+        t.hostCopy = (values, 7, 0)
+        #expect(t.restoreHostCopy() == 7)
+        #expect(model.trainableParameters.map { $0.tensor.toArray() } == values)
+        #expect(model.trainableParameters.allSatisfy { $0.tensor.device == .cpu && $0.tensor.requiresGrad })
+        let e = TrainError.device(step: 9, phase: "the backward pass", kept: 7,
+                                  error: DeviceError(device: .cuda(0), kind: .failed("CUDA cuLaunchKernel failed (719)"), poisoned: true),
+                                  hint: "restart", onHost: true)
+        #expect("\(e)".contains("keeps the values of step 7 (copied to host memory: save it with save(model, \"adapter\"), then restart finch)"))
+        #expect("\(e)".contains("cannot run anything more until Finch restarts"))
+    }
+
     @Test func faultSpecsParse() {
         #expect(FaultInjection.Spec("alloc:5") == .init(phase: .any, allocation: 5))
         #expect(FaultInjection.Spec("backward:3@2") == .init(phase: .backward, allocation: 3, step: 2))
