@@ -126,6 +126,7 @@ public enum FaultInjection {
     /// `FINCH_FAULT`: every thread's allocations count.
     nonisolated(unsafe) private static var processSpec: Spec? = ProcessInfo.processInfo.environment["FINCH_FAULT"].flatMap(Spec.init)
     nonisolated(unsafe) private static var processCounted = 0
+    private static let processArmed = ProcessInfo.processInfo.environment["FINCH_FAULT"] != nil
     /// `arm`: one thread's own fault (tests run side by side in one process).
     private final class Armed { var spec: Spec; var counted = 0; init(_ s: Spec) { spec = s } }
     private static let armedKey: pthread_key_t = {
@@ -171,6 +172,7 @@ public enum FaultInjection {
             disarm()
             return true
         }
+        guard processArmed else { return false }  // the usual case: no lock per allocation
         lock.lock(); defer { lock.unlock() }
         guard let s = processSpec, inPhase(s) else { return false }
         processCounted += 1
