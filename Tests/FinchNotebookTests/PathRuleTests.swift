@@ -119,3 +119,36 @@ extension REPLProcessTests {
         #expect(r.err.contains("cannot read 'nb/data/none.txt'"), "\(r.err)")
     }
 }
+
+extension REPLProcessTests {
+    /// The model built-ins on a tiny model folder beside the notebook: load_model, train's checkpoints, save and
+    /// load_adapter all resolve against the notebook's folder when finch runs from its parent.
+    @Test func modelBuiltinsResolveBesideTheNotebook() throws {
+        let root = try tempDirectory()
+        let nb = root + "/nb", tiny = nb + "/tiny"
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        let fixtures = repoRoot + "/Tests/FinchModelsTests/Fixtures"
+        for f in ["config.json", "model.safetensors", "generation_config.json"] {
+            try FileManager.default.copyItem(atPath: fixtures + "/tiny/tiny-llama3/" + f, toPath: tiny + "/" + f)
+        }
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: fixtures + "/tokenizers/smollm2/" + f, toPath: tiny + "/" + f)
+        }
+        try """
+        %% a
+        model = lora(load_model("tiny"), r=2, alpha=4, seed=1)
+        result = train(model, dataset([{"text": "0123"}, {"text": "1+1=2"}]), steps=1, batch_size=1, checkpoint_every=1)
+        print(save(model, "outputs/lora"))
+        again = load_adapter(load_model("tiny"), "outputs/lora")
+        print(again.has_adapter)
+        """.write(toFile: nb + "/nb.cell", atomically: true, encoding: .utf8)
+        let r = try finchWithoutStdlib(["run", "nb/nb.cell", "--no-transcript", "--fresh"], cwd: root)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out == "outputs/lora\ntrue\n")   // save returns the path as written
+        #expect(r.err.contains("saved adapter to nb/outputs/lora"), "\(r.err)")
+        #expect(r.err.contains("loaded adapter nb/outputs/lora"), "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: nb + "/outputs/lora/adapter_model.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: nb + "/checkpoints/tiny"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["nb"])
+    }
+}
