@@ -87,6 +87,7 @@ extension REPLProcessTests {
         let rel = try finchWithoutStdlib(["run", "project/notebooks/nb.cell"], cwd: root)
         #expect(rel.code == 0, "\(rel.err)")
         #expect(rel.out == "hello… 7\n1\n")
+        #expect(rel.err.contains("loaded 1 rows from project/notebooks/rows.csv"), "\(rel.err)")
         #expect(FileManager.default.fileExists(atPath: nb + "/note.txt"))
         #expect(FileManager.default.fileExists(atPath: nb + "/runs/proj/r1/metrics.jsonl"))
         #expect(FileManager.default.fileExists(atPath: nb + "/nb.out.md"))
