@@ -27,6 +27,9 @@ public final class Interpreter: @unchecked Sendable {
     public let globals = Environment()
     public var output: OutputSink
     public var modules: ModuleLoader
+    /// The folder a notebook's relative paths resolve against (its own folder); nil at the prompt, where they
+    /// resolve against the working directory. See Paths.swift.
+    public var baseDirectory: String?
     /// Extension point for bindings in other modules (e.g. the notebook runner's memo cache).
     public var userInfo: [String: Any] = [:]
     /// Polled in loops and calls; Ctrl-C sets `Interrupt.shared`.
@@ -182,7 +185,7 @@ public final class Interpreter: @unchecked Sendable {
     public func use(_ name: String) throws {
         if loadedModules.contains(name) { return }
         if loadingModules.contains(name) { throw FinchError("module '\(name)' uses itself (circular use)") }
-        let source = try modules.load(name)
+        let source = try modules.load(name, base: baseDirectory)
         loadingModules.insert(name)
         defer { loadingModules.remove(name) }
         let program: [Stmt]

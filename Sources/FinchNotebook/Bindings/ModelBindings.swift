@@ -91,6 +91,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             }
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
             opts.file = try args.optionalString("file")
+            opts.baseDirectory = ctx.baseDirectory
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
