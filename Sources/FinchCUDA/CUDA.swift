@@ -36,6 +36,10 @@ public enum CUDA {
     /// Whether NVRTC can be loaded (kernels can be compiled even without a GPU).
     public static var compilerAvailable: Bool { (try? NVRTC()) != nil }
 
+    /// The architectures Finch's kernels are checked to compile for (A100, RTX 30xx, RTX 40xx/L4,
+    /// H100/H200); a GPU below sm_80 is refused (`CUDAError.unsupportedGPU`).
+    public static let supportedArchitectures = ["sm_80", "sm_86", "sm_89", "sm_90"]
+
     /// Compiles Finch's kernels for `arch` (e.g. "sm_90") without a device: a check of the source.
     public static func compileKernels(arch: String) throws -> [UInt8] {
         try NVRTC().compile(source: CUDAKernels.source, arch: arch)

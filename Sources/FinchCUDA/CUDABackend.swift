@@ -31,9 +31,10 @@ public final class CUDABackend: Backend {
     /// (`FINCH_F32_PRODUCTS=tf32|bf16|f32`).
     public enum ProductPrecision: String, Sendable { case f32, tf32, bf16 }
     public var f32Products = ProductPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_F32_PRODUCTS"] ?? "tf32") ?? .tf32
-    /// The precision of the blocked attention's products: bf16 inputs with f32 accumulation (the
-    /// default, as PyTorch's autocast runs attention), TF32, or full f32 (`FINCH_ATTENTION=f32|tf32|bf16`).
-    public enum AttentionPrecision: String, Sendable { case f32, tf32, bf16 }
+    /// Attention's precision: bf16 operands with f32 accumulation in flash attention (the default,
+    /// as PyTorch's autocast runs attention), or f32 throughout in the SIMT kernels, exact and
+    /// slower (`FINCH_ATTENTION=f32|bf16`). See Attention.swift.
+    public enum AttentionPrecision: String, Sendable { case f32, bf16 }
     public var attentionPrecision = AttentionPrecision(rawValue: ProcessInfo.processInfo.environment["FINCH_ATTENTION"] ?? "bf16") ?? .bf16
 
     // Stored state of the other concerns (extensions cannot hold it): launch and profiling
@@ -61,16 +62,9 @@ public final class CUDABackend: Backend {
     /// Operands of at most this many elements (LoRA A and B, x·Aᵀ) are "small": converting one
     /// costs little, and their copies are not kept.
     public var smallOperand = 1 << 21
-    /// Flash attention (matrix units, bf16) for long sequences; FINCH_FLASH=0 uses the blocked
-    /// cuBLAS path instead.
-    public var useFlashAttention = ProcessInfo.processInfo.environment["FINCH_FLASH"] != "0"
-    /// The flash-attention backward; FINCH_FLASH_BACKWARD=0 keeps the forward but takes the blocked
-    /// cuBLAS backward (for comparisons).
-    public var useFlashBackward = ProcessInfo.processInfo.environment["FINCH_FLASH_BACKWARD"] != "0"
-    /// Query rows per block: as many as fit `attentionBlockBytes`, at most `attentionMaxRows` so
-    /// that the blocks of a causal sequence skip the keys after their last query (3/8 of the
-    /// square at T = 2048 with 512-row blocks).
-    public var attentionMaxRows = Int(ProcessInfo.processInfo.environment["FINCH_ATTENTION_ROWS"] ?? "") ?? 512
+    /// Bytes of shared memory a block may use when a kernel opts in (99 KB on sm_86/sm_89, 163 KB
+    /// on sm_80, 227 KB on sm_90): decides whether the flash kernels' tiles fit.
+    let maxSharedPerBlock: Int
 
     init(ordinal: Int, driver: Driver, nvrtc: NVRTC) throws {
         self.driver = driver
@@ -87,6 +81,12 @@ public final class CUDABackend: Backend {
         try driver.check(driver.cuDeviceGetAttribute(&major, 75, dev), "cuDeviceGetAttribute")
         try driver.check(driver.cuDeviceGetAttribute(&minor, 76, dev), "cuDeviceGetAttribute")
         computeCapability = (Int(major), Int(minor))
+        // The kernels use sm_80 instructions (bf16 mma.sync, cp.async, cvt.bf16x2): an older GPU
+        // is refused here, before any context is made, and the caller runs on the CPU.
+        guard major >= 8 else { throw CUDAError.unsupportedGPU(name: name, major: Int(major), minor: Int(minor)) }
+        var shared: Int32 = 0
+        try driver.check(driver.cuDeviceGetAttribute(&shared, 97, dev), "cuDeviceGetAttribute")  // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+        maxSharedPerBlock = Int(shared)
         var ctx: OpaquePointer?
         try driver.check(driver.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
         try driver.check(driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
@@ -103,6 +103,13 @@ public final class CUDABackend: Backend {
         blas = try CUBLAS(stream: s)
         try loadKernels(nvrtc: nvrtc, arch: "sm_\(major)\(minor)")
     }
+
+    /// Every kernel the backend launches (the flash kernels come in three head-size variants).
+    static let kernelNames = ["decode_f32", "decode_bf16", "elementwise", "swiglu_fwd", "swiglu_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rope",
+        "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
+        "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
+        "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
+        "matvec_stored"] + flashKernels
 
     private func loadKernels(nvrtc: NVRTC, arch: String) throws {
         let key = "\(CUDAKernels.source)|\(arch)|\(nvrtc.versionString)"
@@ -122,18 +129,15 @@ public final class CUDABackend: Backend {
         }
         var module: OpaquePointer?
         try cubin.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress!), "cuModuleLoadData") }
-        for fn in ["decode_f32", "decode_bf16", "elementwise", "swiglu_fwd", "swiglu_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rope",
-                   "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
-                   "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
-                   "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
-                   "attn_block_softmax", "attn_block_probs", "attn_block_dscores", "matvec_stored"] + Self.flashKernels {
+        for fn in Self.kernelNames {
             var f: OpaquePointer?
             try driver.check(driver.cuModuleGetFunction(&f, module, fn), "cuModuleGetFunction(\(fn))")
             functions[fn] = f
         }
-        // The attention kernels may use more than the default 48 KB of shared memory (head dim > 128).
+        // The attention kernels may use more than the default 48 KB of shared memory, up to what the
+        // device allows (a larger request is refused, which would leave the 48 KB default).
         for fn in ["attention_fwd", "attention_bwd_dq", "attention_bwd_dkdv"] + Self.flashKernels {
-            _ = driver.cuFuncSetAttribute(functions[fn], 8, 160 * 1024)   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            _ = driver.cuFuncSetAttribute(functions[fn], 8, Int32(maxSharedPerBlock))   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
             _ = driver.cuFuncSetAttribute(functions[fn], 9, 100)          // PREFERRED_SHARED_MEMORY_CARVEOUT: all of it
         }
     }

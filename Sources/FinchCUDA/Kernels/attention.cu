@@ -1,5 +1,5 @@
-/* Causal GQA attention: the SIMT kernels (decoding), the blocked cuBLAS path's row kernels and
-   flash attention on the matrix units (training and prefill). */
+/* Causal GQA attention: the SIMT kernels (decoding, the exact f32 mode, head sizes the flash
+   kernels do not take) and flash attention on the matrix units (training and prefill). */
 
 /* ---- causal GQA attention, flash style: one warp per query row, K/V tiles of 32 keys in shared
    memory shared by the block's 8 warps (8 consecutive queries of one head); an online softmax keeps
@@ -64,59 +64,6 @@ extern "C" __global__ void __launch_bounds__(256) attention_fwd(const float* q, 
         if (lane == 0) lse[((i64)b * H + h) * T + t] = mrow + logf(lrow);
     }
 }
-
-/* ---- blocked attention on the matrix units: scores for R queries × `keys` keys of each key/value
-   head group come from cuBLAS (TF32) into S laid out [g][i][j]; these kernels do the row work.
-   Query row i of group g is head g·rep + r at position t0 + i; it sees keys ≤ qOff + t0 + i. ---- */
-extern "C" __global__ void attn_block_softmax(float* S, float* lse, u16* P16, int R, int keys, int T, int H, int rep, int r, int b,
-                                              int t0, int qOff) {
-    __shared__ float sh[32];
-    int row = blockIdx.x, g = row / R, i = row % R;
-    float* s = S + (i64)row * keys;
-    int valid = min(keys, qOff + t0 + i + 1);
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, s[j]);
-    m = block_max(m, sh);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += expf(s[j] - m);
-    sum = block_sum(sum, sh);
-    float l = m + logf(sum), inv = 1.f / sum;
-    u16* p16 = P16 ? P16 + (i64)row * keys : 0;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) {
-        float v = j < valid ? expf(s[j] - m) * inv : 0.f;
-        s[j] = v;
-        if (p16) p16[j] = f32_to_bf16(v);
-    }
-    if (threadIdx.x == 0) lse[((i64)b * H + g * rep + r) * T + t0 + i] = l;
-}
-/* P = exp(S − lse) (zero above the diagonal), in place */
-extern "C" __global__ void attn_block_probs(float* S, const float* lse, u16* P16, int R, int keys, int T, int H, int rep, int r, int b,
-                                            int t0, int qOff) {
-    int row = blockIdx.x, g = row / R, i = row % R;
-    float* s = S + (i64)row * keys;
-    int valid = min(keys, qOff + t0 + i + 1);
-    float l = lse[((i64)b * H + g * rep + r) * T + t0 + i];
-    u16* p16 = P16 ? P16 + (i64)row * keys : 0;
-    /* with a bf16 copy requested, that copy is all the later steps read: the f32 row is not rewritten */
-    if (p16) { for (int j = threadIdx.x; j < keys; j += blockDim.x) p16[j] = f32_to_bf16(j < valid ? expf(s[j] - l) : 0.f); return; }
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) s[j] = j < valid ? expf(s[j] - l) : 0.f;
-}
-/* dS = P ⊙ (dP − Di), written over dP */
-/* P from its bf16 copy when there is one (then dS goes only to its bf16 copy), else f32 in place */
-extern "C" __global__ void attn_block_dscores(const float* P, const u16* P16, float* dP, u16* dS16, const float* di, int R, int keys, int T, int H,
-                                              int rep, int r, int b, int t0) {
-    int row = blockIdx.x, g = row / R, i = row % R;
-    float d = di[((i64)b * H + g * rep + r) * T + t0 + i];
-    float* dp = dP + (i64)row * keys;
-    if (P16 && dS16) {
-        const u16* p = P16 + (i64)row * keys; u16* ds = dS16 + (i64)row * keys;
-        for (int j = threadIdx.x; j < keys; j += blockDim.x) ds[j] = f32_to_bf16(bf16_to_f32(p[j]) * (dp[j] - d));
-        return;
-    }
-    const float* p = P + (i64)row * keys;
-    for (int j = threadIdx.x; j < keys; j += blockDim.x) dp[j] = p[j] * (dp[j] - d);
-}
-
 
 /* ---- flash attention on the matrix units (mma.sync m16n8k16, bf16 in, f32 accumulate).
    Fragment layout (PTX ISA, m16n8k16): lane = 4·gr + tg; A holds rows gr and gr+8, columns

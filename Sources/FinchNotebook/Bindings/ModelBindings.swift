@@ -86,12 +86,17 @@ func registerModelBindings(_ r: BuiltinRegistry) {
         }
     }
 
-    /// "auto" takes the first GPU when one works and says nothing otherwise; an explicit "cuda"
-    /// that cannot be had says why and continues on the CPU.
+    /// "auto" takes the first GPU when one works and says nothing otherwise (except for a GPU too
+    /// old for the kernels, which is named); an explicit "cuda" that cannot be had says why and
+    /// continues on the CPU.
     func chooseDevice(_ name: String, _ ctx: CallContext) throws -> Device? {
         switch name.lowercased() {
         case "cpu": return nil
-        case "auto": return (try? CUDA.activate())?.device
+        case "auto":
+            do { return try CUDA.activate().device } catch let e as CUDAError {
+                if case .unsupportedGPU = e { ctx.output.writeError("note: \(e); running on the CPU\n") }
+                return nil
+            }
         case let n where n == "cuda" || n == "gpu" || n.hasPrefix("cuda:"):
             let ordinal = n.hasPrefix("cuda:") ? Int(n.dropFirst(5)) : 0
             guard let ordinal else { throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"") }
