@@ -118,7 +118,8 @@ public enum GPUChecks {
         // Decoding's products on frozen weights (GPU: quantized blocks through matvec_stored, bf16 cuBLAS): 1 and
         // 3 rows, 34 blocks of 32 (a full and a partial 1024-column chunk), 37 outputs, β 0 and 1.
         // bf16 weights go through cuBLAS with x rounded to bf16 (hence its tolerance); the blocks are exact.
-        for (dtype, tol) in [(DType.bf16, 2e-2), (.q8_0, 1e-4), (.q4_0, 1e-4), (.q4_1, 1e-4)] {
+        // nf4 blocks are decoded to bf16 for cuBLAS (its tolerance), as bf16 weights are.
+        for (dtype, tol) in [(DType.bf16, 2e-2), (.q8_0, 1e-4), (.q4_0, 1e-4), (.q4_1, 1e-4), (.nf4, 2e-2)] {
             out.append(try compare("decode linear \(dtype), 1 and 3 rows, + LoRA branch", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 25)
                 let k = 34 * 32
@@ -146,7 +147,7 @@ public enum GPUChecks {
             return [y1, y2, gradient(x), gradient(a1), gradient(b1), gradient(a2), gradient(b2)]
         })
         // linear: f32 (x and W gradients), then frozen weights in each stored type (x gradient).
-        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2)] {
+        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2), (.nf4, 2e-2)] {
             out.append(try compare("linear \(dtype) fwd+bwd", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 11)
                 let x = try leaf(random(37 * 64, &rng), [37, 64], d)

@@ -109,7 +109,7 @@ public final class CUDABackend: Backend {
         "embedding_fwd", "embedding_bwd", "logsoftmax_fwd", "logsoftmax_bwd", "cross_entropy_rows", "gather_rows",
         "scatter_add_rows", "f32_to_bf16_copy", "sum_squares", "adamw_step", "sgd_step", "attention_fwd",
         "attention_bwd_di", "attention_bwd_dq", "attention_bwd_dkdv", "fill_uniform",
-        "matvec_stored"] + flashKernels
+        "matvec_stored", "decode_nf4_bf16"] + flashKernels
 
     private func loadKernels(nvrtc: NVRTC, arch: String) throws {
         let key = "\(CUDAKernels.source)|\(arch)|\(nvrtc.versionString)"

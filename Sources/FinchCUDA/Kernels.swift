@@ -3,7 +3,7 @@
 // architecture and the NVRTC version). The source lives in Kernels/*.cu by op family, embedded
 // into the binary at build time (SwiftPM `embedInCode`), so nothing is read from disk at run time.
 // Each op's forward sits beside its backward, as in Ops/. Activations are f32; frozen weights
-// are bf16 or GGUF blocks (q8_0, q4_0, q4_1), decoded as read. Shapes follow the CPU kernels:
+// are bf16, GGUF blocks (q8_0, q4_0, q4_1) or NF4 blocks, decoded as read. Shapes follow the CPU kernels:
 // rows of (B·T, C) matrices, heads side by side within a row.
 
 import FinchTensor
@@ -20,6 +20,7 @@ enum CUDAKernels {
         case .q8_0: return 3
         case .q4_0: return 4
         case .q4_1: return 5
+        case .nf4: return 6
         default: return nil
         }
     }

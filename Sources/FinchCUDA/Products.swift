@@ -41,6 +41,8 @@ extension CUDABackend {
         if t.dtype == .f32 {
             launch("f32_to_bf16_copy", grid: blocks(t.count), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])
             if t.count > smallOperand { remember(t, b) }
+        } else if t.dtype == .nf4 {
+            launch("decode_nf4_bf16", grid: blocks(t.count / 2), block: 256, [.ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count / 2))])
         } else {
             launch("decode_bf16", grid: blocks(t.count), block: 256,
                    [.i32(dtypeCode(t.dtype)), .ptr(ptr(t)), .ptr(UnsafeRawPointer(b.raw)), .i64(Int64(t.count))])

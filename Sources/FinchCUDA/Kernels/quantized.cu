@@ -1,7 +1,15 @@
-/* Stored types: element reads of f32/f16/bf16 and GGUF blocks (q8_0, q4_0, q4_1), decoding to
-   f32/bf16 copies, random weights for benchmarks, and decoding's products on stored blocks. */
+/* Stored types: element reads of f32/f16/bf16, GGUF blocks (q8_0, q4_0, q4_1) and NF4, decoding
+   to f32/bf16 copies, random weights for benchmarks, and decoding's products on stored blocks. */
 
-/* Element i of a row-major tensor stored as `dtype` (0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1). */
+/* NF4 (bitsandbytes' 4-bit NormalFloat, FinchTensor's BlockNF4): 64 values in 36 bytes, the f32
+   block scale then 32 bytes of code indices, value 2j in the high nibble of byte j. */
+__device__ __constant__ float NF4_CODE[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f };
+
+/* Element i of a row-major tensor stored as `dtype` (0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 nf4). */
 __device__ __forceinline__ float load_elem(int dtype, const u8* base, i64 i) {
     switch (dtype) {
     case 0: return ((const float*)base)[i];
@@ -10,6 +18,8 @@ __device__ __forceinline__ float load_elem(int dtype, const u8* base, i64 i) {
     case 3: { const u8* b = base + (i >> 5) * 34; return f16_to_f32(ld16(b)) * (float)(signed char)b[2 + (i & 31)]; }
     case 4: { const u8* b = base + (i >> 5) * 18; int j = (int)(i & 31);
               int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4); return f16_to_f32(ld16(b)) * (float)(q - 8); }
+    case 6: { const u8* b = base + (i >> 6) * 36; int j = (int)(i & 63); unsigned q = b[4 + (j >> 1)];
+              return NF4_CODE[(j & 1) ? (q & 15u) : (q >> 4)] * *(const float*)b; }
     default: { const u8* b = base + (i >> 5) * 20; int j = (int)(i & 31);
               int q = j < 16 ? (b[4 + j] & 15) : (b[4 + j - 16] >> 4); return f16_to_f32(ld16(b)) * (float)q + f16_to_f32(ld16(b + 2)); }
     }
@@ -17,6 +27,15 @@ __device__ __forceinline__ float load_elem(int dtype, const u8* base, i64 i) {
 
 extern "C" __global__ void decode_f32(int dtype, const u8* src, float* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = load_elem(dtype, src, i); }
 extern "C" __global__ void decode_bf16(int dtype, const u8* src, u16* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = f32_to_bf16(load_elem(dtype, src, i)); }
+/* NF4 → bf16 for the products: one thread per byte (two values), the block's scale read once per byte. */
+extern "C" __global__ void decode_nf4_bf16(const u8* src, unsigned* dst, i64 pairs) {
+    GRID_STRIDE(p, pairs) {
+        const u8* b = src + (p >> 5) * 36;
+        float s = *(const float*)b;
+        unsigned q = b[4 + (p & 31)];
+        dst[p] = (unsigned)f32_to_bf16(NF4_CODE[q >> 4] * s) | ((unsigned)f32_to_bf16(NF4_CODE[q & 15u] * s) << 16);
+    }
+}
 
 /* ---- random weights for benchmarks (a hash of seed and index: uniform in [-scale, scale]) ---- */
 __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {

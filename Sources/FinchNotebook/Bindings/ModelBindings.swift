@@ -71,8 +71,8 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                 opts.dtype = t
             }
             if let q = try args.optionalString("quantize") {
-                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1].contains(t) else {
-                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\" or \"q4_1\", got \"\(q)\"")
+                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1, .nf4].contains(t) else {
+                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\", \"q4_1\" or \"nf4\", got \"\(q)\"")
                 }
                 opts.quantize = t
             }
