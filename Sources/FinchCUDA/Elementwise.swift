@@ -131,14 +131,15 @@ extension CUDABackend {
         return v
     }
 
-    /// Fills an f32, bf16 or q4_0 tensor with uniform values in [−scale, scale] (q4_0: random
-    /// 4-bit values under one scale) made on the device: random weights for 8B-sized benchmarks
-    /// without generating them on the host.
+    /// Fills an f32, bf16, q4_0 or nf4 tensor with uniform values in [−scale, scale] (q4_0, nf4:
+    /// random 4-bit values under one scale) made on the device: random weights for 8B-sized
+    /// benchmarks without generating them on the host.
     public func fillUniform(_ t: Tensor, seed: UInt64, scale: Float) {
-        let code: Int32 = t.dtype == .bf16 ? 2 : t.dtype == .q4_0 ? 4 : 0
+        let code: Int32 = t.dtype == .bf16 ? 2 : t.dtype == .q4_0 ? 4 : t.dtype == .nf4 ? 6 : 0
         guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)) }
         let dbits = UInt32(Float16(scale / 8).bitPattern)
-        launch("fill_uniform", grid: blocks(code == 4 ? t.count / 32 : t.count), block: 256,
+        let units = code == 4 ? t.count / 32 : code == 6 ? t.count / 64 : t.count
+        launch("fill_uniform", grid: blocks(units), block: 256,
                [.ptr(ptr(t)), .i32(code), .i64(Int64(t.count)), .i64(Int64(bitPattern: seed)), .f32(scale), .i32(Int32(bitPattern: dbits))])
     }
 

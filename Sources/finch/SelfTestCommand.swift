@@ -14,7 +14,6 @@ struct SelfTest: ParsableCommand {
     var fixtures = "Tests/FinchModelsTests/Fixtures/tiny"
 
     func run() throws {
-        let dev = try BenchDevice.activate(device)
         var failed = 0
         // The kernels compile for every architecture Finch supports, not only this GPU's.
         for arch in CUDA.supportedArchitectures {
@@ -26,6 +25,7 @@ struct SelfTest: ParsableCommand {
                 print("FAIL  NVRTC compile \(arch): \(error)")
             }
         }
+        let dev = try BenchDevice.activate(device)
         let dir = FileManager.default.fileExists(atPath: fixtures + "/tiny-llama3.json") ? fixtures : nil
         if dir == nil { print("(fixtures not found at \(fixtures): PEFT checks skipped)") }
         _ = try GPUChecks.run(device: dev, fixtures: dir) { r in

@@ -50,6 +50,16 @@ extern "C" __global__ void fill_uniform(u8* dst, int dtype, i64 n, unsigned long
         }
         return;
     }
+    if (dtype == 6) {  /* nf4 blocks: the scale `scale`, random 4-bit codes */
+        GRID_STRIDE(b, n / 64) {
+            u8* blk = dst + b * 36; *(float*)blk = scale;
+            for (int k = 0; k < 4; k++) {
+                unsigned long long r = mix64(seed + (4 * b + k) * 0x9E3779B97F4A7C15ull);
+                for (int j = 0; j < 8; j++) blk[4 + 8 * k + j] = (u8)(r >> (8 * j));
+            }
+        }
+        return;
+    }
     GRID_STRIDE(i, n) {
         float u = (float)(mix64(seed + (unsigned long long)i * 0x9E3779B97F4A7C15ull) >> 40) / 16777216.f;
         float v = (2.f * u - 1.f) * scale;
