@@ -10,7 +10,7 @@ extension CUDABackend {
     /// rather than decoding them into a bf16 copy for cuBLAS per token (q4_0 decode 29 → 101
     /// tokens/s for the 8B shape on an H100). bf16 weights stay with cuBLAS.
     static let matVecRows = 8
-    static let matVecTypes: Set<DType> = [.q8_0, .q4_0, .q4_1]
+    static let matVecTypes: Set<DType> = [.q8_0, .q4_0, .q4_1, .nf4]
 
     func storedMatVec(_ p: GemmParams, x: Tensor, w: Tensor, y: Tensor) {
         launch("matvec_stored", grid: ((p.n + 7) / 8, 1, 1), block: 256,

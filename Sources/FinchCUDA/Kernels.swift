@@ -36,6 +36,7 @@ enum CUDAKernels {
         ("attention.cu", PackageResources.attention_cu),
     ]
 
-    /// The whole translation unit NVRTC compiles.
-    static let source: String = parts.map { String(decoding: $0.bytes, as: UTF8.self) }.joined(separator: "\n")
+    /// The whole translation unit NVRTC compiles; `#line` marks make a compile error name the
+    /// file and line of Kernels/ it is on.
+    static let source: String = parts.map { "#line 1 \"\($0.name)\"\n" + String(decoding: $0.bytes, as: UTF8.self) }.joined(separator: "\n")
 }

@@ -77,7 +77,7 @@ extension CUDABackend {
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         ensureContext()
         if p.m <= Self.matVecRows, p.batch == 1, !p.transA, p.transB, a.dtype == .f32, Self.matVecTypes.contains(b.dtype),
-           p.k % 32 == 0, p.lda == p.k, p.ldb == p.k, p.offsetA == 0, p.offsetB == 0 {
+           p.k % b.dtype.blockSize == 0, p.lda == p.k, p.ldb == p.k, p.offsetA == 0, p.offsetB == 0 {
             return storedMatVec(p, x: a, w: b, y: c)
         }
         // Row-major C (m×n) = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.

@@ -29,11 +29,14 @@ extern "C" __global__ void decode_f32(int dtype, const u8* src, float* dst, i64 
 extern "C" __global__ void decode_bf16(int dtype, const u8* src, u16* dst, i64 n) { GRID_STRIDE(i, n) dst[i] = f32_to_bf16(load_elem(dtype, src, i)); }
 /* NF4 → bf16 for the products: one thread per byte (two values), the block's scale read once per byte. */
 extern "C" __global__ void decode_nf4_bf16(const u8* src, unsigned* dst, i64 pairs) {
+    __shared__ float nf4[16];
+    if (threadIdx.x < 16) nf4[threadIdx.x] = NF4_CODE[threadIdx.x];
+    __syncthreads();
     GRID_STRIDE(p, pairs) {
         const u8* b = src + (p >> 5) * 36;
         float s = *(const float*)b;
         unsigned q = b[4 + (p & 31)];
-        dst[p] = (unsigned)f32_to_bf16(NF4_CODE[q >> 4] * s) | ((unsigned)f32_to_bf16(NF4_CODE[q & 15u] * s) << 16);
+        dst[p] = (unsigned)f32_to_bf16(nf4[q >> 4] * s) | ((unsigned)f32_to_bf16(nf4[q & 15u] * s) << 16);
     }
 }
 
@@ -73,8 +76,16 @@ extern "C" __global__ void fill_uniform(u8* dst, int dtype, i64 n, unsigned long
    1024 columns at a time (blocks padded to 33 floats so the lanes hit distinct banks). f32
    arithmetic on the exactly decoded weights, as the CPU's mat-vec. k % 32 == 0, m ≤ MV_ROWS. ---- */
 #define MV_ROWS 8
-__device__ __forceinline__ void decode_block32(int dtype, const u8* row, int blk, float v[32]) {
-    if (dtype == 3) {
+/* 32 values of a row: block blk of q8_0/q4_0/q4_1, or half blk & 1 of nf4 block blk / 2 (code
+   values from a shared-memory copy of NF4_CODE: lanes reading different codes hit different banks). */
+__device__ __forceinline__ void decode_block32(int dtype, const u8* row, int blk, float v[32], const float* nf4) {
+    if (dtype == 6) {
+        const u8* b = row + (i64)(blk >> 1) * 36;
+        float s = *(const float*)b;
+        const u8* q = b + 4 + (blk & 1) * 16;
+#pragma unroll
+        for (int i = 0; i < 16; i++) { unsigned c = q[i]; v[2 * i] = nf4[c >> 4] * s; v[2 * i + 1] = nf4[c & 15u] * s; }
+    } else if (dtype == 3) {
         const u8* b = row + (i64)blk * 34;
         float d = f16_to_f32(ld16(b));
 #pragma unroll
@@ -94,9 +105,11 @@ __device__ __forceinline__ void decode_block32(int dtype, const u8* row, int blk
 extern "C" __global__ void __launch_bounds__(256) matvec_stored(int dtype, const u8* w, const float* x, float* y,
         int m, int n, int k, int ldy, float alpha, float beta) {
     __shared__ float sx[MV_ROWS][32 * 33];
+    __shared__ float nf4[16];
+    if (threadIdx.x < 16) nf4[threadIdx.x] = NF4_CODE[threadIdx.x];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int j = blockIdx.x * 8 + warp, nb = k >> 5;
-    i64 rowBytes = (i64)nb * (dtype == 3 ? 34 : dtype == 4 ? 18 : 20);
+    i64 rowBytes = (i64)nb * (dtype == 3 ? 34 : dtype == 4 || dtype == 6 ? 18 : 20);  /* nf4: 36 bytes per 64 values */
     const u8* wr = w + (i64)j * rowBytes;
     float acc[MV_ROWS];
 #pragma unroll
@@ -112,7 +125,7 @@ extern "C" __global__ void __launch_bounds__(256) matvec_stored(int dtype, const
         int blk = c0 + lane;
         if (j < n && blk < nb) {
             float v[32];
-            decode_block32(dtype, wr, blk, v);
+            decode_block32(dtype, wr, blk, v, nf4);
 #pragma unroll
             for (int r = 0; r < MV_ROWS; r++) {
                 if (r < m) {
