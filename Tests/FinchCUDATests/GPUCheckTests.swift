@@ -86,3 +86,21 @@ func kernelsCompileWithNVRTC(arch: String) throws {
         #expect(CUDAKernels.source.contains(" \(name)(") || CUDAKernels.source.contains("(\(name),"), "kernel \(name) missing")
     }
 }
+
+/// A GPU below sm_80 is refused with a reason that names what is needed (the caller then runs on the CPU).
+@Test func anOlderGPUIsRefusedWithTheReason() {
+    let e = CUDAError.unsupportedGPU(name: "Tesla T4", major: 7, minor: 5)
+    #expect("\(e)".contains("Tesla T4") && "\(e)".contains("7.5") && "\(e)".contains("8.0 or newer"))
+    #expect(CUDA.supportedArchitectures == ["sm_80", "sm_86", "sm_89", "sm_90"])
+}
+
+/// The flash kernels' shared memory against the devices' opt-in limits (99 KB on sm_86/sm_89,
+/// 163 KB on sm_80, 227 KB on sm_90): head size 128's dK/dV kernel needs 103 KB, so on sm_86/89
+/// that head size takes the SIMT kernels instead of failing to launch.
+@Test func flashTilesAgainstSharedMemoryLimits() {
+    let sm86 = 99 * 1024, sm80 = 163 * 1024
+    let d128 = CUDABackend.flashSharedBytes(headDim: 128), d64 = CUDABackend.flashSharedBytes(headDim: 64)
+    #expect(d128.dkdv == 105_472 && d128.dkdv > sm86 && d128.dkdv <= sm80)
+    #expect(d128.forward <= sm86 && d128.dq <= sm86)
+    #expect(max(d64.forward, d64.dq, d64.dkdv) <= sm86)
+}
