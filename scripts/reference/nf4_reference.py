@@ -20,6 +20,11 @@ scalar formula: start + step·i below the midpoint, end − step·(n−1−i) ab
 path can differ in the last bit of a few entries of the 8-bit map), and absmax.mean() (here the
 exact mean rounded to f32; torch's f32 reduction is within an ulp). Both move only the last bit of a
 block's scale, never a 4-bit code except at an exact tie.
+bitsandbytes' CUDA kernel (kQuantizeBlockwise, what load_in_4bit runs on a GPU) agrees except at two
+edges: its NF4 thresholds are the f64 midpoints rounded to f32 (the default backend's are f32 sums
+halved; a value exactly between the two takes the other code), and an all-zero block scales by
+1/0 (0·inf = NaN, code 0) where the default backend clamps absmax to 1e-38 (code 7, the zero).
+This reference and Finch follow the default backend.
 
 Usage: python3 scripts/reference/nf4_reference.py  (writes the fixture; seed and versions in its header)
 """
