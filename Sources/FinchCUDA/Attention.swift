@@ -42,7 +42,7 @@ extension CUDABackend {
     }
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
-        guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
+        guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")); return }
         guard flashAttention(p) else { return simtAttentionForward(p, q: q, k: k, v: v, out: out, lse: lse) }
         let (q16, qb) = bf16Copy(q), (k16, kb) = bf16Copy(k), (v16, vb) = bf16Copy(v)
         launch(flashKernel("flash_attention_fwd", p), grid: ((p.seqLen + 63) / 64, p.heads, p.batch), block: 128,

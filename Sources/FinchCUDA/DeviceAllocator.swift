@@ -6,10 +6,12 @@ final class DeviceBlock {
     let pointer: CUdeviceptr
     let size: Int
     unowned let allocator: DeviceAllocator
-    init(pointer: CUdeviceptr, size: Int, allocator: DeviceAllocator) {
-        self.pointer = pointer; self.size = size; self.allocator = allocator
+    /// A stand-in after a failed allocation (see `Backend`): no memory behind it, never cached.
+    let placeholder: Bool
+    init(pointer: CUdeviceptr, size: Int, allocator: DeviceAllocator, placeholder: Bool = false) {
+        self.pointer = pointer; self.size = size; self.allocator = allocator; self.placeholder = placeholder
     }
-    deinit { allocator.give(self) }
+    deinit { if !placeholder { allocator.give(self) } }
     var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(pointer))! }
 }
 
@@ -29,6 +31,7 @@ final class DeviceAllocator {
 
     func take(_ bytes: Int) throws -> DeviceBlock {
         let size = max(256, BufferPool.sizeClass(bytes))
+        if FaultInjection.shouldFailAllocation() { throw InjectedOutOfMemory(requested: size) }
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
@@ -72,3 +75,6 @@ final class DeviceAllocator {
 
     func resetPeak() { lock.lock(); peakBytesInUse = bytesInUse; lock.unlock() }
 }
+
+/// A failure `FaultInjection` asked for, taking the out-of-memory path.
+struct InjectedOutOfMemory: Error { let requested: Int }

@@ -42,9 +42,9 @@ extension CUDABackend {
         if let t = ropeTables[key] { return t }
         do {
             let t = (try cos.moved(to: device), try sin.moved(to: device))
-            ropeTables[key] = t
+            if !DeviceErrors.isPending { ropeTables[key] = t }
             return t
-        } catch { fail(error) }
+        } catch { fail(error); return (cos, sin) }
     }
 
     public func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor) {
@@ -136,7 +136,7 @@ extension CUDABackend {
     /// benchmarks without generating them on the host.
     public func fillUniform(_ t: Tensor, seed: UInt64, scale: Float) {
         let code: Int32 = t.dtype == .bf16 ? 2 : t.dtype == .q4_0 ? 4 : t.dtype == .nf4 ? 6 : 0
-        guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)) }
+        guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)); return }
         let dbits = UInt32(Float16(scale / 8).bitPattern)
         let units = code == 4 ? t.count / 32 : code == 6 ? t.count / 64 : t.count
         launch("fill_uniform", grid: blocks(units), block: 256,

@@ -45,23 +45,48 @@ extension CUDABackend {
         }.joined(separator: "\n")
     }
 
-    /// A device failure inside an op cannot be thrown through the Backend protocol: say what
-    /// happened and stop (the model and optimizer state on the device are lost either way).
-    func fail(_ error: Error) -> Never {
-        FileHandle.standardError.write(Data("finch: \(error)\n".utf8))
-        exit(70)
+    /// A device failure inside an op cannot be thrown through the Backend protocol: it becomes
+    /// the sticky `DeviceErrors` error that the trainer and the notebook throw at the next boundary;
+    /// until then launches, products and copies are skipped.
+    func fail(_ error: Error) {
+        DeviceErrors.record(CUDABackend.deviceError(error, device: device, bytesInUse: allocator.bytesInUse))
     }
 
-    func must(_ r: CUresult, _ call: String) {
-        do { try driver.check(r, call) } catch { fail(error) }
+    static func deviceError(_ error: Error, device: Device, bytesInUse: Int) -> DeviceError {
+        switch error {
+        case let e as InjectedOutOfMemory:
+            return DeviceError(device: device, kind: .outOfMemory(bytes: e.requested, inUse: bytesInUse, free: nil, total: nil), injected: true)
+        case let CUDAError.outOfMemory(requested, free, total):
+            return DeviceError(device: device, kind: .outOfMemory(bytes: requested, inUse: bytesInUse, free: free, total: total))
+        case let CUDAError.driver(_, code, _):
+            // The errors after which the context refuses all work (CUDA's "sticky" errors).
+            let sticky: Set<Int32> = [214, 700, 702, 710, 714, 715, 716, 717, 718, 719, 999]
+            return DeviceError(device: device, kind: .failed("\(error)"), poisoned: sticky.contains(code))
+        default:
+            return DeviceError(device: device, kind: .failed("\(error)"))
+        }
+    }
+
+    /// Runs a driver call unless an error is pending, recording its failure.
+    func must(_ r: @autoclosure () -> CUresult, _ call: String) {
+        if DeviceErrors.isPending { return }
+        do { try driver.check(r(), call) } catch { fail(error) }
     }
 
     func block(_ bytes: Int) -> DeviceBlock {
         ensureContext()
-        do { return try allocator.take(bytes) } catch { fail(error) }
+        do { return try allocator.take(bytes) } catch {
+            fail(error)
+            return DeviceBlock(pointer: CUdeviceptr(Self.placeholderAddress), size: 0, allocator: allocator, placeholder: true)
+        }
     }
 
+    /// Where placeholder blocks point: a non-null address no kernel is launched on (all device work
+    /// is skipped while their error is pending, and no cache keeps a placeholder).
+    static let placeholderAddress: UInt = 0x1000
+
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
+        if DeviceErrors.isPending { return }
         if !shadows.isEmpty { for case let .ptr(p) in args { touch(p) } }
         timed(name) { launchNow(name, grid: grid, block: block, shared: shared, args) }
     }
@@ -91,6 +116,7 @@ extension CUDABackend {
     func upload(ints: [Int32]) -> DeviceBlock {
         if let hit = intUploads.first(where: { $0.values == ints }) { return hit.block }
         let b = block(max(4, ints.count * 4))
+        if DeviceErrors.isPending { return b }  // the copy is skipped: never reuse it
         ints.withUnsafeBytes { must(driver.cuMemcpyHtoDAsync(b.pointer, $0.baseAddress!, $0.count, stream), "cuMemcpyHtoDAsync") }
         intUploads.append((ints, b))
         if intUploads.count > 8 { intUploads.removeFirst() }
@@ -98,7 +124,7 @@ extension CUDABackend {
     }
 
     func dtypeCode(_ d: DType) -> Int32 {
-        guard let code = CUDAKernels.dtypeCode(d) else { fail(TensorError.unsupportedDType(op: "cuda", dtype: d)) }
+        guard let code = CUDAKernels.dtypeCode(d) else { fail(TensorError.unsupportedDType(op: "cuda", dtype: d)); return 0 }
         return code
     }
 }

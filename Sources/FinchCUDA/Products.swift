@@ -18,6 +18,7 @@ extension CUDABackend {
     }
 
     func remember(_ t: Tensor, _ b: DeviceBlock) {
+        if DeviceErrors.isPending { return }  // its kernel was skipped: nothing to reuse
         let base = UInt(bitPattern: t.storage.raw)
         shadows.append(Shadow(storage: t.storage, base: base, end: base + UInt(t.storage.byteCount), offset: t.offset, count: t.count, block: b))
         if shadows.count > 6 { shadows.removeFirst() }
@@ -75,6 +76,7 @@ extension CUDABackend {
     }
 
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        if DeviceErrors.isPending { return }
         ensureContext()
         if p.m <= Self.matVecRows, p.batch == 1, !p.transA, p.transB, a.dtype == .f32, Self.matVecTypes.contains(b.dtype),
            p.k % b.dtype.blockSize == 0, p.lda == p.k, p.ldb == p.k, p.offsetA == 0, p.offsetB == 0 {

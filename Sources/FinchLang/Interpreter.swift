@@ -357,10 +357,13 @@ public final class Interpreter: @unchecked Sendable {
 /// Runs `body` on a thread with a 512 MB stack (reserved, not committed) so the deepest trees the parser
 /// accepts can be walked recursively. Already on such a thread, runs it directly.
 public func withLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
-    if Thread.current.name == largeStackThreadName { return try body() }
+    // A thread-dictionary mark, not the name: on Linux `Thread.current.name` reads the pthread name,
+    // which a name set before `start()` never becomes, so nested calls each made a new thread.
+    if Thread.current.threadDictionary[largeStackThreadName] != nil { return try body() }
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
+        Thread.current.threadDictionary[largeStackThreadName] = true
         // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
         var set = sigset_t()
         sigemptyset(&set)

@@ -80,11 +80,15 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
     r.register("lora",
                params: [.positional("model"), .keyword("r", default: .int(16)), .keyword("alpha", default: .int(16)),
                         .keyword("dropout", default: .float(0)), .keyword("targets", default: .list(FinchList(LoRAConfig.allTargets.map { .string($0) }))),
-                        .keyword("rslora", default: .bool(false)), .keyword("seed", default: .int(3407))],
-               doc: "Attach fresh LoRA adapters (A Kaiming-uniform, B zero) to the model's projections; returns the model.",
+                        .keyword("rslora", default: .bool(false)), .keyword("seed", default: .int(3407)),
+                        .keyword("replace", default: .bool(false))],
+               doc: "Attach fresh LoRA adapters (A Kaiming-uniform, B zero) to the model's projections, in place: the model itself changes and is returned (m2 = lora(m) is the same model, not a copy). A model whose adapter was trained or loaded keeps it unless replace=true.",
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
+            if let kept = m.adapterAtRisk, !(try args.bool("replace")) {
+                throw FinchError("lora(): the model already has an adapter \(kept); a new lora() would discard it. Save it first with save(model, \"adapter-folder\"), or pass replace=true to discard it. (lora() changes the model in place: m2 = lora(m) is the same model, not a copy.)")
+            }
             var lc = LoRAConfig()
             lc.rank = try args.int("r")
             lc.alpha = try args.float("alpha")
@@ -257,6 +261,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     }
     let memo = NotebookContext.of(ctx)?.memo
     let run = RunHandle.active(ctx)
+    var stepsDone = 0
 
     let compute: () throws -> TrainResult = {
         let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
@@ -265,6 +270,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         ctx.output.writeError(trainer.memoryEstimate.description + "\n")
         let progress = ProgressLine(ctx.output)
         let result = try trainer.run(onStep: { s in
+            stepsDone = s.step
             var line = String(format: "step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@", s.step, s.totalSteps, s.loss, s.lr,
                               s.gradNorm, s.tokensPerSecond, formatDuration(s.eta))
             if let e = s.evalLoss { line += String(format: "  eval %.4f", e) }
@@ -277,6 +283,17 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
 
     let result: TrainResult
     var cached = false
+    // A run that fails after some steps has changed the adapter: the model's identity says so
+    // (memo keys, lora()'s refusal to discard it).
+    let trainOrMark: () throws -> TrainResult = {
+        do { return try compute() } catch {
+            if stepsDone > 0 {
+                m.revision += 1
+                m.adapterHistory.append("train(failed after \(stepsDone) steps, \(UUID().uuidString))")
+            }
+            throw error
+        }
+    }
     if let memo, !inputs.isEmpty {
         let params = model.network.trainableParameters
         // An interrupted run is returned but never cached as if it had finished.
@@ -288,7 +305,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             }, decode: { data in
                 try TrainCache.decode(data, params: params.map(\.tensor))
             }, compute: {
-                let r = try compute()
+                let r = try trainOrMark()
                 if r.stopReason.hasPrefix("interrupted") { partial = r; throw NotFinished() }
                 return r
             })
@@ -296,7 +313,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             result = partial!
         }
     } else {
-        result = try compute()
+        result = try trainOrMark()
     }
     m.revision += 1
     m.adapterHistory.append("train(\(inputs.isEmpty ? UUID().uuidString : MemoCache.key("train", inputs)))")
@@ -400,11 +417,7 @@ enum TrainCache {
         guard h.counts == params.map(\.count) else { throw FinchError("cache entry was made for other adapter shapes") }
         let total = h.counts.reduce(0, +)
         guard data.count == 8 + n + total * 4 else { throw FinchError("cache entry size mismatch") }
-        var offset = 8 + n
-        for p in params {
-            try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-            offset += p.count * 4
-        }
+        guard h.evals.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[0] < 1e15 }) else { throw FinchError("cache entry has malformed evaluations") }
         let r = TrainResult()
         r.steps = h.steps
         r.evals = h.evals.map { (Int($0[0]), Float($0[1])) }
@@ -414,6 +427,13 @@ enum TrainCache {
         r.peakResidentBytes = h.peak
         r.stopReason = h.stopReason
         r.trainableParameters = h.trainable
+        // Validate, then change: the adapter is written only once the whole entry has been read.
+        var offset = 8 + n
+        for p in params {
+            try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            offset += p.count * 4
+        }
+        try DeviceErrors.check()
         return r
     }
 }
