@@ -49,7 +49,12 @@ let package = Package(
         ),
         .target(name: "FinchTrain", dependencies: ["FinchModels"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
-        .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
+        // Its CUDA C kernels live in Kernels/*.cu, embedded into the binary as bytes (nothing to ship beside it).
+        .target(
+            name: "FinchCUDA",
+            dependencies: ["FinchTensor"],
+            resources: [.embedInCode("Kernels")]
+        ),
         .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).

@@ -30,14 +30,17 @@ struct Bench: ParsableCommand {
         @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
         @Option(help: "Where to train: cpu or cuda (cuda:N).") var device = "cpu"
         @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
-        @Option(help: "Frozen weight type on a GPU: bf16 or q4_0.") var weights = "bf16"
+        @Option(help: "Frozen weight type on a GPU: bf16, q4_0 or nf4.") var weights = "bf16"
         @Option(help: "Also time greedy decoding of this many tokens (GPU).") var decodeTokens = 0
 
         func run() throws {
+            guard let frozen = DType(rawValue: weights), [.bf16, .q4_0, .nf4].contains(frozen) else {
+                throw ValidationError("--weights must be bf16, q4_0 or nf4 (got \"\(weights)\")")
+            }
             let dev = try BenchDevice.activate(device)
             let config = shape == "llama8b" ? BenchDevice.llama8BConfig : BenchTrain.smolConfig
             let model = dev == .cpu ? try BenchTrain.randomModel(config)
-                : try BenchDevice.randomModel(config, device: dev, dtype: DType(rawValue: weights) ?? .bf16)
+                : try BenchDevice.randomModel(config, device: dev, dtype: frozen)
             if decodeTokens > 0 {
                 let (p, d) = try BenchDevice.decode(model: model, promptTokens: 128, tokens: decodeTokens)
                 try DeviceErrors.check()

@@ -5,7 +5,7 @@ import FinchTensor
 public struct LoadOptions: Sendable {
     /// Convert 16/32-bit weights to this storage type at load (`f32`, `f16`, `bf16`); nil keeps them.
     public var dtype: DType?
-    /// Quantize the projection weights of a 16/32-bit checkpoint (`q8_0`, `q4_0`, `q4_1`).
+    /// Quantize the projection weights of a 16/32-bit checkpoint (`q8_0`, `q4_0`, `q4_1`, `nf4`).
     public var quantize: DType?
     /// The longest sequence to train on or generate (defaults to the model's context).
     public var maxSeqLength: Int?
@@ -191,8 +191,8 @@ public enum ModelLoader {
     /// Applies `dtype=` / `quantize=` to the projection and embedding weights.
     static func convert(_ weights: WeightSet, options: LoadOptions, stored: Set<DType>) throws {
         if let q = options.quantize {
-            guard [.q8_0, .q4_0, .q4_1].contains(q) else {
-                throw ModelError.invalidArgument("quantize must be \"q8_0\", \"q4_0\" or \"q4_1\" (got \"\(q)\")")
+            guard [.q8_0, .q4_0, .q4_1, .nf4].contains(q) else {
+                throw ModelError.invalidArgument("quantize must be \"q8_0\", \"q4_0\", \"q4_1\" or \"nf4\" (got \"\(q)\")")
             }
             guard !stored.contains(where: \.isQuantized) else {
                 throw ModelError.invalidArgument("quantize= applies to 16/32-bit checkpoints; this model is already quantized (\(stored.map(\.rawValue).sorted().joined(separator: ", ")))")
@@ -213,7 +213,7 @@ public enum ModelLoader {
     }
 
     /// Moves the weights to `options.device`. On an accelerator the frozen matrices are kept in
-    /// bf16 (its matrix units' type), or as q8_0/q4_0/q4_1 blocks that its kernels decode as they
+    /// bf16 (its matrix units' type), or as q8_0/q4_0/q4_1/nf4 blocks that its kernels decode as they
     /// read (the QLoRA-style path), unless `dtype=` asked for another 16/32-bit type; vectors
     /// (norms, biases) are f32. Each tensor goes over as soon as it is converted, so host memory
     /// holds at most one converted tensor beyond the (memory-mapped) file.
@@ -222,7 +222,7 @@ public enum ModelLoader {
         for (name, t) in weights.tensors {
             let target: DType
             if t.rank < 2 { target = .f32 }
-            else if [.q8_0, .q4_0, .q4_1].contains(t.dtype) { target = t.dtype }
+            else if [.q8_0, .q4_0, .q4_1, .nf4].contains(t.dtype) { target = t.dtype }
             else if let d = options.dtype { target = d }
             else { target = .bf16 }
             weights.replace(name, with: try t.moved(to: device, dtype: target))
@@ -238,6 +238,17 @@ public enum ModelLoader {
         let storage = TensorStorage(pooledBytes: rows * rowBytes, dtype: dtype)
         let src = UnsafeRawPointer(t.rawBytes)
         let out = storage.raw
+        if dtype == .nf4 {
+            // NF4's double quantization groups scales across rows and takes one mean per tensor:
+            // the whole tensor in f32, then one call.
+            let all = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+            defer { all.deallocate() }
+            parallelFor(rows, minChunk: 16) { r in
+                for i in r { dequantize(t.dtype, src + i * srcRowBytes, into: all + i * cols, count: cols) }
+            }
+            try quantize(.nf4, all, into: out, count: rows * cols)
+            return Tensor(shape: t.shape, storage: storage)
+        }
         parallelFor(rows, minChunk: 16) { r in
             let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
             defer { row.deallocate() }

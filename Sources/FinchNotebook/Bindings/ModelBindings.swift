@@ -84,8 +84,8 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                 opts.dtype = t
             }
             if let q = try args.optionalString("quantize") {
-                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1].contains(t) else {
-                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\" or \"q4_1\", got \"\(q)\"")
+                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1, .nf4].contains(t) else {
+                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\", \"q4_1\" or \"nf4\", got \"\(q)\"")
                 }
                 opts.quantize = t
             }
@@ -100,12 +100,17 @@ func registerModelBindings(_ r: BuiltinRegistry) {
         }
     }
 
-    /// "auto" takes the first GPU when one works and says nothing otherwise; an explicit "cuda"
-    /// that cannot be had says why and continues on the CPU.
+    /// "auto" takes the first GPU when one works and says nothing otherwise (except for a GPU too
+    /// old for the kernels, which is named); an explicit "cuda" that cannot be had says why and
+    /// continues on the CPU.
     func chooseDevice(_ name: String, _ ctx: CallContext) throws -> Device? {
         switch name.lowercased() {
         case "cpu": return nil
-        case "auto": return (try? CUDA.activate())?.device
+        case "auto":
+            do { return try CUDA.activate().device } catch let e as CUDAError {
+                if case .unsupportedGPU = e { ctx.output.writeError("note: \(e); running on the CPU\n") }
+                return nil
+            }
         case let n where n == "cuda" || n == "gpu" || n.hasPrefix("cuda:"):
             let ordinal = n.hasPrefix("cuda:") ? Int(n.dropFirst(5)) : 0
             guard let ordinal else { throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"") }
