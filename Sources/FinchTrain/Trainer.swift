@@ -81,7 +81,7 @@ public final class TrainResult: CustomStringConvertible {
     public var description: String {
         var s = "TrainResult(\(steps.count) steps, loss \(fmt(steps.first?.loss)) → \(fmt(steps.last?.loss))"
         if let e = evalLoss { s += ", eval \(fmt(initialEvalLoss)) → \(fmt(e))" }
-        s += String(format: ", %.0f tok/s, %.1fs, peak %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
+        s += String(format: ", %.0f tok/s, %.1fs, peak resident %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
         if stopReason != "completed" { s += ", \(stopReason)" }
         return s + ")"
     }
@@ -94,6 +94,15 @@ public func peakResidentBytes() -> Int {
     var usage = rusage()
     getrusage(0 /* RUSAGE_SELF */, &usage)
     return Int(usage.ru_maxrss) * 1024
+}
+
+/// Resident memory of this process now (/proc/self/statm; the peak where that cannot be read).
+public func currentResidentBytes() -> Int {
+    if let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+        let fields = text.split(separator: " ")
+        if fields.count > 1, let pages = Int(fields[1]) { return pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+    }
+    return peakResidentBytes()
 }
 
 /// A memory estimate printed before training starts.
@@ -121,6 +130,20 @@ public struct MemoryEstimate: CustomStringConvertible {
 
     public var description: String {
         "memory estimate: weights \(formatBytes(weights)), adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations)) — about \(formatBytes(total))"
+    }
+
+    /// The peak resident memory the run should end with, which is what the result reports: the process
+    /// already holds the weights (and the runtime, tokenizer, data), so training adds adapters,
+    /// optimizer state and activations to what is resident now; a higher earlier peak stays the peak.
+    public func expectedPeakResident(residentNow: Int, peakSoFar: Int) -> Int {
+        max(peakSoFar, residentNow + adapters + activations)
+    }
+
+    /// The line printed before training: the training memory, and the peak to expect in the same terms
+    /// as the "peak resident" the result reports (the whole process, not just training's share).
+    public func report(residentNow: Int, peakSoFar: Int) -> String {
+        "memory: training needs about \(formatBytes(adapters + activations)) (adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations))) on top of the \(formatBytes(weights)) of weights; "
+            + "the process holds \(formatBytes(residentNow)) now, so expect a peak resident of about \(formatBytes(expectedPeakResident(residentNow: residentNow, peakSoFar: peakSoFar)))"
     }
 }
 

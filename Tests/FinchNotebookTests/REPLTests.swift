@@ -138,6 +138,6 @@ func startREPL(stateDir: String) throws -> PseudoTerminal {
     reader.remember("print(1)")
     let saved = try String(contentsOfFile: dir + "/history", encoding: .utf8)
     #expect(!saved.contains("hf_TOPSECRET"))
-    #expect(saved.contains("[redacted]"))
+    #expect(saved.contains(OutputSink.redactedText))
     #expect(saved.contains("print(1)"))
 }
