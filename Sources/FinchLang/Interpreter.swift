@@ -95,7 +95,7 @@ public final class Interpreter: @unchecked Sendable {
         } catch let e as RuntimeError {
             var frames = e.frames
             if !frames.isEmpty {
-                frames.insert(StackFrame(function: "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
+                frames.insert(StackFrame(function: source.name.hasPrefix("<") ? source.name : "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
             }
             throw Diagnostic(kind: .runtime, message: e.message, file: e.originFile, pos: e.originPos, stack: frames)
         } catch let e as FinchError {
