@@ -138,7 +138,7 @@ public struct MemoryEstimate: CustomStringConvertible {
     /// The peak resident memory the run should end with, which is what the result reports: the process
     /// already holds the weights (and the runtime, tokenizer, data), so training adds the f32 copies of
     /// quantized weights, adapters, optimizer state and activations to what is resident now; a higher
-    /// earlier peak stays the peak. (SmolLM2-135M Q4_1, batch 2: expected 842 MiB, reported 846 MiB.)
+    /// earlier peak stays the peak. (SmolLM2-135M Q4_1, batch 2, debug build: expected 817 MiB, reported 846 MiB.)
     public func expectedPeakResident(residentNow: Int, peakSoFar: Int) -> Int {
         max(peakSoFar, residentNow + decodedWeights + adapters + activations)
     }

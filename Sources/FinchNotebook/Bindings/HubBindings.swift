@@ -65,7 +65,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
                 user = try HubClient().loginWithExistingToken()
             }
             ctx.output.write("Logged in as \(user)\n")
-            return .string(user)
+            return ctx.shown(.string(user))   // the REPL does not echo it again
         }
     }
 
@@ -105,7 +105,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             let result = try client.upload(folder: folder, repo: try args.string("repo"), private: try args.bool("private"),
                                            message: try args.string("message"), card: card)
             ctx.output.write("Pushed \(result.files.count) files to \(result.repoURL)\n")
-            return .string(result.repoURL)
+            return ctx.shown(.string(result.repoURL))
         }
     }
 
