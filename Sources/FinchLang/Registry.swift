@@ -215,7 +215,8 @@ public final class BuiltinFunction: @unchecked Sendable {
         for p in documented {
             let label = (p.kind == .variadic ? "*" : p.kind == .keywords ? "**" : "") + p.name
             out += "\n    \(label.padding(toLength: max(width, label.count + 1), withPad: " ", startingAt: 0))\(parameterDocs[p.name]!)"
-            if let d = p.defaultValue { out += " (default \(repr(d)))" }
+            // the default, unless none (the text says what none means) or the text gives it already
+            if let d = p.defaultValue, !d.isNone, !parameterDocs[p.name]!.contains("(default") { out += " (default \(repr(d)))" }
         }
         return out
     }
