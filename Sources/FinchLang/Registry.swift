@@ -252,6 +252,7 @@ public final class BuiltinRegistry: @unchecked Sendable {
     public static func standard() -> BuiltinRegistry {
         let r = BuiltinRegistry()
         registerCoreBuiltins(r)
+        documentCoreParameters(r)
         return r
     }
 }
