@@ -52,7 +52,8 @@ let package = Package(
         .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
         .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "FinchLang"),
+        // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).
+        .target(name: "FinchLang", resources: [.embedInCode("stdlib")]),
         .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "CEdit"]),
         .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(

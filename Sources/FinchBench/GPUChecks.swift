@@ -20,7 +20,8 @@ public enum GPUChecks {
     /// All checks, in order; `fixtures` is the folder holding tiny-llama3.json etc.
     public static func run(device: Device, fixtures: String?, log: (Result) -> Void = { _ in }) throws -> [Result] {
         var results: [Result] = []
-        func add(_ r: Result) { results.append(r); log(r) }
+        // A device failure is not a numerical mismatch: each check throws it (see `Backend`).
+        func add(_ r: Result) throws { try DeviceErrors.check(); results.append(r); log(r) }
         // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
         var cuda: CUDABackend?
         if case let .cuda(n) = device { cuda = CUDA.backend(n) }
@@ -28,27 +29,27 @@ public enum GPUChecks {
         cuda?.attentionPrecision = .f32
         cuda?.f32Products = .f32
         defer { cuda?.attentionPrecision = saved.0; cuda?.f32Products = saved.1 }
-        for r in try opChecks(device) { add(r) }
+        for r in try opChecks(device) { try add(r) }
         if let cuda {
             // The matrix-unit paths used by default, each at its own tolerance.
             for (precision, tol) in [(CUDABackend.AttentionPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
                 cuda.attentionPrecision = precision
                 for flash in precision == .bf16 ? [true, false] : [false] {
                     cuda.useFlashAttention = flash
-                    for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue)\(flash ? ", flash" : ""))") { add(r) }
+                    for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue)\(flash ? ", flash" : ""))") { try add(r) }
                 }
                 cuda.useFlashAttention = true
             }
             for (precision, tol) in [(CUDABackend.ProductPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
                 cuda.f32Products = precision
-                add(try compare("linear f32 fwd+bwd (\(precision.rawValue))", device, tol: tol) { d in
+                try add(try compare("linear f32 fwd+bwd (\(precision.rawValue))", device, tol: tol) { d in
                     var rng = SplitMix64(seed: 11)
                     let x = try leaf(random(300 * 64, &rng), [300, 64], d), w = try leaf(random(40 * 64, &rng, scale: 0.2), [40, 64], d)
                     let y = try Ops.linear(x, w)
                     try y.backward(seed: try Tensor(random(300 * 40, &rng), shape: [300, 40]).moved(to: d))
                     return [y, gradient(x), gradient(w)]
                 })
-                add(try compare("LoRA linear, bf16 base, reused bf16 input (\(precision.rawValue))", device, tol: 2e-2) { d in
+                try add(try compare("LoRA linear, bf16 base, reused bf16 input (\(precision.rawValue))", device, tol: 2e-2) { d in
                     var rng = SplitMix64(seed: 12)
                     let x = try leaf(random(300 * 64, &rng), [300, 64], d)
                     let w1 = try Tensor(random(40 * 64, &rng, scale: 0.2), shape: [40, 64]).moved(to: d, dtype: .bf16)
@@ -62,23 +63,23 @@ public enum GPUChecks {
                     return [y1, y2, gradient(x), gradient(a), gradient(b)]
                 })
             }
-            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention and LoRA products)", lossesOnly: true) { add(r) }
+            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 attention and LoRA products)", lossesOnly: true) { try add(r) }
             // The default products with every activation "large": the bf16 copies written by the
             // producing kernels and read by the LoRA products are all taken.
             cuda.f32Products = .tf32
             let small = cuda.smallOperand
             cuda.smallOperand = 64
             defer { cuda.smallOperand = small }
-            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 copies of every activation)", lossesOnly: true) { add(r) }
+            for r in try trainingStepChecks(device, tol: 1e-2, label: " (bf16 copies of every activation)", lossesOnly: true) { try add(r) }
             cuda.attentionPrecision = .f32
             cuda.f32Products = .f32
         }
         if let fixtures {
             for name in ["tiny-llama3", "tiny-qwen2"] {
-                for r in try fixtureChecks(name, dir: fixtures, device: device) { add(r) }
+                for r in try fixtureChecks(name, dir: fixtures, device: device) { try add(r) }
             }
         }
-        for r in try trainingStepChecks(device) { add(r) }
+        for r in try trainingStepChecks(device) { try add(r) }
         return results
     }
 

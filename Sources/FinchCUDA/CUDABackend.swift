@@ -9,10 +9,12 @@ final class DeviceBlock {
     let pointer: CUdeviceptr
     let size: Int
     unowned let allocator: DeviceAllocator
-    init(pointer: CUdeviceptr, size: Int, allocator: DeviceAllocator) {
-        self.pointer = pointer; self.size = size; self.allocator = allocator
+    /// A stand-in after a failed allocation (see `Backend`): no memory behind it, never cached.
+    let placeholder: Bool
+    init(pointer: CUdeviceptr, size: Int, allocator: DeviceAllocator, placeholder: Bool = false) {
+        self.pointer = pointer; self.size = size; self.allocator = allocator; self.placeholder = placeholder
     }
-    deinit { allocator.give(self) }
+    deinit { if !placeholder { allocator.give(self) } }
     var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(pointer))! }
 }
 
@@ -32,6 +34,7 @@ final class DeviceAllocator {
 
     func take(_ bytes: Int) throws -> DeviceBlock {
         let size = max(256, BufferPool.sizeClass(bytes))
+        if FaultInjection.shouldFailAllocation() { throw InjectedOutOfMemory(requested: size) }
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
@@ -75,6 +78,9 @@ final class DeviceAllocator {
 
     func resetPeak() { lock.lock(); peakBytesInUse = bytesInUse; lock.unlock() }
 }
+
+/// A failure `FaultInjection` asked for, taking the out-of-memory path.
+struct InjectedOutOfMemory: Error { let requested: Int }
 
 /// One argument of a kernel launch, stored in an 8-byte slot (cuLaunchKernel reads each by its size).
 enum KernelArg {
@@ -229,23 +235,48 @@ public final class CUDABackend: Backend {
         }.joined(separator: "\n")
     }
 
-    /// A device failure inside an op cannot be thrown through the Backend protocol: say what
-    /// happened and stop (the model and optimizer state on the device are lost either way).
-    func fail(_ error: Error) -> Never {
-        FileHandle.standardError.write(Data("finch: \(error)\n".utf8))
-        exit(70)
+    /// A device failure inside an op cannot be thrown through the Backend protocol: it becomes
+    /// the sticky `DeviceErrors` error that the trainer and the notebook throw at the next boundary;
+    /// until then launches, products and copies are skipped.
+    func fail(_ error: Error) {
+        DeviceErrors.record(CUDABackend.deviceError(error, device: device, bytesInUse: allocator.bytesInUse))
     }
 
-    func must(_ r: CUresult, _ call: String) {
-        do { try driver.check(r, call) } catch { fail(error) }
+    static func deviceError(_ error: Error, device: Device, bytesInUse: Int) -> DeviceError {
+        switch error {
+        case let e as InjectedOutOfMemory:
+            return DeviceError(device: device, kind: .outOfMemory(bytes: e.requested, inUse: bytesInUse, free: nil, total: nil), injected: true)
+        case let CUDAError.outOfMemory(requested, free, total):
+            return DeviceError(device: device, kind: .outOfMemory(bytes: requested, inUse: bytesInUse, free: free, total: total))
+        case let CUDAError.driver(_, code, _):
+            // The errors after which the context refuses all work (CUDA's "sticky" errors).
+            let sticky: Set<Int32> = [214, 700, 702, 710, 714, 715, 716, 717, 718, 719, 999]
+            return DeviceError(device: device, kind: .failed("\(error)"), poisoned: sticky.contains(code))
+        default:
+            return DeviceError(device: device, kind: .failed("\(error)"))
+        }
+    }
+
+    /// Runs a driver call unless an error is pending, recording its failure.
+    func must(_ r: @autoclosure () -> CUresult, _ call: String) {
+        if DeviceErrors.isPending { return }
+        do { try driver.check(r(), call) } catch { fail(error) }
     }
 
     func block(_ bytes: Int) -> DeviceBlock {
         ensureContext()
-        do { return try allocator.take(bytes) } catch { fail(error) }
+        do { return try allocator.take(bytes) } catch {
+            fail(error)
+            return DeviceBlock(pointer: CUdeviceptr(Self.placeholderAddress), size: 0, allocator: allocator, placeholder: true)
+        }
     }
 
+    /// Where placeholder blocks point: a non-null address no kernel is launched on (all device work
+    /// is skipped while their error is pending, and no cache keeps a placeholder).
+    static let placeholderAddress: UInt = 0x1000
+
     func launch(_ name: String, grid: (Int, Int, Int), block: Int, shared: Int = 0, _ args: [KernelArg]) {
+        if DeviceErrors.isPending { return }
         if !shadows.isEmpty { for case let .ptr(p) in args { touch(p) } }
         timed(name) { launchNow(name, grid: grid, block: block, shared: shared, args) }
     }
@@ -279,6 +310,7 @@ public final class CUDABackend: Backend {
     func upload(ints: [Int32]) -> DeviceBlock {
         if let hit = intUploads.first(where: { $0.values == ints }) { return hit.block }
         let b = block(max(4, ints.count * 4))
+        if DeviceErrors.isPending { return b }  // the copy is skipped: never reuse it
         ints.withUnsafeBytes { must(driver.cuMemcpyHtoDAsync(b.pointer, $0.baseAddress!, $0.count, stream), "cuMemcpyHtoDAsync") }
         intUploads.append((ints, b))
         if intUploads.count > 8 { intUploads.removeFirst() }
@@ -286,7 +318,7 @@ public final class CUDABackend: Backend {
     }
 
     func dtypeCode(_ d: DType) -> Int32 {
-        guard let code = CUDAKernels.dtypeCode(d) else { fail(TensorError.unsupportedDType(op: "cuda", dtype: d)) }
+        guard let code = CUDAKernels.dtypeCode(d) else { fail(TensorError.unsupportedDType(op: "cuda", dtype: d)); return 0 }
         return code
     }
 
@@ -368,6 +400,7 @@ public final class CUDABackend: Backend {
     }
 
     private func remember(_ t: Tensor, _ b: DeviceBlock) {
+        if DeviceErrors.isPending { return }  // its kernel was skipped: nothing to reuse
         let base = UInt(bitPattern: t.storage.raw)
         shadows.append(Shadow(storage: t.storage, base: base, end: base + UInt(t.storage.byteCount), offset: t.offset, count: t.count, block: b))
         if shadows.count > 6 { shadows.removeFirst() }
@@ -426,6 +459,7 @@ public final class CUDABackend: Backend {
     }
 
     private func gemmNow(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        if DeviceErrors.isPending { return }
         ensureContext()
         if p.m <= Self.matVecRows, p.batch == 1, !p.transA, p.transB, a.dtype == .f32, Self.matVecTypes.contains(b.dtype),
            p.k % 32 == 0, p.lda == p.k, p.ldb == p.k, p.offsetA == 0, p.offsetB == 0 {
@@ -505,9 +539,9 @@ public final class CUDABackend: Backend {
         if let t = ropeTables[key] { return t }
         do {
             let t = (try cos.moved(to: device), try sin.moved(to: device))
-            ropeTables[key] = t
+            if !DeviceErrors.isPending { ropeTables[key] = t }
             return t
-        } catch { fail(error) }
+        } catch { fail(error); return (cos, sin) }
     }
 
     public func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor) {
@@ -565,7 +599,7 @@ public final class CUDABackend: Backend {
     }
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
-        guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")) }
+        guard p.headDim <= 256 else { fail(TensorError.invalidShape(op: "cuda attention", shape: [p.headDim], expected: "head dim ≤ 256")); return }
         if p.seqLen > Self.fusedAttentionMaxQueries {
             // bf16 precision and a head size the matrix-unit kernel takes: flash attention.
             if flashAttention(p) {
@@ -634,6 +668,7 @@ public final class CUDABackend: Backend {
     private func rawGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafeRawPointer, lda: Int, strideA: Int, b: UnsafeRawPointer, ldb: Int, strideB: Int,
                          beta: Float, c: UnsafeMutableRawPointer, ldc: Int, strideC: Int, batch: Int) {
+        if DeviceErrors.isPending { return }
         ensureContext()
         touch(UnsafeRawPointer(c))
         timed("gemm attention") {
@@ -814,7 +849,7 @@ public final class CUDABackend: Backend {
     /// without generating them on the host.
     public func fillUniform(_ t: Tensor, seed: UInt64, scale: Float) {
         let code: Int32 = t.dtype == .bf16 ? 2 : t.dtype == .q4_0 ? 4 : 0
-        guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)) }
+        guard code != 0 || t.dtype == .f32 else { fail(TensorError.unsupportedDType(op: "fillUniform", dtype: t.dtype)); return }
         let dbits = UInt32(Float16(scale / 8).bitPattern)
         launch("fill_uniform", grid: blocks(code == 4 ? t.count / 32 : t.count), block: 256,
                [.ptr(ptr(t)), .i32(code), .i64(Int64(t.count)), .i64(Int64(bitPattern: seed)), .f32(scale), .i32(Int32(bitPattern: dbits))])

@@ -27,6 +27,9 @@ public final class Interpreter: @unchecked Sendable {
     public let globals = Environment()
     public var output: OutputSink
     public var modules: ModuleLoader
+    /// The folder a notebook's relative paths resolve against (its own folder); nil at the prompt, where they
+    /// resolve against the working directory. See Paths.swift.
+    public var baseDirectory: String?
     /// Extension point for bindings in other modules (e.g. the notebook runner's memo cache).
     public var userInfo: [String: Any] = [:]
     /// Polled in loops and calls; Ctrl-C sets `Interrupt.shared`.
@@ -199,7 +202,7 @@ public final class Interpreter: @unchecked Sendable {
     public func use(_ name: String) throws {
         if loadedModules.contains(name) { return }
         if loadingModules.contains(name) { throw FinchError("module '\(name)' uses itself (circular use)") }
-        let source = try modules.load(name)
+        let source = try modules.load(name, base: baseDirectory)
         loadingModules.insert(name)
         defer { loadingModules.remove(name) }
         let program: [Stmt]
@@ -374,10 +377,13 @@ public final class Interpreter: @unchecked Sendable {
 /// Runs `body` on a thread with a 512 MB stack (reserved, not committed) so the deepest trees the parser
 /// accepts can be walked recursively. Already on such a thread, runs it directly.
 public func withLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
-    if Thread.current.name == largeStackThreadName { return try body() }
+    // A thread-dictionary mark, not the name: on Linux `Thread.current.name` reads the pthread name,
+    // which a name set before `start()` never becomes, so nested calls each made a new thread.
+    if Thread.current.threadDictionary[largeStackThreadName] != nil { return try body() }
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
+        Thread.current.threadDictionary[largeStackThreadName] = true
         // Ctrl-C goes to the waiting thread (the REPL's or main), never this one; we poll the flag.
         var set = sigset_t()
         sigemptyset(&set)

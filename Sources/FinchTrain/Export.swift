@@ -27,7 +27,9 @@ struct MergedTensors {
         }
         plain("model.norm.weight", net.norm)
         if !net.config.tieWordEmbeddings { plain("lm_head.weight", net.lmHead) }
-        return out
+        // Values made while a device error is pending are garbage: fail the write (the folder is
+        // written atomically, so nothing half-made is left) rather than save them.
+        return out.map { e in (e.0, e.1, { let v = try e.2(); try DeviceErrors.check(); return v }) }
     }
 }
 

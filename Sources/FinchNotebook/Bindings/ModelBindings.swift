@@ -13,6 +13,19 @@ public final class ModelHandle: FinchObject {
 
     public init(_ model: Model) { self.model = model }
 
+    /// What attaching a new adapter would lose: nil when there is none, or when it is fresh from
+    /// lora() (made again from its seed); else how it came to be (trained, loaded).
+    var adapterAtRisk: String? {
+        guard model.network.loraConfig != nil else { return nil }
+        let since = adapterHistory.reversed().prefix { !$0.hasPrefix("lora(") }
+        let trained = since.filter { $0.hasPrefix("train(") }.count, loaded = since.contains { $0.hasPrefix("load_adapter(") }
+        guard trained > 0 || loaded else { return nil }
+        var how: [String] = []
+        if loaded { how.append("loaded with load_adapter()") }
+        if trained > 0 { how.append("trained by \(trained) train() call\(trained == 1 ? "" : "s")") }
+        return how.joined(separator: " and ") + " (r \(model.network.loraConfig!.rank), \(groupDigits(model.network.trainableParameterCount)) parameters)"
+    }
+
     public var typeName: String { "Model" }
     public var description: String {
         let c = model.config
@@ -78,6 +91,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             }
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
             opts.file = try args.optionalString("file")
+            opts.baseDirectory = ctx.baseDirectory
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
