@@ -181,6 +181,14 @@ func interpreterWithTinyModel(_ dir: String, flag: InterruptFlag, out: @escaping
             #expect(e.message.contains("\(path): file not found"), "\(e.message)")
         }
     }
+    // in a notebook, relative paths start in its folder: the message says where it looked
+    interp.baseDirectory = "/nonexistent-notebook-folder"
+    do {
+        try interp.run(SourceFile(name: "nb", text: "load_dataset(\"missing.json\")\n"))
+        Issue.record("load_dataset(\"missing.json\") did not fail")
+    } catch let e as Diagnostic {
+        #expect(e.message.contains("missing.json: file not found (looked for /nonexistent-notebook-folder/missing.json)"), "\(e.message)")
+    }
 }
 
 @Test func theREPLShowsEachValueOnce() throws {

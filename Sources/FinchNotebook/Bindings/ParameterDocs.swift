@@ -57,6 +57,7 @@ func documentBindingParameters(_ r: BuiltinRegistry) -> [String] {
         "targets": "which projections get adapters, e.g. [\"q_proj\", \"v_proj\"]",
         "rslora": "rank-stabilised LoRA scaling, alpha / √r",
         "seed": "seed for the adapters' random initialisation",
+        "replace": "replace an adapter that was trained or loaded (otherwise refused, naming what would be lost)",
     ])
     doc("load_adapter", [
         "model": "the Model the adapter was trained for; changed in place",
