@@ -75,6 +75,11 @@ public final class NotebookRunner {
         }
         var exitCode: Int32 = 0
         var paramsApplied = overrides.isEmpty
+        // Overrides go in right after the params cell runs; when it does not run (--from past it,
+        // --only), before the first cell that does. Text before the first `%%` is a cell too.
+        let paramsRuns = notebook.cells.indices.contains { i in
+            notebook.cells[i].name == "params" && plan[i] && !notebook.cells[i].tags.contains(where: options.skipTags.contains)
+        }
         var stop = false
         for (i, cell) in notebook.cells.enumerated() {
             if cell.kind == .markdown {
@@ -85,7 +90,7 @@ public final class NotebookRunner {
                 outcomes.append(CellOutcome(cell: cell, status: .skipped, output: "", error: nil, seconds: 0, images: []))
                 continue
             }
-            if !paramsApplied && cell.name != "params" { apply(overrides); paramsApplied = true }
+            if !paramsApplied && !paramsRuns { apply(overrides); paramsApplied = true }
             let outcome = runCell(cell)
             outcomes.append(outcome)
             if cell.name == "params" && !paramsApplied { apply(overrides); paramsApplied = true }

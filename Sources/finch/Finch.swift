@@ -10,9 +10,22 @@ struct Finch: ParsableCommand {
         abstract: "A notebook-style scripting REPL for adapting language models.",
         discussion: "With no command, starts the interactive prompt.",
         version: FinchVersion.string,
-        subcommands: [Repl.self, Run.self, Check.self, Bench.self, SelfTest.self, Secrets.self, Login.self],
+        subcommands: [Repl.self, Run.self, Check.self, Bench.self, SelfTest.self, Secrets.self, Login.self, Version.self],
         defaultSubcommand: Repl.self
     )
+
+    /// `finch -V` is `finch --version` (as python -V, node -v); everything else goes to the parser.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["-V"] { arguments = ["--version"] }
+        Self.main(arguments)
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print Finch's version (also --version or -V).")
+
+    func run() { print(FinchVersion.string) }
 }
 
 struct Repl: ParsableCommand {

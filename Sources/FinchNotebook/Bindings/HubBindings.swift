@@ -65,7 +65,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
                 user = try HubClient().loginWithExistingToken()
             }
             ctx.output.write("Logged in as \(user)\n")
-            return .string(user)
+            return ctx.shown(.string(user))   // the REPL does not echo it again
         }
     }
 
@@ -105,7 +105,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             let result = try client.upload(folder: folder, repo: try args.string("repo"), private: try args.bool("private"),
                                            message: try args.string("message"), card: card)
             ctx.output.write("Pushed \(result.files.count) files to \(result.repoURL)\n")
-            return .string(result.repoURL)
+            return ctx.shown(.string(result.repoURL))
         }
     }
 
@@ -118,6 +118,9 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             let table: DataTable
             do {
                 table = try DatasetLoader(hub: HubClient()).load(source: local, name: try args.optionalString("name"), split: try args.string("split"))
+            } catch DatasetError.fileNotFound(let p, _) where ctx.baseDirectory != nil {
+                // a notebook's relative path was looked for in the notebook's folder: name that place
+                throw FinchError("\(p): file not found (looked for \(ctx.displayPath(ctx.resolvePath(p)))); check the name, or give a Hub dataset id as \"org/name\"")
             } catch DatasetError.notFound(let s) where ctx.baseDirectory != nil {
                 // Say where a relative path was looked for: the notebook's folder, not the working directory.
                 throw FinchError("dataset \(s) not found: no file or folder \(ctx.displayPath(ctx.resolvePath(s))), and not a Hub dataset id")

@@ -155,7 +155,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                category: "model") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            return .string(try runGeneration(m.model, prompt: try args.string("prompt"), args, ctx))
+            return try runGeneration(m.model, prompt: try args.string("prompt"), args, ctx)
         }
     }
 
@@ -166,7 +166,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             let m = try args.object("model", as: ModelHandle.self)
             let msgs = try messages(args["message"], system: try args.optionalString("system"), fn: "chat")
             let prompt = try m.model.template(msgs, addGenerationPrompt: true)
-            return .string(try runGeneration(m.model, prompt: prompt, args, ctx))
+            return try runGeneration(m.model, prompt: prompt, args, ctx)
         }
     }
 
@@ -201,7 +201,9 @@ func messages(_ v: Value, system: String?, fn: String) throws -> [[String: Strin
     return out
 }
 
-func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> String {
+/// Generates and returns the text. Ctrl-C ends generation early and the text so far is the result
+/// (stop reason "interrupted"); a streamed reply is marked as shown so the REPL does not echo it again.
+func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> Value {
     var o = GenerationOptions()
     o.maxTokens = try args.int("max_tokens")
     o.temperature = try args.float("temperature")
@@ -217,17 +219,15 @@ func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: Cal
     default: stops = try args.stringList("stop")
     }
     let stream = try args.bool("stream")
-    var interrupted = false
     let (text, result) = try model.generate(prompt, options: o, stopStrings: stops, onText: { piece in
         if stream { ctx.output.write(piece) }
-    }, shouldStop: {
-        if Interrupt.isRequested { interrupted = true }
-        return interrupted
-    })
+    }, shouldStop: { ctx.interruptFlag.isRequested })
+    let interrupted = result.stopReason == .interrupted
+    // The Ctrl-C is spent on this generation: the statement goes on with the partial text.
+    if interrupted { ctx.interruptFlag.clear() }
     if stream { ctx.output.write("\n") }
     ctx.output.writeError(String(format: "[%d prompt tokens, %d generated, %.1f tokens/s decode, %.0f tokens/s prefill%@]\n",
                                  result.promptTokens, result.tokens.count, result.decodeTokensPerSecond,
-                                 result.prefillTokensPerSecond, interrupted ? ", interrupted" : ""))
-    if interrupted { try Interrupt.check() }
-    return text
+                                 result.prefillTokensPerSecond, interrupted ? "; stop reason: interrupted (Ctrl-C), the text so far is the result" : ""))
+    return stream ? ctx.shown(.string(text)) : .string(text)
 }

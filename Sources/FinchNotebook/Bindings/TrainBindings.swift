@@ -171,7 +171,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
             case let other:
                 throw FinchError("save(): format must be \"adapter\", \"merged\" or \"gguf\", got \"\(other)\"")
             }
-            return .string(given)
+            return ctx.shown(.string(given))   // the line above names it: the REPL does not echo it again
         }
     }
 
@@ -272,16 +272,17 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
         if let resumePath { try trainer.resume(from: resumePath) }
         ctx.output.writeError("training: \(train.count) rows, \(trainer.totalSteps) steps × \(cfg.batchSize) × \(cfg.gradAccum), lr \(cfg.lr) \(cfg.schedule.rawValue), \(cfg.optimizer.rawValue); \(groupDigits(model.network.trainableParameterCount)) trainable parameters; gradient checkpointing \(trainer.usesCheckpointing ? "on" : "off")\n")
-        ctx.output.writeError(trainer.memoryEstimate.description + "\n")
+        ctx.output.writeError(trainer.memoryEstimate.report(residentNow: currentResidentBytes(), peakSoFar: peakResidentBytes()) + "\n")
         let progress = ProgressLine(ctx.output)
-        let result = try trainer.run(onStep: { s in
+        // Ctrl-C is acknowledged at once; the step in flight finishes (and checkpoints) first.
+        let result = try ctx.interruptFlag.acknowledge("\nstopping after this step… (Ctrl-C again quits at once)\n") { try trainer.run(onStep: { s in
             stepsDone = s.step
             var line = String(format: "step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@", s.step, s.totalSteps, s.loss, s.lr,
                               s.gradNorm, s.tokensPerSecond, formatDuration(s.eta))
             if let e = s.evalLoss { line += String(format: "  eval %.4f", e) }
             progress.update(line, force: s.step == 1 || s.step == s.totalSteps || s.evalLoss != nil)
             if let run { logStep(s, initialEval: trainer.initialEvalLoss, to: run.tracker) }
-        }, shouldStop: { Interrupt.isRequested })
+        }, shouldStop: { ctx.interruptFlag.isRequested }) }
         progress.finish()
         return result
     }
@@ -336,12 +337,12 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         handle.runArtifacts = try? run.tracker.finish()
         if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(ctx.displayPath(png))\n") }
     }
-    if result.stopReason.hasPrefix("interrupted") || Interrupt.isRequested {
+    if result.stopReason.hasPrefix("interrupted") || ctx.interruptFlag.isRequested {
         ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { "; checkpoint in \($0) — continue with train(..., resume=\"\($0)\")" } ?? "")\n")
-        Interrupt.request()
-        try Interrupt.check()
+        ctx.interruptFlag.request()
+        try ctx.interruptFlag.check()
     }
-    return .object(handle)
+    return ctx.shown(.object(handle))   // the result line above shows it
 }
 
 /// One step's metrics into a tracked run; before the first step, the eval loss of the untrained
