@@ -52,10 +52,16 @@ let package = Package(
         ),
         .target(name: "FinchTrain", dependencies: ["FinchModels", "FinchSupport"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
-        .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
+        // Its CUDA C kernels live in Kernels/*.cu, embedded into the binary as bytes (nothing to ship beside it).
+        .target(
+            name: "FinchCUDA",
+            dependencies: ["FinchTensor"],
+            resources: [.embedInCode("Kernels")]
+        ),
         .target(name: "FinchHub", dependencies: ["CCurl", "FinchSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "FinchLang", dependencies: ["FinchSupport"]),
+        // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).
+        .target(name: "FinchLang", dependencies: ["FinchSupport"], resources: [.embedInCode("stdlib")]),
         .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "FinchSupport", "CEdit"]),
         .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(

@@ -27,7 +27,8 @@ public struct GenerationOptions: Sendable {
 }
 
 public struct GenerationResult: Sendable {
-    public enum StopReason: String, Sendable { case eos, maxTokens = "max_tokens", stopped, contextFull = "context_full" }
+    /// `interrupted`: Ctrl-C (`Model.generate`'s shouldStop); the tokens so far are the result.
+    public enum StopReason: String, Sendable { case eos, maxTokens = "max_tokens", stopped, contextFull = "context_full", interrupted }
     public var tokens: [Int32]
     public var stopReason: StopReason
     public var promptTokens: Int

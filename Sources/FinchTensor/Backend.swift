@@ -11,6 +11,21 @@
 ///
 /// Kernels write into outputs that the op allocated with `makeTensor` (shapes are already
 /// checked by the op), and gradient kernels accumulate (`+=`) into gradient buffers.
+///
+/// Failures are sticky, never exits. Kernels and allocation do not throw (they sit under every op,
+/// and backward closures cannot throw), so a backend that cannot allocate, or whose library call
+/// fails, records a `DeviceError` in `DeviceErrors` and carries on harmlessly: an allocation hands
+/// out a stand-in (address space only backed when written on the CPU; a placeholder block on CUDA
+/// that no kernel touches), and while an error is pending the kernels skip their work (CPU:
+/// `parallelFor` and `gemm`; CUDA: launches, products and copies), so the results of that op are
+/// garbage that nobody keeps. Boundaries take the error and throw it: the trainer after the
+/// forward, after the backward, before and after the optimizer step (which it applies only when
+/// nothing is pending, and undoes from a snapshot if the step itself failed, so the adapter keeps
+/// the values of the last good step), and every notebook built-in (`bridge`) before and after it
+/// runs, so a failure reaches the cell as an error and the session goes on. A CUDA error that
+/// poisons the context (`DeviceError.poisoned`) ends that device's use; the trainer then leaves the
+/// adapter in host memory. `FaultInjection` (`FINCH_FAULT=alloc:N`, …) fails an allocation on
+/// purpose to test all of this.
 public protocol Backend: AnyObject {
     var device: Device { get }
 

@@ -43,6 +43,8 @@ public final class BufferPool: @unchecked Sendable {
 
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var freeBytes = 0
+    /// Stand-ins handed out after a failed allocation (mmap'ed, returned with munmap).
+    private var reserved: [UnsafeMutableRawPointer: Int] = [:]
     private let lock = NSLock()
     public private(set) var bytesInUse = 0
     public private(set) var peakBytesInUse = 0
@@ -64,10 +66,11 @@ public final class BufferPool: @unchecked Sendable {
 
     public func take(_ bytes: Int) -> UnsafeMutableRawPointer {
         let size = BufferPool.sizeClass(bytes)
+        let injected = FaultInjection.shouldFailAllocation()
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
-        if var list = free[size], let p = list.popLast() {
+        if !injected, var list = free[size], let p = list.popLast() {
             free[size] = list
             freeBytes -= size
             lock.unlock()
@@ -76,19 +79,28 @@ public final class BufferPool: @unchecked Sendable {
         systemAllocations += 1
         lock.unlock()
         var p: UnsafeMutableRawPointer?
-        // 64-byte alignment: cache lines and the widest SIMD loads.
-        if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
-        // Out of memory: hand the cached free buffers back and try once more.
-        trim()
-        if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
-        // Tensor allocation cannot throw through every op; say what happened and what to lower,
-        // as the GPU backend does, rather than trap.
+        if !injected {
+            // 64-byte alignment: cache lines and the widest SIMD loads.
+            if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
+            // Out of memory: hand the cached free buffers back and try once more.
+            trim()
+            if posix_memalign(&p, 64, size) == 0, let ptr = p { return ptr }
+        }
+        // Tensor allocation cannot throw through every op: record the sticky error (the trainer and
+        // the notebook throw it at the next boundary) and hand out address space that is only
+        // backed when written, which the kernels, skipping their work while an error is pending,
+        // mostly do not.
         lock.lock()
-        let inUse = bytesInUse
+        let inUse = bytesInUse - size
         lock.unlock()
-        let mib = { (b: Int) in String(format: "%.1f", Double(b) / 1_048_576) }
-        FileHandle.standardError.write(Data(("finch: out of memory allocating \(mib(size)) MiB of host memory (\(mib(inUse)) MiB in use " +
-            "by tensors). Lower the batch size or sequence length, turn on gradient checkpointing, or load a quantized model.\n").utf8))
+        DeviceErrors.record(DeviceError(device: .cpu, kind: .outOfMemory(bytes: size, inUse: inUse, free: nil, total: nil), injected: injected))
+        let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if let m, m != MAP_FAILED {
+            lock.lock(); reserved[m] = size; lock.unlock()
+            return m
+        }
+        // Not even address space (a ulimit -v): nothing can be handed out that a kernel may write.
+        FileHandle.standardError.write(Data("finch: \(DeviceErrors.pending?.description ?? "out of host memory"), and no address space is left either. \(DeviceErrors.pending?.advice ?? "")\n".utf8))
         exit(70)
     }
 
@@ -96,6 +108,11 @@ public final class BufferPool: @unchecked Sendable {
         let size = BufferPool.sizeClass(bytes)
         lock.lock()
         bytesInUse -= size
+        if let mapped = reserved.removeValue(forKey: p) {
+            lock.unlock()
+            munmap(p, mapped)
+            return
+        }
         if freeBytes + size <= maxFreeBytes {
             free[size, default: []].append(p)
             freeBytes += size

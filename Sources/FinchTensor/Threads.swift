@@ -25,7 +25,8 @@ public enum ThreadBudget {
 /// `minChunk` items. Small problems run inline on the calling thread.
 @inlinable
 public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-    guard n > 0 else { return }
+    // After a failed allocation the step's results are thrown away: skip the work (see `Backend`).
+    guard n > 0, !DeviceErrors.isPending else { return }
     let threads = ThreadBudget.count
     let chunks = max(1, min(threads, n / max(1, minChunk)))
     if chunks == 1 {

@@ -61,6 +61,7 @@ public enum AdapterIO {
                                data: .bytes(values.withUnsafeBytes { Array($0) }))
             }
         }
+        try DeviceErrors.check()  // values read while a device error is pending are garbage
         let config: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lc.rank, "lora_alpha": lc.alpha,
             "lora_dropout": lc.dropout, "target_modules": targets.sorted(), "use_rslora": lc.useRSLoRA,
@@ -136,7 +137,9 @@ public enum AdapterIO {
         if cfg["use_dora"] as? Bool == true { throw SaveError.invalidAdapter(path: path, reason: "DoRA adapters are not supported") }
         let st = try SafetensorsFile(path: dir.appendingPathComponent("adapter_model.safetensors").path)
         var found: [String] = []
-        model.network.detachLoRA()
+        // Validate, then change: every tensor is read and checked before the model's adapter (a
+        // trained one, maybe) is replaced, so a file that does not fit leaves the model as it was.
+        var attach: [(Linear, LoRA)] = []
         for (p, linear) in model.network.namedProjections {
             func tensor(_ which: String) throws -> Tensor? {
                 let names = [key(p, which), "base_model.model.\(p).\(which).default.weight"]
@@ -151,14 +154,18 @@ public enum AdapterIO {
             guard a.shape == [r, linear.inFeatures], b.shape == [linear.outFeatures, r] else {
                 throw SaveError.invalidAdapter(path: st.path, reason: "\(p): lora_A \(a.shape) / lora_B \(b.shape) do not fit a \(linear.outFeatures)×\(linear.inFeatures) layer with r \(r)")
             }
-            linear.lora = LoRA(a: a, b: b, alpha: alpha, useRSLoRA: lc.useRSLoRA, dropout: lc.dropout)
+            let lora = LoRA(a: a, b: b, alpha: alpha, useRSLoRA: lc.useRSLoRA, dropout: lc.dropout)
             if !trainable { a.requiresGrad = false; b.requiresGrad = false }
+            attach.append((linear, lora))
             found.append(String(p.split(separator: ".").last!))
         }
         guard !found.isEmpty else {
             throw SaveError.invalidAdapter(path: st.path, reason: "no lora_A/lora_B tensor matches this model's layers")
         }
+        try DeviceErrors.check()  // the tensors could not all be placed on the model's device
         lc.targets = LoRAConfig.allTargets.filter { Set(found).contains($0) }
+        model.network.detachLoRA()
+        for (linear, lora) in attach { linear.lora = lora }
         model.network.loraConfig = lc
     }
 }

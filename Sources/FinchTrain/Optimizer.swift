@@ -139,6 +139,9 @@ public enum TrainError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(step: Int, value: Float)
     case checkpoint(String)
     case noData(String)
+    /// A device failed during `phase` of step `step`; the adapter holds the values of step `kept`
+    /// (in host memory when `onHost`: the device's context was lost).
+    case device(step: Int, phase: String, kept: Int, error: DeviceError, hint: String, onHost: Bool)
 
     public var description: String {
         switch self {
@@ -147,6 +150,11 @@ public enum TrainError: Error, CustomStringConvertible, Equatable {
             return "training stopped at step \(step): the loss became \(value). The adapter keeps the weights of the last good step; try a lower lr or max_grad_norm=1.0"
         case let .checkpoint(m): return "checkpoint: \(m)"
         case let .noData(m): return m
+        case let .device(step, phase, kept, error, hint, onHost):
+            let adapter = kept < 0 ? "the adapter on \(error.device) is lost with it"
+                : kept == 0 ? "the adapter keeps the values it had before train()" : "the adapter keeps the values of step \(kept)"
+            let host = onHost ? " (copied to host memory: save it with save(model, \"adapter\"), then restart finch)" : ""
+            return "training stopped at step \(step), in \(phase): \(error). \(adapter.prefix(1).uppercased() + adapter.dropFirst())\(host); \(hint)"
         }
     }
 }

@@ -16,7 +16,9 @@ struct Bench: ParsableCommand {
         @Option(help: "Seconds spent timing each row.") var budget = 0.4
 
         func run() throws {
-            print(BenchOps.format(try BenchOps.run(rows: rows, budget: budget)))
+            let rows = try BenchOps.run(rows: rows, budget: budget)
+            try DeviceErrors.check()  // numbers measured after a device failure mean nothing
+            print(BenchOps.format(rows))
         }
     }
 
@@ -28,20 +30,25 @@ struct Bench: ParsableCommand {
         @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
         @Option(help: "Where to train: cpu or cuda (cuda:N).") var device = "cpu"
         @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
-        @Option(help: "Frozen weight type on a GPU: bf16 or q4_0.") var weights = "bf16"
+        @Option(help: "Frozen weight type on a GPU: bf16, q4_0 or nf4.") var weights = "bf16"
         @Option(help: "Also time greedy decoding of this many tokens (GPU).") var decodeTokens = 0
 
         func run() throws {
+            guard let frozen = DType(rawValue: weights), [.bf16, .q4_0, .nf4].contains(frozen) else {
+                throw ValidationError("--weights must be bf16, q4_0 or nf4 (got \"\(weights)\")")
+            }
             let dev = try BenchDevice.activate(device)
             let config = shape == "llama8b" ? BenchDevice.llama8BConfig : BenchTrain.smolConfig
             let model = dev == .cpu ? try BenchTrain.randomModel(config)
-                : try BenchDevice.randomModel(config, device: dev, dtype: DType(rawValue: weights) ?? .bf16)
+                : try BenchDevice.randomModel(config, device: dev, dtype: frozen)
             if decodeTokens > 0 {
                 let (p, d) = try BenchDevice.decode(model: model, promptTokens: 128, tokens: decodeTokens)
+                try DeviceErrors.check()
                 print(String(format: "finch decode on %@: prefill %.1f tokens/s, decode %.1f tokens/s", "\(dev)", p, d))
             }
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
                                        checkpointing: .init(rawValue: checkpointing) ?? .auto)
+            try DeviceErrors.check()
             print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
@@ -58,6 +65,7 @@ struct Bench: ParsableCommand {
         func run() throws {
             let m = try ModelLoader.load(model)
             let r = try BenchInference.run(model: m, promptTokens: tokens, decodeTokens: 1, repeats: repeats)
+            try DeviceErrors.check()
             print(BenchInference.report(r, promptTokens: tokens, decodeTokens: 1))
         }
     }
@@ -71,6 +79,7 @@ struct Bench: ParsableCommand {
         func run() throws {
             let m = try ModelLoader.load(model)
             let r = try BenchInference.run(model: m, promptTokens: promptTokens, decodeTokens: tokens, repeats: repeats)
+            try DeviceErrors.check()
             print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens))
             if Profiler.enabled { print(Profiler.report()) }
         }

@@ -27,17 +27,22 @@ public struct LoRAConfig: Equatable, Sendable {
 
 extension LanguageModel {
     /// Attaches fresh adapters (A Kaiming-uniform, B zero) to every targeted projection,
-    /// replacing any adapter already there.
+    /// replacing the whole adapter already there (untargeted projections keep none). All new
+    /// adapters are made before the old one goes, so a failure leaves the model as it was.
     public func attachLoRA(_ config: LoRAConfig) throws {
         try config.validate()
         var rng = SplitMix64(seed: config.seed)
+        var fresh: [(Linear, LoRA?)] = []
         for layer in layers {
-            for (name, linear) in layer.projections where config.targets.contains(name) {
-                linear.lora = LoRA(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: config.rank,
-                                   alpha: config.alpha, useRSLoRA: config.useRSLoRA, dropout: config.dropout,
-                                   device: linear.weight.device, rng: &rng)
+            for (name, linear) in layer.projections {
+                guard config.targets.contains(name) else { fresh.append((linear, nil)); continue }
+                fresh.append((linear, LoRA(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: config.rank,
+                                           alpha: config.alpha, useRSLoRA: config.useRSLoRA, dropout: config.dropout,
+                                           device: linear.weight.device, rng: &rng)))
             }
         }
+        try DeviceErrors.check()  // a device that could not hold them: nothing changed
+        for (linear, lora) in fresh { linear.lora = lora }
         loraConfig = config
     }
 

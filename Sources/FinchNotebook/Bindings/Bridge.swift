@@ -1,15 +1,29 @@
 import Foundation
 import FinchLang
+import FinchTensor
 
 /// Runs a binding's body, turning the engine's typed errors into Finch errors (which the
 /// interpreter reports with the cell, line and caret); Ctrl-C and Finch errors pass through.
+/// A device failure (the sticky `DeviceErrors`, see `Backend`) is a boundary here: one left by
+/// earlier work is reported before anything runs, and one this body caused wins over whatever
+/// error followed from it.
 func bridge<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() }
-    catch let e as FinchError { throw e }
+    if let e = DeviceErrors.take() { throw FinchError(deviceMessage(e)) }
+    let value: T
+    do { value = try body() }
+    catch let e as FinchError { try checkDevice(); throw e }
     catch let e as Interrupted { throw e }
-    catch let e as RuntimeError { throw e }
-    catch { throw FinchError("\(error)") }
+    catch let e as RuntimeError { try checkDevice(); throw e }
+    catch { try checkDevice(); throw FinchError("\(error)") }
+    try checkDevice()
+    return value
 }
+
+private func checkDevice() throws {
+    if let e = DeviceErrors.take() { throw FinchError(deviceMessage(e)) }
+}
+
+private func deviceMessage(_ e: DeviceError) -> String { "\(e); \(e.advice)" }
 
 /// Finch value ↔ plain Swift values for the bindings.
 extension Value {

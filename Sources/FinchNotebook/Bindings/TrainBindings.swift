@@ -81,11 +81,15 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
     r.register("lora",
                params: [.positional("model"), .keyword("r", default: .int(16)), .keyword("alpha", default: .int(16)),
                         .keyword("dropout", default: .float(0)), .keyword("targets", default: .list(FinchList(LoRAConfig.allTargets.map { .string($0) }))),
-                        .keyword("rslora", default: .bool(false)), .keyword("seed", default: .int(3407))],
-               doc: "Attach fresh LoRA adapters (A Kaiming-uniform, B zero) to the model's projections; returns the model.",
+                        .keyword("rslora", default: .bool(false)), .keyword("seed", default: .int(3407)),
+                        .keyword("replace", default: .bool(false))],
+               doc: "Attach fresh LoRA adapters (A Kaiming-uniform, B zero) to the model's projections, in place: the model itself changes and is returned (m2 = lora(m) is the same model, not a copy). A model whose adapter was trained or loaded keeps it unless replace=true.",
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
+            if let kept = m.adapterAtRisk, !(try args.bool("replace")) {
+                throw FinchError("lora(): the model already has an adapter \(kept); a new lora() would discard it. Save it first with save(model, \"adapter-folder\"), or pass replace=true to discard it. (lora() changes the model in place: m2 = lora(m) is the same model, not a copy.)")
+            }
             var lc = LoRAConfig()
             lc.rank = try args.int("r")
             lc.alpha = try args.float("alpha")
@@ -108,12 +112,12 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            let path = try args.string("path")
+            let path = ctx.resolvePath(try args.string("path"))
             try AdapterIO.load(into: m.model, from: path, trainable: try args.bool("trainable"))
             let digest = (try? Hashing.sha256Hex(file: URL(fileURLWithPath: path).appendingPathComponent("adapter_model.safetensors").path)) ?? path
             m.revision += 1
             m.adapterHistory.append("load_adapter(\(digest))")
-            ctx.output.writeError("loaded adapter \(path): \(groupDigits(m.model.network.trainableParameterCount)) parameters\n")
+            ctx.output.writeError("loaded adapter \(ctx.displayPath(path)): \(groupDigits(m.model.network.trainableParameterCount)) parameters\n")
             return .object(m)
         }
     }
@@ -144,11 +148,12 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            let path = try args.string("path")
+            let given = try args.string("path")
+            let path = ctx.resolvePath(given), shown = ctx.displayPath(path)
             switch try args.string("format") {
             case "adapter":
                 try AdapterIO.save(m.model, to: path)
-                ctx.output.writeError("saved adapter to \(path) (adapter_config.json, adapter_model.safetensors, README.md)\n")
+                ctx.output.writeError("saved adapter to \(shown) (adapter_config.json, adapter_model.safetensors, README.md)\n")
             case "merged":
                 guard let d = DType(rawValue: try args.string("dtype")), [.f32, .f16, .bf16].contains(d) else {
                     throw FinchError("save(): dtype must be \"bf16\", \"f16\" or \"f32\"")
@@ -157,17 +162,17 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                     ctx.output.writeError("note: the base is quantized (\(m.model.storageTypes.joined(separator: "/"))); merging dequantizes it first\n")
                 }
                 try MergedExport.save(m.model, to: path, dtype: d)
-                ctx.output.writeError("saved merged model to \(path) (\(d.rawValue) safetensors, config, tokenizer)\n")
+                ctx.output.writeError("saved merged model to \(shown) (\(d.rawValue) safetensors, config, tokenizer)\n")
             case "gguf":
                 guard let q = DType(rawValue: try args.string("quantize")), [.f16, .q8_0, .q4_0, .f32].contains(q) else {
                     throw FinchError("save(): quantize must be \"f16\", \"q8_0\" or \"q4_0\" for format=\"gguf\"")
                 }
                 try GGUFExport.save(m.model, to: path, quantize: q)
-                ctx.output.writeError("saved merged GGUF (\(q.rawValue)) to \(path)\n")
+                ctx.output.writeError("saved merged GGUF (\(q.rawValue)) to \(shown)\n")
             case let other:
                 throw FinchError("save(): format must be \"adapter\", \"merged\" or \"gguf\", got \"\(other)\"")
             }
-            return .string(path)
+            return ctx.shown(.string(given))   // the line above names it: the REPL does not echo it again
         }
     }
 
@@ -176,10 +181,11 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let config = jsonFromValue(args["config"])
-            let tracker = try RunTracker(project: try args.string("project"), run: try args.optionalString("run"), config: config)
+            let tracker = try RunTracker(project: try args.string("project"), run: try args.optionalString("run"), config: config,
+                                         root: ctx.resolvePath("runs"))
             let h = RunHandle(tracker)
             ctx.userInfo[RunHandle.key] = h
-            ctx.output.writeError("tracking run \(tracker.project)/\(tracker.run) in \(tracker.directory)\n")
+            ctx.output.writeError("tracking run \(tracker.project)/\(tracker.run) in \(ctx.displayPath(tracker.directory))\n")
             return .object(h)
         }
     }
@@ -256,28 +262,45 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     if let mf = m.fingerprint, let df = data.fingerprint {
         inputs = [mf, df, evalData?.fingerprint ?? "-", "\(cfg)", textField, trainOn, resume ?? "-"]
     }
+    // Folders resolve against the notebook's folder only now, so the memo key stays the same when it moves.
+    cfg.checkpointDir = cfg.checkpointDir.map(ctx.resolvePath)
+    let resumePath = resume.map(ctx.resolvePath)
     let memo = NotebookContext.of(ctx)?.memo
     let run = RunHandle.active(ctx)
+    var stepsDone = 0
 
     let compute: () throws -> TrainResult = {
         let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
-        if let resume { try trainer.resume(from: resume) }
+        if let resumePath { try trainer.resume(from: resumePath) }
         ctx.output.writeError("training: \(train.count) rows, \(trainer.totalSteps) steps × \(cfg.batchSize) × \(cfg.gradAccum), lr \(cfg.lr) \(cfg.schedule.rawValue), \(cfg.optimizer.rawValue); \(groupDigits(model.network.trainableParameterCount)) trainable parameters; gradient checkpointing \(trainer.usesCheckpointing ? "on" : "off")\n")
-        ctx.output.writeError(trainer.memoryEstimate.description + "\n")
+        ctx.output.writeError(trainer.memoryEstimate.report(residentNow: currentResidentBytes(), peakSoFar: peakResidentBytes()) + "\n")
         let progress = ProgressLine(ctx.output)
-        let result = try trainer.run(onStep: { s in
+        // Ctrl-C is acknowledged at once; the step in flight finishes (and checkpoints) first.
+        let result = try ctx.interruptFlag.acknowledge("\nstopping after this step… (Ctrl-C again quits at once)\n") { try trainer.run(onStep: { s in
+            stepsDone = s.step
             var line = String(format: "step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@", s.step, s.totalSteps, s.loss, s.lr,
                               s.gradNorm, s.tokensPerSecond, formatDuration(s.eta))
             if let e = s.evalLoss { line += String(format: "  eval %.4f", e) }
             progress.update(line, force: s.step == 1 || s.step == s.totalSteps || s.evalLoss != nil)
             if let run { logStep(s, initialEval: trainer.initialEvalLoss, to: run.tracker) }
-        }, shouldStop: { Interrupt.isRequested })
+        }, shouldStop: { ctx.interruptFlag.isRequested }) }
         progress.finish()
         return result
     }
 
     let result: TrainResult
     var cached = false
+    // A run that fails after some steps has changed the adapter: the model's identity says so
+    // (memo keys, lora()'s refusal to discard it).
+    let trainOrMark: () throws -> TrainResult = {
+        do { return try compute() } catch {
+            if stepsDone > 0 {
+                m.revision += 1
+                m.adapterHistory.append("train(failed after \(stepsDone) steps, \(UUID().uuidString))")
+            }
+            throw error
+        }
+    }
     if let memo, !inputs.isEmpty {
         let params = model.network.trainableParameters
         // An interrupted run is returned but never cached as if it had finished.
@@ -289,7 +312,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             }, decode: { data in
                 try TrainCache.decode(data, params: params.map(\.tensor))
             }, compute: {
-                let r = try compute()
+                let r = try trainOrMark()
                 if r.stopReason.hasPrefix("interrupted") { partial = r; throw NotFinished() }
                 return r
             })
@@ -297,7 +320,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             result = partial!
         }
     } else {
-        result = try compute()
+        result = try trainOrMark()
     }
     m.revision += 1
     m.adapterHistory.append("train(\(inputs.isEmpty ? UUID().uuidString : MemoCache.key("train", inputs)))")
@@ -313,14 +336,14 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             for s in result.steps { logStep(s, initialEval: result.initialEvalLoss, to: run.tracker) }
         }
         handle.runArtifacts = try? run.tracker.finish()
-        if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(png)\n") }
+        if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(ctx.displayPath(png))\n") }
     }
-    if result.stopReason.hasPrefix("interrupted") || Interrupt.isRequested {
+    if result.stopReason.hasPrefix("interrupted") || ctx.interruptFlag.isRequested {
         ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { "; checkpoint in \($0) — continue with train(..., resume=\"\($0)\")" } ?? "")\n")
-        Interrupt.request()
-        try Interrupt.check()
+        ctx.interruptFlag.request()
+        try ctx.interruptFlag.check()
     }
-    return .object(handle)
+    return ctx.shown(.object(handle))   // the result line above shows it
 }
 
 /// One step's metrics into a tracked run; before the first step, the eval loss of the untrained
@@ -387,15 +410,11 @@ enum TrainCache {
     }
 
     static func decode(_ data: Data, params: [Tensor]) throws -> TrainResult {
-        // Every field is checked before the adapter changes: a corrupt entry is an error (discarded and
-        // recomputed by MemoCache), never a trap and never half-applied.
-        let (h, evals, values) = try TrainCacheFormat.parse(data, counts: params.map(\.count))
-        let bytes = Data(data)
-        var offset = values.lowerBound
-        for p in params {
-            try p.assign(bytes.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-            offset += p.count * 4
-        }
+        // Every field is checked (TrainCacheFormat.parse) before the adapter changes: a corrupt entry is an
+        // error (discarded and recomputed by MemoCache), never a trap and never half-applied.
+        let parsed: (header: TrainCache.Header, evals: [(Int, Float)], values: Range<Int>)
+        do { parsed = try TrainCacheFormat.parse(data, counts: params.map(\.count)) } catch let e as TrainCacheFormat.Corrupt { throw FinchError(e.description) }
+        let (h, evals, values) = parsed
         let r = TrainResult()
         r.steps = h.steps
         r.evals = evals
@@ -405,6 +424,14 @@ enum TrainCache {
         r.peakResidentBytes = h.peak
         r.stopReason = h.stopReason
         r.trainableParameters = h.trainable
+        // Validate, then change: the adapter is written only once the whole entry has been read.
+        let bytes = Data(data)  // indices from 0 even for a slice
+        var offset = values.lowerBound
+        for p in params {
+            try p.assign(bytes.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            offset += p.count * 4
+        }
+        try DeviceErrors.check()
         return r
     }
 }

@@ -113,6 +113,7 @@ extension Ops {
 
 extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
+        if DeviceErrors.isPending { return }  // an allocation failed: its result is thrown away (Backend)
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")\(p.batch > 1 ? " ×\(p.batch)" : "")\(a.dtype == .f32 && b.dtype == .f32 ? "" : " stored")" : "gemm") {
         if a.dtype == .f32 && b.dtype == .f32 {
             for i in 0..<p.batch {
