@@ -82,6 +82,72 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".adapter.") || $0.hasPrefix(".notes.txt.") }.isEmpty)
     }
 
+    /// `finch secrets set` killed mid-write: the store still holds every earlier secret, mode 0600.
+    @Test func secretsStoreSurvivesAKill() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = ["XDG_CONFIG_HOME": dir + "/config", "HOME": dir]
+        func set(_ name: String, _ value: String, fault: String? = nil) throws -> (code: Int32, signal: Int32?) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: finchBinary)
+            p.arguments = ["secrets", "set", name]
+            var e = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            e.removeValue(forKey: "FINCH_FAULT")
+            if let fault { e["FINCH_FAULT"] = fault }
+            p.environment = e
+            let input = Pipe()
+            p.standardInput = input; p.standardOutput = Pipe(); p.standardError = Pipe()
+            try p.run()
+            input.fileHandleForWriting.write(Data((value + "\n").utf8))
+            try input.fileHandleForWriting.close()
+            p.waitUntilExit()
+            return (p.terminationStatus, p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil)
+        }
+        #expect(try set("HF_TOKEN", "hf_first").code == 0)
+        let store = dir + "/config/finch/secrets.json"
+        let before = try Data(contentsOf: URL(fileURLWithPath: store))
+        for n in [0, 5, 20] {
+            #expect(try set("WANDB_API_KEY", String(repeating: "k", count: 200), fault: "write:\(n)").signal == SIGKILL)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: store)) == before)
+        }
+        let mode = (try FileManager.default.attributesOfItem(atPath: store)[.posixPermissions] as? Int) ?? 0
+        #expect(mode == 0o600)
+    }
+
+    /// train() with checkpoints and the memo cache, killed at several points: every checkpoint folder
+    /// that exists resumes, and the memo cache holds no half-written entry (the next run never reports one).
+    @Test func checkpointsAndCacheSurviveAKill() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tiny = try REPLProcessTests.tinyFolder(in: dir)
+        func notebook(resume: Bool) -> String {
+            """
+            %% train
+            m = load_model("\(tiny)")
+            lora(m, r=4, alpha=8)
+            d = dataset([{"text": "0123456789"}, {"text": "9876543210"}, {"text": "1357924680"}])
+            r = train(m, d, steps=4, batch_size=1, checkpoint_every=1, checkpoint_dir="\(dir)/ckpt"\(resume ? ", resume=\"\(dir)/ckpt\"" : ""))
+            print(r.loss)
+            """
+        }
+        try notebook(resume: false).write(toFile: dir + "/nb.cell", atomically: true, encoding: .utf8)
+        try notebook(resume: true).write(toFile: dir + "/resume.cell", atomically: true, encoding: .utf8)
+        var kills = 0
+        for n in [100, 2_000, 9_000, 30_000, 60_000] {
+            try? FileManager.default.removeItem(atPath: dir + "/.finch-cache")
+            let r = try Self.run(["run", "nb.cell", "--no-transcript"], cwd: dir, env: ["FINCH_FAULT": "write:\(n)"])
+            guard r.signal == SIGKILL else { continue }
+            kills += 1
+            if isFolder(dir + "/ckpt") {
+                let resumed = try Self.run(["run", "resume.cell", "--no-transcript", "--fresh"], cwd: dir)
+                #expect(resumed.code == 0, "killed after \(n) bytes: \(resumed.err)")
+            }
+            let again = try Self.run(["run", "nb.cell", "--no-transcript"], cwd: dir)
+            #expect(again.code == 0 && !again.err.contains("failed to load"), "killed after \(n) bytes: \(again.err)")
+        }
+        #expect(kills >= 3)
+    }
+
     @Test func fullDiskSaysSoAndKeepsThePreviousAdapter() throws {
         let dir = try tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
