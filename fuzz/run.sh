@@ -18,9 +18,11 @@ if [ -x "$root/fuzz/$name/run.sh" ]; then exec "$root/fuzz/$name/run.sh" "$secon
 out="$root/.build-fuzz/$name"
 mkdir -p "$out/corpus" "$out/artifacts"
 fixtures="$root/Tests/FinchModelsTests/Fixtures"
+module=FinchFuzz
 case "$name" in
   parser)
-    sources=("$root"/Sources/FinchLang/*.swift "$root"/Sources/FinchSupport/*.swift "$root/fuzz/parser/harness.swift")
+    module=FinchLang  # FinchLang's sources name their own module (FinchLang.resolvePath)
+    sources=("$root"/Sources/FinchLang/*.swift "$root"/Sources/FinchSupport/*.swift "$root/fuzz/parser/PackageResourcesStub.swift" "$root/fuzz/parser/harness.swift")
     for f in "$root"/notebooks/*.cell "$root"/stdlib/*.fin "$root"/Tests/FinchNotebookTests/Fixtures/*.cell "$root"/fuzz/parser/seeds/*; do
         [ -f "$f" ] && cp "$f" "$out/corpus/" || true
     done
@@ -48,7 +50,7 @@ case "$name" in
     maxlen=4096 ;;
   *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers, model-config, checkpoint-state, cache-entry)" >&2; exit 2 ;;
 esac
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FinchFuzz "${sources[@]}" -o "$out/fuzz-$name"
+swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" "${sources[@]}" -o "$out/fuzz-$name"
 start=$(date +%s)
 set +e
 "$out/fuzz-$name" "$out/corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$maxlen -timeout=10 \
