@@ -27,6 +27,15 @@ import Testing
         #expect(try parse(["hidden_size": 16.0]).hiddenSize == 16)
     }
 
+    /// Found by fuzz/model-config: sizes that each pass but multiply past Int.max in parameterCount.
+    @Test func sizesWhoseProductOverflowsAreErrors() throws {
+        #expect { try parse(["intermediate_size": 444444444444444444]) } throws: { "\($0)" == "config.json: 'sizes' are implausibly large" }
+        #expect { try parse(["intermediate_size": 9_999_999, "hidden_size": 999_936, "num_hidden_layers": 9_999, "num_attention_heads": 16, "num_key_value_heads": 16]) } throws: {
+            "\($0)".contains("implausibly large model")
+        }
+        #expect(try parse([:]).parameterCount > 0)
+    }
+
     @Test func ropeAndTokenIdsAreCheckedToo() throws {
         let rope: [String: Any] = ["rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
                                    "original_max_position_embeddings": 1e30]

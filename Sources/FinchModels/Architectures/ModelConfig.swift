@@ -73,8 +73,16 @@ public struct ModelConfig: Equatable, Sendable {
         guard headDim % 2 == 0 else { throw ModelError.invalidConfig(file: file, key: "head_dim", problem: "must be even for rotary embeddings (got \(headDim))") }
         guard rmsNormEps > 0, ropeTheta > 0 else { throw ModelError.invalidConfig(file: file, key: "rms_norm_eps/rope_theta", problem: "must be positive") }
         // Bounds that keep a corrupt config from asking for absurd memory.
-        guard vocabSize < 10_000_000, hiddenSize < 1_000_000, numHiddenLayers < 10_000, maxPositionEmbeddings <= 10_000_000 else {
+        guard vocabSize < 10_000_000, hiddenSize < 1_000_000, numHiddenLayers < 10_000, maxPositionEmbeddings <= 10_000_000,
+              intermediateSize < 10_000_000, numAttentionHeads < 100_000, headDim < 100_000 else {
             throw ModelError.invalidConfig(file: file, key: "sizes", problem: "are implausibly large")
+        }
+        // parameterCount in Int must not overflow (found by fuzz/model-config): check it in Double first
+        let d = { (x: Int) in Double(x) }
+        let perLayer = d(hiddenSize) * d(headDim) * d(numAttentionHeads * 2 + numKeyValueHeads * 2) + 3 * d(hiddenSize) * d(intermediateSize)
+            + 2 * d(hiddenSize) + d(headDim) * d(numAttentionHeads + 2 * numKeyValueHeads)
+        guard d(vocabSize) * d(hiddenSize) * 2 + d(numHiddenLayers) * perLayer < 1e15 else {
+            throw ModelError.invalidConfig(file: file, key: "sizes", problem: "describe an implausibly large model (over 10^15 parameters)")
         }
     }
 
