@@ -5,7 +5,7 @@
 #   safetensors  the safetensors reader            (fuzz/safetensors/Harness.swift)
 #   tokenizer    tokenizer.json/config/templates   (fuzz/tokenizer/run.sh)
 #   hub-parsers  JSON/JSONL/CSV/card YAML/splits   (fuzz/hub-parsers/run.sh, when present)
-#   model-config config.json / generation_config.json (fuzz/model-config/Harness.swift)
+#   model-config config.json / generation_config.json / adapter_config.json (fuzz/model-config/Harness.swift)
 #   checkpoint-state  a checkpoint's state.json      (fuzz/checkpoint-state/Harness.swift)
 #   cache-entry  a memo-cache entry of train()      (fuzz/cache-entry/Harness.swift)
 # The harness is compiled with the sources it tests (swiftc -sanitize=fuzzer,address); seeds come from
@@ -37,7 +37,8 @@ case "$name" in
     maxlen=65536 ;;
   model-config)
     m="$root/Sources/FinchModels"
-    sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/fuzz/model-config/RopeStub.swift" "$root/fuzz/model-config/Harness.swift")
+    sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/Sources/FinchTrain/AdapterConfig.swift"
+             "$root/fuzz/model-config/RopeStub.swift" "$root/fuzz/model-config/Harness.swift")
     cp "$root"/fuzz/model-config/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   checkpoint-state)

@@ -119,22 +119,16 @@ public enum AdapterIO {
         guard let data = try? Data(contentsOf: configURL) else {
             throw SaveError.invalidAdapter(path: path, reason: "adapter_config.json is missing")
         }
-        guard let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw SaveError.invalidAdapter(path: configURL.path, reason: "is not a JSON object")
+        let settings: PEFTLoraSettings
+        do { settings = try PEFTLoraSettings.parse(data) } catch {
+            throw SaveError.invalidAdapter(path: configURL.path, reason: "\(error)")
         }
-        guard (cfg["peft_type"] as? String ?? "LORA") == "LORA" else {
-            throw SaveError.invalidAdapter(path: configURL.path, reason: "peft_type is \(cfg["peft_type"]!), only LORA is supported")
-        }
-        guard let r = exactInt(cfg["r"]), r > 0 else {
-            throw SaveError.invalidAdapter(path: configURL.path, reason: cfg["r"] == nil ? "r is missing" : "r must be a positive whole number (got \(cfg["r"]!))")
-        }
-        let alpha = (cfg["lora_alpha"] as? Double).map(Float.init) ?? Float(r)
+        let r = settings.rank, alpha = settings.alpha
         var lc = LoRAConfig()
         lc.rank = r
         lc.alpha = alpha
-        lc.dropout = (cfg["lora_dropout"] as? Double).map(Float.init) ?? 0
-        lc.useRSLoRA = cfg["use_rslora"] as? Bool ?? false
-        if cfg["use_dora"] as? Bool == true { throw SaveError.invalidAdapter(path: path, reason: "DoRA adapters are not supported") }
+        lc.dropout = settings.dropout
+        lc.useRSLoRA = settings.useRSLoRA
         let st = try SafetensorsFile(path: dir.appendingPathComponent("adapter_model.safetensors").path)
         var found: [String] = []
         // Validate, then change: every tensor is read and checked before the model's adapter (a

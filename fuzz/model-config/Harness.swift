@@ -1,5 +1,5 @@
-// libFuzzer harness for config.json and generation_config.json as Finch reads them (ModelConfig.fromHuggingFace
-// and the integer readers also used for adapter_config.json's r and token ids). Build and run (outside CI):
+// libFuzzer harness for config.json, generation_config.json and adapter_config.json as Finch reads them
+// (ModelConfig.fromHuggingFace, the exact integer readers for token ids, PEFTLoraSettings). Build and run:
 //   fuzz/run.sh model-config SECONDS
 import Foundation
 
@@ -14,6 +14,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // generation_config.json / adapter_config.json: token ids and ranks through the exact readers
     if let json = (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] {
         for (_, v) in json { _ = exactInt(v); _ = exactInts(v) }
+    }
+    if let a = try? PEFTLoraSettings.parse(bytes) {
+        precondition(a.rank > 0 && a.rank <= 1 << 16 && a.alpha > 0 && a.dropout >= 0 && a.dropout < 1)
     }
     return 0
 }
