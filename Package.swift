@@ -49,7 +49,7 @@ let package = Package(
         ),
         .target(name: "FinchTrain", dependencies: ["FinchModels"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
-        .target(name: "FinchCUDA", dependencies: ["FinchTensor"]),
+        .target(name: "FinchCUDA", dependencies: ["FinchTensor", "CFinchKernels"]),
         .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchLang"),
