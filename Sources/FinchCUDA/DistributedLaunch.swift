@@ -24,6 +24,11 @@ public struct LaunchConfig: Equatable, Sendable {
 
     public static let defaultPort: UInt16 = 29500  // torch.distributed's
 
+    public init(rank: Int, worldSize: Int, localRank: Int, masterAddr: String, masterPort: UInt16, launcher: String) {
+        self.rank = rank; self.worldSize = worldSize; self.localRank = localRank
+        self.masterAddr = masterAddr; self.masterPort = masterPort; self.launcher = launcher
+    }
+
     /// The launch the environment describes: nil when it names none, or a world of one process
     /// (nothing to coordinate). torchrun's variables win over SLURM's (torchrun inside an
     /// allocation sets both). Bad values are errors naming the variable and what to set.

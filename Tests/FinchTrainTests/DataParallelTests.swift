@@ -118,15 +118,18 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         cfg.checkpointDir = dir
         let models = try (0..<3).map { _ in try replica() }
-        final class Count: @unchecked Sendable { var n = 0 }
+        final class Count: @unchecked Sendable { var n = 0, yes = 0; let lock = NSLock() }
         let asked = Count()
-        // Only rank 2 sees the request (as one process of several would), on its second check.
+        // Only one rank sees the request (as one process of several would): the 4th check overall
+        // is some rank's check after step 2 (no rank checks after step 2 before all checked after step 1).
         let result = try DataParallelTraining.run(models: models, reducers: InProcessGroup(worldSize: 3).reducers,
                                                   train: Self.uneven, config: cfg, padId: 0, shouldStop: {
-            guard Thread.current.name == "finch-rank-2" else { return false }
+            asked.lock.lock(); defer { asked.lock.unlock() }
             asked.n += 1
-            return asked.n == 2
+            if asked.n == 4 { asked.yes += 1; return true }
+            return false
         })
+        #expect(asked.yes == 1)
         #expect(result.steps.count == 2)
         #expect(result.stopReason == "interrupted at step 2")
         #expect(result.checkpointPath == dir)

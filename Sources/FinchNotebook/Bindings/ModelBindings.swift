@@ -104,7 +104,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
     func chooseDevice(_ name: String, _ ctx: CallContext) throws -> Device? {
         switch name.lowercased() {
         case "cpu": return nil
-        case "auto": return (try? CUDA.activate())?.device
+        case "auto": return (try? CUDA.activate(ordinal: (try? currentLaunch())??.localRank ?? 0))?.device  // torchrun: LOCAL_RANK's GPU
         case let n where n == "cuda" || n == "gpu" || n.hasPrefix("cuda:"):
             let ordinal = n.hasPrefix("cuda:") ? Int(n.dropFirst(5)) : 0
             guard let ordinal else { throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"") }

@@ -31,7 +31,7 @@ enum TrainDevices: Equatable {
         case .list(let l):
             var ordinals: [Int] = []
             for item in l.items {
-                guard case .int(let n) = item, n >= 0 else { throw FinchError("\(usage); \(item) is not a GPU number (0, 1, …)") }
+                guard case .int(let n) = item, n >= 0 else { throw FinchError("\(usage); \(repr(item)) is not a GPU number (0, 1, …)") }
                 guard !ordinals.contains(n) else { throw FinchError("\(usage); GPU \(n) is listed twice") }
                 ordinals.append(n)
             }
@@ -52,24 +52,24 @@ enum TrainPlacement {
 
     /// Checks the request against this machine and the model (before any training starts).
     /// `gpuCount` and `launch` are passed in so that tests can describe other machines.
-    static func plan(_ devices: TrainDevices, model: LanguageModel, gpuCount: () throws -> Int,
+    static func plan(_ devices: TrainDevices, modelDevice: Device, gpuCount: () throws -> Int,
                      launch: LaunchConfig?) throws -> TrainPlacement {
         if let launch {
             guard devices == .own else {
                 throw FinchError("train(): this process is rank \(launch.rank) of \(launch.worldSize) (started by \(launch.launcher)); each process trains on its own GPU, so leave devices= out")
             }
-            guard model.device == .cuda(launch.localRank) else {
-                throw FinchError("train(): rank \(launch.rank) must train on cuda:\(launch.localRank) (LOCAL_RANK) but the model is on \(model.device); load it with load_model(..., device=\"auto\") or device=\"cuda:\(launch.localRank)\"")
+            guard modelDevice == .cuda(launch.localRank) else {
+                throw FinchError("train(): rank \(launch.rank) must train on cuda:\(launch.localRank) (LOCAL_RANK) but the model is on \(modelDevice); load it with load_model(..., device=\"auto\") or device=\"cuda:\(launch.localRank)\"")
             }
             return .process(launch)
         }
         if devices == .own { return .single }
         let count: Int
         do { count = try gpuCount() } catch {
-            throw FinchError("train(): devices=\(devices.text) needs CUDA GPUs, but none can be used here: \(error). Leave devices out (or devices=\"cpu\") to train on this machine's \(model.device)")
+            throw FinchError("train(): devices=\(devices.text) needs CUDA GPUs, but none can be used here: \(error). Leave devices out (or devices=\"cpu\") to train on this machine's \(modelDevice)")
         }
         guard count > 0 else {
-            throw FinchError("train(): devices=\(devices.text) needs CUDA GPUs, but this machine has none. Leave devices out (or devices=\"cpu\") to train on the \(model.device)")
+            throw FinchError("train(): devices=\(devices.text) needs CUDA GPUs, but this machine has none. Leave devices out (or devices=\"cpu\") to train on the \(modelDevice)")
         }
         var ordinals: [Int]
         switch devices {
@@ -81,8 +81,8 @@ enum TrainPlacement {
             ordinals = l
         case .own: ordinals = []
         }
-        guard case .cuda(let home) = model.device, let first = ordinals.firstIndex(of: home) else {
-            throw FinchError("train(): devices=\(devices.text) trains copies of the model on those GPUs, starting from the model's own; it is on \(model.device). Load it on one of them first: load_model(..., device=\"cuda:\(ordinals[0])\")")
+        guard case .cuda(let home) = modelDevice, let first = ordinals.firstIndex(of: home) else {
+            throw FinchError("train(): devices=\(devices.text) trains copies of the model on those GPUs, starting from the model's own; it is on \(modelDevice). Load it on one of them first: load_model(..., device=\"cuda:\(ordinals[0])\")")
         }
         // Rank 0 is the model itself (its GPU first): it reports, checkpoints and keeps the result.
         ordinals.swapAt(0, first)
@@ -128,5 +128,32 @@ func trainInParallel(_ placement: TrainPlacement, model: LanguageModel, train: [
         if let resume { try trainer.resume(from: resume) }
         if launch.rank == 0 { onStart(trainer) }
         return try trainer.run(onStep: launch.rank == 0 ? onStep : { _ in }, shouldStop: shouldStop)
+    }
+}
+
+extension TrainPlacement {
+    /// " × 2 GPUs" in the announcement of a data-parallel run.
+    var ranksText: String {
+        switch self {
+        case .single: return ""
+        case .threads(let o): return " × \(o.count) GPUs"
+        case .process(let l): return " × \(l.worldSize) processes"
+        }
+    }
+
+    /// The GPUs take part in the memo key: the same run on other GPUs sums in another order.
+    var memoInputs: [String] {
+        switch self {
+        case .single: return []
+        case .threads(let o): return ["devices=\(o)"]
+        case .process(let l): return ["world=\(l.worldSize)"]
+        }
+    }
+
+    /// Processes of a launch never use the notebook cache: a hit on one rank and a miss on another
+    /// would leave the others waiting in the all-reduce (and every rank would write the cache).
+    var mayUseMemo: Bool {
+        if case .process = self { return false }
+        return true
     }
 }
