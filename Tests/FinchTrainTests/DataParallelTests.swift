@@ -170,6 +170,30 @@ import Testing
         #expect(adapter(models[1]) == adapter(models[0]))
     }
 
+    /// The notebook's replicas (`LanguageModel.replica(on:)`, here on the CPU): the same loss, an
+    /// adapter of their own, and training them data-parallel equals training the model alone.
+    @Test func replicasComputeTheSameAndOwnTheirAdapters() throws {
+        let model = try replica()
+        let copy = try model.replica(on: .cpu)
+        #expect(adapter(copy) == adapter(model))
+        #expect(copy.layers[0].qProj.lora!.a !== model.layers[0].qProj.lora!.a)
+        let ids: [Int32] = [5, 6, 7, 8, 9, 10, 11, 12], labels = ids
+        let (a, _) = try model.loss(ids: ids, labels: labels, batch: 1, seqLen: 8)
+        let (b, _) = try copy.loss(ids: ids, labels: labels, batch: 1, seqLen: 8)
+        #expect(a.item == b.item)
+        copy.layers[0].qProj.lora!.a.data[0] += 1
+        #expect(adapter(copy) != adapter(model))
+
+        var cfg = TrainConfig()
+        cfg.steps = 3; cfg.batchSize = 1; cfg.lr = 1e-2
+        let alone = try replica()
+        _ = try Trainer(model: alone, train: Self.uneven, config: { var c = cfg; c.batchSize = 2; return c }(), padId: 0).run()
+        let first = try replica()
+        let models = [first, try first.replica(on: .cpu)]
+        _ = try DataParallelTraining.run(models: models, reducers: InProcessGroup(worldSize: 2).reducers, train: Self.uneven, config: cfg, padId: 0)
+        #expect(zip(adapter(alone), adapter(first)).map { abs($0 - $1) }.max()! < 1e-5)
+    }
+
     @Test func mismatchedReplicasAreRefused() throws {
         #expect(throws: DataParallelError.self) {
             try DataParallelTraining.run(models: [try replica()], reducers: InProcessGroup(worldSize: 2).reducers,
