@@ -7,7 +7,7 @@ import Glibc
 // Several processes (one per GPU, on one or several nodes) started by torchrun or SLURM: the
 // environment says which rank this process is, and where rank 0 serves NCCL's unique id.
 //
-//   torchrun --nproc-per-node 8 $(which finch) run notebook.cell    RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+//   torchrun --nproc-per-node 8 --no-python finch run notebook.cell    RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
 //   srun --ntasks-per-node 8 --gpus-per-node 8 finch run notebook.cell    SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID (+ MASTER_ADDR)
 
 /// Which rank this process is in a multi-process launch.

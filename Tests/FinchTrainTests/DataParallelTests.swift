@@ -136,6 +136,32 @@ import Testing
         for m in models.dropFirst() { #expect(adapter(m) == adapter(models[0])) }
     }
 
+    @Test func resumedRanksContinueLikeAStraightRun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("finch-dp-resume-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var cfg = TrainConfig()
+        cfg.steps = 5; cfg.batchSize = 2; cfg.gradAccum = 2; cfg.lr = 5e-3; cfg.checkpointDir = dir
+        let train = countingRows(11, length: 8, seed: 4) + Self.uneven
+        func ranks() throws -> [LanguageModel] { try (0..<2).map { _ in try replica() } }
+        let straight = try ranks()
+        _ = try DataParallelTraining.run(models: straight, reducers: InProcessGroup(worldSize: 2).reducers, train: train, config: cfg, padId: 0)
+        final class Count: @unchecked Sendable { var n = 0; let lock = NSLock() }
+        let checks = Count()
+        let first = try DataParallelTraining.run(models: try ranks(), reducers: InProcessGroup(worldSize: 2).reducers, train: train,
+                                                 config: cfg, padId: 0, shouldStop: {
+            checks.lock.lock(); defer { checks.lock.unlock() }
+            checks.n += 1
+            return checks.n == 5  // a check after step 3
+        })
+        #expect(first.steps.count == 3)
+        let resumed = try ranks()
+        let rest = try DataParallelTraining.run(models: resumed, reducers: InProcessGroup(worldSize: 2).reducers, train: train,
+                                                config: cfg, padId: 0, resume: dir)
+        #expect(rest.steps.map(\.step) == [4, 5])
+        #expect(adapter(resumed[0]) == adapter(straight[0]))
+        #expect(adapter(resumed[1]) == adapter(straight[1]))
+    }
+
     @Test func aFailedRankReleasesTheOthers() throws {
         let group = InProcessGroup(worldSize: 3)
         final class Errors: @unchecked Sendable { var list: [Error] = [] }
