@@ -1,12 +1,13 @@
 // One-token decode in one call (see finch_decode.h): a persistent thread pool, spin barriers, and the
-// layer's element-wise work folded into the mat-vecs' epilogues. Per layer (T threads, 5 barriers):
-//   1. each thread: x̂ = rmsnorm(x) (and its 8-bit blocks); its heads of the 960 q/k/v rows → q, or
-//      straight into the KV cache's row pos; rotary on its q/k heads                          | barrier
-//   2. its query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att             | barrier
-//   3. each thread: att's blocks; its rows of o_proj, added into x                             | barrier
-//   4. each thread: rmsnorm(x); its rows of gate and up, SwiGLU into h                         | barrier
-//   5. each thread: h's blocks; its rows of down_proj, added into x                            | barrier
-// then rmsnorm and the thread's rows of the LM head. Threads write disjoint rows between barriers.
+// layer's element-wise work folded into the mat-vecs' epilogues. Per layer (5 barriers):
+//   1. each thread: x̂ = rmsnorm(x) (and its 8-bit blocks); then heads of the 960 q/k/v rows → q, or
+//      straight into the KV cache's row pos; rotary on those q/k heads                         | barrier
+//   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att                  | barrier
+//   3. each thread: att's blocks; rows of o_proj, added into x                                  | barrier
+//   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h                              | barrier
+//   5. each thread: h's blocks; rows of down_proj, added into x                                 | barrier
+// then rmsnorm and rows of the LM head. Heads and row chunks are claimed from a counter per phase, so
+// threads write disjoint rows between barriers and a descheduled thread holds up nobody for long.
 #include "finch_decode.h"
 #include "finch_kernels.h"
 #include <math.h>
@@ -25,6 +26,8 @@
 enum { T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 // Spins before a waiting thread yields the core (barriers) or sleeps (between tokens).
 enum { BARRIER_SPINS = 1 << 12, IDLE_SPINS = 1 << 16 };
+// Rows per work chunk of a mat-vec (the LM head takes 4×).
+enum { ROWS = 64 };
 
 typedef struct {
     float *xn;              // the normalised input of the current mat-vec (f32)
@@ -51,6 +54,9 @@ struct finch_decoder {
     worker_arg *args;
     int started;
     atomic_int job_gen, quit, bar_count, bar_gen;
+    // Per phase of a token (5 per layer + the head): chunks claimed and chunks finished, zeroed per token.
+    atomic_int *next, *done;
+    atomic_int workers_done;  // workers through the current token (the next one may reset the counters)
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -62,26 +68,32 @@ int finch_decode_supports(int t, int mode) {
 
 // ---- threads ---------------------------------------------------------------------------------
 
-static void barrier(struct finch_decoder *d) {
-    if (d->threads == 1) return;
-    const int gen = atomic_load_explicit(&d->bar_gen, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&d->bar_count, 1, memory_order_acq_rel) == d->threads - 1) {
-        atomic_store_explicit(&d->bar_count, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&d->bar_gen, 1, memory_order_acq_rel);
-        return;
-    }
-    for (int spins = 0; atomic_load_explicit(&d->bar_gen, memory_order_acquire) == gen; spins++) {
-        if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();  // a peer descheduled on a busy machine
-    }
-}
 
-// [begin, end) of n rows for thread t, boundaries on multiples of `align`.
-static void split(int n, int align, int t, int T, int *begin, int *end) {
-    const int units = (n + align - 1) / align;
-    *begin = units * t / T * align;
-    *end = units * (t + 1) / T * align;
-    if (*begin > n) *begin = n;
-    if (*end > n) *end = n;
+// Work is handed out in chunks from a per-phase counter (llama.cpp's scheme), and a thread waits only for
+// the chunks of the phase to be finished, not for the other threads to arrive: on a busy machine a thread
+// that lost its core finds the phase done when it returns and skips ahead, instead of stalling everyone.
+// Phases still run strictly in order (each waits for the previous one's chunks), so a chunk's inputs are
+// complete when it is claimed, and a thread that claims nothing never uses what it prepared.
+typedef struct { atomic_int *next, *done; int n, chunk; } phase;
+
+static phase phase_of(struct finch_decoder *d, int p, int units, int chunk) {
+    return (phase){d->next + p, d->done + p, (units + chunk - 1) / chunk, chunk};
+}
+// Whether chunks are left to claim (a late thread skips preparing its input otherwise).
+static int open_phase(phase ph) { return atomic_load_explicit(ph.next, memory_order_relaxed) < ph.n; }
+// The next chunk's units [begin, end) of `units`; 0 when none is left.
+static int claim(phase ph, int units, int *begin, int *end) {
+    const int c = atomic_fetch_add_explicit(ph.next, 1, memory_order_relaxed);
+    if (c >= ph.n) return 0;
+    *begin = c * ph.chunk;
+    *end = *begin + ph.chunk < units ? *begin + ph.chunk : units;
+    return 1;
+}
+static void finish(phase ph) { atomic_fetch_add_explicit(ph.done, 1, memory_order_release); }
+static void wait_phase(phase ph) {
+    for (int spins = 0; atomic_load_explicit(ph.done, memory_order_acquire) < ph.n; spins++) {
+        if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();
+    }
 }
 
 // ---- small f32 kernels (attention, norms) -------------------------------------------------------
@@ -213,7 +225,7 @@ static void add_bias(float *y, const float *bias, int rb, int re) {
 
 static void run(struct finch_decoder *d, int t) {
     const finch_decode_model *m = &d->m;
-    const int T = d->threads, hd = m->head_dim, half = hd / 2, C = m->hidden, F = m->ffn, H = m->heads, KVH = m->kv_heads;
+    const int hd = m->head_dim, half = hd / 2, C = m->hidden, F = m->ffn, H = m->heads, KVH = m->kv_heads;
     const int kvw = KVH * hd, pos = d->pos, mode = d->mode, isa = d->isa;
     const float *cs = m->rope_cos + (size_t)pos * half, *sn = m->rope_sin + (size_t)pos * half;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -224,13 +236,16 @@ static void run(struct finch_decoder *d, int t) {
     for (int l = 0; l < m->n_layers; l++) {
         const finch_decode_layer *L = &d->layers[l];
         float *krow = L->k_cache + (size_t)pos * kvw, *vrow = L->v_cache + (size_t)pos * kvw;
+        const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, H, 1),
+                    oproj = phase_of(d, 5 * l + 2, C, ROWS), gateup = phase_of(d, 5 * l + 3, F, ROWS),
+                    down = phase_of(d, 5 * l + 4, C, ROWS);
 
         // 1. q/k/v: units of one head (hd rows): H query heads, then KVH key heads, then KVH value heads
-        rmsnorm(d->x, L->attn_norm, s->xn, C, m->eps);
-        prepare(s, s->xn, C, mode);
-        int u0, u1;
-        split(H + 2 * KVH, 1, t, T, &u0, &u1);
-        for (int u = u0; u < u1; u++) {
+        if (open_phase(qkv)) {
+            rmsnorm(d->x, L->attn_norm, s->xn, C, m->eps);
+            prepare(s, s->xn, C, mode);
+        }
+        for (int u, u1; claim(qkv, H + 2 * KVH, &u, &u1); finish(qkv)) {
             if (u < H) {
                 matvec(&L->q, s, mode, d->q, u * hd, (u + 1) * hd, C);
                 add_bias(d->q, L->q_bias, u * hd, (u + 1) * hd);
@@ -246,11 +261,10 @@ static void run(struct finch_decoder *d, int t) {
                 add_bias(vrow, L->v_bias, j * hd, (j + 1) * hd);
             }
         }
-        barrier(d);
+        wait_phase(qkv);
 
-        // 2. attention of this thread's query heads over keys 0...pos
-        split(H, 1, t, T, &rb, &re);
-        for (int h = rb; h < re; h++) {
+        // 2. attention of query heads over keys 0...pos
+        for (int h, h1; claim(attn, H, &h, &h1); finish(attn)) {
             const float *qh = d->q + h * hd;
             const size_t kv_off = (size_t)(h / (H / KVH)) * hd;
             float *sc = s->scores, mx = -INFINITY;
@@ -264,36 +278,43 @@ static void run(struct finch_decoder *d, int t) {
             for (int j = 0; j <= pos; j++) axpy(isa, sc[j], L->v_cache + (size_t)j * kvw + kv_off, out, hd);
             for (int i = 0; i < hd; i++) out[i] *= inv;
         }
-        barrier(d);
+        wait_phase(attn);
 
         // 3. x += o_proj(att)
-        prepare(s, d->att, H * hd, mode);
-        split(C, 16, t, T, &rb, &re);
-        matvec(&L->o, s, mode, d->tmp, rb, re, H * hd);
-        for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
-        barrier(d);
+        if (open_phase(oproj)) prepare(s, d->att, H * hd, mode);
+        for (; claim(oproj, C, &rb, &re); finish(oproj)) {
+            matvec(&L->o, s, mode, d->tmp, rb, re, H * hd);
+            for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
+        }
+        wait_phase(oproj);
 
         // 4. h = silu(gate(x̂)) · up(x̂)
-        rmsnorm(d->x, L->ffn_norm, s->xn, C, m->eps);
-        prepare(s, s->xn, C, mode);
-        split(F, 16, t, T, &rb, &re);
-        matvec(&L->gate, s, mode, d->gate, rb, re, C);
-        matvec(&L->up, s, mode, d->up, rb, re, C);
-        if (re > rb) finch_swiglu_f32(d->gate + rb, d->up + rb, d->h + rb, (size_t)(re - rb));
-        barrier(d);
+        if (open_phase(gateup)) {
+            rmsnorm(d->x, L->ffn_norm, s->xn, C, m->eps);
+            prepare(s, s->xn, C, mode);
+        }
+        for (; claim(gateup, F, &rb, &re); finish(gateup)) {
+            matvec(&L->gate, s, mode, d->gate, rb, re, C);
+            matvec(&L->up, s, mode, d->up, rb, re, C);
+            finch_swiglu_f32(d->gate + rb, d->up + rb, d->h + rb, (size_t)(re - rb));
+        }
+        wait_phase(gateup);
 
         // 5. x += down(h)
-        prepare(s, d->h, F, mode);
-        split(C, 16, t, T, &rb, &re);
-        matvec(&L->down, s, mode, d->tmp, rb, re, F);
-        for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
-        barrier(d);
+        if (open_phase(down)) prepare(s, d->h, F, mode);
+        for (; claim(down, C, &rb, &re); finish(down)) {
+            matvec(&L->down, s, mode, d->tmp, rb, re, F);
+            for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
+        }
+        wait_phase(down);
     }
-    rmsnorm(d->x, m->final_norm, s->xn, C, m->eps);
-    prepare(s, s->xn, C, mode);
-    split(m->vocab, 64, t, T, &rb, &re);
-    matvec(&m->lm_head, s, mode, d->logits, rb, re, C);
-    barrier(d);
+    const phase head = phase_of(d, 5 * m->n_layers, m->vocab, 4 * ROWS);
+    if (open_phase(head)) {
+        rmsnorm(d->x, m->final_norm, s->xn, C, m->eps);
+        prepare(s, s->xn, C, mode);
+    }
+    for (; claim(head, m->vocab, &rb, &re); finish(head)) matvec(&m->lm_head, s, mode, d->logits, rb, re, C);
+    wait_phase(head);
 }
 
 static void *worker_main(void *p) {
@@ -311,6 +332,7 @@ static void *worker_main(void *p) {
         }
         seen = g;
         run(d, a->tid);
+        atomic_fetch_add_explicit(&d->workers_done, 1, memory_order_release);
     }
 }
 
@@ -333,7 +355,7 @@ void finch_decoder_destroy(finch_decoder *d) {
         }
     }
     free(d->s); free(d->x); free(d->q); free(d->att); free(d->tmp); free(d->gate); free(d->up); free(d->h);
-    free(d->layers); free(d->workers); free(d->args);
+    free(d->layers); free(d->workers); free(d->args); free(d->next); free(d->done);
     free(d);
 }
 
@@ -362,7 +384,9 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
     d->s = calloc((size_t)threads, sizeof(scratch));
     d->workers = calloc((size_t)threads, sizeof(pthread_t));
     d->args = calloc((size_t)threads, sizeof(worker_arg));
-    int ok = d->layers && d->x && d->q && d->att && d->tmp && d->gate && d->up && d->h && d->s && d->workers && d->args;
+    d->next = calloc((size_t)(5 * model->n_layers + 1), sizeof(atomic_int));
+    d->done = calloc((size_t)(5 * model->n_layers + 1), sizeof(atomic_int));
+    int ok = d->next && d->done && d->layers && d->x && d->q && d->att && d->tmp && d->gate && d->up && d->h && d->s && d->workers && d->args;
     for (int t = 0; ok && t < threads; t++) {
         d->s[t].xn = malloc(sizeof(float) * (size_t)widest);
         d->s[t].xsum = malloc(sizeof(float) * (size_t)(widest / 32));
@@ -378,6 +402,7 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
         if (pthread_create(&d->workers[d->started], NULL, worker_main, &d->args[t]) != 0) { finch_decoder_destroy(d); return NULL; }
         d->started++;
     }
+    atomic_store(&d->workers_done, d->started);  // "through the previous token": the first step need not wait
     return d;
 }
 
@@ -394,6 +419,15 @@ void finch_decoder_step(finch_decoder *d, const float *x, int pos, int mode, flo
     d->mode = mode;
     d->logits = logits;
     d->isa = finch_isa_active();
+    // A worker still finishing the previous token (it found every phase done) must leave before the reset.
+    for (int spins = 0; atomic_load_explicit(&d->workers_done, memory_order_acquire) < d->started; spins++) {
+        if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();
+    }
+    atomic_store_explicit(&d->workers_done, 0, memory_order_relaxed);
+    for (int i = 0; i < 5 * d->m.n_layers + 1; i++) {
+        atomic_store_explicit(&d->next[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&d->done[i], 0, memory_order_relaxed);
+    }
     if (d->threads > 1) {
         pthread_mutex_lock(&d->mu);
         atomic_fetch_add_explicit(&d->job_gen, 1, memory_order_acq_rel);

@@ -11,6 +11,31 @@ public enum BenchInference {
         public var prefillTokensPerSecond: [Double]
         public var decodeAfterShort: [Double]
         public var decodeAfterLong: [Double]
+        /// Decode tokens per second of process CPU time (all threads, spinning included): on a shared,
+        /// overloaded machine wall-clock rates swing with the load, this much less (the peer script prints
+        /// the same measure).
+        public var decodeCPUAfterShort: [Double] = []
+        public var decodeCPUAfterLong: [Double] = []
+    }
+
+    /// Seconds of CPU time used by the process so far.
+    static func cpuSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// One greedy generation: (wall tokens/s, CPU tokens/s) of its decode steps (after the first token).
+    static func decode(_ model: Model, _ prompt: [Int32], _ options: GenerationOptions) throws -> (Double, Double) {
+        var cpuAtFirst = 0.0
+        var n = 0
+        let r = try model.network.generate(prompt: prompt, options: options) { _ in
+            n += 1
+            if n == 1 { cpuAtFirst = cpuSeconds() }
+            return true
+        }
+        let cpu = cpuSeconds() - cpuAtFirst
+        return (r.decodeTokensPerSecond, Double(r.tokens.count - 1) / max(cpu, 1e-9))
     }
 
     static func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
@@ -33,8 +58,16 @@ public enum BenchInference {
         var r = Result(prefillTokensPerSecond: [], decodeAfterShort: [], decodeAfterLong: [])
         for _ in 0..<repeats { r.prefillTokensPerSecond.append(try model.network.generate(prompt: ids, options: prefillOnly).prefillTokensPerSecond) }
         guard decodeTokens > 1 else { return r }
-        for _ in 0..<repeats { r.decodeAfterShort.append(try model.network.generate(prompt: Array(ids.prefix(16)), options: decode).decodeTokensPerSecond) }
-        for _ in 0..<repeats { r.decodeAfterLong.append(try model.network.generate(prompt: ids, options: decode).decodeTokensPerSecond) }
+        for _ in 0..<repeats {
+            let (wall, cpu) = try Self.decode(model, Array(ids.prefix(16)), decode)
+            r.decodeAfterShort.append(wall)
+            r.decodeCPUAfterShort.append(cpu)
+        }
+        for _ in 0..<repeats {
+            let (wall, cpu) = try Self.decode(model, ids, decode)
+            r.decodeAfterLong.append(wall)
+            r.decodeCPUAfterLong.append(cpu)
+        }
         return r
     }
 
@@ -45,6 +78,7 @@ public enum BenchInference {
             line += String(format: "; decode %d tokens after 16: %.1f tokens/s (%@); after %d: %.1f tokens/s (%@)",
                            decodeTokens, median(r.decodeAfterShort), fmt(r.decodeAfterShort),
                            promptTokens, median(r.decodeAfterLong), fmt(r.decodeAfterLong))
+            line += String(format: "; per CPU-second: %.1f / %.1f", median(r.decodeCPUAfterShort), median(r.decodeCPUAfterLong))
         }
         return line + " [isa \(CPUISA.active)]"
     }

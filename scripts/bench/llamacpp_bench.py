@@ -7,7 +7,8 @@ Decode: after the prompt is in the KV cache, greedy generation of N tokens. `gen
 cached prompt (longest-prefix match) and re-evaluates only its last token. (Before 2026-12 this script called
 `generate(ids, reset=False)`, which evaluated the whole prompt again inside the decode timing: llama.cpp's decode
 looked 2x slower than it is.) The context length is asserted afterwards so that mistake fails loudly.
-Two decode contexts: a short prompt (16 tokens) and a long one (P tokens).
+Two decode contexts: a short prompt (16 tokens) and a long one (P tokens). Also decode tokens per second of
+process CPU time (all threads, spinning included), which swings less than wall-clock rates on a loaded machine.
 
 Usage: python scripts/bench/llamacpp_bench.py MODEL.gguf [prompt_tokens=256] [decode_tokens=64] [threads=2]
 """
@@ -31,20 +32,20 @@ def prefill():
 
 def decode(prompt):
     llm.reset(); llm.eval(prompt)
-    n = 0; t = time.perf_counter()
+    n = 0; t = time.perf_counter(); c = time.process_time()
     for _ in llm.generate(prompt, temp=0.0, reset=True):
         n += 1
         if n == N: break
-    dt = time.perf_counter() - t
+    dt = time.perf_counter() - t; cpu = time.process_time() - c
     # prompt + the N-1 sampled tokens fed back; more means the prompt was evaluated again inside the timing
     assert llm.n_tokens <= len(prompt) + N, f"decode re-evaluated the prompt ({llm.n_tokens} tokens in context)"
-    return N / dt
+    return N / dt, N / cpu
 
 
 prefill(); decode(ids[:16])               # warm-up
 pf = [prefill() for _ in range(3)]
-d16 = [decode(ids[:16]) for _ in range(3)]
-dP = [decode(ids) for _ in range(3)]
+d16, c16 = zip(*[decode(ids[:16]) for _ in range(3)])
+dP, cP = zip(*[decode(ids) for _ in range(3)])
 fmt = lambda xs: " ".join(f"{x:.1f}" for x in xs)
 print(f"llama.cpp: prefill {P} tokens {med(pf):.1f} tokens/s ({fmt(pf)}); decode {N} tokens after 16: {med(d16):.1f} "
-      f"tokens/s ({fmt(d16)}); after {P}: {med(dP):.1f} tokens/s ({fmt(dP)})")
+      f"tokens/s ({fmt(d16)}); after {P}: {med(dP):.1f} tokens/s ({fmt(dP)}); per CPU-second: {med(c16):.1f} / {med(cP):.1f}")
