@@ -347,10 +347,42 @@ TARGET static void name(const void *w, const finch_q8x_block *xq, float *y, size
         y[r] = hsum(_mm256_add_ps(a0, a1)) + (WITH_MIN ? m[1] + m[3] : -8.0f * (m[0] + m[2]));                   \
     }                                                                                                            \
 }
-NIBBLE_KERNEL(q4_1_vnni, Q4_1_BYTES, 4, 1, FINCH_VNNI, dot_us8_vnni)
+NIBBLE_KERNEL(q4_1_vnni_256, Q4_1_BYTES, 4, 1, FINCH_VNNI, dot_us8_vnni)
 NIBBLE_KERNEL(q4_0_vnni, Q4_0_BYTES, 2, 0, FINCH_VNNI, dot_us8_vnni)
 NIBBLE_KERNEL(q4_1_avx2, Q4_1_BYTES, 4, 1, FINCH_AVX2, dot_us8)
 NIBBLE_KERNEL(q4_0_avx2, Q4_0_BYTES, 2, 0, FINCH_AVX2, dot_us8)
+
+// Q4_1 with 512-bit vpdpbusd: two blocks per instruction. Nibbles of blocks b, b+1 become [lo0 lo1 hi0 hi1]
+// (16 bytes each) and the activations are shuffled to the same order, so i32 lanes 0–3 and 8–11 belong to
+// block b, 4–7 and 12–15 to b+1; one permute spreads the two blocks' scales over them. ~20 % fewer
+// instructions per block than the 256-bit kernel (the largest share of decode time).
+FINCH_VNNI static void q4_1_vnni(const void *w, const finch_q8x_block *xq, float *y, size_t rb, size_t re, size_t cols) {
+    const size_t nb = cols / QK, rowBytes = nb * Q4_1_BYTES;
+    if (nb % 2) { q4_1_vnni_256(w, xq, y, rb, re, cols); return; }
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (size_t r = rb; r < re; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        __m512 acc = _mm512_setzero_ps();
+        __m128 mins = _mm_setzero_ps();
+        for (size_t b = 0; b < nb; b += 2) {
+            const uint8_t *b0 = row + b * Q4_1_BYTES, *b1 = b0 + Q4_1_BYTES;
+            const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 4))),
+                                                      _mm_loadu_si128((const __m128i *)(b1 + 4)), 1);
+            const __m512i q = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1), low);
+            __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xq[b].qs)),
+                                           _mm256_loadu_si256((const __m256i *)xq[b + 1].qs), 1);
+            x = _mm512_shuffle_i64x2(x, x, 0xD8);  // 128-bit lanes [0 2 1 3]
+            const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x));
+            const __m128 f = _mm_mul_ps(scales_pair(b0, b1, 1), _mm_setr_ps(xq[b].d, xq[b].s, xq[b + 1].d, xq[b + 1].s));
+            acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(f)), p, acc);
+            mins = _mm_add_ps(mins, f);
+        }
+        float m[4];
+        _mm_storeu_ps(m, mins);
+        y[r] = _mm512_reduce_add_ps(acc) + m[1] + m[3];
+    }
+}
 
 // Q8_0: both sides signed; |w| (u8) · (x with w's sign) keeps the unsigned × signed form.
 #define Q8_0_KERNEL(name, TARGET, DOT)                                                                            \

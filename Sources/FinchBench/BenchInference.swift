@@ -80,6 +80,6 @@ public enum BenchInference {
                            promptTokens, median(r.decodeAfterLong), fmt(r.decodeAfterLong))
             line += String(format: "; per CPU-second: %.1f / %.1f", median(r.decodeCPUAfterShort), median(r.decodeCPUAfterLong))
         }
-        return line + " [isa \(CPUISA.active)]"
+        return line + " [isa \(CPUISA.active), FINCH_DECODE=\(DecodeMode.fromEnvironment.rawValue)]"
     }
 }
