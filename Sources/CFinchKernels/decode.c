@@ -148,22 +148,97 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
 }
 #endif
 
-static float dot(int isa, const float *a, const float *b, int n) {
+
+
+// One query head against keys 0..<n (rows `stride` floats apart): sc = softmax(q·K[j]·scale), out = Σ sc[j]·V[j].
+// Per ISA, so the per-key products inline (a call per key cost as much as the arithmetic at 256 keys); the
+// common head size 64 keeps q and the output accumulators in registers.
+static void attend_ref(const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out) {
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        sc[j] = dot_ref(q, k + (size_t)j * stride, hd) * scale;
+        if (sc[j] > mx) mx = sc[j];
+    }
+    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    memset(out, 0, sizeof(float) * (size_t)hd);
+    for (int j = 0; j < n; j++) axpy_ref(sc[j], v + (size_t)j * stride, out, hd);
+    for (int i = 0; i < hd; i++) out[i] *= inv;
+}
 #if defined(__x86_64__)
-    if (isa >= FINCH_ISA_AVX512) return dot_avx512(a, b, n);
-    if (isa == FINCH_ISA_AVX2) return dot_avx2(a, b, n);
-#endif
-    (void)isa;
-    return dot_ref(a, b, n);
+__attribute__((target("avx512f"))) static void attend_avx512(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                                                             float scale, float *sc, float *out) {
+    if (hd != 64) {
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            sc[j] = dot_avx512(q, k + (size_t)j * stride, hd) * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+        memset(out, 0, sizeof(float) * (size_t)hd);
+        for (int j = 0; j < n; j++) axpy_avx512(sc[j], v + (size_t)j * stride, out, hd);
+        for (int i = 0; i < hd; i++) out[i] *= inv;
+        return;
+    }
+    const __m512 q0 = _mm512_loadu_ps(q), q1 = _mm512_loadu_ps(q + 16), q2 = _mm512_loadu_ps(q + 32), q3 = _mm512_loadu_ps(q + 48);
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m512 s0 = _mm512_mul_ps(q0, _mm512_loadu_ps(kj)), s1 = _mm512_mul_ps(q1, _mm512_loadu_ps(kj + 16));
+        s0 = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), s0);
+        s1 = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), s1);
+        sc[j] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) * scale;
+        vmx = _mm512_max_ps(vmx, _mm512_set1_ps(sc[j]));
+    }
+    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, _mm512_reduce_max_ps(vmx));
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * stride;
+        const __m512 p = _mm512_set1_ps(sc[j]);
+        a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj), a0);
+        a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16), a1);
+        a2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 32), a2);
+        a3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 48), a3);
+    }
+    const __m512 vi = _mm512_set1_ps(inv);
+    _mm512_storeu_ps(out, _mm512_mul_ps(a0, vi));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(a1, vi));
+    _mm512_storeu_ps(out + 32, _mm512_mul_ps(a2, vi));
+    _mm512_storeu_ps(out + 48, _mm512_mul_ps(a3, vi));
 }
 
-static void axpy(int isa, float a, const float *x, float *y, int n) {
+__attribute__((target("avx2,fma"))) static void attend_avx2(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                                                           float scale, float *sc, float *out) {
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        sc[j] = dot_avx2(q, k + (size_t)j * stride, hd) * scale;
+        if (sc[j] > mx) mx = sc[j];
+    }
+    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    if (hd != 64) {
+        memset(out, 0, sizeof(float) * (size_t)hd);
+        for (int j = 0; j < n; j++) axpy_avx2(sc[j], v + (size_t)j * stride, out, hd);
+        for (int i = 0; i < hd; i++) out[i] *= inv;
+        return;
+    }
+    __m256 a[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * stride;
+        const __m256 p = _mm256_set1_ps(sc[j]);
+        for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), a[i]);
+    }
+    for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(a[i], _mm256_set1_ps(inv)));
+}
+#endif
+
+static void attend(int isa, const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out) {
 #if defined(__x86_64__)
-    if (isa >= FINCH_ISA_AVX512) { axpy_avx512(a, x, y, n); return; }
-    if (isa == FINCH_ISA_AVX2) { axpy_avx2(a, x, y, n); return; }
+    if (isa >= FINCH_ISA_AVX512) { attend_avx512(q, k, v, stride, n, hd, scale, sc, out); return; }
+    if (isa == FINCH_ISA_AVX2) { attend_avx2(q, k, v, stride, n, hd, scale, sc, out); return; }
 #endif
     (void)isa;
-    axpy_ref(a, x, y, n);
+    attend_ref(q, k, v, stride, n, hd, scale, sc, out);
 }
 
 // out = x · rsqrt(mean(x²) + eps) · w, as the Tensor path computes it (one f32 sum in order).
@@ -265,18 +340,8 @@ static void run(struct finch_decoder *d, int t) {
 
         // 2. attention of query heads over keys 0...pos
         for (int h, h1; claim(attn, H, &h, &h1); finish(attn)) {
-            const float *qh = d->q + h * hd;
             const size_t kv_off = (size_t)(h / (H / KVH)) * hd;
-            float *sc = s->scores, mx = -INFINITY;
-            for (int j = 0; j <= pos; j++) {
-                sc[j] = dot(isa, qh, L->k_cache + (size_t)j * kvw + kv_off, hd) * scale;
-                if (sc[j] > mx) mx = sc[j];
-            }
-            const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)pos + 1, mx);
-            float *out = d->att + h * hd;
-            memset(out, 0, sizeof(float) * (size_t)hd);
-            for (int j = 0; j <= pos; j++) axpy(isa, sc[j], L->v_cache + (size_t)j * kvw + kv_off, out, hd);
-            for (int i = 0; i < hd; i++) out[i] *= inv;
+            attend(isa, d->q + h * hd, L->k_cache + kv_off, L->v_cache + kv_off, (size_t)kvw, pos + 1, hd, scale, s->scores, d->att + h * hd);
         }
         wait_phase(attn);
 
