@@ -1,13 +1,13 @@
-// One-token decode in one call (see finch_decode.h): a persistent thread pool, spin barriers, and the
-// layer's element-wise work folded into the mat-vecs' epilogues. Per layer (5 barriers):
+// One-token decode in one call (see finch_decode.h): a persistent thread pool and the layer's element-wise
+// work folded into the mat-vecs' epilogues. Per layer, 5 phases, each ending when all its chunks are done:
 //   1. each thread: x̂ = rmsnorm(x) (and its 8-bit blocks); then heads of the 960 q/k/v rows → q, or
-//      straight into the KV cache's row pos; rotary on those q/k heads                         | barrier
-//   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att                  | barrier
-//   3. each thread: att's blocks; rows of o_proj, added into x                                  | barrier
-//   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h                              | barrier
-//   5. each thread: h's blocks; rows of down_proj, added into x                                 | barrier
+//      straight into the KV cache's row pos; rotary on those q/k heads
+//   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att
+//   3. each thread: att's blocks; rows of o_proj, added into x
+//   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h
+//   5. each thread: h's blocks; rows of down_proj, added into x
 // then rmsnorm and rows of the LM head. Heads and row chunks are claimed from a counter per phase, so
-// threads write disjoint rows between barriers and a descheduled thread holds up nobody for long.
+// threads write disjoint rows and a descheduled thread holds up nobody for long (see claim / wait_phase).
 #include "finch_decode.h"
 #include "finch_kernels.h"
 #include <math.h>
@@ -24,7 +24,7 @@
 #endif
 
 enum { T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
-// Spins before a waiting thread yields the core (barriers) or sleeps (between tokens).
+// Spins before a waiting thread yields the core (end of a phase) or sleeps (between tokens).
 enum { BARRIER_SPINS = 1 << 12, IDLE_SPINS = 1 << 16 };
 // Rows per work chunk of a mat-vec (the LM head takes 4×).
 enum { ROWS = 64 };

@@ -5,10 +5,11 @@
 // One-token decode of a Llama-family decoder in one call (the generation loop's hot path).
 //
 // The Tensor path runs ~20 ops per layer, each allocating its output and dispatching its own parallel
-// loop. Here a token is one job for a small pool of persistent threads that meet at spin barriers
-// (5 per layer): every thread normalises and quantizes the activation vector itself (cheap, and it saves
-// a barrier), takes its share of the rows of each mat-vec, and the residual adds, rotary embedding,
-// KV-cache writes and SwiGLU run in the mat-vecs' epilogues. Nothing is allocated per token.
+// loop. Here a token is one job for a small pool of persistent threads and 5 phases per layer: every thread
+// normalises and quantizes the activation vector itself (cheap, and it saves a synchronisation), claims
+// chunks of rows of each mat-vec from a shared counter and waits only until the phase's chunks are done;
+// the residual adds, rotary embedding, KV-cache writes and SwiGLU run in the mat-vecs' epilogues.
+// Nothing is allocated per token.
 //
 // Two arithmetic modes:
 //   FINCH_DECODE_INT8  activations quantized to 8-bit blocks (llama.cpp's method): integer dot products
