@@ -49,10 +49,17 @@ let package = Package(
         ),
         .target(name: "FinchTrain", dependencies: ["FinchModels"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
-        .target(name: "FinchCUDA", dependencies: ["FinchTensor", "CFinchKernels"]),
+        // Its CUDA C kernels live in Kernels/*.cu, embedded into the binary as bytes (nothing to ship beside it).
+        // CFinchKernels: the NCCL unique id's C type (NCCL.swift).
+        .target(
+            name: "FinchCUDA",
+            dependencies: ["FinchTensor", "CFinchKernels"],
+            resources: [.embedInCode("Kernels")]
+        ),
         .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "FinchLang"),
+        // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).
+        .target(name: "FinchLang", resources: [.embedInCode("stdlib")]),
         .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "CEdit"]),
         .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(

@@ -11,3 +11,12 @@ quiet_build() {
     fi
     rm -f "$log"
 }
+
+# Where scripts/setup puts the embedded model and an installed finch finds it: $FINCH_MODELS, else the
+# per-user data folder ($XDG_DATA_HOME/finch/models, default ~/.local/share/finch/models).
+finch_models_dir() {
+    if [ -n "${FINCH_MODELS:-}" ]; then echo "$FINCH_MODELS"; return; fi
+    local data="${XDG_DATA_HOME:-}"
+    case "$data" in /*) ;; *) data="$HOME/.local/share" ;; esac
+    echo "$data/finch/models"
+}

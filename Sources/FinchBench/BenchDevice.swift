@@ -20,8 +20,8 @@ public enum BenchDevice {
         return try CUDA.activate(ordinal: ordinal).device
     }
 
-    /// A model of `config` whose weights are random on `device`: matrices in `dtype` (bf16 or
-    /// q4_0 for the QLoRA-style path; the embedding and head stay bf16), norms f32.
+    /// A model of `config` whose weights are random on `device`: matrices in `dtype` (bf16, or
+    /// q4_0 / nf4 for the QLoRA-style path; the embedding and head stay bf16), norms f32.
     public static func randomModel(_ config: ModelConfig, device: Device, dtype: DType = .bf16, seed: UInt64 = 1) throws -> LanguageModel {
         guard case let .cuda(ordinal) = device, let cuda = CUDA.backend(ordinal) else {
             return try BenchTrain.randomModel(config, seed: seed)

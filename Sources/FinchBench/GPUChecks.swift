@@ -22,7 +22,7 @@ public enum GPUChecks {
         var results: [Result] = []
         // A device failure is not a numerical mismatch: each check throws it (see `Backend`).
         func add(_ r: Result) throws { try DeviceErrors.check(); results.append(r); log(r) }
-        // Exact f32 first (TF32 attention off), then the default TF32 attention at its own tolerance.
+        // Exact f32 first (SIMT attention, f32 products), then the default bf16 paths at their own tolerance.
         var cuda: CUDABackend?
         if case let .cuda(n) = device { cuda = CUDA.backend(n) }
         let saved = (cuda?.attentionPrecision ?? .f32, cuda?.f32Products ?? .f32)
@@ -31,15 +31,10 @@ public enum GPUChecks {
         defer { cuda?.attentionPrecision = saved.0; cuda?.f32Products = saved.1 }
         for r in try opChecks(device) { try add(r) }
         if let cuda {
-            // The matrix-unit paths used by default, each at its own tolerance.
-            for (precision, tol) in [(CUDABackend.AttentionPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
-                cuda.attentionPrecision = precision
-                for flash in precision == .bf16 ? [true, false] : [false] {
-                    cuda.useFlashAttention = flash
-                    for r in try attentionChecks(device, tol: tol, label: " (\(precision.rawValue)\(flash ? ", flash" : ""))") { try add(r) }
-                }
-                cuda.useFlashAttention = true
-            }
+            // The default attention: flash attention on the matrix units (bf16 operands) where the
+            // shape allows, the SIMT kernels elsewhere.
+            cuda.attentionPrecision = .bf16
+            for r in try attentionChecks(device, tol: 2e-2, label: " (bf16, flash)") { try add(r) }
             for (precision, tol) in [(CUDABackend.ProductPrecision.tf32, 5e-3), (.bf16, 2e-2)] {
                 cuda.f32Products = precision
                 try add(try compare("linear f32 fwd+bwd (\(precision.rawValue))", device, tol: tol) { d in
@@ -124,7 +119,8 @@ public enum GPUChecks {
         // Decoding's products on frozen weights (GPU: quantized blocks through matvec_stored, bf16 cuBLAS): 1 and
         // 3 rows, 34 blocks of 32 (a full and a partial 1024-column chunk), 37 outputs, β 0 and 1.
         // bf16 weights go through cuBLAS with x rounded to bf16 (hence its tolerance); the blocks are exact.
-        for (dtype, tol) in [(DType.bf16, 2e-2), (.q8_0, 1e-4), (.q4_0, 1e-4), (.q4_1, 1e-4)] {
+        // nf4 rows are 17 blocks of 64: matvec_stored reads them as 34 halves.
+        for (dtype, tol) in [(DType.bf16, 2e-2), (.q8_0, 1e-4), (.q4_0, 1e-4), (.q4_1, 1e-4), (.nf4, 1e-4)] {
             out.append(try compare("decode linear \(dtype), 1 and 3 rows, + LoRA branch", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 25)
                 let k = 34 * 32
@@ -152,7 +148,7 @@ public enum GPUChecks {
             return [y1, y2, gradient(x), gradient(a1), gradient(b1), gradient(a2), gradient(b2)]
         })
         // linear: f32 (x and W gradients), then frozen weights in each stored type (x gradient).
-        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2)] {
+        for (dtype, tol) in [(DType.f32, 1e-4), (.bf16, 2e-2), (.q8_0, 2e-2), (.q4_0, 2e-2), (.q4_1, 2e-2), (.nf4, 2e-2)] {
             out.append(try compare("linear \(dtype) fwd+bwd", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 11)
                 let x = try leaf(random(37 * 64, &rng), [37, 64], d)
@@ -222,7 +218,10 @@ public enum GPUChecks {
     /// cross its 512-row blocks).
     static func attentionChecks(_ dev: Device, tol: Double, label: String) throws -> [Result] {
         var out: [Result] = []
-        for (b, t, h, kvh, hd) in [(2, 37, 4, 2, 16), (1, 70, 3, 1, 64), (2, 45, 2, 2, 128), (1, 9, 4, 2, 8), (1, 600, 8, 2, 64), (2, 12, 4, 1, 128)] {
+        // Head sizes: 16 and 80 take the generic flash kernels, 64 and 128 the unrolled ones, 8 and
+        // 256 (and T ≤ 16) the SIMT kernels in every mode.
+        for (b, t, h, kvh, hd) in [(2, 37, 4, 2, 16), (1, 70, 3, 1, 64), (2, 45, 2, 2, 128), (1, 9, 4, 2, 8), (1, 600, 8, 2, 64), (2, 12, 4, 1, 128),
+                                   (1, 33, 2, 2, 80), (1, 40, 2, 1, 256)] {
             out.append(try compare("attention B\(b) T\(t) H\(h)/\(kvh) D\(hd) fwd+bwd\(label)", dev, tol: tol) { d in
                 var rng = SplitMix64(seed: 16)
                 let q = try leaf(random(b * t * h * hd, &rng), [b * t, h * hd], d)

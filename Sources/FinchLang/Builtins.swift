@@ -163,19 +163,19 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
         if let v = ProcessInfo.processInfo.environment[try a.string("name")] { return .string(v) }
         return a["default"]
     }
-    r.register("read_text", params: [.positional("path")], doc: "The contents of a UTF-8 text file.") { a, _ in
-        let path = try a.string("path")
-        guard let data = FileManager.default.contents(atPath: path) else { throw FinchError("read_text(): cannot read '\(path)' (no such file or no permission)") }
-        guard let s = String(data: data, encoding: .utf8) else { throw FinchError("read_text(): '\(path)' is not valid UTF-8 text") }
+    r.register("read_text", params: [.positional("path")], doc: "The contents of a UTF-8 text file.") { a, ctx in
+        let path = ctx.resolvePath(try a.string("path"))
+        guard let data = FileManager.default.contents(atPath: path) else { throw FinchError("read_text(): cannot read '\(ctx.displayPath(path))' (no such file or no permission)") }
+        guard let s = String(data: data, encoding: .utf8) else { throw FinchError("read_text(): '\(ctx.displayPath(path))' is not valid UTF-8 text") }
         return .string(s)
     }
-    r.register("write_text", params: [.positional("path"), .positional("text")], doc: "Write text to a file (atomically: a temp file, then rename).") { a, _ in
-        let path = try a.string("path"), text = try a.string("text")
+    r.register("write_text", params: [.positional("path"), .positional("text")], doc: "Write text to a file (atomically: a temp file, then rename).") { a, ctx in
+        let path = ctx.resolvePath(try a.string("path")), text = try a.string("text")
         do {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             try writeFileAtomically(path, Data(text.utf8))
         }
-        catch { throw FinchError("write_text(): cannot write '\(path)': \(error.localizedDescription)") }
+        catch { throw FinchError("write_text(): cannot write '\(ctx.displayPath(path))': \(error.localizedDescription)") }
         return .none
     }
     r.register("dataset", params: [.positional("rows")], doc: "An in-memory dataset from a list of dicts (one dict per row).") { a, _ in

@@ -4,6 +4,8 @@
 public final class Checker {
     let registry: BuiltinRegistry
     let modules: ModuleLoader
+    /// Where `use` looks for a `stdlib/` folder (the notebook's folder; nil: the working directory).
+    public var baseDirectory: String?
     /// Names defined so far at top level (grows across cells in order).
     public var globals: Set<String>
     var functions: [String: FunctionDecl] = [:]
@@ -132,7 +134,7 @@ public final class Checker {
         if usedModules.contains(name) { return }
         usedModules.insert(name)
         do {
-            let src = try modules.load(name)
+            let src = try modules.load(name, base: baseDirectory)
             let program = try Parser.parse(src)
             var names = Set<String>()
             collectAssigned(program, into: &names)

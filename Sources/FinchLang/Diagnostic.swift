@@ -98,8 +98,15 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
         }
         if !stack.isEmpty {
             out += "call stack (innermost last):\n"
-            for f in stack {
-                out += "  \(f.source):\(f.line):\(f.column) in \(f.function)\n"
+            // Like Python, a frame repeated more than 3 times in a row (deep recursion) is shown 3 times
+            // and then counted.
+            var i = 0
+            while i < stack.count {
+                var run = 1
+                while i + run < stack.count && stack[i + run] == stack[i] { run += 1 }
+                for _ in 0..<min(run, 3) { out += "  \(stack[i].source):\(stack[i].line):\(stack[i].column) in \(stack[i].function)\n" }
+                if run > 3 { out += "  … repeated \(run - 3) more time\(run - 3 == 1 ? "" : "s")\n" }
+                i += run
             }
         }
         return out

@@ -34,7 +34,7 @@ public func shortRepr(_ v: Value, limit: Int = 40) -> String {
 /// `active` holds the containers being printed, so a list that contains itself prints `[...]` (as Python).
 func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool, active: inout [ObjectIdentifier]) {
     switch v {
-    case .none: out += top ? "none" : "null"
+    case .none: out += "none"   // as written in Finch code, inside containers too (JSON has json())
     case .bool(let b): out += b ? "true" : "false"
     case .int(let i): out += String(i)
     case .float(let d): out += formatFloat(d)

@@ -27,15 +27,23 @@ public final class Interpreter: @unchecked Sendable {
     public let globals = Environment()
     public var output: OutputSink
     public var modules: ModuleLoader
+    /// The folder a notebook's relative paths resolve against (its own folder); nil at the prompt, where they
+    /// resolve against the working directory. See Paths.swift.
+    public var baseDirectory: String?
     /// Extension point for bindings in other modules (e.g. the notebook runner's memo cache).
     public var userInfo: [String: Any] = [:]
     /// Polled in loops and calls; Ctrl-C sets `Interrupt.shared`.
     public var interruptFlag: InterruptFlag = Interrupt.shared
-    public static let maxCallDepth = 200
+    /// Python's default recursion limit; the interpreter runs on a 512 MiB stack (`withLargeStack`), so
+    /// reaching it is an error, never a crash.
+    public static let maxCallDepth = 1000
     var callDepth = 0
     var file: SourceFile = SourceFile(name: "<input>", text: "")
     var loadedModules: Set<String> = []
     var loadingModules: Set<String> = []
+    /// A value a built-in has already shown the user (chat's streamed reply, the path save printed):
+    /// the REPL does not echo it a second time.
+    public var shownResult: Value?
 
     public init(registry: BuiltinRegistry = .standard(), output: OutputSink = .standard(), modules: ModuleLoader = ModuleLoader()) {
         self.registry = registry
@@ -44,6 +52,18 @@ public final class Interpreter: @unchecked Sendable {
     }
 
     // MARK: entry points
+
+    /// Marks `value` as already shown to the user and returns it (for built-ins: `return ctx.shown(v)`).
+    public func shown(_ value: Value) -> Value {
+        shownResult = value
+        return value
+    }
+
+    /// Whether `value` is what a built-in already showed (so an echo would repeat it).
+    public func resultWasShown(_ value: Value) -> Bool {
+        guard let s = shownResult else { return false }
+        return (try? valuesEqual(s, value)) ?? false
+    }
 
     /// Parses and runs a source in the global scope. Throws `SyntaxErrors` (every syntax error in the
     /// source), a `Diagnostic` for a runtime error, or `Interrupted`.
@@ -78,7 +98,7 @@ public final class Interpreter: @unchecked Sendable {
         } catch let e as RuntimeError {
             var frames = e.frames
             if !frames.isEmpty {
-                frames.insert(StackFrame(function: "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
+                frames.insert(StackFrame(function: source.name.hasPrefix("<") ? source.name : "<\(source.name)>", source: source.name, line: absoluteLine(source, e.pos), column: Int(e.pos.column)), at: 0)
             }
             throw Diagnostic(kind: .runtime, message: e.message, file: e.originFile, pos: e.originPos, stack: frames)
         } catch let e as FinchError {
@@ -182,7 +202,7 @@ public final class Interpreter: @unchecked Sendable {
     public func use(_ name: String) throws {
         if loadedModules.contains(name) { return }
         if loadingModules.contains(name) { throw FinchError("module '\(name)' uses itself (circular use)") }
-        let source = try modules.load(name)
+        let source = try modules.load(name, base: baseDirectory)
         loadingModules.insert(name)
         defer { loadingModules.remove(name) }
         let program: [Stmt]

@@ -9,10 +9,43 @@ import Darwin
 /// interpreter its own so they do not disturb each other.
 public final class InterruptFlag: @unchecked Sendable {
     let flag = Atomic<Bool>(false)
+    /// Written to `acknowledgementFD` the moment a request arrives, while armed (see `acknowledge`).
+    let acknowledgement = Atomic<UnsafeMutablePointer<CChar>?>(nil)
+    /// Standard error, or a pipe in tests.
+    public var acknowledgementFD: Int32 = 2
     public init() {}
     public var isRequested: Bool { flag.load(ordering: .relaxed) }
-    public func request() { flag.store(true, ordering: .relaxed) }
+    /// Sets the flag; returns whether it was already set. The first request writes the armed
+    /// acknowledgement at once. Async-signal-safe (the SIGINT handler calls it): an atomic and write(2).
+    @discardableResult
+    public func request() -> Bool {
+        let already = flag.exchange(true, ordering: .relaxed)
+        if !already, let message = acknowledgement.load(ordering: .acquiring) {
+            _ = write(acknowledgementFD, message, strlen(message))
+        }
+        return already
+    }
     public func clear() { flag.store(false, ordering: .relaxed) }
+
+    /// While `body` runs, a Ctrl-C is acknowledged at once with `message` (e.g. "stopping after this
+    /// step…") although the work only notices the flag later.
+    public func acknowledge<T>(_ message: String, during body: () throws -> T) rethrows -> T {
+        let previous = acknowledgement.exchange(InterruptFlag.cString(message), ordering: .acquiringAndReleasing)
+        defer { acknowledgement.store(previous, ordering: .releasing) }
+        return try body()
+    }
+
+    /// Messages as C strings that are never freed: a signal handler may still be reading one.
+    nonisolated(unsafe) static var messages: [String: UnsafeMutablePointer<CChar>] = [:]
+    static let messagesLock = Mutex<Void>(())
+    static func cString(_ message: String) -> UnsafeMutablePointer<CChar> {
+        messagesLock.withLock { _ in
+            if let p = messages[message] { return p }
+            let p = strdup(message)!
+            messages[message] = p
+            return p
+        }
+    }
     /// Throws `Interrupted` when requested, clearing the flag.
     public func check() throws {
         if flag.load(ordering: .relaxed) {
@@ -43,7 +76,7 @@ public enum Interrupt {
         // A second Ctrl-C before the first was noticed (a built-in stuck in C code) ends the process the
         // default way. Only async-signal-safe calls here.
         let handler: @convention(c) (Int32) -> Void = { sig in
-            if Interrupt.shared.flag.exchange(true, ordering: .relaxed) {
+            if Interrupt.shared.request() {
                 signal(sig, SIG_DFL)
                 raise(sig)
             }

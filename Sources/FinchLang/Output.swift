@@ -13,7 +13,9 @@ public final class OutputSink: @unchecked Sendable {
     public var redactHook: ((String) -> String)?
     /// A process-wide hook every sink applies (the Hub module masks every secret value Finch knows).
     nonisolated(unsafe) public static var globalRedactHook: ((String) -> String)?
-    public static let redactedText = "[redacted]"
+    /// The one mask for a secret, the same as FinchHub's `Redactor.replacement` and `Secret.mask`
+    /// (FinchLang cannot import FinchHub; a test holds them equal).
+    public static let redactedText = "••••••"
     /// The destination; receives redacted text.
     public var destination: (String) -> Void
     /// Diagnostics, progress and timing (standard error by default).

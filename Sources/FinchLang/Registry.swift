@@ -192,6 +192,8 @@ public final class BuiltinFunction: @unchecked Sendable {
     /// The heading in `help()` listings.
     public let category: String
     let impl: BuiltinImpl
+    /// One line per parameter for `help(name)`, keyed by parameter name (`BuiltinRegistry.document`).
+    public internal(set) var parameterDocs: [String: String] = [:]
 
     public init(name: String, params: [Param], doc: String, category: String = "core", impl: @escaping BuiltinImpl) {
         self.name = name; self.signature = Signature(params); self.doc = doc; self.category = category; self.impl = impl
@@ -203,7 +205,21 @@ public final class BuiltinFunction: @unchecked Sendable {
         try impl(try signature.bind(function: name, args), ctx)
     }
 
-    public var help: String { "\(signature.render(name))\n    \(doc)" }
+    /// The signature, the doc, and a line for each documented parameter with its default.
+    public var help: String {
+        var out = "\(signature.render(name))\n    \(doc)"
+        let documented = params.filter { parameterDocs[$0.name] != nil }
+        guard !documented.isEmpty else { return out }
+        let width = min(24, documented.map { $0.name.count }.max()! + 2)
+        out += "\n  parameters:"
+        for p in documented {
+            let label = (p.kind == .variadic ? "*" : p.kind == .keywords ? "**" : "") + p.name
+            out += "\n    \(label.padding(toLength: max(width, label.count + 1), withPad: " ", startingAt: 0))\(parameterDocs[p.name]!)"
+            // the default, unless none (the text says what none means) or the text gives it already
+            if let d = p.defaultValue, !d.isNone, !parameterDocs[p.name]!.contains("(default") { out += " (default \(repr(d)))" }
+        }
+        return out
+    }
 }
 
 /// The one registry of built-in functions.
@@ -218,12 +234,25 @@ public final class BuiltinRegistry: @unchecked Sendable {
     }
 
     public func lookup(_ name: String) -> BuiltinFunction? { functions[name] }
+
+    /// Explains a built-in's parameters for `help(name)`. Names that are not parameters are reported
+    /// (a renamed parameter must not keep a stale explanation).
+    @discardableResult
+    public func document(_ name: String, _ docs: KeyValuePairs<String, String>) -> [String] {
+        guard let f = functions[name] else { return docs.map { "\(name).\($0.key)" } }
+        var unknown: [String] = []
+        for (param, text) in docs {
+            if f.params.contains(where: { $0.name == param }) { f.parameterDocs[param] = text } else { unknown.append("\(name).\(param)") }
+        }
+        return unknown
+    }
     public var names: [String] { functions.keys.sorted() }
 
     /// A registry holding the model-free built-ins of the language.
     public static func standard() -> BuiltinRegistry {
         let r = BuiltinRegistry()
         registerCoreBuiltins(r)
+        documentCoreParameters(r)
         return r
     }
 }

@@ -107,9 +107,9 @@ public final class Model: CustomStringConvertible {
         var text = ""
         var emitted = 0
         let holdBack = stopStrings.map(\.count).max() ?? 0
-        var stopped = false
-        let result = try network.generate(prompt: ids, options: opts) { id in
-            if shouldStop() { return false }
+        var stopped = false, interrupted = false
+        var result = try network.generate(prompt: ids, options: opts) { id in
+            if shouldStop() { interrupted = true; return false }
             text += decoder.push(Int(id))
             if let hit = stopStrings.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
                 text = String(text[..<hit.lowerBound])
@@ -125,6 +125,11 @@ public final class Model: CustomStringConvertible {
         }
         if !stopped { text += decoder.finish() }
         if text.count > emitted { onText(String(text.dropFirst(emitted))) }
+        if interrupted {
+            // the id sampled when the stop came was never decoded: it is not part of the result
+            result.stopReason = .interrupted
+            result.tokens.removeLast()
+        }
         return (text, result)
     }
 

@@ -49,10 +49,12 @@ public struct Completer {
         }
         var names = Set(interpreter.globals.vars.keys).union(interpreter.registry.names).union(Completer.languageKeywords)
         if let callee = enclosingCall(scalars[..<start]) {
+            // keywords already given in this call are not offered again
+            let given = Set(keywordsGiven(scalars[..<start]))
             if let b = interpreter.registry.lookup(callee), interpreter.globals.lookup(callee) == nil {
-                names.formUnion(b.signature.keywordNames.map { $0 + "=" })
+                names.formUnion(b.signature.keywordNames.filter { !given.contains($0) }.map { $0 + "=" })
             } else if case .function(let f)? = interpreter.globals.lookup(callee) {
-                names.formUnion(f.decl.params.map { $0.name + "=" })
+                names.formUnion(f.decl.params.map(\.name).filter { !given.contains($0) }.map { $0 + "=" })
             }
         }
         guard !word.isEmpty || enclosingCall(scalars[..<start]) != nil else { return (word, []) }
@@ -82,6 +84,35 @@ public struct Completer {
             }
         }
         return nil
+    }
+
+    /// The `name=` keywords written so far in the argument list the cursor is in (top level of that call).
+    func keywordsGiven(_ s: ArraySlice<Unicode.Scalar>) -> [String] {
+        // find the call's open parenthesis, as enclosingCall does
+        var depth = 0, open = s.startIndex
+        var i = s.endIndex
+        while i > s.startIndex {
+            i -= 1
+            let c = s[i]
+            if c == ")" || c == "]" || c == "}" { depth += 1 }
+            else if c == "(" || c == "[" || c == "{" { if depth == 0 { open = i + 1; break }; depth -= 1 }
+        }
+        var out: [String] = []
+        var word = "", level = 0, quote: Unicode.Scalar? = nil
+        var j = open
+        while j < s.endIndex {
+            let c = s[j]
+            if let q = quote { if c == q { quote = nil } }
+            else if c == "\"" || c == "'" { quote = c; word = "" }
+            else if c == "(" || c == "[" || c == "{" { level += 1; word = "" }
+            else if c == ")" || c == "]" || c == "}" { level -= 1; word = "" }
+            else if isWordScalar(c) { word.unicodeScalars.append(c) }
+            else if c == "=" && level == 0 && !word.isEmpty && (j + 1 == s.endIndex || s[j + 1] != "=") {
+                out.append(word); word = ""
+            } else if c != " " { word = "" }
+            j += 1
+        }
+        return out
     }
 
     func paths(_ partial: String) -> [String] {

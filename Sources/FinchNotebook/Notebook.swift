@@ -32,8 +32,15 @@ public struct Notebook: Sendable {
     }
 
     public static func load(path: String) throws -> Notebook {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw NotebookError("\(path): no such file")
+        }
+        if isDirectory.boolValue {
+            throw NotebookError("\(path): is a directory, not a notebook; give the .cell file inside it")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw NotebookError("\(path): cannot read the notebook (no such file or no permission)")
+            throw NotebookError("\(path): cannot read the notebook (no permission)")
         }
         return try parse(data: data, path: path)
     }

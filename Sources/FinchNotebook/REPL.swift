@@ -38,17 +38,20 @@ public final class REPL {
     var write: (String) -> Void
     var writeError: (String) -> Void
 
-    public init(registry: BuiltinRegistry, reader: LineReader? = nil,
+    /// `interactive` (default: a terminal on both ends with no `reader` given) means prompts, the banner,
+    /// and Ctrl-D at a continuation prompt cancelling the block instead of ending input.
+    public init(registry: BuiltinRegistry, reader: LineReader? = nil, interactive: Bool? = nil,
                 write: @escaping (String) -> Void = OutputSink.writeStandardOutput,
                 writeError: @escaping (String) -> Void = OutputSink.writeStandardError) {
         let sink = OutputSink(destination: write, errorDestination: writeError)
-        self.write = write
-        // Everything the REPL reports passes redaction (a syntax error quotes the line it is on).
+        // Everything the REPL writes (echoes, :vars, errors quoting the line) passes the sink's redaction,
+        // the one path every output of Finch takes.
+        self.write = { [sink] in write(sink.redact($0)) }
         self.writeError = { [sink] in writeError(sink.redact($0)) }
         interpreter = Interpreter(registry: registry, output: sink)
         let tty = isatty(0) != 0 && isatty(1) != 0
-        interactive = reader == nil ? tty : false
-        color = interactive && useColor(fd: 1)
+        self.interactive = interactive ?? (reader == nil ? tty : false)
+        color = self.interactive && useColor(fd: 1)
         if let reader {
             self.reader = reader
         } else if tty {
@@ -70,18 +73,28 @@ public final class REPL {
         }
         var buffer: [String] = []
         var hadError = false
+        // Lines read so far and the line the buffered block starts on: a piped script's errors name
+        // its real lines.
+        var lineNumber = 0, blockStart = 1
         while true {
             switch reader.readLine(prompt: buffer.isEmpty ? prompt : continuation) {
+            case .end where interactive && !buffer.isEmpty:
+                // Ctrl-D at `...>` abandons the unfinished block only; the session and its variables stay.
+                buffer = []
+                write("\n")
+                writeError("cancelled the unfinished block (Ctrl-D at finch> exits)\n")
             case .end:
                 if interactive { write("\n") }
-                if !buffer.isEmpty { hadError = !execute(buffer.joined(separator: "\n")) || hadError }
+                if !buffer.isEmpty { hadError = !execute(buffer.joined(separator: "\n"), firstLine: blockStart) || hadError }
                 return interactive || !hadError ? 0 : 1
             case .interrupted:
                 Interrupt.clear()
                 buffer = []
                 if interactive { write("^C\n") }
             case .line(let line):
+                lineNumber += 1
                 if buffer.isEmpty {
+                    blockStart = lineNumber
                     let trimmed = line.trimmingCharacters(in: .whitespaces)
                     if trimmed.isEmpty { continue }
                     reader.remember(line)
@@ -96,7 +109,7 @@ public final class REPL {
                 if REPL.needsMoreInput(buffer) { continue }
                 let source = buffer.joined(separator: "\n")
                 buffer = []
-                if !execute(source) { hadError = true }
+                if !execute(source, firstLine: blockStart) { hadError = true }
             }
         }
     }
@@ -129,14 +142,21 @@ public final class REPL {
     }
 
     /// Runs one input; echoes a non-none value of a final expression. Returns false on an error.
+    /// `firstLine` is where the input starts in a piped script (named `<stdin>`); at the prompt each
+    /// input is `<input>` from line 1.
     @discardableResult
-    public func execute(_ source: String) -> Bool {
+    public func execute(_ source: String, firstLine: Int = 1) -> Bool {
         // A Ctrl-C that arrived between statements must not stop the next one.
         interpreter.interruptFlag.clear()
+        interpreter.shownResult = nil
+        defer { interpreter.shownResult = nil }
         do {
-            let value = try interpreter.runReturningValue(SourceFile(name: "<input>", text: source + "\n"))
+            let file = interactive ? SourceFile(name: "<input>", text: source + "\n")
+                : SourceFile(name: "<stdin>", text: source + "\n", firstLine: firstLine)
+            let value = try interpreter.runReturningValue(file)
             inputs.append(source)
-            if let v = value, !v.isNone {
+            // A built-in that already showed its result (chat's streamed reply, save's path) is not echoed again.
+            if let v = value, !v.isNone, !interpreter.resultWasShown(v) {
                 write(str(v) == repr(v) || v.typeName == "str" ? repr(v) + "\n" : str(v) + "\n")
             }
             return true
@@ -184,7 +204,10 @@ public final class REPL {
         case ":vars":
             for name in interpreter.globals.vars.keys.sorted() {
                 let v = interpreter.globals.vars[name]!
-                write("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(v.typeName.padding(toLength: 9, withPad: " ", startingAt: 0)) \(shortRepr(v, limit: 50))\n")
+                // mask before shortening: a cut-off secret would no longer match its mask
+                var shown = interpreter.output.redact(repr(v))
+                if shown.count > 50 { shown = String(shown.prefix(49)) + "…" }
+                write("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(v.typeName.padding(toLength: 9, withPad: " ", startingAt: 0)) \(shown)\n")
             }
         case ":load":
             guard !arg.isEmpty else { writeError(":load needs a notebook path\n"); break }

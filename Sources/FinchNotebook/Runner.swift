@@ -9,6 +9,8 @@ public struct RunOptions: Sendable {
     public var keepGoing = false
     public var fresh = false
     public var writeTranscript = true
+    /// Where the transcript goes (images in its `.out/` sibling); nil: `nb.out.md` beside the notebook.
+    public var transcriptPath: String? = nil
     /// Cells carrying any of these tags are skipped (e.g. `model` cells in debug test runs).
     public var skipTags: [String] = []
     public var color = false
@@ -40,17 +42,23 @@ public final class NotebookRunner {
     public init(notebook: Notebook, options: RunOptions, interpreter: Interpreter? = nil) {
         self.notebook = notebook
         self.options = options
-        self.interpreter = interpreter ?? Interpreter(registry: makeRegistry())
-        let out = URL(fileURLWithPath: notebook.path).deletingPathExtension()
+        let interpreter = interpreter ?? Interpreter(registry: makeRegistry())
+        // The path rule: the notebook's relative paths resolve against its folder, whatever the working directory.
+        interpreter.baseDirectory = URL(fileURLWithPath: notebook.path).deletingLastPathComponent().standardized.path
+        self.interpreter = interpreter
+        let transcript = options.transcriptPath.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: URL(fileURLWithPath: notebook.path).deletingPathExtension().path + ".out.md")
+        let out = transcript.deletingPathExtension()
         // Images belong to the transcript: without one they go to a temporary folder, never over the
         // `nb.out/` files of a transcript kept beside the notebook.
-        let images = options.writeTranscript ? URL(fileURLWithPath: out.path + ".out")
-            : FileManager.default.temporaryDirectory.appendingPathComponent("finch-\(getpid())/\(out.lastPathComponent).out")
+        let images = options.writeTranscript ? URL(fileURLWithPath: out.path)
+            : FileManager.default.temporaryDirectory.appendingPathComponent("finch-\(getpid())/\(out.lastPathComponent)")
+        transcriptPath = transcript.path
         context = NotebookContext(memo: nil, imageDirectory: images)
-        context.install(in: self.interpreter)
+        context.install(in: interpreter)
     }
 
-    public var transcriptPath: String { URL(fileURLWithPath: notebook.path).deletingPathExtension().path + ".out.md" }
+    public let transcriptPath: String
 
     /// Runs and returns the exit code: 0 success, 1 an error, 130 interrupted.
     public func run() -> Int32 {
@@ -67,6 +75,11 @@ public final class NotebookRunner {
         }
         var exitCode: Int32 = 0
         var paramsApplied = overrides.isEmpty
+        // Overrides go in right after the params cell runs; when it does not run (--from past it,
+        // --only), before the first cell that does. Text before the first `%%` is a cell too.
+        let paramsRuns = notebook.cells.indices.contains { i in
+            notebook.cells[i].name == "params" && plan[i] && !notebook.cells[i].tags.contains(where: options.skipTags.contains)
+        }
         var stop = false
         for (i, cell) in notebook.cells.enumerated() {
             if cell.kind == .markdown {
@@ -77,7 +90,7 @@ public final class NotebookRunner {
                 outcomes.append(CellOutcome(cell: cell, status: .skipped, output: "", error: nil, seconds: 0, images: []))
                 continue
             }
-            if !paramsApplied && cell.name != "params" { apply(overrides); paramsApplied = true }
+            if !paramsApplied && !paramsRuns { apply(overrides); paramsApplied = true }
             let outcome = runCell(cell)
             outcomes.append(outcome)
             if cell.name == "params" && !paramsApplied { apply(overrides); paramsApplied = true }
@@ -92,8 +105,10 @@ public final class NotebookRunner {
             }
         }
         if options.writeTranscript {
-            do { try writeFileAtomically(transcriptPath, Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8)) }
-            catch { standardError("finch: could not write the transcript \(transcriptPath): \(error)\n") }
+            do {
+                try FileManager.default.createDirectory(at: URL(fileURLWithPath: transcriptPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+                try writeFileAtomically(transcriptPath, Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8))
+            } catch { standardError("finch: could not write the transcript \(transcriptPath): \(error)\n") }
         }
         return exitCode
     }

@@ -8,6 +8,7 @@ public func registerBindings(_ registry: BuiltinRegistry) {
     registerPromptStyleBinding(registry) // prompt_style
     registerTrainBindings(registry)     // lora load_adapter train save track plot
     registerHubBindings(registry)       // secret login push load_dataset
+    documentBindingParameters(registry) // help(name) explains every parameter of the above
 }
 
 /// A registry with the language's built-ins and every binding.

@@ -8,6 +8,8 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
     case f32, f16, bf16
     case q4_0, q4_1, q5_0, q8_0
     case q4_K, q5_K, q6_K
+    /// bitsandbytes' NF4 (QLoRA), for `quantize="nf4"`; not a GGUF type.
+    case nf4
 
     /// Elements per block (1 for plain floats).
     public var blockSize: Int { DType.traits[self]!.blockSize }
@@ -15,8 +17,11 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
     public var bytesPerBlock: Int { DType.traits[self]!.bytesPerBlock }
     /// True for GGUF block-quantized formats.
     public var isQuantized: Bool { blockSize > 1 }
-    /// The GGUF `ggml_type` id.
+    /// The GGUF `ggml_type` id (`notGGUF` for nf4).
     public var ggmlType: UInt32 { DType.traits[self]!.ggmlType }
+    /// True for the types a GGUF file can hold.
+    public var isGGUFType: Bool { ggmlType != DType.notGGUF }
+    static let notGGUF = UInt32.max
 
     public var description: String { rawValue }
 
@@ -28,7 +33,7 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     public init?(ggmlType: UInt32) {
-        guard let match = DType.traits.first(where: { $0.value.ggmlType == ggmlType }) else { return nil }
+        guard ggmlType != DType.notGGUF, let match = DType.traits.first(where: { $0.value.ggmlType == ggmlType }) else { return nil }
         self = match.key
     }
 
@@ -46,5 +51,6 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
         .q4_K: Traits(blockSize: 256, bytesPerBlock: 144, ggmlType: 12),
         .q5_K: Traits(blockSize: 256, bytesPerBlock: 176, ggmlType: 13),
         .q6_K: Traits(blockSize: 256, bytesPerBlock: 210, ggmlType: 14),
+        .nf4: Traits(blockSize: 64, bytesPerBlock: 36, ggmlType: notGGUF),
     ]
 }

@@ -10,9 +10,22 @@ struct Finch: ParsableCommand {
         abstract: "A notebook-style scripting REPL for adapting language models.",
         discussion: "With no command, starts the interactive prompt.",
         version: FinchVersion.string,
-        subcommands: [Repl.self, Run.self, Check.self, Bench.self, SelfTest.self, Secrets.self, Login.self],
+        subcommands: [Repl.self, Run.self, Check.self, Bench.self, SelfTest.self, Secrets.self, Login.self, Version.self],
         defaultSubcommand: Repl.self
     )
+
+    /// `finch -V` is `finch --version` (as python -V, node -v); everything else goes to the parser.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["-V"] { arguments = ["--version"] }
+        Self.main(arguments)
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print Finch's version (also --version or -V).")
+
+    func run() { print(FinchVersion.string) }
 }
 
 struct Repl: ParsableCommand {
@@ -30,8 +43,9 @@ struct Run: ParsableCommand {
         abstract: "Run every cell of a .cell notebook in one session.",
         discussion: """
         Standard output carries exactly what the cells print; cell headers, timing and errors go to standard \
-        error. Writes a transcript NOTEBOOK.out.md beside the notebook. Exit code 0 on success, 1 on an \
-        error, 130 on Ctrl-C.
+        error. Writes a transcript NOTEBOOK.out.md beside the notebook (or where --transcript says). The \
+        notebook's relative paths resolve against its own folder, whatever the working directory. Exit \
+        code 0 on success, 1 on an error, 130 on Ctrl-C.
         """
     )
 
@@ -43,6 +57,8 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Run the remaining cells after an error.") var keepGoing = false
     @Flag(name: .long, help: "Ignore cached results of expensive built-ins.") var fresh = false
     @Flag(name: .long, help: "Do not write the transcript.") var noTranscript = false
+    @Option(name: .long, help: ArgumentHelp("Write the transcript here instead of beside the notebook (images in its .out/ sibling).", valueName: "file.md"))
+    var transcript: String?
     @Option(name: .long, help: "Skip cells tagged TAG, as in '%% train [model]' (repeatable).") var skipTag: [String] = []
 
     func run() throws {
@@ -56,6 +72,7 @@ struct Run: ParsableCommand {
         options.keepGoing = keepGoing
         options.fresh = fresh
         options.writeTranscript = !noTranscript
+        options.transcriptPath = transcript
         options.skipTags = skipTag
         options.color = useColor(fd: 2)
         for p in params {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FinchBench
+import FinchCUDA
 import Foundation
 
 /// `finch selftest --device cuda`: the GPU backend against the CPU backend and the PEFT fixtures
@@ -13,10 +14,20 @@ struct SelfTest: ParsableCommand {
     var fixtures = "Tests/FinchModelsTests/Fixtures/tiny"
 
     func run() throws {
+        var failed = 0
+        // The kernels compile for every architecture Finch supports, not only this GPU's.
+        for arch in CUDA.supportedArchitectures {
+            do {
+                let cubin = try CUDA.compileKernels(arch: arch)
+                print(String(format: "ok    %-62@ %d KB cubin", "NVRTC compile \(arch)" as NSString, cubin.count >> 10))
+            } catch {
+                failed += 1
+                print("FAIL  NVRTC compile \(arch): \(error)")
+            }
+        }
         let dev = try BenchDevice.activate(device)
         let dir = FileManager.default.fileExists(atPath: fixtures + "/tiny-llama3.json") ? fixtures : nil
         if dir == nil { print("(fixtures not found at \(fixtures): PEFT checks skipped)") }
-        var failed = 0
         _ = try GPUChecks.run(device: dev, fixtures: dir) { r in
             if !r.passed { failed += 1 }
             print(String(format: "%@  %-62@ rel err %.2e (tol %.0e)", r.passed ? "ok  " : "FAIL", r.name as NSString, r.error, r.tolerance))

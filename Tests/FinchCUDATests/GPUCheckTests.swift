@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import FinchBench
-import FinchCUDA
+@testable import FinchCUDA
 import FinchTensor
 
 /// The GPU backend against the CPU backend and the PEFT fixtures. These run only where a CUDA GPU
@@ -60,9 +60,47 @@ let gpuPresent: Bool = CUDA.isAvailable
     }
 }
 
-/// The kernels compile wherever NVRTC can be loaded, GPU or not (FINCH_CUDA_LIBS=…/nvidia/cu13/lib).
-@Test(.enabled(if: CUDA.compilerAvailable, "NVRTC not found"))
-func kernelsCompileWithNVRTC() throws {
-    let bytes = try CUDA.compileKernels(arch: "sm_90")
+/// The kernels compile wherever NVRTC can be loaded, GPU or not (FINCH_CUDA_LIBS=…/nvidia/cu13/lib),
+/// for every architecture Finch supports (A100, RTX 30xx, RTX 40xx/L4, H100/H200).
+@Test(.enabled(if: CUDA.compilerAvailable, "NVRTC not found"), arguments: CUDA.supportedArchitectures)
+func kernelsCompileWithNVRTC(arch: String) throws {
+    let bytes = try CUDA.compileKernels(arch: arch)
     #expect(bytes.count > 100_000)
+}
+
+/// The source NVRTC compiles is the files in Sources/FinchCUDA/Kernels as embedded at build time:
+/// every file is listed in `CUDAKernels.parts` (a file left out would be missing at run time) and
+/// its embedded bytes are the file's.
+@Test func embeddedKernelsAreTheKernelFiles() throws {
+    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../Sources/FinchCUDA/Kernels").standardized
+    let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".cu") }.sorted()
+    #expect(CUDAKernels.parts.map(\.name).sorted() == files)
+    for part in CUDAKernels.parts {
+        let onDisk = try Data(contentsOf: dir.appendingPathComponent(part.name))
+        #expect(Data(part.bytes) == onDisk, "\(part.name): embedded copy differs from the file")
+    }
+    #expect(CUDAKernels.parts.first?.name == "common.cu")
+    // Every kernel the backend loads is in the source (the flash variants come from one macro).
+    for name in CUDABackend.kernelNames where !name.hasSuffix("_d64") && !name.hasSuffix("_d128") {
+        #expect(CUDAKernels.source.contains(" \(name)(") || CUDAKernels.source.contains("(\(name),"), "kernel \(name) missing")
+    }
+}
+
+/// A GPU below sm_80 is refused with a reason that names what is needed (the caller then runs on the CPU).
+@Test func anOlderGPUIsRefusedWithTheReason() {
+    let e = CUDAError.unsupportedGPU(name: "Tesla T4", major: 7, minor: 5)
+    #expect("\(e)".contains("Tesla T4") && "\(e)".contains("7.5") && "\(e)".contains("8.0 or newer"))
+    #expect(CUDA.supportedArchitectures == ["sm_80", "sm_86", "sm_89", "sm_90"])
+}
+
+/// The flash kernels' shared memory against the devices' opt-in limits (99 KB on sm_86/sm_89,
+/// 163 KB on sm_80, 227 KB on sm_90): head size 128's dK/dV kernel needs 103 KB, so on sm_86/89
+/// that head size takes the SIMT kernels instead of failing to launch.
+@Test func flashTilesAgainstSharedMemoryLimits() {
+    let sm86 = 99 * 1024, sm80 = 163 * 1024
+    let d128 = CUDABackend.flashSharedBytes(headDim: 128), d64 = CUDABackend.flashSharedBytes(headDim: 64)
+    #expect(d128.dkdv == 105_472 && d128.dkdv > sm86 && d128.dkdv <= sm80)
+    #expect(d128.forward <= sm86 && d128.dq <= sm86)
+    #expect(max(d64.forward, d64.dq, d64.dkdv) <= sm86)
 }

@@ -164,7 +164,14 @@ import FinchTestHub
         let loader = DatasetLoader(hub: fx.client())
         #expect(try loader.load(source: "org/plain").column("t") == [.string("a"), .string("b")])
         #expect(try loader.load(source: "org/plain", split: "validation").column("t") == [.string("c")])
-        #expect(throws: DatasetError.notFound("no/such/thing/here")) { try loader.load(source: "no/such/thing/here") }
+        #expect(throws: DatasetError.notFound("no such repo!")) { try loader.load(source: "no such repo!") }
+        // more than one '/' cannot be a Hub id: a missing path, said so without asking the Hub
+        #expect(throws: DatasetError.fileNotFound(path: "no/such/thing/here", directory: FileManager.default.currentDirectoryPath)) {
+            try loader.load(source: "no/such/thing/here")
+        }
+        #expect(throws: DatasetError.fileNotFound(path: "missing.json", directory: FileManager.default.currentDirectoryPath)) {
+            try loader.load(source: "missing.json")
+        }
     }
 
     @Test func miniYAMLReadsCardShapes() {

@@ -10,7 +10,7 @@ import Testing
     print(d[0]["q"], d.num_rows, [r["q"] for r in d])
     print(d[:1].to_list(), d.take(1).columns)
     """
-    #expect(try run(src) == "2 [\"q\", \"n\"] {\"q\": \"a\", \"n\": 1} {\"q\": \"b\"} [1, null] Dataset\na 2 [\"a\", \"b\"]\n[{\"q\": \"a\", \"n\": 1}] [\"q\", \"n\"]\n")
+    #expect(try run(src) == "2 [\"q\", \"n\"] {\"q\": \"a\", \"n\": 1} {\"q\": \"b\"} [1, none] Dataset\na 2 [\"a\", \"b\"]\n[{\"q\": \"a\", \"n\": 1}] [\"q\", \"n\"]\n")
     #expect(errorText("d = dataset([{\"question\": 1}])\nd[\"questoin\"]")!.contains("dataset has no column 'questoin'; did you mean question?"))
     #expect(errorText("dataset([1, 2])")!.contains("dataset(): row 0 is an int, not a dict"))
     #expect(errorText("dataset([{\"a\": 1}]).selct([0])")!.contains("a Dataset has no attribute 'selct'; did you mean select?"))

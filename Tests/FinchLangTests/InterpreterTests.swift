@@ -4,7 +4,7 @@ import Testing
 @Test func arithmeticAndPrinting() throws {
     #expect(try run("print(1 + 2 * 3, 7 // 2, -7 // 2, 7 % 3, -7 % 3, 2 ** 10, 7 / 2)") == "7 3 -4 1 2 1024 3.5\n")
     #expect(try run("print(0.1 + 0.2, 2e-4, 1e16, 1.0, 3.0 * 2)") == "0.30000000000000004 0.0002 1e+16 1.0 6.0\n")
-    #expect(try run("print([1, 'a', none, true, {\"k\": [1.5]}])") == "[1, \"a\", null, true, {\"k\": [1.5]}]\n")
+    #expect(try run("print([1, 'a', none, true, {\"k\": [1.5]}])") == "[1, \"a\", none, true, {\"k\": [1.5]}]\n")
     #expect(try run("print(none, true, false)") == "none true false\n")
 }
 

@@ -44,7 +44,7 @@ extension REPLProcessTests {
         #expect(syntax.code == 1 && syntax.err.contains("syntax.cell:2:10: syntax error") && syntax.err.contains("syntax.cell:3:7: syntax error: unterminated string"))
 
         let missing = try finch(["run", dir + "/nope.cell"])
-        #expect(missing.code == 1 && missing.err.contains("nope.cell: cannot read the notebook"))
+        #expect(missing.code == 1 && missing.err.contains("nope.cell: no such file"))
 
         let version = try finch(["--version"])
         #expect(version.code == 0 && version.out == FinchVersion.string + "\n")

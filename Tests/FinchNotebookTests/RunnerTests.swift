@@ -41,6 +41,23 @@ print("done")
     #expect(r.stderr.contains("-p stepz: not a parameter; did you mean steps?; the params cell (line 1) defines: name, steps, lr"))
 }
 
+/// #17: text before the first `%%` (even a comment) is a cell of its own; overrides still apply after the
+/// params cell, with or without --from params, and one that names no assignment is refused.
+@Test func paramsOverrideWhenTextPrecedesTheFirstCell() throws {
+    let text = "# a comment before any cell\nprint(\"preamble\")\n\n%% [md]\nTry -p name=Ada.\n" + paramsNotebook
+    var o = RunOptions()
+    o.params = [("name", "Ada")]
+    let r = try runNotebook(text: text, options: o)
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(r.stdout == "preamble\nhello Ada 6 0.001\ndone\n")
+    o.from = "params"
+    #expect(try runNotebook(text: text, options: o).stdout == "hello Ada 6 0.001\ndone\n")
+    o.params = [("nmae", "Ada")]
+    let bad = try runNotebook(text: text, options: o)
+    #expect(bad.code == 1 && bad.stdout.isEmpty)
+    #expect(bad.stderr.contains("-p nmae: not a parameter; did you mean name?"))
+}
+
 @Test func onlyAndFromSelectCells() throws {
     var o = RunOptions()
     o.only = ["last"]
@@ -109,10 +126,10 @@ func withoutTimings(_ s: String) -> String {
     }
     let dir = try tempDirectory()
     let r = try runNotebook(text: "%% s\ntoken = fake_secret(\"hf_abc123\")\nprint(\"token:\", token)\n", registry: registry, dir: dir)
-    #expect(r.stdout == "token: [redacted]\n")
+    #expect(r.stdout == "token: ••••••\n")
     let transcript = try String(contentsOfFile: dir + "/nb.out.md", encoding: .utf8)
     #expect(!transcript.contains("hf_abc123"))
-    #expect(transcript.contains("[redacted]"))
+    #expect(transcript.contains("••••••"))
 }
 
 @Test func checkResolvesNamesAndKeywordsWithoutRunning() throws {

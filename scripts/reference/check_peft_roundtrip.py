@@ -4,7 +4,7 @@
      by transformers) and gives the logprobs Finch computes with the same adapter;
   2. the merged folder Finch saved loads with AutoModelForCausalLM and gives the same logprobs.
 Usage: python scripts/reference/check_peft_roundtrip.py models/SmolLM2-135M-Instruct.Q4_1.gguf \
-          outputs/medical-cot-lora outputs/medical-cot-merged finch_logprobs.json
+          notebooks/outputs/medical-cot-lora notebooks/outputs/medical-cot-merged finch_logprobs.json
 finch_logprobs.json: {"text": ..., "ids": [...], "adapter": [...], "merged": [...]} written by Finch.
 """
 import json, os, sys

@@ -97,6 +97,7 @@ struct SplitMix64 {
 
 public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
+    case fileNotFound(path: String, directory: String)
     case unsupportedFormat(path: String)
     case parse(source: String, detail: String)
     case badRow(source: String, row: Int, field: String, detail: String)
@@ -110,6 +111,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notFound(let s): return "dataset \(s) not found: not a local file or folder, and not a Hub dataset id"
+        case let .fileNotFound(p, dir): return "\(p): file not found (relative paths start in \(dir)); check the name, or give a Hub dataset id as \"org/name\""
         case .unsupportedFormat(let p): return "\(p): unsupported data file format (use .json, .jsonl or .csv)"
         case let .parse(s, d): return "\(s): \(d)"
         case let .badRow(s, row, field, d): return "\(s): row \(row), field \"\(field)\": \(d)"

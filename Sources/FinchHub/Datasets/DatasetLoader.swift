@@ -16,6 +16,9 @@ public struct DatasetLoader {
         if Files.exists(source) {
             files = try localSplits(source, name: name)
             label = source
+        } else if DatasetLoader.looksLikePath(source) {
+            // "missing.json", "./data", "~/x.csv": a file the user meant, never a Hub id to go looking for
+            throw DatasetError.fileNotFound(path: source, directory: FileManager.default.currentDirectoryPath)
         } else if (try? HubClient.validateRepoId(source)) != nil, let hub {
             files = try hubSplits(hub: hub, repo: source, name: name)
             label = source
@@ -36,6 +39,14 @@ public struct DatasetLoader {
             out = try out.appending(d.slice(spec.range(count: d.count)))
         }
         return out
+    }
+
+    /// A path rather than a Hub id: starts with `/`, `./`, `../` or `~`, ends in a data file extension,
+    /// or has more than one `/` (Hub ids are `name` or `org/name`).
+    static func looksLikePath(_ source: String) -> Bool {
+        source.hasPrefix("/") || source.hasPrefix("./") || source.hasPrefix("../") || source.hasPrefix("~")
+            || ["json", "jsonl", "csv", "tsv", "txt", "parquet", "arrow"].contains((source as NSString).pathExtension.lowercased())
+            || source.filter { $0 == "/" }.count > 1
     }
 
     func localSplits(_ source: String, name: String?) throws -> [String: [String]] {

@@ -64,7 +64,7 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
         case let .badDimensionCount(path, tensor, n): return "\(path): tensor \"\(tensor)\" has \(n) dimensions (at most 4)"
         case let .badDimension(path, tensor, dims): return "\(path): tensor \"\(tensor)\" has impossible dimensions \(dims)"
         case let .unknownGGMLType(path, tensor, type):
-            return "\(path): tensor \"\(tensor)\" has ggml type \(type) (\(ggmlTypeName(type))), which Finch does not support (supported: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))"
+            return "\(path): tensor \"\(tensor)\" has ggml type \(type) (\(ggmlTypeName(type))), which Finch does not support (supported: \(DType.allCases.filter(\.isGGUFType).map(\.rawValue).joined(separator: ", ")))"
         case let .notWholeBlocks(path, tensor, n, dtype):
             return "\(path): tensor \"\(tensor)\" has rows of \(n) elements, not a whole number of \(dtype) blocks of \(dtype.blockSize)"
         case let .misalignedTensor(path, tensor, offset, alignment):

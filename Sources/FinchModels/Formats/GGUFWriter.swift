@@ -10,10 +10,12 @@ public enum GGUFWriteError: Error, Equatable, CustomStringConvertible {
     case notWholeBlocks(name: String, rowLength: Int, dtype: DType)
     case byteCountMismatch(name: String, expected: Int, got: Int)
     case badAlignment(Int)
+    case notAGGUFType(name: String, dtype: DType)
 
     public var description: String {
         switch self {
         case let .duplicateTensor(name): return "GGUF writer: tensor \"\(name)\" added twice"
+        case let .notAGGUFType(name, dtype): return "GGUF writer: tensor \"\(name)\" is \(dtype), which GGUF cannot hold; save it as f16, q8_0 or q4_0"
         case let .badShape(name, shape): return "GGUF writer: tensor \"\(name)\" has an invalid shape \(shape) (1–4 positive dimensions)"
         case let .notWholeBlocks(name, n, dtype):
             return "GGUF writer: tensor \"\(name)\" has rows of \(n) elements, not a whole number of \(dtype) blocks of \(dtype.blockSize)"
@@ -84,6 +86,7 @@ public struct GGUFWriter {
     /// Adds a tensor. `shape` is in PyTorch order (`[out, in]` for a linear weight).
     public mutating func addTensor(name: String, shape: [Int], dtype: DType, data: TensorData) throws {
         guard !pending.contains(where: { $0.name == name }) else { throw GGUFWriteError.duplicateTensor(name: name) }
+        guard dtype.isGGUFType else { throw GGUFWriteError.notAGGUFType(name: name, dtype: dtype) }
         guard (1...4).contains(shape.count), shape.allSatisfy({ $0 > 0 }) else { throw GGUFWriteError.badShape(name: name, shape: shape) }
         var count = 1
         for d in shape {

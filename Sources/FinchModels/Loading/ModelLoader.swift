@@ -5,7 +5,7 @@ import FinchTensor
 public struct LoadOptions: Sendable {
     /// Convert 16/32-bit weights to this storage type at load (`f32`, `f16`, `bf16`); nil keeps them.
     public var dtype: DType?
-    /// Quantize the projection weights of a 16/32-bit checkpoint (`q8_0`, `q4_0`, `q4_1`).
+    /// Quantize the projection weights of a 16/32-bit checkpoint (`q8_0`, `q4_0`, `q4_1`, `nf4`).
     public var quantize: DType?
     /// The longest sequence to train on or generate (defaults to the model's context).
     public var maxSeqLength: Int?
@@ -13,12 +13,15 @@ public struct LoadOptions: Sendable {
     public var device: Device?
     /// Which .gguf file of a Hub repo to load: a glob like "*Q4_K_M.gguf" (llama.cpp's `-hf`, `Llama.from_pretrained(filename=)`).
     public var file: String?
+    /// The folder a relative source resolves against (a notebook's folder); nil: the working directory.
+    public var baseDirectory: String?
 
-    public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil, device: Device? = nil) {
+    public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil, device: Device? = nil, baseDirectory: String? = nil) {
         self.dtype = dtype
         self.quantize = quantize
         self.maxSeqLength = maxSeqLength
         self.device = device
+        self.baseDirectory = baseDirectory
     }
 }
 
@@ -28,18 +31,44 @@ public enum ModelLoader {
     public static let defaultModelFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
     public static let defaultAliases: Set<String> = ["smollm2", "default", "smollm2-135m-instruct"]
 
-    /// Where the embedded default model lives: `$FINCH_MODELS`, ./models, or models/ beside the repository
-    /// the executable was built in.
-    public static func defaultModelPath() -> String? {
+    /// The folders searched for the embedded default model, in order: `$FINCH_MODELS`, the per-user data folder
+    /// (`$XDG_DATA_HOME/finch/models`, default `~/.local/share/finch/models`, where `scripts/setup` puts it),
+    /// `models/` in `base` (the notebook's folder; nil: the working directory), then `models/` of the repository
+    /// the executable was built in (a checkout's older layout).
+    public static func defaultModelFolders(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                           base: String? = nil) -> [String] {
         var dirs: [String] = []
-        if let env = ProcessInfo.processInfo.environment["FINCH_MODELS"] { dirs.append(env) }
-        dirs.append(FileManager.default.currentDirectoryPath + "/models")
+        if let env = environment["FINCH_MODELS"], !env.isEmpty { dirs.append(env) }
+        dirs.append(userModelFolder(environment: environment))
+        dirs.append((base ?? FileManager.default.currentDirectoryPath) + "/models")
         var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            dirs.append(exe.appendingPathComponent("models").path)
-            exe = exe.deletingLastPathComponent()
+        for _ in 0..<4 {
+            exe = exe.deletingLastPathComponent()   // <repo>/.build/<triple>/<config>/finch → <repo>
+            let candidate = exe.appendingPathComponent("models").path
+            if exe.path != "/" && FileManager.default.fileExists(atPath: candidate + "/" + defaultModelFile) { dirs.append(candidate); break }
         }
-        return dirs.map { $0 + "/" + defaultModelFile }.first { FileManager.default.fileExists(atPath: $0) }
+        var seen = Set<String>()
+        return dirs.filter { seen.insert(URL(fileURLWithPath: $0).standardized.path).inserted }
+    }
+
+    /// `$XDG_DATA_HOME/finch/models`, default `~/.local/share/finch/models`.
+    public static func userModelFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let data = environment["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? (environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.local/share"
+        return data + "/finch/models"
+    }
+
+    /// Where the embedded default model is, or nil.
+    public static func defaultModelPath(environment: [String: String] = ProcessInfo.processInfo.environment, base: String? = nil) -> String? {
+        defaultModelFolders(environment: environment, base: base).map { $0 + "/" + defaultModelFile }
+            .first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The embedded model is missing: where Finch looked and the one command that fetches it.
+    static func defaultModelMissing(base: String?) -> ModelError {
+        let folders = defaultModelFolders(base: base)
+        return .fileNotFound(defaultModelFile, hint: "Finch looked in: \(folders.joined(separator: ", ")). Fetch it with `scripts/setup` "
+            + "in the Finch repository (it puts it in \(userModelFolder())), or set FINCH_MODELS to the folder that holds it.")
     }
 
     /// A resolver for Hub ids and `file=` (set by the Hub module: cache lookup, then download): a
@@ -50,17 +79,17 @@ public enum ModelLoader {
         let name = source ?? "smollm2"
         var path = name
         if defaultAliases.contains(name.lowercased()) {
-            guard let p = defaultModelPath() else {
-                throw ModelError.fileNotFound(defaultModelFile, hint: "The embedded default model is fetched by scripts/setup (or set FINCH_MODELS to the folder holding it).")
-            }
+            guard let p = defaultModelPath(base: options.baseDirectory) else { throw defaultModelMissing(base: options.baseDirectory) }
             path = p
+        } else if let base = options.baseDirectory, !name.hasPrefix("/") {
+            path = URL(fileURLWithPath: base).appendingPathComponent(name).standardized.path
         }
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         if !exists {
             let looksLikeRepo = name.split(separator: "/").count == 2 && !name.hasPrefix("/") && !name.hasPrefix(".")
             guard looksLikeRepo else {
-                throw ModelError.fileNotFound(name, hint: "Give a .gguf file, a Hugging Face model folder, a Hub id like \"HuggingFaceTB/SmolLM2-135M-Instruct\", or \"smollm2\" for the embedded model.")
+                throw ModelError.fileNotFound(path, hint: "Give a .gguf file, a Hugging Face model folder, a Hub id like \"HuggingFaceTB/SmolLM2-135M-Instruct\", or \"smollm2\" for the embedded model.")
             }
             guard let resolver = hubResolver else {
                 throw ModelError.fileNotFound(name, hint: "It is not in the local Hugging Face cache.")
@@ -162,8 +191,8 @@ public enum ModelLoader {
     /// Applies `dtype=` / `quantize=` to the projection and embedding weights.
     static func convert(_ weights: WeightSet, options: LoadOptions, stored: Set<DType>) throws {
         if let q = options.quantize {
-            guard [.q8_0, .q4_0, .q4_1].contains(q) else {
-                throw ModelError.invalidArgument("quantize must be \"q8_0\", \"q4_0\" or \"q4_1\" (got \"\(q)\")")
+            guard [.q8_0, .q4_0, .q4_1, .nf4].contains(q) else {
+                throw ModelError.invalidArgument("quantize must be \"q8_0\", \"q4_0\", \"q4_1\" or \"nf4\" (got \"\(q)\")")
             }
             guard !stored.contains(where: \.isQuantized) else {
                 throw ModelError.invalidArgument("quantize= applies to 16/32-bit checkpoints; this model is already quantized (\(stored.map(\.rawValue).sorted().joined(separator: ", ")))")
@@ -184,7 +213,7 @@ public enum ModelLoader {
     }
 
     /// Moves the weights to `options.device`. On an accelerator the frozen matrices are kept in
-    /// bf16 (its matrix units' type), or as q8_0/q4_0/q4_1 blocks that its kernels decode as they
+    /// bf16 (its matrix units' type), or as q8_0/q4_0/q4_1/nf4 blocks that its kernels decode as they
     /// read (the QLoRA-style path), unless `dtype=` asked for another 16/32-bit type; vectors
     /// (norms, biases) are f32. Each tensor goes over as soon as it is converted, so host memory
     /// holds at most one converted tensor beyond the (memory-mapped) file.
@@ -193,7 +222,7 @@ public enum ModelLoader {
         for (name, t) in weights.tensors {
             let target: DType
             if t.rank < 2 { target = .f32 }
-            else if [.q8_0, .q4_0, .q4_1].contains(t.dtype) { target = t.dtype }
+            else if [.q8_0, .q4_0, .q4_1, .nf4].contains(t.dtype) { target = t.dtype }
             else if let d = options.dtype { target = d }
             else { target = .bf16 }
             weights.replace(name, with: try t.moved(to: device, dtype: target))
@@ -209,6 +238,17 @@ public enum ModelLoader {
         let storage = TensorStorage(pooledBytes: rows * rowBytes, dtype: dtype)
         let src = UnsafeRawPointer(t.rawBytes)
         let out = storage.raw
+        if dtype == .nf4 {
+            // NF4's double quantization groups scales across rows and takes one mean per tensor:
+            // the whole tensor in f32, then one call.
+            let all = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+            defer { all.deallocate() }
+            parallelFor(rows, minChunk: 16) { r in
+                for i in r { dequantize(t.dtype, src + i * srcRowBytes, into: all + i * cols, count: cols) }
+            }
+            try quantize(.nf4, all, into: out, count: rows * cols)
+            return Tensor(shape: t.shape, storage: storage)
+        }
         parallelFor(rows, minChunk: 16) { r in
             let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
             defer { row.deallocate() }

@@ -65,7 +65,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
                 user = try HubClient().loginWithExistingToken()
             }
             ctx.output.write("Logged in as \(user)\n")
-            return .string(user)
+            return ctx.shown(.string(user))   // the REPL does not echo it again
         }
     }
 
@@ -80,7 +80,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             var folder: String
             var card: ModelCardInfo?
             switch args["source"] {
-            case .string(let s): folder = s
+            case .string(let s): folder = ctx.resolvePath(s)
             case .object(let o as ModelHandle):
                 folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-push-\(getpid())").path
                 try AdapterIO.save(o.model, to: folder)
@@ -105,7 +105,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             let result = try client.upload(folder: folder, repo: try args.string("repo"), private: try args.bool("private"),
                                            message: try args.string("message"), card: card)
             ctx.output.write("Pushed \(result.files.count) files to \(result.repoURL)\n")
-            return .string(result.repoURL)
+            return ctx.shown(.string(result.repoURL))
         }
     }
 
@@ -114,10 +114,19 @@ func registerHubBindings(_ r: BuiltinRegistry) {
                doc: "Load a dataset: a Hub id (JSON/JSONL/CSV repos, with the card's configs), or a local .json/.jsonl/.csv file or folder. split=\"train[:500]\" slices.",
                category: "data") { args, ctx in
         try bridge {
-            let source = try args.string("source")
-            let table = try DatasetLoader(hub: HubClient()).load(source: source, name: try args.optionalString("name"), split: try args.string("split"))
+            let source = try args.string("source"), local = ctx.resolveExistingPath(source)
+            let table: DataTable
+            do {
+                table = try DatasetLoader(hub: HubClient()).load(source: local, name: try args.optionalString("name"), split: try args.string("split"))
+            } catch DatasetError.fileNotFound(let p, _) where ctx.baseDirectory != nil {
+                // a notebook's relative path was looked for in the notebook's folder: name that place
+                throw FinchError("\(p): file not found (looked for \(ctx.displayPath(ctx.resolvePath(p)))); check the name, or give a Hub dataset id as \"org/name\"")
+            } catch DatasetError.notFound(let s) where ctx.baseDirectory != nil {
+                // Say where a relative path was looked for: the notebook's folder, not the working directory.
+                throw FinchError("dataset \(s) not found: no file or folder \(ctx.displayPath(ctx.resolvePath(s))), and not a Hub dataset id")
+            }
             let rows = table.rows.map { row in FinchDict(row.map { ($0.0, valueFromJSON($0.1)) }) }
-            ctx.output.writeError("loaded \(rows.count) rows from \(source) (columns: \(table.columns.joined(separator: ", ")))\n")
+            ctx.output.writeError("loaded \(rows.count) rows from \(ctx.displayPath(local)) (columns: \(table.columns.joined(separator: ", ")))\n")
             return .object(Dataset(rows: rows, name: source))
         }
     }

@@ -84,13 +84,14 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                 opts.dtype = t
             }
             if let q = try args.optionalString("quantize") {
-                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1].contains(t) else {
-                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\" or \"q4_1\", got \"\(q)\"")
+                guard let t = DType(rawValue: q.lowercased()), [.q8_0, .q4_0, .q4_1, .nf4].contains(t) else {
+                    throw FinchError("load_model(): quantize must be \"q8_0\", \"q4_0\", \"q4_1\" or \"nf4\", got \"\(q)\"")
                 }
                 opts.quantize = t
             }
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
             opts.file = try args.optionalString("file")
+            opts.baseDirectory = ctx.baseDirectory
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
@@ -99,12 +100,18 @@ func registerModelBindings(_ r: BuiltinRegistry) {
         }
     }
 
-    /// "auto" takes the first GPU when one works and says nothing otherwise; an explicit "cuda"
-    /// that cannot be had says why and continues on the CPU.
+    /// "auto" takes the first GPU when one works and says nothing otherwise (except for a GPU too
+    /// old for the kernels, which is named); an explicit "cuda" that cannot be had says why and
+    /// continues on the CPU.
     func chooseDevice(_ name: String, _ ctx: CallContext) throws -> Device? {
         switch name.lowercased() {
         case "cpu": return nil
-        case "auto": return (try? CUDA.activate(ordinal: (try? currentLaunch())??.localRank ?? 0))?.device  // torchrun: LOCAL_RANK's GPU
+        case "auto":
+            // torchrun/SLURM: each process takes its LOCAL_RANK's GPU.
+            do { return try CUDA.activate(ordinal: (try? currentLaunch())??.localRank ?? 0).device } catch let e as CUDAError {
+                if case .unsupportedGPU = e { ctx.output.writeError("note: \(e); running on the CPU\n") }
+                return nil
+            }
         case let n where n == "cuda" || n == "gpu" || n.hasPrefix("cuda:"):
             let ordinal = n.hasPrefix("cuda:") ? Int(n.dropFirst(5)) : 0
             guard let ordinal else { throw FinchError("load_model(): device must be \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got \"\(name)\"") }
@@ -149,7 +156,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                category: "model") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            return .string(try runGeneration(m.model, prompt: try args.string("prompt"), args, ctx))
+            return try runGeneration(m.model, prompt: try args.string("prompt"), args, ctx)
         }
     }
 
@@ -160,7 +167,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             let m = try args.object("model", as: ModelHandle.self)
             let msgs = try messages(args["message"], system: try args.optionalString("system"), fn: "chat")
             let prompt = try m.model.template(msgs, addGenerationPrompt: true)
-            return .string(try runGeneration(m.model, prompt: prompt, args, ctx))
+            return try runGeneration(m.model, prompt: prompt, args, ctx)
         }
     }
 
@@ -195,7 +202,9 @@ func messages(_ v: Value, system: String?, fn: String) throws -> [[String: Strin
     return out
 }
 
-func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> String {
+/// Generates and returns the text. Ctrl-C ends generation early and the text so far is the result
+/// (stop reason "interrupted"); a streamed reply is marked as shown so the REPL does not echo it again.
+func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> Value {
     var o = GenerationOptions()
     o.maxTokens = try args.int("max_tokens")
     o.temperature = try args.float("temperature")
@@ -211,17 +220,15 @@ func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: Cal
     default: stops = try args.stringList("stop")
     }
     let stream = try args.bool("stream")
-    var interrupted = false
     let (text, result) = try model.generate(prompt, options: o, stopStrings: stops, onText: { piece in
         if stream { ctx.output.write(piece) }
-    }, shouldStop: {
-        if Interrupt.isRequested { interrupted = true }
-        return interrupted
-    })
+    }, shouldStop: { ctx.interruptFlag.isRequested })
+    let interrupted = result.stopReason == .interrupted
+    // The Ctrl-C is spent on this generation: the statement goes on with the partial text.
+    if interrupted { ctx.interruptFlag.clear() }
     if stream { ctx.output.write("\n") }
     ctx.output.writeError(String(format: "[%d prompt tokens, %d generated, %.1f tokens/s decode, %.0f tokens/s prefill%@]\n",
                                  result.promptTokens, result.tokens.count, result.decodeTokensPerSecond,
-                                 result.prefillTokensPerSecond, interrupted ? ", interrupted" : ""))
-    if interrupted { try Interrupt.check() }
-    return text
+                                 result.prefillTokensPerSecond, interrupted ? "; stop reason: interrupted (Ctrl-C), the text so far is the result" : ""))
+    return stream ? ctx.shown(.string(text)) : .string(text)
 }

@@ -111,12 +111,12 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            let path = try args.string("path")
+            let path = ctx.resolvePath(try args.string("path"))
             try AdapterIO.load(into: m.model, from: path, trainable: try args.bool("trainable"))
             let digest = (try? Hashing.sha256Hex(file: URL(fileURLWithPath: path).appendingPathComponent("adapter_model.safetensors").path)) ?? path
             m.revision += 1
             m.adapterHistory.append("load_adapter(\(digest))")
-            ctx.output.writeError("loaded adapter \(path): \(groupDigits(m.model.network.trainableParameterCount)) parameters\n")
+            ctx.output.writeError("loaded adapter \(ctx.displayPath(path)): \(groupDigits(m.model.network.trainableParameterCount)) parameters\n")
             return .object(m)
         }
     }
@@ -147,16 +147,17 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            let path = try args.string("path")
+            let given = try args.string("path")
+            let path = ctx.resolvePath(given), shown = ctx.displayPath(path)
             // Data parallel processes hold equal adapters: rank 0 writes, the others would race it.
             if let launch = try currentLaunch(), launch.rank != 0 {
-                ctx.output.writeError("rank \(launch.rank): save skipped (rank 0 of \(launch.worldSize) saves \(path))\n")
-                return .string(path)
+                ctx.output.writeError("rank \(launch.rank): save skipped (rank 0 of \(launch.worldSize) saves \(shown))\n")
+                return ctx.shown(.string(given))
             }
             switch try args.string("format") {
             case "adapter":
                 try AdapterIO.save(m.model, to: path)
-                ctx.output.writeError("saved adapter to \(path) (adapter_config.json, adapter_model.safetensors, README.md)\n")
+                ctx.output.writeError("saved adapter to \(shown) (adapter_config.json, adapter_model.safetensors, README.md)\n")
             case "merged":
                 guard let d = DType(rawValue: try args.string("dtype")), [.f32, .f16, .bf16].contains(d) else {
                     throw FinchError("save(): dtype must be \"bf16\", \"f16\" or \"f32\"")
@@ -165,17 +166,17 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                     ctx.output.writeError("note: the base is quantized (\(m.model.storageTypes.joined(separator: "/"))); merging dequantizes it first\n")
                 }
                 try MergedExport.save(m.model, to: path, dtype: d)
-                ctx.output.writeError("saved merged model to \(path) (\(d.rawValue) safetensors, config, tokenizer)\n")
+                ctx.output.writeError("saved merged model to \(shown) (\(d.rawValue) safetensors, config, tokenizer)\n")
             case "gguf":
                 guard let q = DType(rawValue: try args.string("quantize")), [.f16, .q8_0, .q4_0, .f32].contains(q) else {
                     throw FinchError("save(): quantize must be \"f16\", \"q8_0\" or \"q4_0\" for format=\"gguf\"")
                 }
                 try GGUFExport.save(m.model, to: path, quantize: q)
-                ctx.output.writeError("saved merged GGUF (\(q.rawValue)) to \(path)\n")
+                ctx.output.writeError("saved merged GGUF (\(q.rawValue)) to \(shown)\n")
             case let other:
                 throw FinchError("save(): format must be \"adapter\", \"merged\" or \"gguf\", got \"\(other)\"")
             }
-            return .string(path)
+            return ctx.shown(.string(given))   // the line above names it: the REPL does not echo it again
         }
     }
 
@@ -184,10 +185,11 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                category: "training") { args, ctx in
         try bridge {
             let config = jsonFromValue(args["config"])
-            let tracker = try RunTracker(project: try args.string("project"), run: try args.optionalString("run"), config: config)
+            let tracker = try RunTracker(project: try args.string("project"), run: try args.optionalString("run"), config: config,
+                                         root: ctx.resolvePath("runs"))
             let h = RunHandle(tracker)
             ctx.userInfo[RunHandle.key] = h
-            ctx.output.writeError("tracking run \(tracker.project)/\(tracker.run) in \(tracker.directory)\n")
+            ctx.output.writeError("tracking run \(tracker.project)/\(tracker.run) in \(ctx.displayPath(tracker.directory))\n")
             return .object(h)
         }
     }
@@ -267,6 +269,9 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     if let mf = m.fingerprint, let df = data.fingerprint {
         inputs = [mf, df, evalData?.fingerprint ?? "-", "\(cfg)", textField, trainOn, resume ?? "-"] + placement.memoInputs
     }
+    // Folders resolve against the notebook's folder only now, so the memo key stays the same when it moves.
+    cfg.checkpointDir = cfg.checkpointDir.map(ctx.resolvePath)
+    let resumePath = resume.map(ctx.resolvePath)
     let memo = NotebookContext.of(ctx)?.memo
     let run = RunHandle.active(ctx)
     var stepsDone = 0
@@ -276,7 +281,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         let announce: (Trainer) -> Void = { trainer in
             first = trainer
             ctx.output.writeError("training: \(train.count) rows, \(trainer.totalSteps) steps × \(cfg.batchSize)\(placement.ranksText) × \(cfg.gradAccum), lr \(cfg.lr) \(cfg.schedule.rawValue), \(cfg.optimizer.rawValue); \(groupDigits(model.network.trainableParameterCount)) trainable parameters; gradient checkpointing \(trainer.usesCheckpointing ? "on" : "off")\n")
-            ctx.output.writeError(trainer.memoryEstimate.description + "\n")
+            ctx.output.writeError(trainer.memoryEstimate.report(residentNow: currentResidentBytes(), peakSoFar: peakResidentBytes()) + "\n")
         }
         let progress = ProgressLine(ctx.output)
         let onStep: (StepMetrics) -> Void = { s in
@@ -287,15 +292,17 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             progress.update(line, force: s.step == 1 || s.step == s.totalSteps || s.evalLoss != nil)
             if let run { logStep(s, initialEval: first?.initialEvalLoss, to: run.tracker) }
         }
-        let result: TrainResult
-        if case .single = placement {
+        let stop = { ctx.interruptFlag.isRequested }
+        // Ctrl-C is acknowledged at once; the step in flight finishes (and checkpoints) first.
+        let result = try ctx.interruptFlag.acknowledge("\nstopping after this step… (Ctrl-C again quits at once)\n") { () throws -> TrainResult in
+            guard case .single = placement else {
+                return try trainInParallel(placement, model: model.network, train: train, eval: eval, config: cfg, padId: pad, resume: resumePath,
+                                           onStart: announce, onStep: onStep, shouldStop: stop)
+            }
             let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
-            if let resume { try trainer.resume(from: resume) }
+            if let resumePath { try trainer.resume(from: resumePath) }
             announce(trainer)
-            result = try trainer.run(onStep: onStep, shouldStop: { Interrupt.isRequested })
-        } else {
-            result = try trainInParallel(placement, model: model.network, train: train, eval: eval, config: cfg, padId: pad, resume: resume,
-                                         onStart: announce, onStep: onStep, shouldStop: { Interrupt.isRequested })
+            return try trainer.run(onStep: onStep, shouldStop: stop)
         }
         progress.finish()
         return result
@@ -349,14 +356,14 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             for s in result.steps { logStep(s, initialEval: result.initialEvalLoss, to: run.tracker) }
         }
         handle.runArtifacts = try? run.tracker.finish()
-        if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(png)\n") }
+        if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(ctx.displayPath(png))\n") }
     }
-    if result.stopReason.hasPrefix("interrupted") || Interrupt.isRequested {
+    if result.stopReason.hasPrefix("interrupted") || ctx.interruptFlag.isRequested {
         ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { "; checkpoint in \($0) — continue with train(..., resume=\"\($0)\")" } ?? "")\n")
-        Interrupt.request()
-        try Interrupt.check()
+        ctx.interruptFlag.request()
+        try ctx.interruptFlag.check()
     }
-    return .object(handle)
+    return ctx.shown(.object(handle))   // the result line above shows it
 }
 
 /// One step's metrics into a tracked run; before the first step, the eval loss of the untrained

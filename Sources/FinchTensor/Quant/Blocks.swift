@@ -69,6 +69,7 @@ func dequantizeBlocks(_ dtype: DType, _ src: UnsafeRawPointer, into dst: UnsafeM
     case .q4_K: BlockQ4_K.dequantize(src, into: dst, blocks: blocks)
     case .q5_K: BlockQ5_K.dequantize(src, into: dst, blocks: blocks)
     case .q6_K: BlockQ6_K.dequantize(src, into: dst, blocks: blocks)
+    case .nf4: BlockNF4.dequantize(src, into: dst, blocks: blocks)
     case .f32, .f16, .bf16: dequantize(dtype, src, into: dst, count: count)
     }
 }

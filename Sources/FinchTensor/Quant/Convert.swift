@@ -11,7 +11,7 @@ public enum ConversionError: Error, Equatable, CustomStringConvertible {
         case let .notWholeBlocks(dtype, count):
             return "\(count) elements is not a whole number of \(dtype) blocks of \(dtype.blockSize)"
         case let .unsupportedQuantization(dtype):
-            return "quantizing to \(dtype) is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1)"
+            return "quantizing to \(dtype) is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1, nf4)"
         }
     }
 }

@@ -3,7 +3,8 @@
 import CFinchKernels
 
 /// Encodes `count` f32 values at `src` as `dtype` into `dst`, which must hold
-/// `dtype.byteCount(elements: count)` bytes. Supported: f32, f16, bf16, q8_0, q4_0, q4_1.
+/// `dtype.byteCount(elements: count)` bytes. Supported: f32, f16, bf16, q8_0, q4_0, q4_1, nf4
+/// (nf4 takes the whole tensor in one call: its double quantization spans rows).
 public func quantize(_ dtype: DType, _ src: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer, count: Int) throws {
     guard count >= 0, count % dtype.blockSize == 0 else {
         throw ConversionError.notWholeBlocks(dtype: dtype, count: count)
@@ -20,6 +21,7 @@ public func quantize(_ dtype: DType, _ src: UnsafePointer<Float>, into dst: Unsa
     case .q8_0: BlockQ8_0.quantize(src, into: dst, blocks: blocks)
     case .q4_0: BlockQ4_0.quantize(src, into: dst, blocks: blocks)
     case .q4_1: BlockQ4_1.quantize(src, into: dst, blocks: blocks)
+    case .nf4: BlockNF4.quantize(src, into: dst, blocks: blocks)   // the whole tensor: scales are grouped across rows
     case .q5_0, .q4_K, .q5_K, .q6_K:
         throw ConversionError.unsupportedQuantization(dtype)
     }
