@@ -53,9 +53,10 @@ let package = Package(
         .target(name: "FinchTrain", dependencies: ["FinchModels", "FinchSupport"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
         // Its CUDA C kernels live in Kernels/*.cu, embedded into the binary as bytes (nothing to ship beside it).
+        // CFinchKernels: the NCCL unique id's C type (NCCL.swift).
         .target(
             name: "FinchCUDA",
-            dependencies: ["FinchTensor"],
+            dependencies: ["FinchTensor", "CFinchKernels"],
             resources: [.embedInCode("Kernels")]
         ),
         .target(name: "FinchHub", dependencies: ["CCurl", "FinchSupport", .product(name: "Crypto", package: "swift-crypto")]),

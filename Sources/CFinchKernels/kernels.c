@@ -4,18 +4,7 @@
 #include <immintrin.h>
 #endif
 
-int finch_cpu_has_avx2(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
+int finch_cpu_has_avx2(void) { return finch_isa_active() >= FINCH_ISA_AVX2; }
 
 // Scalar reference: IEEE 754 binary16 -> binary32, including subnormals, inf and NaN.
 static inline float half_to_float(uint16_t h) {

@@ -240,14 +240,7 @@ static void q8_0_avx512(const void *w, const float *x, float *y, size_t rb, size
     }
 }
 
-static int has_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
-    }
-    return cached;
-}
+static int has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
 #endif
 
 void finch_matvec_f32x_q4_0(const void *w, const float *x, float *y, size_t rb, size_t re, size_t cols) {

@@ -1,4 +1,5 @@
 #include "finch_sgemm.h"
+#include "finch_isa.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,18 +19,7 @@
 // Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
 #define ROWS_FIRST_MAX 163840
 
-int finch_sgemm_has_avx512(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
+int finch_sgemm_has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
 
 static inline float at(const float *x, size_t ld, int trans, size_t r, size_t c) {
     return trans ? x[c * ld + r] : x[r * ld + c];

@@ -1,4 +1,5 @@
 #include "finch_vecmath.h"
+#include "finch_isa.h"
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -42,14 +43,7 @@ void finch_swiglu_backward_f32_ref(const float *g, const float *u, const float *
 
 #if defined(__x86_64__)
 
-int finch_vecmath_has_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return cached;
-}
+int finch_vecmath_has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -137,21 +131,117 @@ AVX512 static void swiglu_backward_avx512(const float *g, const float *u, const 
     }
 }
 
-#define DISPATCH(call_avx, call_ref) do { if (finch_vecmath_has_avx512()) { call_avx; } else { call_ref; } } while (0)
+// MARK: AVX2 + FMA (the same polynomial; 2^n built from exponent bits in two halves, so subnormal
+// results and n = 128 stay exact without AVX-512's scalef). Tails run the scalar reference.
+#define AVX2F __attribute__((target("avx2,fma")))
 
-void finch_exp_f32(const float *x, float *y, size_t n) { DISPATCH(exp_avx512(x, y, n), finch_exp_f32_ref(x, y, n)); }
-float finch_max_f32(const float *x, size_t n) { return finch_vecmath_has_avx512() ? max_avx512(x, n) : finch_max_f32_ref(x, n); }
+AVX2F static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.72283935546875f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 e = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // n ∈ [-150, 128]: 2^n = 2^h · 2^(n−h) with h = n >> 1, both factors normal floats.
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i h = _mm256_srai_epi32(ni, 1), l = _mm256_sub_epi32(ni, h);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 ph = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    const __m256 pl = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(l, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(e, ph), pl);
+}
+
+AVX2F static inline float hsum256(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+AVX2F static void exp_avx2(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp256(_mm256_loadu_ps(x + i)));
+    finch_exp_f32_ref(x + i, y + i, n - i);
+}
+
+AVX2F static float max_avx2(const float *x, size_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+    __m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_max_ss(r, _mm_movehdup_ps(r));
+    const float t = finch_max_f32_ref(x + i, n - i), v = _mm_cvtss_f32(r);
+    return t > v ? t : v;
+}
+
+AVX2F static float exp_shift_sum_avx2(const float *x, float *y, size_t n, float shift) {
+    __m256 s = _mm256_setzero_ps(), sh = _mm256_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+        _mm256_storeu_ps(y + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    return hsum256(s) + finch_exp_shift_sum_f32_ref(x + i, y + i, n - i, shift);
+}
+
+AVX2F static float sum_exp_shift_avx2(const float *x, size_t n, float shift) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), sh = _mm256_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_add_ps(s0, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
+        s1 = _mm256_add_ps(s1, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh)));
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_add_ps(s0, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
+    return hsum256(_mm256_add_ps(s0, s1)) + finch_sum_exp_shift_f32_ref(x + i, n - i, shift);
+}
+
+AVX2F static void swiglu_avx2(const float *g, const float *u, float *out, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 den = _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), gi)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gi, den), _mm256_loadu_ps(u + i)));
+    }
+    finch_swiglu_f32_ref(g + i, u + i, out + i, n - i);
+}
+
+AVX2F static void swiglu_backward_avx2(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i), ui = _mm256_loadu_ps(u + i), d = _mm256_loadu_ps(dout + i);
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), gi))));
+        _mm256_storeu_ps(du + i, _mm256_mul_ps(_mm256_mul_ps(d, gi), s));
+        __m256 t = _mm256_fmadd_ps(gi, _mm256_sub_ps(one, s), one);
+        _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(d, ui), s), t));
+    }
+    finch_swiglu_backward_f32_ref(g + i, u + i, dout + i, dg + i, du + i, n - i);
+}
+
+#define DISPATCH(call_avx512, call_avx2, call_ref) do { const int isa_ = finch_isa_active(); \
+    if (isa_ >= FINCH_ISA_AVX512) { call_avx512; } else if (isa_ == FINCH_ISA_AVX2) { call_avx2; } else { call_ref; } } while (0)
+
+void finch_exp_f32(const float *x, float *y, size_t n) { DISPATCH(exp_avx512(x, y, n), exp_avx2(x, y, n), finch_exp_f32_ref(x, y, n)); }
+float finch_max_f32(const float *x, size_t n) { DISPATCH(return max_avx512(x, n), return max_avx2(x, n), return finch_max_f32_ref(x, n)); }
 float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift) {
-    return finch_vecmath_has_avx512() ? exp_shift_sum_avx512(x, y, n, shift) : finch_exp_shift_sum_f32_ref(x, y, n, shift);
+    DISPATCH(return exp_shift_sum_avx512(x, y, n, shift), return exp_shift_sum_avx2(x, y, n, shift), return finch_exp_shift_sum_f32_ref(x, y, n, shift));
 }
 float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) {
-    return finch_vecmath_has_avx512() ? sum_exp_shift_avx512(x, n, shift) : finch_sum_exp_shift_f32_ref(x, n, shift);
+    DISPATCH(return sum_exp_shift_avx512(x, n, shift), return sum_exp_shift_avx2(x, n, shift), return finch_sum_exp_shift_f32_ref(x, n, shift));
 }
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) {
-    DISPATCH(swiglu_avx512(g, u, out, n), finch_swiglu_f32_ref(g, u, out, n));
+    DISPATCH(swiglu_avx512(g, u, out, n), swiglu_avx2(g, u, out, n), finch_swiglu_f32_ref(g, u, out, n));
 }
 void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
-    DISPATCH(swiglu_backward_avx512(g, u, dout, dg, du, n), finch_swiglu_backward_f32_ref(g, u, dout, dg, du, n));
+    DISPATCH(swiglu_backward_avx512(g, u, dout, dg, du, n), swiglu_backward_avx2(g, u, dout, dg, du, n), finch_swiglu_backward_f32_ref(g, u, dout, dg, du, n));
 }
 
 #else

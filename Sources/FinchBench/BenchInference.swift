@@ -2,35 +2,84 @@ import Foundation
 import FinchModels
 import FinchTensor
 
-/// `finch bench prefill` / `finch bench decode`: the embedded model's prompt processing and token
-/// generation speed (the same measurements scripts/bench/llamacpp_bench.py makes with llama.cpp).
+/// `finch bench prefill` / `finch bench decode`: the model's prompt processing and greedy decode speed,
+/// measured as scripts/bench/llamacpp_bench.py measures llama.cpp (scripts/bench/decode.sh runs both):
+/// prefill of P tokens into a fresh cache; decode of N tokens after a 16-token and after a P-token prompt,
+/// timing only the steps after the prompt (no prompt evaluation inside the decode timing).
 public enum BenchInference {
     public struct Result {
         public var prefillTokensPerSecond: [Double]
-        public var decodeTokensPerSecond: [Double]
+        public var decodeAfterShort: [Double]
+        public var decodeAfterLong: [Double]
+        /// Decode tokens per second of process CPU time (all threads, spinning included): on a shared,
+        /// overloaded machine wall-clock rates swing with the load, this much less (the peer script prints
+        /// the same measure).
+        public var decodeCPUAfterShort: [Double] = []
+        public var decodeCPUAfterLong: [Double] = []
     }
 
-    static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    /// Seconds of CPU time used by the process so far.
+    static func cpuSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 
-    /// `repeats` runs of: prefill `promptTokens` tokens, then greedy-decode `decodeTokens` tokens.
-    public static func run(model: Model, promptTokens: Int = 256, decodeTokens: Int = 128, repeats: Int = 3) throws -> Result {
-        // A deterministic prompt of ordinary text tokens.
-        let text = String(repeating: "The quick brown fox jumps over the lazy dog while the small bird sings in the old oak tree. ", count: 40)
-        let ids = Array(model.tokenize(text).prefix(promptTokens)).map(Int32.init)
-        var prefill: [Double] = [], decode: [Double] = []
-        var opts = GenerationOptions()
-        opts.maxTokens = decodeTokens
-        for _ in 0..<(repeats + 1) {  // the first run warms up
-            let r = try model.network.generate(prompt: ids, options: opts)
-            prefill.append(r.prefillTokensPerSecond)
-            decode.append(r.decodeTokensPerSecond)
+    /// One greedy generation: (wall tokens/s, CPU tokens/s) of its decode steps (after the first token).
+    static func decode(_ model: Model, _ prompt: [Int32], _ options: GenerationOptions) throws -> (Double, Double) {
+        var cpuAtFirst = 0.0
+        var n = 0
+        let r = try model.network.generate(prompt: prompt, options: options) { _ in
+            n += 1
+            if n == 1 { cpuAtFirst = cpuSeconds() }
+            return true
         }
-        return Result(prefillTokensPerSecond: Array(prefill.dropFirst()), decodeTokensPerSecond: Array(decode.dropFirst()))
+        let cpu = cpuSeconds() - cpuAtFirst
+        return (r.decodeTokensPerSecond, Double(r.tokens.count - 1) / max(cpu, 1e-9))
+    }
+
+    static func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
+
+    /// The prompt: ordinary text tokens (the same text as the peer script), cut to `count`.
+    static func promptIds(_ model: Model, count: Int) -> [Int32] {
+        let text = String(repeating: "The quick brown fox jumps over the lazy dog while the small bird sings in the old oak tree. ", count: 40)
+        return Array(model.tokenize(text).prefix(count)).map(Int32.init)
+    }
+
+    /// One warm-up, then `repeats` runs of each measurement.
+    public static func run(model: Model, promptTokens: Int = 256, decodeTokens: Int = 64, repeats: Int = 3) throws -> Result {
+        let ids = promptIds(model, count: promptTokens)
+        var prefillOnly = GenerationOptions()
+        prefillOnly.maxTokens = 1
+        var decode = GenerationOptions()
+        decode.maxTokens = decodeTokens
+        _ = try model.network.generate(prompt: ids, options: prefillOnly)
+        _ = try model.network.generate(prompt: Array(ids.prefix(16)), options: decode)
+        var r = Result(prefillTokensPerSecond: [], decodeAfterShort: [], decodeAfterLong: [])
+        for _ in 0..<repeats { r.prefillTokensPerSecond.append(try model.network.generate(prompt: ids, options: prefillOnly).prefillTokensPerSecond) }
+        guard decodeTokens > 1 else { return r }
+        for _ in 0..<repeats {
+            let (wall, cpu) = try Self.decode(model, Array(ids.prefix(16)), decode)
+            r.decodeAfterShort.append(wall)
+            r.decodeCPUAfterShort.append(cpu)
+        }
+        for _ in 0..<repeats {
+            let (wall, cpu) = try Self.decode(model, ids, decode)
+            r.decodeAfterLong.append(wall)
+            r.decodeCPUAfterLong.append(cpu)
+        }
+        return r
     }
 
     public static func report(_ r: Result, promptTokens: Int, decodeTokens: Int) -> String {
-        String(format: "finch: prefill %d tokens %.1f tokens/s (median of %@), decode %d tokens %.1f tokens/s (median of %@)",
-               promptTokens, median(r.prefillTokensPerSecond), r.prefillTokensPerSecond.map { String(format: "%.1f", $0) }.joined(separator: " "),
-               decodeTokens, median(r.decodeTokensPerSecond), r.decodeTokensPerSecond.map { String(format: "%.1f", $0) }.joined(separator: " "))
+        func fmt(_ xs: [Double]) -> String { xs.map { String(format: "%.1f", $0) }.joined(separator: " ") }
+        var line = String(format: "finch: prefill %d tokens %.1f tokens/s (%@)", promptTokens, median(r.prefillTokensPerSecond), fmt(r.prefillTokensPerSecond))
+        if !r.decodeAfterShort.isEmpty {
+            line += String(format: "; decode %d tokens after 16: %.1f tokens/s (%@); after %d: %.1f tokens/s (%@)",
+                           decodeTokens, median(r.decodeAfterShort), fmt(r.decodeAfterShort),
+                           promptTokens, median(r.decodeAfterLong), fmt(r.decodeAfterLong))
+            line += String(format: "; per CPU-second: %.1f / %.1f", median(r.decodeCPUAfterShort), median(r.decodeCPUAfterLong))
+        }
+        return line + " [isa \(CPUISA.active), FINCH_DECODE=\(DecodeMode.fromEnvironment.rawValue)]"
     }
 }

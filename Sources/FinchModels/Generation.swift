@@ -12,6 +12,8 @@ public struct GenerationOptions: Sendable {
     public var seed: UInt64 = 0
     /// Generation ends after any of these ids (the model's EOS ids by default).
     public var stopIds: Set<Int32> = []
+    /// How CPU decode steps run (`FINCH_DECODE`, default exact; see `DecodeMode`).
+    public var decode: DecodeMode = .fromEnvironment
 
     public init() {}
 
@@ -115,6 +117,8 @@ extension LanguageModel {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var logits = try lastLogits(ids: prompt, cache: cache)
             let t1 = DispatchTime.now().uptimeNanoseconds
+            // Decode steps in one call each where the model allows it (FastDecode.swift); else the Tensor ops.
+            let decoder = options.maxTokens > 1 ? FastDecoder(model: self, cache: cache, mode: options.decode) : nil
             var reason = GenerationResult.StopReason.maxTokens
             while out.count < options.maxTokens {
                 let hostLogits = try logits.moved(to: .cpu)  // the sampler runs on the host
@@ -125,7 +129,12 @@ extension LanguageModel {
                 if !onToken(id) { reason = .stopped; break }
                 if out.count == options.maxTokens { break }
                 if cache.length >= capacity { reason = .contextFull; break }
-                logits = try lastLogits(ids: [id], cache: cache)
+                if let decoder {
+                    try decoder.step(id: id)
+                    logits = decoder.logits
+                } else {
+                    logits = try lastLogits(ids: [id], cache: cache)
+                }
             }
             let t2 = DispatchTime.now().uptimeNanoseconds
             return GenerationResult(tokens: out, stopReason: reason, promptTokens: prompt.count,

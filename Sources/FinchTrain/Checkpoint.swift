@@ -11,7 +11,7 @@ import FinchTensor
 extension Trainer {
     var configFingerprint: String {
         let c = config
-        return "\(c.optimizer.rawValue) lr=\(c.lr) bs=\(c.batchSize) ga=\(c.gradAccum) seed=\(c.seed) steps=\(totalSteps) rows=\(trainRows.count) msl=\(c.maxSeqLength) pack=\(c.packing) params=\(params.count)"
+        return "\(c.optimizer.rawValue) lr=\(c.lr) bs=\(c.batchSize) ga=\(c.gradAccum) seed=\(c.seed) steps=\(totalSteps) rows=\(trainRows.count) msl=\(c.maxSeqLength) pack=\(c.packing) params=\(params.count)" + (worldSize > 1 ? " world=\(worldSize)" : "")
     }
 
     public func saveCheckpoint(to dir: String) throws {

@@ -177,14 +177,18 @@ public final class Trainer {
     public private(set) var initialEvalLoss: Float?
     /// The adapter in host memory, off the CPU (`keepHostCopy`).
     var hostCopy: (values: [[Float]]?, step: Int, time: UInt64) = (nil, 0, 0)
+    /// Data parallelism (DataParallel.swift): this trainer is one rank of several when set.
+    let reducer: GradientReducer?
 
-    public init(model: LanguageModel, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32) throws {
+    public init(model: LanguageModel, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32,
+                reducer: GradientReducer? = nil) throws {
         try config.validate()
         guard model.trainableParameterCount > 0 else {
             throw TrainError.invalidArgument("train: the model has no trainable parameters; attach adapters first with lora(model, r=16, alpha=16)")
         }
         self.model = model
         self.config = config
+        self.reducer = reducer
         batcher = Batcher(batchSize: config.batchSize, maxSeqLength: config.maxSeqLength, padId: padId, packing: config.packing)
         trainRows = batcher.rows(train).filter { $0.ids.count >= 2 }
         evalRows = batcher.rows(eval).filter { $0.ids.count >= 2 }
@@ -197,7 +201,8 @@ public final class Trainer {
         case .adamw: optimizer = AdamW(weightDecay: config.effectiveWeightDecay)
         case .sgd: optimizer = SGD(momentum: config.momentum, weightDecay: config.effectiveWeightDecay)
         }
-        batchesPerEpoch = (trainRows.count + config.batchSize - 1) / config.batchSize
+        let globalBatch = config.batchSize * (reducer?.worldSize ?? 1)
+        batchesPerEpoch = (trainRows.count + globalBatch - 1) / globalBatch
         if let steps = config.steps {
             totalSteps = steps
         } else {
@@ -240,8 +245,8 @@ public final class Trainer {
             cursor = 0
             order = permutation(epoch: epoch)
         }
-        let end = min(order.count, cursor + config.batchSize)
-        let rows = order[cursor..<end].map { trainRows[$0] }
+        let end = min(order.count, cursor + config.batchSize * worldSize)
+        let rows = shard(cursor, end)
         cursor = end
         return batcher.batch(rows[...])
     }
@@ -251,12 +256,13 @@ public final class Trainer {
         guard !evalRows.isEmpty else { return nil }
         return try GradMode.noGrad {
             var sum: Double = 0, count = 0
-            for start in stride(from: 0, to: evalRows.count, by: config.batchSize) {
+            for start in stride(from: rank * config.batchSize, to: evalRows.count, by: config.batchSize * worldSize) {
                 let b = batcher.batch(evalRows[start..<min(evalRows.count, start + config.batchSize)])
                 let (s, n) = try model.loss(ids: b.ids, labels: b.labels, batch: b.batch, seqLen: b.seqLen)
                 sum += Double(s.item)
                 count += n
             }
+            (sum, count) = try globalEval(sum: sum, count: count)
             return count > 0 ? Float(sum / Double(count)) : nil
         }
     }
@@ -299,11 +305,11 @@ public final class Trainer {
         var sinceBest = 0
         while step < totalSteps {
             let micro = (0..<config.gradAccum).map { _ in nextBatch() }
-            let targets = micro.reduce(0) { $0 + $1.targets }
+            let (targets, tokens) = try globalCounts(micro)  // all ranks' (data parallelism)
             for p in params { p.grad = nil }
             var lossSum: Double = 0
             for (i, b) in micro.enumerated() where b.targets > 0 {
-                let seed = config.seed ^ (UInt64(step) << 20 | UInt64(i))
+                let seed = config.seed ^ (UInt64(step) << 20 | UInt64(i)) ^ UInt64(rank) << 44
                 for (_, l) in model.namedProjections { l.lora?.dropoutSeed = seed }
                 FaultInjection.enter(.forward, step: step + 1)
                 let (sum, _) = try model.loss(ids: b.ids, labels: b.labels, batch: b.batch, seqLen: b.seqLen)
@@ -315,6 +321,7 @@ public final class Trainer {
                 try checkDevice("the backward pass", step: step + 1)
             }
             FaultInjection.enter(.any, step: step + 1)
+            lossSum = try reduceGradients(lossSum: lossSum, targets: targets)  // summed over the ranks
             let loss = Float(lossSum / Double(max(1, targets)))
             let norm = clipGradNorm(params, maxNorm: config.maxGradNorm)
             try checkDevice("clipping the gradients", step: step + 1)
@@ -328,7 +335,6 @@ public final class Trainer {
             step += 1
             keepHostCopy()
             try checkDevice("copying the adapter to host memory", step: step, kept: step)
-            let tokens = micro.reduce(0) { $0 + $1.tokens }
             result.tokens += tokens
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             var m = StepMetrics(step: step, totalSteps: totalSteps, loss: loss, lr: lr, gradNorm: norm, tokens: tokens,
@@ -351,7 +357,7 @@ public final class Trainer {
                 result.stopReason = "early stop: eval loss did not improve for \(patience) evaluations"
                 break
             }
-            if step < totalSteps && shouldStop() {
+            if step < totalSteps, try agreeToStop(shouldStop()) {
                 result.stopReason = "interrupted at step \(step)"
                 if let dir = config.checkpointDir {
                     try saveCheckpoint(to: dir)

@@ -46,12 +46,21 @@ struct Bench: ParsableCommand {
                 try DeviceErrors.check()
                 print(String(format: "finch decode on %@: prefill %.1f tokens/s, decode %.1f tokens/s", "\(dev)", p, d))
             }
+            // The yardstick, measured in this run before training: the best f32 product rate on this machine.
+            let ceiling = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
                                        checkpointing: .init(rawValue: checkpointing) ?? .auto)
             try DeviceErrors.check()
             print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
+            if let ceiling {
+                let best = max(ceiling.engine, ceiling.blas)
+                let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
+                print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run: engine %.1f, OpenBLAS %.1f; isa %@); "
+                             + "%.2f GFLOP per token (attention included) → %.1f %% of the ceiling. Peer: scripts/bench/peft_train.py",
+                             best, ceiling.engine, ceiling.blas, "\(CPUISA.active)", flops / 1e9, 100 * r.tokensPerSecond * flops / (best * 1e9)))
+            }
             if Profiler.enabled { print(Profiler.report()) }
             if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
         }
@@ -74,7 +83,7 @@ struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Prefill and greedy decode tokens/s of a model (default: the embedded one).")
         @Option(help: "Model (path, Hub id, or smollm2).") var model = "smollm2"
         @Option(help: "Prompt tokens.") var promptTokens = 256
-        @Option(help: "Generated tokens.") var tokens = 128
+        @Option(help: "Generated tokens.") var tokens = 64
         @Option(help: "Timed runs.") var repeats = 3
         func run() throws {
             let m = try ModelLoader.load(model)

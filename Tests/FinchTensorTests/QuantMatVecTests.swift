@@ -1,5 +1,6 @@
 import Testing
 import FinchTensor
+import CFinchKernels
 
 /// Deterministic pseudo-random floats (xorshift), roughly uniform in [-scale, scale].
 func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
@@ -23,11 +24,28 @@ func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         #expect(throws: QuantMatVecError.notWholeBlocks(cols: 33, dtype: .q8_0)) { try x.withUnsafeBufferPointer { try v.quantize($0.baseAddress!, cols: 33) } }
     }
 
+    @Test func vectorQuantizerMatchesScalarBitForBit() throws {
+        // Ties (x·id = k + 0.5), NaN, ±0, an all-zero block and ordinary values.
+        var x = pseudoRandom(32 * 7, seed: 11, scale: 4)
+        x[0] = 127; x[1] = 2.5; x[2] = -2.5; x[3] = -0.5; x[4] = 0.5; x[5] = .nan; x[6] = -0.0
+        for j in 64..<96 { x[j] = 0 }
+        var ref = [finch_q8x_block](repeating: finch_q8x_block(), count: 7), vec = ref
+        x.withUnsafeBufferPointer { xs in
+            finch_quantize_q8x_scalar(xs.baseAddress!, &ref, 224)
+            finch_quantize_q8x_avx2(xs.baseAddress!, &vec, 224)
+        }
+        for b in 0..<7 {
+            let r = withUnsafeBytes(of: ref[b].qs) { Array($0) }, v = withUnsafeBytes(of: vec[b].qs) { Array($0) }
+            #expect(r == v && ref[b].d == vec[b].d && ref[b].s == vec[b].s, "block \(b)")
+        }
+        #expect(ref[0].qs.1 == 3 && ref[0].qs.2 == -3 && ref[0].qs.5 == 0)
+    }
+
     @Test func q8_0HandlesMinus128() throws {
         // One Q8_0 row: d = 1 (f16 0x3C00), every weight -128; x = all ones → xq: d = 1/127, q = 127.
         let row: [UInt8] = [0x00, 0x3C] + [UInt8](repeating: 0x80, count: 32)
         let x = [Float](repeating: 1, count: 32)
-        for kernel in [QuantMatVec.Kernel.scalar, .avx2] {
+        for kernel in QuantMatVec.Kernel.allCases {
             var y: [Float] = [0]
             try row.withUnsafeBytes { w in try x.withUnsafeBufferPointer { xs in try y.withUnsafeMutableBufferPointer {
                 try QuantMatVec.multiply(weights: w.baseAddress!, dtype: .q8_0, rows: 1, cols: 32, x: xs.baseAddress!, y: $0.baseAddress!, kernel: kernel)
@@ -64,7 +82,7 @@ func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         let usesXq = QuantMatVec.hasKernel(dtype)
 
         var results: [QuantMatVec.Kernel: [Float]] = [:]
-        for kernel in [QuantMatVec.Kernel.scalar, .avx2, .automatic] {
+        for kernel in QuantMatVec.Kernel.allCases {
             var y = [Float](repeating: .nan, count: rows)
             try w.withUnsafeBytes { ws in try y.withUnsafeMutableBufferPointer {
                 try QuantMatVec.multiply(weights: ws.baseAddress!, dtype: dtype, rows: rows, cols: cols, x: v, y: $0.baseAddress!, kernel: kernel)
@@ -88,9 +106,12 @@ func pseudoRandom(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
                 worstExact = max(worstExact, e / max(magnitude, 1e-9))
                 worstBound = max(worstBound, abs(Double(y[r]) - f32ref) / max(xBound, 1e-9))
             }
-            #expect(abs(Double(results[.avx2]![r]) - Double(results[.scalar]![r])) <= 1e-5 * magnitude + 1e-6)
+            for k in [QuantMatVec.Kernel.avx2, .avx512] {
+                #expect(abs(Double(results[k]![r]) - Double(results[.scalar]![r])) <= 1e-5 * magnitude + 1e-6)
+            }
         }
-        #expect(results[.automatic] == results[.avx2], "automatic picks the AVX2 path")
+        let activeKernel: QuantMatVec.Kernel = [.scalar: .scalar, .avx2: .avx2, .avx512: .avx512][CPUISA.active]!
+        #expect(results[.automatic] == results[activeKernel], "automatic follows CPUISA.active")
         #expect(worstExact < 1e-5 && worstBound <= 1 + 1e-3)
     }
 

@@ -20,10 +20,13 @@ int finch_quant_has_avx2(void);
 
 /// Quantizes cols floats (a multiple of 32) into cols/32 blocks: d = max|x|/127, qs = round(x/d).
 void finch_quantize_q8x(const float *x, finch_q8x_block *xq, size_t cols);
+void finch_quantize_q8x_scalar(const float *x, finch_q8x_block *xq, size_t cols);
+void finch_quantize_q8x_avx2(const float *x, finch_q8x_block *xq, size_t cols);
 
 /// y[r] = W[r,:] · x for r in [row_begin, row_end). w points at row 0 of the matrix; y at y[0].
-/// The plain names pick AVX2 when available; _scalar and _avx2 are the two implementations
-/// (_avx2 falls back to _scalar on CPUs without AVX2).
+/// The plain names follow finch_isa_active() (finch_isa.h); _scalar, _avx2 and _avx512 are the
+/// implementations (each falls back to the next lower one on CPUs without it; _avx512 is the
+/// AVX-512 VNNI vpdpbusd kernel for Q4_0 / Q4_1 / Q8_0, and the AVX2 one for the K-quants).
 void finch_matvec_q4_0(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q4_1(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q8_0(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
@@ -41,5 +44,10 @@ void finch_matvec_q6_K_avx2(const void *w, const finch_q8x_block *xq, float *y, 
 void finch_matvec_q4_0_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q4_1_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_q8_0_avx2(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q4_0_avx512(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q4_1_avx512(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q8_0_avx512(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q4_K_avx512(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
+void finch_matvec_q6_K_avx512(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols);
 
 #endif

@@ -107,7 +107,8 @@ func registerModelBindings(_ r: BuiltinRegistry) {
         switch name.lowercased() {
         case "cpu": return nil
         case "auto":
-            do { return try CUDA.activate().device } catch let e as CUDAError {
+            // torchrun/SLURM: each process takes its LOCAL_RANK's GPU.
+            do { return try CUDA.activate(ordinal: (try? currentLaunch())??.localRank ?? 0).device } catch let e as CUDAError {
                 if case .unsupportedGPU = e { ctx.output.writeError("note: \(e); running on the CPU\n") }
                 return nil
             }

@@ -90,6 +90,7 @@ func documentBindingParameters(_ r: BuiltinRegistry) -> [String] {
         "checkpoint_every": "save a resumable checkpoint every N steps (Ctrl-C always saves one)",
         "checkpoint_dir": "where checkpoints go (none: checkpoints/MODEL)",
         "resume": "a checkpoint folder to continue from, as printed when training was interrupted",
+        "devices": "none or \"cpu\": the model's own device; \"all\" or [0, 1]: data parallel over those GPUs (batch_size per GPU; not yet run on several GPUs)",
     ])
     doc("save", [
         "model": "the Model whose adapter (or merged weights) is saved",

@@ -135,8 +135,8 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                         .keyword("eval", default: .none), .keyword("eval_every", default: .none), .keyword("early_stop", default: .none),
                         .keyword("gradient_checkpointing", default: .string("auto")),
                         .keyword("checkpoint_every", default: .none), .keyword("checkpoint_dir", default: .none),
-                        .keyword("resume", default: .none)],
-               doc: "Fine-tune the model's LoRA adapters on a dataset's text column; returns a TrainResult (cached in notebooks).",
+                        .keyword("resume", default: .none), .keyword("devices", default: .none)],
+               doc: "Fine-tune the model's LoRA adapters on a dataset's text column; returns a TrainResult (cached in notebooks). devices=\"all\" or [0, 1]: data parallel over those GPUs (batch_size per GPU).",
                category: "training") { args, ctx in
         try bridge { try runTrain(args, ctx) }
     }
@@ -150,6 +150,11 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
             let m = try args.object("model", as: ModelHandle.self)
             let given = try args.string("path")
             let path = ctx.resolvePath(given), shown = ctx.displayPath(path)
+            // Data parallel processes hold equal adapters: rank 0 writes, the others would race it.
+            if let launch = try currentLaunch(), launch.rank != 0 {
+                ctx.output.writeError("rank \(launch.rank): save skipped (rank 0 of \(launch.worldSize) saves \(shown))\n")
+                return ctx.shown(.string(given))
+            }
             switch try args.string("format") {
             case "adapter":
                 try AdapterIO.save(m.model, to: path)
@@ -247,6 +252,9 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     // Always somewhere to checkpoint: Ctrl-C finishes the step and saves there (resume= continues).
     if cfg.checkpointDir == nil { cfg.checkpointDir = "checkpoints/\(model.name.replacingOccurrences(of: "/", with: "--"))" }
     let resume = try args.optionalString("resume")
+    // Several GPUs (TrainDevices.swift): checked against the machine before any work.
+    let placement = try TrainPlacement.plan(try TrainDevices.parse(args["devices"]), modelDevice: model.network.device,
+                                            gpuCount: cudaGPUCount, launch: try currentLaunch())
     let textField = try args.string("text_field")
     let trainOn = try args.string("train_on")
     guard ["auto", "all", "responses"].contains(trainOn) else { throw FinchError("train(): train_on must be \"responses\", \"all\" or \"auto\"") }
@@ -260,7 +268,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     // Memo key: the model (weights + adapter history), the data, every argument, Finch's version.
     var inputs: [String] = []
     if let mf = m.fingerprint, let df = data.fingerprint {
-        inputs = [mf, df, evalData?.fingerprint ?? "-", "\(cfg)", textField, trainOn, resume ?? "-"]
+        inputs = [mf, df, evalData?.fingerprint ?? "-", "\(cfg)", textField, trainOn, resume ?? "-"] + placement.memoInputs
     }
     // Folders resolve against the notebook's folder only now, so the memo key stays the same when it moves.
     cfg.checkpointDir = cfg.checkpointDir.map(ctx.resolvePath)
@@ -270,20 +278,33 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
     var stepsDone = 0
 
     let compute: () throws -> TrainResult = {
-        let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
-        if let resumePath { try trainer.resume(from: resumePath) }
-        ctx.output.writeError("training: \(train.count) rows, \(trainer.totalSteps) steps × \(cfg.batchSize) × \(cfg.gradAccum), lr \(cfg.lr) \(cfg.schedule.rawValue), \(cfg.optimizer.rawValue); \(groupDigits(model.network.trainableParameterCount)) trainable parameters; gradient checkpointing \(trainer.usesCheckpointing ? "on" : "off")\n")
-        ctx.output.writeError(trainer.memoryEstimate.report(residentNow: currentResidentBytes(), peakSoFar: peakResidentBytes()) + "\n")
+        var first: Trainer?
+        let announce: (Trainer) -> Void = { trainer in
+            first = trainer
+            ctx.output.writeError("training: \(train.count) rows, \(trainer.totalSteps) steps × \(cfg.batchSize)\(placement.ranksText) × \(cfg.gradAccum), lr \(cfg.lr) \(cfg.schedule.rawValue), \(cfg.optimizer.rawValue); \(groupDigits(model.network.trainableParameterCount)) trainable parameters; gradient checkpointing \(trainer.usesCheckpointing ? "on" : "off")\n")
+            ctx.output.writeError(trainer.memoryEstimate.report(residentNow: currentResidentBytes(), peakSoFar: peakResidentBytes()) + "\n")
+        }
         let progress = ProgressLine(ctx.output)
-        // Ctrl-C is acknowledged at once; the step in flight finishes (and checkpoints) first.
-        let result = try ctx.interruptFlag.acknowledge("\nstopping after this step… (Ctrl-C again quits at once)\n") { try trainer.run(onStep: { s in
+        let onStep: (StepMetrics) -> Void = { s in
             stepsDone = s.step
             var line = String(format: "step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@", s.step, s.totalSteps, s.loss, s.lr,
                               s.gradNorm, s.tokensPerSecond, formatDuration(s.eta))
             if let e = s.evalLoss { line += String(format: "  eval %.4f", e) }
             progress.update(line, force: s.step == 1 || s.step == s.totalSteps || s.evalLoss != nil)
-            if let run { logStep(s, initialEval: trainer.initialEvalLoss, to: run.tracker) }
-        }, shouldStop: { ctx.interruptFlag.isRequested }) }
+            if let run { logStep(s, initialEval: first?.initialEvalLoss, to: run.tracker) }
+        }
+        let stop = { ctx.interruptFlag.isRequested }
+        // Ctrl-C is acknowledged at once; the step in flight finishes (and checkpoints) first.
+        let result = try ctx.interruptFlag.acknowledge("\nstopping after this step… (Ctrl-C again quits at once)\n") { () throws -> TrainResult in
+            guard case .single = placement else {
+                return try trainInParallel(placement, model: model.network, train: train, eval: eval, config: cfg, padId: pad, resume: resumePath,
+                                           onStart: announce, onStep: onStep, shouldStop: stop)
+            }
+            let trainer = try Trainer(model: model.network, train: train, eval: eval, config: cfg, padId: pad)
+            if let resumePath { try trainer.resume(from: resumePath) }
+            announce(trainer)
+            return try trainer.run(onStep: onStep, shouldStop: stop)
+        }
         progress.finish()
         return result
     }
@@ -301,7 +322,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
             throw error
         }
     }
-    if let memo, !inputs.isEmpty {
+    if let memo, !inputs.isEmpty, placement.mayUseMemo {
         let params = model.network.trainableParameters
         // An interrupted run is returned but never cached as if it had finished.
         struct NotFinished: Error {}

@@ -1,6 +1,6 @@
 // y = W·x for decode, reading quantized weights directly (llama.cpp's way): x is quantized once to
 // 8-bit blocks (`QuantizedVector`), then each GGUF weight row is dotted block by block in integers by
-// the C kernels in CFinchKernels (AVX2 when the CPU has it, scalar reference otherwise). Rows are split
+// the C kernels in CFinchKernels (AVX-512 VNNI, AVX2 or the scalar reference, per `CPUISA.active`). Rows are split
 // into `ThreadBudget.count` ranges run with `DispatchQueue.concurrentPerform`.
 //
 // Fast paths: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K. Every other storage type works through dequantize-row + f32 dot.
@@ -57,7 +57,9 @@ public final class QuantizedVector: @unchecked Sendable {
 }
 
 public enum QuantMatVec {
-    public enum Kernel: Sendable { case automatic, scalar, avx2 }
+    /// `.automatic` follows `CPUISA.active`; the others name one implementation (falling back to the next
+    /// lower one on CPUs without it).
+    public enum Kernel: Sendable, CaseIterable { case automatic, scalar, avx2, avx512 }
 
     /// Whether the AVX2 kernels run on this CPU (else `.avx2` falls back to the scalar ones).
     public static var hasAVX2: Bool { finch_quant_has_avx2() != 0 }
@@ -83,11 +85,17 @@ public enum QuantMatVec {
         let fn: Fn?
         switch (dtype, kernel) {
         case (.q4_0, .scalar): fn = finch_matvec_q4_0_scalar
-        case (.q4_0, _): fn = finch_matvec_q4_0_avx2
+        case (.q4_0, .avx2): fn = finch_matvec_q4_0_avx2
+        case (.q4_0, .avx512): fn = finch_matvec_q4_0_avx512
+        case (.q4_0, .automatic): fn = finch_matvec_q4_0
         case (.q4_1, .scalar): fn = finch_matvec_q4_1_scalar
-        case (.q4_1, _): fn = finch_matvec_q4_1_avx2
+        case (.q4_1, .avx2): fn = finch_matvec_q4_1_avx2
+        case (.q4_1, .avx512): fn = finch_matvec_q4_1_avx512
+        case (.q4_1, .automatic): fn = finch_matvec_q4_1
         case (.q8_0, .scalar): fn = finch_matvec_q8_0_scalar
-        case (.q8_0, _): fn = finch_matvec_q8_0_avx2
+        case (.q8_0, .avx2): fn = finch_matvec_q8_0_avx2
+        case (.q8_0, .avx512): fn = finch_matvec_q8_0_avx512
+        case (.q8_0, .automatic): fn = finch_matvec_q8_0
         case (.q4_K, .scalar): fn = finch_matvec_q4_K_scalar
         case (.q4_K, _): fn = finch_matvec_q4_K_avx2
         case (.q6_K, .scalar): fn = finch_matvec_q6_K_scalar

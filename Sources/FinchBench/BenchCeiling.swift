@@ -1,0 +1,45 @@
+import CBLAS
+import Foundation
+import FinchModels
+import FinchTensor
+
+/// `finch bench train`'s yardstick: the machine's f32 matrix-product ceiling measured in the same run, and
+/// the useful FLOPs of one trained token, so that tokens/s becomes a fraction of what the CPU can do.
+public enum BenchCeiling {
+    /// The best GFLOP/s of the engine's product (`Ops.linear`, the path training takes; and raw `cblas_sgemm`)
+    /// on the model's training shapes at `rows` rows, measured now. The higher of the two is the ceiling.
+    public static func gflops(_ config: ModelConfig, rows: Int = 1024, budget: Double = 0.25) throws -> (engine: Double, blas: Double) {
+        var seed: UInt64 = 3
+        var best = (engine: 0.0, blas: 0.0)
+        let c = config.hiddenSize, f = config.intermediateSize
+        try GradMode.noGrad {
+            for (inF, outF) in [(c, c), (c, f), (f, c)] {
+                let x = BenchOps.random([rows, inF], seed: &seed), w = BenchOps.random([outF, inF], seed: &seed)
+                let y = Tensor(uninitialized: [rows, outF])
+                let flops = 2.0 * Double(rows * inF * outF)
+                let e = try BenchOps.time(budget: budget) { _ = try Ops.linear(x, w) }
+                let r = BenchOps.time(budget: budget) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outF), Int32(inF), 1, x.data, Int32(inF), w.data, Int32(inF), 0, y.data, Int32(outF))
+                }
+                best.engine = max(best.engine, flops / e / 1e9)
+                best.blas = max(best.blas, flops / r / 1e9)
+            }
+        }
+        return best
+    }
+
+    /// Useful FLOPs per trained token of LoRA rank `rank` on all seven projections (frozen base, frozen head):
+    /// base and head products forward (2·N) and their input gradients (2·N); the adapters forward (2·r·(in+out))
+    /// and backward (4·r·(in+out)); causal attention over `seqLen` (Q·Kᵀ and P·V forward, 4·H·D per key and
+    /// query, on average (seqLen+1)/2 keys; backward twice that). Recomputation by checkpointing is not useful work.
+    public static func flopsPerToken(_ config: ModelConfig, seqLen: Int, rank: Int = 16) -> Double {
+        let c = Double(config.hiddenSize), f = Double(config.intermediateSize), d = Double(config.headDim)
+        let q = Double(config.numAttentionHeads) * d, kv = Double(config.numKeyValueHeads) * d
+        let layers = Double(config.numHiddenLayers)
+        let shapes: [(Double, Double)] = [(c, q), (c, kv), (c, kv), (q, c), (c, f), (c, f), (f, c)]  // (in, out)
+        let base = layers * shapes.reduce(0) { $0 + $1.0 * $1.1 } + Double(config.vocabSize) * c
+        let lora = layers * shapes.reduce(0) { $0 + Double(rank) * ($1.0 + $1.1) }
+        let attention = layers * 4 * Double(config.numAttentionHeads) * d * Double(seqLen + 1) / 2
+        return 4 * base + 6 * lora + 3 * attention
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+@testable import FinchModels
+@testable import FinchTensor
+
+/// The one-call decoder (FastDecode.swift, CFinchKernels/decode.c) against the Tensor ops it replaces.
+@Suite struct FastDecodeTests {
+    /// A random Llama with the decoder's widths (multiples of 32), GQA 4/2, projections and head stored as `dtype`.
+    static func model(_ dtype: DType, qkvBias: Bool = false) throws -> LanguageModel {
+        let json = """
+        {"model_type": "\(qkvBias ? "qwen2" : "llama")", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 128,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
+         "rope_theta": 10000, "max_position_embeddings": 64, "tie_word_embeddings": false}
+        """
+        let config = try ModelConfig.fromHuggingFace(Data(json.utf8), file: "fast-decode/config.json")
+        var rng = SplitMix64(seed: 19)
+        func random(_ shape: [Int], scale: Float, offset: Float = 0, as type: DType = .f32) throws -> Tensor {
+            let n = shape.reduce(1, *)
+            let t = try Tensor((0..<n).map { _ in offset + (rng.nextFloat() * 2 - 1) * scale }, shape: shape)
+            return try t.moved(to: .cpu, dtype: type)
+        }
+        var w: [String: Tensor] = [
+            "model.embed_tokens.weight": try random([96, 64], scale: 1, as: .q8_0),
+            "model.norm.weight": try random([64], scale: 0.2, offset: 1),
+            "lm_head.weight": try random([96, 64], scale: 0.3, as: dtype),
+        ]
+        let shapes = [("self_attn.q_proj", 64, 64), ("self_attn.k_proj", 32, 64), ("self_attn.v_proj", 32, 64), ("self_attn.o_proj", 64, 64),
+                      ("mlp.gate_proj", 128, 64), ("mlp.up_proj", 128, 64), ("mlp.down_proj", 64, 128)]
+        for l in 0..<2 {
+            let p = "model.layers.\(l)."
+            w[p + "input_layernorm.weight"] = try random([64], scale: 0.2, offset: 1)
+            w[p + "post_attention_layernorm.weight"] = try random([64], scale: 0.2, offset: 1)
+            for (name, out, inF) in shapes {
+                w[p + name + ".weight"] = try random([out, inF], scale: 2 / Float(inF).squareRoot(), as: dtype)
+                if qkvBias && ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"].contains(name) {
+                    w[p + name + ".bias"] = try random([out], scale: 0.1)
+                }
+            }
+        }
+        return try LanguageModel(config: config, weights: WeightSet(w, source: "fast-decode"), source: "fast-decode")
+    }
+
+    static let prompt: [Int32] = [3, 17, 42, 5, 88, 61, 7, 29, 12]
+    static let fed: [Int32] = [40, 2, 95, 33, 71, 8]
+
+    /// Logits of each fed token after the prompt: through the Tensor ops, or the decoder in `mode`.
+    static func logits(_ model: LanguageModel, decoder mode: DecodeMode) throws -> [[Float]] {
+        try GradMode.noGrad {
+            let cache = KVCache(config: model.config, capacity: 32)
+            _ = try model.lastLogits(ids: prompt, cache: cache)
+            let decoder = mode == .ops ? nil : FastDecoder(model: model, cache: cache, mode: mode)
+            if mode != .ops && decoder == nil { throw ModelError.invalidArgument("no decoder for \(mode)") }
+            return try fed.map { id in
+                if let decoder {
+                    try decoder.step(id: id)
+                    return decoder.logits.toArray()
+                }
+                return try model.lastLogits(ids: [id], cache: cache).toArray()
+            }
+        }
+    }
+
+    static func worst(_ a: [[Float]], _ b: [[Float]]) -> Float { zip(a, b).map { maxAbsDiff($0, $1) }.max() ?? .infinity }
+
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func exactModeMatchesTheOpsAtEveryISA(dtype: DType) throws {
+        let model = try Self.model(dtype)
+        let reference = try Self.logits(model, decoder: .ops)
+        for level in CPUISA.runnable {
+            let got = try CPUISA.with(level) { try Self.logits(model, decoder: .exact) }
+            #expect(Self.worst(got, reference) < 2e-4, "\(dtype) \(level): max |Δlogit| \(Self.worst(got, reference))")
+        }
+    }
+
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func int8ModeIsCloseAndEveryISAMatchesScalar(dtype: DType) throws {
+        let model = try Self.model(dtype)
+        let reference = try Self.logits(model, decoder: .ops)
+        let scalar = try CPUISA.with(.scalar) { try Self.logits(model, decoder: .int8) }
+        // 8-bit activations: per block at most Σ|w|·d_x/2; here logits span ~±3 and move by a few 1e-2.
+        let spread = reference.flatMap { $0 }.map(abs).max()!
+        #expect(Self.worst(scalar, reference) < 0.05 * spread, "\(dtype): int8 vs f32 \(Self.worst(scalar, reference)) of \(spread)")
+        for level in CPUISA.runnable where level != .scalar {
+            // The same integer sums; only the order of the f32 scaling differs.
+            let got = try CPUISA.with(level) { try Self.logits(model, decoder: .int8) }
+            #expect(Self.worst(got, scalar) < 1e-4, "\(dtype) \(level) vs scalar: \(Self.worst(got, scalar))")
+        }
+    }
+
+    @Test func qkvBiasesAreAdded() throws {
+        let model = try Self.model(.q8_0, qkvBias: true)
+        let reference = try Self.logits(model, decoder: .ops)
+        #expect(Self.worst(try Self.logits(model, decoder: .exact), reference) < 2e-4)
+    }
+
+    @Test func generateRunsTheDecoderUnlessTheModelCannot() throws {
+        let model = try Self.model(.q4_1)
+        var o = GenerationOptions()
+        o.maxTokens = 8
+        o.decode = .ops
+        let ops = try model.generate(prompt: Self.prompt, options: o)
+        o.decode = .exact
+        let exact = try model.generate(prompt: Self.prompt, options: o)
+        #expect(exact.tokens == ops.tokens)
+        // f32 weights have no block kernels: the decoder declines and the ops run.
+        let f32 = try Self.model(.f32)
+        #expect(FastDecoder(model: f32, cache: KVCache(config: f32.config, capacity: 4), mode: .int8) == nil)
+        o.decode = .int8
+        #expect(try f32.generate(prompt: Self.prompt, options: o).tokens.count == 8)
+        // A LoRA adapter: the decoder declines too.
+        model.layers[0].qProj.lora = LoRA(a: Tensor.zeros([4, 64]), b: Tensor.zeros([64, 4]), alpha: 4)
+        #expect(FastDecoder(model: model, cache: KVCache(config: model.config, capacity: 4), mode: .int8) == nil)
+    }
+
+    @Test func stepRejectsBadTokensAndAFullCache() throws {
+        let model = try Self.model(.q8_0)
+        let cache = KVCache(config: model.config, capacity: 10)
+        _ = try GradMode.noGrad { try model.lastLogits(ids: Self.prompt, cache: cache) }
+        let decoder = try #require(FastDecoder(model: model, cache: cache, mode: .int8))
+        #expect(throws: ModelError.self) { try decoder.step(id: 96) }
+        #expect(throws: ModelError.self) { try decoder.step(id: -1) }
+        try decoder.step(id: 1)
+        #expect(cache.length == 10)
+        #expect(throws: ModelError.self) { try decoder.step(id: 1) }
+    }
+}
