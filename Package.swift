@@ -10,6 +10,7 @@
 //                        └─────────> CEdit
 //   finch ──> FinchBench ──> FinchTrain, FinchCUDA
 //   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
+//   FinchModels, FinchTrain, FinchHub, FinchLang, FinchNotebook ──> FinchSupport   (the one atomic file/folder writer)
 import PackageDescription
 
 let release: BuildSettingCondition = .when(configuration: .release)
@@ -37,6 +38,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
 
+        // Below every Swift target that writes files: the atomic file/folder writer and its fault hook.
+        .target(name: "FinchSupport"),
         .target(
             name: "FinchTensor",
             dependencies: ["CBLAS", "CFinchKernels"],
@@ -44,10 +47,10 @@ let package = Package(
         ),
         .target(
             name: "FinchModels",
-            dependencies: ["FinchTensor"],
+            dependencies: ["FinchTensor", "FinchSupport"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
         ),
-        .target(name: "FinchTrain", dependencies: ["FinchModels"]),
+        .target(name: "FinchTrain", dependencies: ["FinchModels", "FinchSupport"]),
         // The CUDA backend: libcuda, NVRTC and cuBLAS are opened at run time (no CUDA at build time).
         // Its CUDA C kernels live in Kernels/*.cu, embedded into the binary as bytes (nothing to ship beside it).
         // CFinchKernels: the NCCL unique id's C type (NCCL.swift).
@@ -56,11 +59,11 @@ let package = Package(
             dependencies: ["FinchTensor", "CFinchKernels"],
             resources: [.embedInCode("Kernels")]
         ),
-        .target(name: "FinchHub", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FinchHub", dependencies: ["CCurl", "FinchSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FinchTestHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).
-        .target(name: "FinchLang", resources: [.embedInCode("stdlib")]),
-        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "CEdit"]),
+        .target(name: "FinchLang", dependencies: ["FinchSupport"], resources: [.embedInCode("stdlib")]),
+        .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "FinchSupport", "CEdit"]),
         .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
         .executableTarget(
             name: "finch",
@@ -68,6 +71,7 @@ let package = Package(
         ),
         .executableTarget(name: "finch-testhub", dependencies: ["FinchTestHub"]),
 
+        .testTarget(name: "FinchSupportTests", dependencies: ["FinchSupport"]),
         .testTarget(name: "FinchTensorTests", dependencies: ["FinchTensor"]),
         .testTarget(name: "FinchModelsTests", dependencies: ["FinchModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FinchTrainTests", dependencies: ["FinchTrain"]),

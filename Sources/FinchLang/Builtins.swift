@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
 // The model-free built-ins of the language. Each is one `register` call: name, parameters, one-line doc.
 
@@ -172,10 +175,11 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
     r.register("write_text", params: [.positional("path"), .positional("text")], doc: "Write text to a file (atomically: a temp file, then rename).") { a, ctx in
         let path = ctx.resolvePath(try a.string("path")), text = try a.string("text")
         do {
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-            try writeFileAtomically(path, Data(text.utf8))
+            try AtomicFolder.makeFolders(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+            try AtomicFile.write(Data(text.utf8), to: path)
         }
-        catch { throw FinchError("write_text(): cannot write '\(ctx.displayPath(path))': \(error.localizedDescription)") }
+        catch var e as WriteError { e.path = ctx.displayPath(e.path); throw FinchError("write_text(): \(e)") }
+        catch { throw FinchError("write_text(): cannot write '\(ctx.displayPath(path))': \(error)") }
         return .none
     }
     r.register("dataset", params: [.positional("rows")], doc: "An in-memory dataset from a list of dicts (one dict per row).") { a, _ in
@@ -184,18 +188,6 @@ func registerCoreBuiltins(_ r: BuiltinRegistry) {
     r.register("help", params: [.positional("topic", default: .none)], doc: "Show a built-in's signature and doc, a function's, or list every built-in.") { a, ctx in
         ctx.output.write(ctx.helpText(for: a["topic"]) + "\n")
         return .none
-    }
-}
-
-/// Writes through a temporary file and a rename, so a crash never leaves a half-written file.
-public func writeFileAtomically(_ path: String, _ data: Data) throws {
-    let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-    try data.write(to: tmp)
-    if rename(tmp.path, url.path) != 0 {
-        let err = errno
-        try? FileManager.default.removeItem(at: tmp)
-        throw FinchError(String(cString: strerror(err)))
     }
 }
 

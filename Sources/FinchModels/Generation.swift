@@ -109,7 +109,7 @@ extension LanguageModel {
             throw ModelError.contextOverflow(tokens: prompt.count, limit: config.maxPositionEmbeddings)
         }
         return try GradMode.noGrad {
-            let capacity = min(config.maxPositionEmbeddings, prompt.count + options.maxTokens)
+            let capacity = prompt.count + min(options.maxTokens, config.maxPositionEmbeddings - prompt.count)  // no overflow for huge max_tokens
             let cache = KVCache(config: config, capacity: capacity, device: device)
             var sampler = Sampler(options: options)
             var history = prompt

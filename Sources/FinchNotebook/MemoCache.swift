@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchHub
 import FinchLang
 
@@ -61,7 +62,7 @@ public final class MemoCache: @unchecked Sendable {
 
     public func store(_ key: String, _ data: Data) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try writeFileAtomically(path(key).path, data)
+        try AtomicFile.write(data, to: path(key).path)
     }
 
     public func discard(_ key: String) {

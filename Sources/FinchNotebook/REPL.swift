@@ -1,5 +1,6 @@
 import FinchHub
 import Foundation
+import FinchSupport
 import FinchLang
 
 public enum LineResult: Equatable {
@@ -244,10 +245,10 @@ public final class REPL {
             guard !arg.isEmpty else { writeError(":save needs a path, e.g. :save session.cell\n"); break }
             let text = Notebook.render([(name: "session", kind: .code, source: inputs.map { interpreter.output.redact($0) }.joined(separator: "\n") + "\n")])
             do {
-                try writeFileAtomically(arg, Data(text.utf8))
+                try AtomicFile.write(Data(text.utf8), to: arg)
                 write("saved \(inputs.count) input\(inputs.count == 1 ? "" : "s") to \(arg)\n")
             } catch {
-                writeError("cannot write \(arg): \(error)\n")
+                writeError("\(error)\n")
             }
         default:
             let hint = FinchLang.suggestion(for: parts[0], among: Completer.metaCommands)

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchLang
 
 public struct RunOptions: Sendable {
@@ -106,8 +107,8 @@ public final class NotebookRunner {
         }
         if options.writeTranscript {
             do {
-                try FileManager.default.createDirectory(at: URL(fileURLWithPath: transcriptPath).deletingLastPathComponent(), withIntermediateDirectories: true)
-                try writeFileAtomically(transcriptPath, Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8))
+                try AtomicFolder.makeFolders(URL(fileURLWithPath: transcriptPath).deletingLastPathComponent().path)
+                try AtomicFile.write(Data(Transcript.render(notebook: notebook, outcomes: outcomes, redact: interpreter.output.redact).utf8), to: transcriptPath)
             } catch { standardError("finch: could not write the transcript \(transcriptPath): \(error)\n") }
         }
         return exitCode

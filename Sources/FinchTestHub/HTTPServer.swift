@@ -31,6 +31,8 @@ public struct ServerResponse {
     public var body: Body
     /// Close the connection after this many body bytes (fault injection: a cut transfer).
     public var cutAfter: Int64? = nil
+    /// With cutAfter: hold the connection open and silent this long before closing (a stalled transfer).
+    public var stallBeforeClose: Double? = nil
 
     public init(status: Int, headers: [(String, String)] = [], body: Data = Data()) {
         self.status = status; self.headers = headers; self.body = .data(body)
@@ -197,6 +199,7 @@ final class HTTPServer: @unchecked Sendable {
                 left -= Int64(chunk.count)
             }
         }
+        if let s = resp.stallBeforeClose { Thread.sleep(forTimeInterval: s) }
         if resp.cutAfter != nil { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 

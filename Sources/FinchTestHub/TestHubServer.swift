@@ -15,6 +15,7 @@ public struct Fault: Sendable {
         case status(Int)                 // answer with this status (e.g. 503)
         case cutAfter(bytes: Int64)      // send the headers, then only this many body bytes, then close
         case delay(seconds: Double)      // sleep before answering
+        case stallAfter(bytes: Int64, seconds: Double)  // send this many body bytes, then go silent, then close
     }
     public var kind: Kind
     public var pathContains: String
@@ -105,17 +106,18 @@ public final class TestHubServer: @unchecked Sendable {
         _log.append(LoggedRequest(method: req.method, path: req.path, hadAuthorization: req.header("Authorization") != nil, range: req.header("Range")))
         let hook = _hook
         lock.unlock()
-        var cut: Int64? = nil
+        var cut: Int64? = nil, stall: Double? = nil
         if let f = takeFault(req) {
             switch f.kind {
             case .status(let s): return .error(s, "injected fault \(s)")
             case .delay(let s): Thread.sleep(forTimeInterval: s)
             case .cutAfter(let n): cut = n
+            case .stallAfter(let n, let seconds): cut = n; stall = seconds
             }
         }
         if let hook, let r = hook(req) { return r }
         var resp = route(req)
-        if let cut { resp.cutAfter = cut }
+        if let cut { resp.cutAfter = cut; resp.stallBeforeClose = stall }
         return resp
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchModels
 import FinchTensor
 
@@ -21,26 +22,16 @@ public enum SaveError: Error, CustomStringConvertible {
     }
 }
 
-/// Writes a folder atomically: everything goes into a temporary sibling, which replaces `path` at the end.
+/// Writes a folder atomically (FinchSupport's AtomicFolder: a temporary sibling, synced, swapped in),
+/// with its errors as SaveError (a WriteError, e.g. "no space left on device writing …", as it is).
 public func writeFolderAtomically(_ path: String, _ body: (URL) throws -> Void) throws {
-    let fm = FileManager.default
-    let target = URL(fileURLWithPath: path).standardizedFileURL
-    let parent = target.deletingLastPathComponent()
-    do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-        throw SaveError.io(path: parent.path, reason: "cannot create the folder (\(error.localizedDescription))")
-    }
-    let tmp = parent.appendingPathComponent(".\(target.lastPathComponent).partial-\(getpid())")
-    try? fm.removeItem(at: tmp)
     do {
-        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
-        try body(tmp)
-        let old = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(getpid())")
-        if fm.fileExists(atPath: target.path) { try fm.moveItem(at: target, to: old) }
-        try fm.moveItem(at: tmp, to: target)
-        try? fm.removeItem(at: old)
+        try AtomicFolder.write(path) { try body(URL(fileURLWithPath: $0)) }
+    } catch let e as SaveError {
+        throw e
+    } catch let e as WriteError {
+        throw e
     } catch {
-        try? fm.removeItem(at: tmp)
-        if let e = error as? SaveError { throw e }
         throw SaveError.io(path: path, reason: "\(error)")
     }
 }
@@ -82,10 +73,10 @@ public enum AdapterIO {
         // only peftLoraConfigKeys: PEFT warns about any other key; provenance (Finch) goes in the README card
         try writeFolderAtomically(path) { dir in
             let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try json.write(to: dir.appendingPathComponent("adapter_config.json"))
+            try AtomicFile.write(json, to: dir.appendingPathComponent("adapter_config.json").path)
             try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
             let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId, folder: path)
-            try Data(readme.utf8).write(to: dir.appendingPathComponent("README.md"))
+            try AtomicFile.write(Data(readme.utf8), to: dir.appendingPathComponent("README.md").path)
         }
     }
 
@@ -128,20 +119,16 @@ public enum AdapterIO {
         guard let data = try? Data(contentsOf: configURL) else {
             throw SaveError.invalidAdapter(path: path, reason: "adapter_config.json is missing")
         }
-        guard let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw SaveError.invalidAdapter(path: configURL.path, reason: "is not a JSON object")
+        let settings: PEFTLoraSettings
+        do { settings = try PEFTLoraSettings.parse(data) } catch {
+            throw SaveError.invalidAdapter(path: configURL.path, reason: "\(error)")
         }
-        guard (cfg["peft_type"] as? String ?? "LORA") == "LORA" else {
-            throw SaveError.invalidAdapter(path: configURL.path, reason: "peft_type is \(cfg["peft_type"]!), only LORA is supported")
-        }
-        guard let r = cfg["r"] as? Int, r > 0 else { throw SaveError.invalidAdapter(path: configURL.path, reason: "r is missing") }
-        let alpha = (cfg["lora_alpha"] as? Double).map(Float.init) ?? Float(r)
+        let r = settings.rank, alpha = settings.alpha
         var lc = LoRAConfig()
         lc.rank = r
         lc.alpha = alpha
-        lc.dropout = (cfg["lora_dropout"] as? Double).map(Float.init) ?? 0
-        lc.useRSLoRA = cfg["use_rslora"] as? Bool ?? false
-        if cfg["use_dora"] as? Bool == true { throw SaveError.invalidAdapter(path: path, reason: "DoRA adapters are not supported") }
+        lc.dropout = settings.dropout
+        lc.useRSLoRA = settings.useRSLoRA
         let st = try SafetensorsFile(path: dir.appendingPathComponent("adapter_model.safetensors").path)
         var found: [String] = []
         // Validate, then change: every tensor is read and checked before the model's adapter (a

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchModels
 import FinchTensor
 
@@ -6,16 +7,6 @@ import FinchTensor
 // step count, the settings it belongs to) and `tensors.bin` (adapter weights and optimizer
 // state as little-endian f32, laid out as `state.json` indexes them). Written into a temporary
 // folder and renamed over the old one, so an interruption never leaves a half-written checkpoint.
-
-struct CheckpointState: Codable {
-    var version = 1
-    var step: Int
-    var epoch: Int
-    var cursor: Int
-    var optimizerSteps: Int
-    var configFingerprint: String
-    var tensors: [String: [Int]]  // name → [offset, count] in floats
-}
 
 extension Trainer {
     var configFingerprint: String {
@@ -34,23 +25,15 @@ extension Trainer {
         for (name, values) in optimizer.state() { add("opt." + name, values) }
         let state = CheckpointState(step: step, epoch: epoch, cursor: cursor, optimizerSteps: optimizer.stepCount,
                                     configFingerprint: configFingerprint, tensors: index)
-        let fm = FileManager.default
-        let target = URL(fileURLWithPath: dir)
-        let tmp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
-        try? fm.removeItem(at: tmp)
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(state).write(to: tmp.appendingPathComponent("state.json"))
-            try floats.withUnsafeBytes { try Data($0).write(to: tmp.appendingPathComponent("tensors.bin")) }
-            let old = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).old-\(getpid())")
-            if fm.fileExists(atPath: target.path) { try fm.moveItem(at: target, to: old) }
-            try fm.moveItem(at: tmp, to: target)
-            try? fm.removeItem(at: old)
+            try AtomicFolder.write(dir) { tmp in
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
+                try floats.withUnsafeBytes { bytes in try AtomicFile.write(to: tmp + "/tensors.bin") { sink in try sink.write(bytes) } }
+            }
         } catch {
-            try? fm.removeItem(at: tmp)
-            throw TrainError.checkpoint("could not write \(dir): \(error.localizedDescription)")
+            throw TrainError.checkpoint("could not write \(dir): \(error)")
         }
     }
 
@@ -70,24 +53,19 @@ extension Trainer {
         guard state.configFingerprint == configFingerprint else {
             throw TrainError.checkpoint("\(dir) was written by a run with other settings (\(state.configFingerprint)); resume with the same arguments")
         }
-        let total = blob.count / 4
-        func values(_ name: String) throws -> [Float] {
-            guard let e = state.tensors[name], e.count == 2, e[0] >= 0, e[1] >= 0, e[0] + e[1] <= total else {
-                throw TrainError.checkpoint("\(dir): tensor \(name) is missing or out of range")
-            }
-            return blob.withUnsafeBytes { raw in
-                let p = raw.bindMemory(to: Float.self)
-                return Array(p[e[0]..<(e[0] + e[1])])
-            }
+        let layout: CheckpointState.Layout
+        do {
+            layout = try state.layout(floats: blob.count / 4, parameters: model.trainableParameters.map { ($0.name, $0.tensor.count) },
+                                      totalSteps: totalSteps, rows: trainRows.count)
+        } catch {
+            throw TrainError.checkpoint("\(dir)/state.json: \(error)")
         }
-        for (name, t) in model.trainableParameters {
-            let v = try values("param." + name)
-            guard v.count == t.count else { throw TrainError.checkpoint("\(dir): \(name) has \(v.count) values, the model needs \(t.count)") }
-            try t.assign(v)
+        func values(_ r: Range<Int>) -> [Float] {
+            blob.withUnsafeBytes { raw in Array(raw.bindMemory(to: Float.self)[r]) }
         }
-        var opt: [String: [Float]] = [:]
-        for name in state.tensors.keys where name.hasPrefix("opt.") { opt[String(name.dropFirst(4))] = try values(name) }
-        try optimizer.load(state: opt, stepCount: state.optimizerSteps)
+        // everything checked: now change the model and the optimizer
+        for ((_, t), r) in zip(model.trainableParameters, layout.parameters) { try t.assign(values(r)) }
+        try optimizer.load(state: layout.optimizer.mapValues(values), stepCount: state.optimizerSteps)
         step = state.step
         epoch = state.epoch
         cursor = state.cursor

@@ -1,5 +1,6 @@
 import Foundation
 import FinchModels
+import FinchSupport
 import FinchTensor
 
 // Merged exports: the base weights with every adapter folded in (W + scale·B·A), computed one tensor
@@ -50,11 +51,11 @@ public enum MergedExport {
         }
         try writeFolderAtomically(path) { dir in
             let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try config.write(to: dir.appendingPathComponent("config.json"))
+            try AtomicFile.write(config, to: dir.appendingPathComponent("config.json").path)
             _ = try writer.writeSharded(folder: dir.path, maxShardBytes: maxShardBytes)
             let gen = generationConfig(model)
-            try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                .write(to: dir.appendingPathComponent("generation_config.json"))
+            try AtomicFile.write(JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                                 to: dir.appendingPathComponent("generation_config.json").path)
             try writeTokenizerFiles(model, into: dir)
         }
     }
@@ -116,14 +117,14 @@ public enum MergedExport {
             for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
                 let src = URL(fileURLWithPath: model.path).appendingPathComponent(f)
                 // the contents, never the link: a Hub cache snapshot holds relative symlinks into ../../blobs
-                if fm.fileExists(atPath: src.path) { try Data(contentsOf: src).write(to: dir.appendingPathComponent(f)) }
+                if fm.fileExists(atPath: src.path) { try AtomicFile.write(Data(contentsOf: src), to: dir.appendingPathComponent(f).path) }
             }
             return
         }
         guard let spec = model.ggufTokenizer else { throw SaveError.unsupported("no tokenizer files to export") }
         let files = try TokenizerExport.huggingFaceFiles(spec, contextLength: model.config.maxPositionEmbeddings)
-        try files.tokenizer.write(to: dir.appendingPathComponent("tokenizer.json"))
-        try files.config.write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        try AtomicFile.write(files.tokenizer, to: dir.appendingPathComponent("tokenizer.json").path)
+        try AtomicFile.write(files.config, to: dir.appendingPathComponent("tokenizer_config.json").path)
     }
 }
 

@@ -42,6 +42,10 @@ public struct TrainConfig: Equatable, Sendable {
         guard maxSeqLength > 1 else { throw bad("max_seq_length must be at least 2") }
         if let m = maxGradNorm { guard m > 0 else { throw bad("max_grad_norm must be positive or none") } }
         if let e = evalEvery { guard e > 0 else { throw bad("eval_every must be positive") } }
+        // Upper bounds, so step and batch arithmetic on a mistyped huge number cannot overflow.
+        guard batchSize <= 1 << 20, gradAccum <= 1 << 20 else { throw bad("batch_size and grad_accum must be at most \(1 << 20)") }
+        if let steps { guard steps <= 1 << 40 else { throw bad("steps must be at most \(1 << 40) (got \(steps))") } }
+        if let epochs { guard epochs <= 1e6 else { throw bad("epochs must be at most 1,000,000 (got \(epochs))") } }
     }
 }
 

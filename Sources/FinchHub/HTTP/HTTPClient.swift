@@ -103,6 +103,8 @@ public struct RetryPolicy: Sendable {
 public final class HTTPClient: @unchecked Sendable {
     public var userAgent: String
     public var retry: RetryPolicy
+    /// A transfer without a timeout (a download) under 1 byte/s for this long is cut and retried (resumed).
+    public var stallSeconds = 60
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
@@ -173,9 +175,9 @@ public final class HTTPClient: @unchecked Sendable {
         if request.timeout > 0 {
             finch_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
         } else {
-            // long downloads: abort when under 1 byte/s for 60 s instead of a total limit
+            // long downloads: abort when under 1 byte/s for stallSeconds instead of a total limit
             finch_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1)
-            finch_curl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, 60)
+            finch_curl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, stallSeconds)
         }
         finch_curl_setopt_string(h, CURLOPT_USERAGENT, userAgent)
         // Accept-Encoding stays identity (libcurl's default without CURLOPT_ACCEPT_ENCODING): sizes are real sizes.

@@ -2,6 +2,7 @@
 // (HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then $HF_TOKEN_PATH or $HF_HOME/token) and what
 // `huggingface-cli login` writes ($HF_HOME/token and the INI file stored_tokens, both 0600).
 import Foundation
+import FinchSupport
 
 public struct WhoAmI: Sendable {
     public var name: String
@@ -47,7 +48,7 @@ public enum HubAuth {
     static func writeStoredTokens(_ tokens: [(name: String, token: String)], config: HubConfig) throws {
         var text = ""
         for (n, t) in tokens { text += "[\(n)]\nhf_token = \(t)\n\n" }
-        try Files.writeAtomically(Data(text.utf8), to: config.storedTokensPath, mode: 0o600)
+        try AtomicFile.write(Data(text.utf8), to: config.storedTokensPath, mode: 0o600)
     }
 }
 
@@ -88,7 +89,7 @@ extension HubClient {
         var stored = HubAuth.storedTokens(config: config).filter { $0.name != name }
         stored.append((name, t))
         try HubAuth.writeStoredTokens(stored, config: config)
-        try Files.writeAtomically(Data(t.utf8), to: config.tokenPath, mode: 0o600)
+        try AtomicFile.write(Data(t.utf8), to: config.tokenPath, mode: 0o600)
         return who.name
     }
 

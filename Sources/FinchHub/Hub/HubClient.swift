@@ -3,6 +3,7 @@
 // relative symlinks, `.incomplete` files resumed with Range, `.lock` files), repo listing and snapshot
 // download. Authentication, upload and the model resolver live in extensions beside this file.
 import Foundation
+import FinchSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -185,7 +186,7 @@ public final class HubClient: @unchecked Sendable {
         let p = config.repoFolder(repo, type: type) + "/refs/\(revision)"
         try Files.makeDirectories((p as NSString).deletingLastPathComponent)
         if let cur = FileManager.default.contents(atPath: p), String(decoding: cur, as: UTF8.self) == commit { return }
-        try Files.writeAtomically(Data(commit.utf8), to: p, mode: 0o644)
+        try AtomicFile.write(Data(commit.utf8), to: p, mode: 0o644)
     }
 
     /// `relpath(blob, dirname(pointer))`, e.g. `../../blobs/<etag>` plus one `../` per subfolder.
@@ -354,6 +355,8 @@ public final class HubClient: @unchecked Sendable {
             unlink(incomplete)
             throw HubError.hashMismatch(path: label, expected: meta.etag, actual: digest)
         }
-        guard rename(incomplete, blob) == 0 else { throw FileError(path: blob, operation: "rename into", errno: errno) }
+        // the partial file is the temporary file of the one atomic writer: synced, then renamed into place
+        guard fsync(fd) == 0 else { throw WriteError(path: blob, operation: "sync", errno: errno) }
+        try AtomicFile.commit(incomplete, to: blob)
     }
 }

@@ -2,6 +2,7 @@
 // `$XDG_CONFIG_HOME/finch/secrets.json` (default `~/.config/finch/`), mode 0600, written atomically.
 // A store readable by group or others is refused, as ssh refuses a loose private key.
 import Foundation
+import FinchSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,7 +61,7 @@ public struct SecretStore {
         let dir = (path as NSString).deletingLastPathComponent
         try Files.makeDirectories(dir, mode: 0o700)
         let json = JSON.object(pairs.sorted { $0.0 < $1.0 }.map { ($0.0, .string($0.1)) })
-        try Files.writeAtomically(Data((json.serialized() + "\n").utf8), to: path, mode: 0o600)
+        try AtomicFile.write(Data((json.serialized() + "\n").utf8), to: path, mode: 0o600)
     }
 
     /// Names only, sorted.

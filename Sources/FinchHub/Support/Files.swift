@@ -1,4 +1,5 @@
-// Small POSIX file helpers shared by the secrets store, the cache and the token files.
+// Small POSIX file helpers shared by the secrets store, the cache and the token files (writes go
+// through FinchSupport's AtomicFile).
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,29 +13,6 @@ public struct FileError: Error, CustomStringConvertible {
 }
 
 enum Files {
-    /// Writes `data` to `path` atomically: a temp file in the same directory with `mode`, fsync, rename.
-    static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FileError(path: tmp, operation: "create", errno: errno) }
-        var ok = false
-        defer { if !ok { unlink(tmp) } }
-        try data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; let e = errno; close(fd); throw FileError(path: tmp, operation: "write", errno: e) }
-                off += n
-            }
-        }
-        fchmod(fd, mode)  // umask may have narrowed or the caller wants exactly this mode
-        fsync(fd)
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
-        ok = true
-    }
-
     /// Creates a directory and its parents; the last component gets `mode`.
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
         var isDir: ObjCBool = false

@@ -2,6 +2,7 @@
 // (one line per logged step), TensorBoard event files, and at the end the loss curve as PNG and SVG.
 // Everything written passes through the Redactor, so no secret value lands in a run folder.
 import Foundation
+import FinchSupport
 
 public struct RunArtifacts: Sendable {
     public var directory: String
@@ -64,7 +65,7 @@ public final class RunTracker {
             }
         }
         let configText = Redactor.shared.redact(JSON.object([("project", .string(project)), ("run", .string(name)), ("config", config)]).serialized() + "\n")
-        try Files.writeAtomically(Data(configText.utf8), to: dir + "/config.json", mode: 0o644)
+        try AtomicFile.write(Data(configText.utf8), to: dir + "/config.json", mode: 0o644)
         let metricsPath = dir + "/metrics.jsonl"
         if !Files.exists(metricsPath) { _ = FileManager.default.createFile(atPath: metricsPath, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: metricsPath) else { throw FileError(path: metricsPath, operation: "open", errno: errno) }
@@ -103,8 +104,8 @@ public final class RunTracker {
         if !s.isEmpty {
             art.png = directory + "/loss.png"
             art.svg = directory + "/loss.svg"
-            try Files.writeAtomically(Chart.png(s), to: art.png!, mode: 0o644)
-            try Files.writeAtomically(Data(Chart.svg(s, title: "\(project) / \(run)").utf8), to: art.svg!, mode: 0o644)
+            try AtomicFile.write(Chart.png(s), to: art.png!, mode: 0o644)
+            try AtomicFile.write(Data(Chart.svg(s, title: "\(project) / \(run)").utf8), to: art.svg!, mode: 0o644)
         }
         return art
     }

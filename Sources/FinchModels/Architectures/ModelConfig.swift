@@ -1,5 +1,7 @@
 import Foundation
+#if canImport(FinchTensor)
 import FinchTensor
+#endif
 
 /// A validated decoder configuration, named as Hugging Face's `config.json` names it. Llama,
 /// Mistral and Qwen2 share the decoder in `Llama.swift`; their files map their own keys here.
@@ -71,8 +73,16 @@ public struct ModelConfig: Equatable, Sendable {
         guard headDim % 2 == 0 else { throw ModelError.invalidConfig(file: file, key: "head_dim", problem: "must be even for rotary embeddings (got \(headDim))") }
         guard rmsNormEps > 0, ropeTheta > 0 else { throw ModelError.invalidConfig(file: file, key: "rms_norm_eps/rope_theta", problem: "must be positive") }
         // Bounds that keep a corrupt config from asking for absurd memory.
-        guard vocabSize < 10_000_000, hiddenSize < 1_000_000, numHiddenLayers < 10_000, maxPositionEmbeddings <= 10_000_000 else {
+        guard vocabSize < 10_000_000, hiddenSize < 1_000_000, numHiddenLayers < 10_000, maxPositionEmbeddings <= 10_000_000,
+              intermediateSize < 10_000_000, numAttentionHeads < 100_000, headDim < 100_000 else {
             throw ModelError.invalidConfig(file: file, key: "sizes", problem: "are implausibly large")
+        }
+        // parameterCount in Int must not overflow (found by fuzz/model-config): check it in Double first
+        let d = { (x: Int) in Double(x) }
+        let perLayer = d(hiddenSize) * d(headDim) * d(numAttentionHeads * 2 + numKeyValueHeads * 2) + 3 * d(hiddenSize) * d(intermediateSize)
+            + 2 * d(hiddenSize) + d(headDim) * d(numAttentionHeads + 2 * numKeyValueHeads)
+        guard d(vocabSize) * d(hiddenSize) * 2 + d(numHiddenLayers) * perLayer < 1e15 else {
+            throw ModelError.invalidConfig(file: file, key: "sizes", problem: "describe an implausibly large model (over 10^15 parameters)")
         }
     }
 
@@ -100,9 +110,11 @@ public struct ModelConfig: Equatable, Sendable {
         default: throw ModelError.unsupportedArchitecture(modelType.isEmpty ? archName : "\(modelType) (\(archName))", file: file)
         }
         func int(_ key: String, default value: Int? = nil) throws -> Int {
-            if let v = json[key] as? Int { return v }
-            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
-            if let value { return value }
+            if let v = exactInt(json[key]) { return v }
+            if json[key] == nil, let value { return value }
+            if let n = json[key] as? NSNumber, !isJSONBool(n) {
+                throw ModelError.invalidConfig(file: file, key: key, problem: "must be a whole number no larger than \(Int.max) (got \(json[key]!))")
+            }
             throw ModelError.invalidConfig(file: file, key: key, problem: json[key] == nil ? "is missing" : "must be an integer")
         }
         func float(_ key: String, default value: Float) throws -> Float {
@@ -121,7 +133,7 @@ public struct ModelConfig: Equatable, Sendable {
         if let t = ropeParams["rope_theta"] as? Double { theta = Float(t) }
         let scaling = try parseRopeScaling(ropeParams, file: file)
         var eos: [Int] = []
-        if let e = json["eos_token_id"] as? Int { eos = [e] } else if let e = json["eos_token_id"] as? [Int] { eos = e }
+        if let e = exactInt(json["eos_token_id"]) { eos = [e] } else if let e = exactInts(json["eos_token_id"]) { eos = e }
         let config = ModelConfig(
             architecture: arch,
             vocabSize: try int("vocab_size"),
@@ -130,7 +142,7 @@ public struct ModelConfig: Equatable, Sendable {
             numHiddenLayers: try int("num_hidden_layers"),
             numAttentionHeads: heads,
             numKeyValueHeads: try int("num_key_value_heads", default: heads),
-            headDim: (json["head_dim"] as? Int),
+            headDim: json["head_dim"] == nil || json["head_dim"] is NSNull ? nil : try int("head_dim"),
             rmsNormEps: try float("rms_norm_eps", default: 1e-6),
             ropeTheta: theta,
             ropeScaling: scaling,
@@ -139,7 +151,7 @@ public struct ModelConfig: Equatable, Sendable {
             qkvBias: arch == .qwen2 ? true : ((json["attention_bias"] as? Bool) ?? false),
             oBias: arch == .qwen2 ? false : ((json["attention_bias"] as? Bool) ?? false),
             mlpBias: (json["mlp_bias"] as? Bool) ?? false,
-            bosTokenId: json["bos_token_id"] as? Int,
+            bosTokenId: exactInt(json["bos_token_id"]),
             eosTokenIds: eos)
         try config.validate(file: file)
         return config
@@ -152,15 +164,43 @@ public struct ModelConfig: Equatable, Sendable {
             if let i = p[k] as? Int { return Float(i) }
             throw ModelError.invalidConfig(file: file, key: "rope_scaling.\(k)", problem: "is missing or not a number")
         }
+        func positions(_ v: Float) throws -> Int {
+            guard let n = Int(exactly: v), n > 0 else {
+                throw ModelError.invalidConfig(file: file, key: "rope_scaling.original_max_position_embeddings", problem: "must be a positive whole number (got \(v))")
+            }
+            return n
+        }
         switch type {
         case "default": return .none
         case "linear": return .linear(factor: try num("factor"))
         case "llama3":
             return .llama3(factor: try num("factor"), lowFreqFactor: try num("low_freq_factor"),
                            highFreqFactor: try num("high_freq_factor"),
-                           originalMaxPositions: Int(try num("original_max_position_embeddings")))
+                           originalMaxPositions: try positions(try num("original_max_position_embeddings")))
         default:
             throw ModelError.invalidConfig(file: file, key: "rope_scaling.rope_type", problem: "'\(type)' is not supported (default, linear, llama3)")
         }
     }
+}
+
+/// A JSON number (from JSONSerialization) as an Int when it is a whole number that fits: `as? Int`
+/// would turn 1e39 into Int.min and 2.5 into 2.
+public func exactInt(_ v: Any?) -> Int? {
+    guard let n = v as? NSNumber, !isJSONBool(n) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, d == d.rounded(), abs(d) <= 9.2e18 else { return nil }
+    let i = n.int64Value
+    guard Double(i) == d else { return nil }  // a double's value, not a truncation
+    return Int(i)
+}
+
+/// true/false from JSONSerialization (an NSNumber whose type is char); `is Bool` also matches 0 and 1.
+public func isJSONBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+/// A JSON array of whole numbers (e.g. several eos_token_id) as [Int]; nil if any element is not one.
+public func exactInts(_ v: Any?) -> [Int]? {
+    guard let a = v as? [Any] else { return nil }
+    var out: [Int] = []
+    for x in a { guard let i = exactInt(x) else { return nil }; out.append(i) }
+    return out
 }

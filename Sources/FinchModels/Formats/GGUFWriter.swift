@@ -3,6 +3,9 @@
 #if canImport(FinchTensor)
 import FinchTensor
 #endif
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
 public enum GGUFWriteError: Error, Equatable, CustomStringConvertible {
     case duplicateTensor(name: String)
@@ -105,7 +108,7 @@ public struct GGUFWriter {
 
     /// Writes the file to a temporary name beside `path` and renames it into place.
     public func write(to path: String) throws {
-        try writeAtomically(to: path) { sink in
+        try AtomicFile.write(to: path) { sink in
             try sink.write(Array("GGUF".utf8))
             try sink.write(UInt32(3))
             try sink.write(UInt64(pending.count))

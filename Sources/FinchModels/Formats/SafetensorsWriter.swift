@@ -6,6 +6,9 @@
 #if canImport(FinchTensor)
 import FinchTensor
 #endif
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
 public enum SafetensorsWriteError: Error, Equatable, CustomStringConvertible {
     case duplicateTensor(name: String)
@@ -91,7 +94,7 @@ public struct SafetensorsWriter {
 
     static func write(_ tensors: [Pending], metadata: [String: String]?, to path: String) throws {
         let (header, order) = layout(tensors, metadata: metadata)
-        try writeAtomically(to: path) { sink in
+        try AtomicFile.write(to: path) { sink in
             try sink.write(header)
             for t in order { try t.data.write(byteCount: t.byteCount, to: sink) }
         }
@@ -134,7 +137,7 @@ public struct SafetensorsWriter {
         index += weightMap.keys.sorted().map { "    \(pythonJSONQuoted($0)): \(pythonJSONQuoted(weightMap[$0]!))" }.joined(separator: ",\n")
         index += "\n  }\n}\n"
         let indexName = "\(baseName).safetensors.index.json"
-        try writeAtomically(to: dir + indexName) { try $0.write(Array(index.utf8)) }
+        try AtomicFile.write(to: dir + indexName) { try $0.write(Array(index.utf8)) }
         return names + [indexName]
     }
 }

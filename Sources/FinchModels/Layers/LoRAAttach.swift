@@ -15,6 +15,7 @@ public struct LoRAConfig: Equatable, Sendable {
 
     public func validate() throws {
         guard rank > 0 else { throw ModelError.invalidArgument("lora: r must be positive (got \(rank))") }
+        guard rank <= 1 << 16 else { throw ModelError.invalidArgument("lora: r must be at most \(1 << 16) (got \(rank))") }
         guard alpha > 0 else { throw ModelError.invalidArgument("lora: alpha must be positive (got \(alpha))") }
         guard dropout >= 0, dropout < 1 else { throw ModelError.invalidArgument("lora: dropout must be in [0, 1) (got \(dropout))") }
         guard !targets.isEmpty else { throw ModelError.invalidArgument("lora: targets is empty; valid names: \(LoRAConfig.allTargets.joined(separator: ", "))") }

@@ -181,7 +181,7 @@ public enum ModelLoader {
         let template = try templateSource.map { try ChatTemplate(source: $0) }
         var eos = config.eosTokenIds
         if let gen = read("generation_config.json"), let json = (try? JSONSerialization.jsonObject(with: gen)) as? [String: Any] {
-            if let e = json["eos_token_id"] as? Int { eos = [e] } else if let e = json["eos_token_id"] as? [Int] { eos = e }
+            if let e = exactInt(json["eos_token_id"]) { eos = [e] } else if let e = exactInts(json["eos_token_id"]) { eos = e }
         }
         if eos.isEmpty, let e = tokenizer.eosTokenId { eos = [e] }
         return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,

@@ -85,7 +85,7 @@ final class ProgressLine {
 }
 
 func formatDuration(_ s: Double) -> String {
-    guard s.isFinite else { return "—" }
+    guard s.isFinite, abs(s) < 1e12 else { return "—" }
     let t = Int(s.rounded())
     if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", (t % 3600) / 60))m" }
     if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchHub
 import FinchLang
 import FinchModels
@@ -204,7 +205,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
             ctx.output.write(Chart.terminal(series, width: 60, height: 12, color: color) + "\n")
             if let nb = NotebookContext.of(ctx), nb.imageDirectory != nil {
                 let url = try nb.newImagePath(extension: "png")
-                try Chart.png(series).write(to: url)
+                try AtomicFile.write(Chart.png(series), to: url.path)
             }
             return .none
         }
@@ -394,8 +395,11 @@ func examples(_ data: Dataset, model: Model, textField: String, trainOn: String,
         var ids: [Int32] = []
         if tok.addBosToken, let b = tok.bosTokenId { ids.append(Int32(b)) }
         var promptLen = ids.count
+        if let start, !(0...text.count).contains(start) {
+            throw FinchError("\(fn): row \(i) has _response_start \(start), outside its text (0...\(text.count)); map the rows through a prompt style (data.map(style)) instead of setting it by hand")
+        }
         if let start, trainOn != "all" {
-            let cut = text.index(text.startIndex, offsetBy: min(start, text.count))
+            let cut = text.index(text.startIndex, offsetBy: start)
             ids += tok.encode(String(text[..<cut])).map(Int32.init)
             promptLen = ids.count
             ids += tok.encode(String(text[cut...])).map(Int32.init)
@@ -411,17 +415,7 @@ func examples(_ data: Dataset, model: Model, textField: String, trainOn: String,
 
 /// The memo-cache encoding of a finished training run: a JSON header (metrics) and the adapter's f32 values.
 enum TrainCache {
-    struct Header: Codable {
-        var steps: [StepMetrics]
-        var evals: [[Double]]
-        var initialEval: Float?
-        var wall: Double
-        var tokens: Int
-        var peak: Int
-        var stopReason: String
-        var trainable: Int
-        var counts: [Int]
-    }
+    typealias Header = TrainCacheFormat.Header
 
     static func encode(_ r: TrainResult, params: [Tensor]) throws -> Data {
         let h = Header(steps: r.steps, evals: r.evals.map { [Double($0.step), Double($0.loss)] }, initialEval: r.initialEvalLoss,
@@ -437,17 +431,14 @@ enum TrainCache {
     }
 
     static func decode(_ data: Data, params: [Tensor]) throws -> TrainResult {
-        guard data.count >= 8 else { throw FinchError("cache entry too short") }
-        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
-        guard n > 0, 8 + n <= data.count else { throw FinchError("cache entry header out of range") }
-        let h = try JSONDecoder().decode(Header.self, from: data.subdata(in: 8..<(8 + n)))
-        guard h.counts == params.map(\.count) else { throw FinchError("cache entry was made for other adapter shapes") }
-        let total = h.counts.reduce(0, +)
-        guard data.count == 8 + n + total * 4 else { throw FinchError("cache entry size mismatch") }
-        guard h.evals.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[0] < 1e15 }) else { throw FinchError("cache entry has malformed evaluations") }
+        // Every field is checked (TrainCacheFormat.parse) before the adapter changes: a corrupt entry is an
+        // error (discarded and recomputed by MemoCache), never a trap and never half-applied.
+        let parsed: (header: TrainCache.Header, evals: [(Int, Float)], values: Range<Int>)
+        do { parsed = try TrainCacheFormat.parse(data, counts: params.map(\.count)) } catch let e as TrainCacheFormat.Corrupt { throw FinchError(e.description) }
+        let (h, evals, values) = parsed
         let r = TrainResult()
         r.steps = h.steps
-        r.evals = h.evals.map { (Int($0[0]), Float($0[1])) }
+        r.evals = evals
         r.initialEvalLoss = h.initialEval
         r.wallSeconds = h.wall
         r.tokens = h.tokens
@@ -455,9 +446,10 @@ enum TrainCache {
         r.stopReason = h.stopReason
         r.trainableParameters = h.trainable
         // Validate, then change: the adapter is written only once the whole entry has been read.
-        var offset = 8 + n
+        let bytes = Data(data)  // indices from 0 even for a slice
+        var offset = values.lowerBound
         for p in params {
-            try p.assign(data.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            try p.assign(bytes.subdata(in: offset..<(offset + p.count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
             offset += p.count * 4
         }
         try DeviceErrors.check()

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+@testable import FinchModels
+
+/// Integers in config.json / generation_config.json are converted exactly: a huge or fractional number is
+/// an error naming the key (it was Int.min in release, a trap in debug).
+@Suite struct ConfigNumberTests {
+    static let base: [String: Any] = [
+        "model_type": "llama", "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "num_key_value_heads": 1,
+    ]
+    func parse(_ change: [String: Any]) throws -> ModelConfig {
+        try ModelConfig.fromHuggingFace(JSONSerialization.data(withJSONObject: Self.base.merging(change) { $1 }), file: "config.json")
+    }
+    func text(_ json: String) throws -> ModelConfig {
+        try ModelConfig.fromHuggingFace(Data(json.utf8), file: "config.json")
+    }
+
+    @Test func hugeIntegersAreErrorsNamingTheKey() throws {
+        let json = #"{"model_type":"llama","vocab_size":64,"hidden_size":1e39,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2}"#
+        #expect { try text(json) } throws: { "\($0)".hasPrefix("config.json: 'hidden_size' must be a whole number no larger than \(Int.max) (got 1e") }
+        let big = #"{"model_type":"llama","vocab_size":99999999999999999999,"hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2}"#
+        #expect { try text(big) } throws: { "\($0)".hasPrefix("config.json: 'vocab_size' must be a whole number") }
+        #expect { try parse(["num_hidden_layers": 2.5]) } throws: { "\($0)".hasPrefix("config.json: 'num_hidden_layers' must be a whole number") }
+        #expect { try parse(["num_hidden_layers": true]) } throws: { "\($0)" == "config.json: 'num_hidden_layers' must be an integer" }
+        #expect { try parse(["head_dim": -1e300]) } throws: { "\($0)".hasPrefix("config.json: 'head_dim' must be a whole number") }
+        #expect(try parse(["hidden_size": 16.0]).hiddenSize == 16)
+    }
+
+    /// Found by fuzz/model-config: sizes that each pass but multiply past Int.max in parameterCount.
+    @Test func sizesWhoseProductOverflowsAreErrors() throws {
+        #expect { try parse(["intermediate_size": 444444444444444444]) } throws: { "\($0)" == "config.json: 'sizes' are implausibly large" }
+        #expect { try parse(["intermediate_size": 9_999_999, "hidden_size": 999_936, "num_hidden_layers": 9_999, "num_attention_heads": 16, "num_key_value_heads": 16]) } throws: {
+            "\($0)".contains("implausibly large model")
+        }
+        #expect(try parse([:]).parameterCount > 0)
+    }
+
+    @Test func ropeAndTokenIdsAreCheckedToo() throws {
+        let rope: [String: Any] = ["rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
+                                   "original_max_position_embeddings": 1e30]
+        #expect { try parse(["rope_scaling": rope]) } throws: { "\($0)".contains("rope_scaling.original_max_position_embeddings' must be a positive whole number") }
+        // an absurd token id is ignored, never converted to Int.min
+        #expect(try text(#"{"model_type":"llama","vocab_size":64,"hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"eos_token_id":1e39,"bos_token_id":1e39}"#).eosTokenIds == [])
+        #expect(try parse(["eos_token_id": [2, 3]]).eosTokenIds == [2, 3])
+        #expect(exactInt(NSNumber(value: 1e39)) == nil && exactInt(NSNumber(value: 7)) == 7 && exactInt(NSNumber(value: true)) == nil)
+    }
+}
