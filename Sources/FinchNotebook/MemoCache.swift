@@ -3,10 +3,6 @@ import FinchSupport
 import FinchHub
 import FinchLang
 
-public enum FinchVersion {
-    public static let string = "0.1.0"
-}
-
 /// On-disk results of expensive built-ins (`train` above all), keyed by a hash of every input plus the
 /// Finch version. An entry that fails to load is deleted and recomputed, never trusted.
 public final class MemoCache: @unchecked Sendable {

@@ -63,6 +63,40 @@ public struct StepMetrics: Sendable, Codable {
     public var evalLoss: Float?
 }
 
+/// Why a training run ended. `description` is what `result.stop_reason` shows and what the memo
+/// cache stores; `init(description:)` reads it back.
+public enum TrainStopReason: Equatable, Sendable, CustomStringConvertible {
+    case completed
+    case nonFiniteLoss
+    /// The eval loss did not improve for `patience` evaluations.
+    case earlyStop(patience: Int)
+    /// Ctrl-C (or a rank's stop request) after `step` steps.
+    case interrupted(step: Int)
+
+    public var description: String {
+        switch self {
+        case .completed: return "completed"
+        case .nonFiniteLoss: return "non-finite loss"
+        case let .earlyStop(p): return "early stop: eval loss did not improve for \(p) evaluations"
+        case let .interrupted(step): return "interrupted at step \(step)"
+        }
+    }
+
+    public init?(description d: String) {
+        func trailingInt(_ prefix: String, _ suffix: String = "") -> Int? {
+            guard d.hasPrefix(prefix), d.hasSuffix(suffix) else { return nil }
+            return Int(d.dropFirst(prefix.count).dropLast(suffix.count))
+        }
+        if d == "completed" { self = .completed }
+        else if d == "non-finite loss" { self = .nonFiniteLoss }
+        else if let p = trailingInt("early stop: eval loss did not improve for ", " evaluations") { self = .earlyStop(patience: p) }
+        else if let s = trailingInt("interrupted at step ") { self = .interrupted(step: s) }
+        else { return nil }
+    }
+
+    public var isInterrupted: Bool { if case .interrupted = self { return true } else { return false } }
+}
+
 /// What a training run produced.
 public final class TrainResult: CustomStringConvertible {
     public var steps: [StepMetrics] = []
@@ -72,7 +106,7 @@ public final class TrainResult: CustomStringConvertible {
     public var tokens = 0
     public var peakEngineBytes = 0
     public var peakResidentBytes = 0
-    public var stopReason = "completed"
+    public var stopReason = TrainStopReason.completed
     public var checkpointPath: String?
     public var trainableParameters = 0
 
@@ -86,7 +120,7 @@ public final class TrainResult: CustomStringConvertible {
         var s = "TrainResult(\(steps.count) steps, loss \(fmt(steps.first?.loss)) → \(fmt(steps.last?.loss))"
         if let e = evalLoss { s += ", eval \(fmt(initialEvalLoss)) → \(fmt(e))" }
         s += String(format: ", %.0f tok/s, %.1fs, peak resident %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
-        if stopReason != "completed" { s += ", \(stopReason)" }
+        if stopReason != .completed { s += ", \(stopReason)" }
         return s + ")"
     }
 
@@ -326,7 +360,7 @@ public final class Trainer {
             let norm = clipGradNorm(params, maxNorm: config.maxGradNorm)
             try checkDevice("clipping the gradients", step: step + 1)
             guard loss.isFinite, norm.isFinite else {
-                result.stopReason = "non-finite loss"
+                result.stopReason = .nonFiniteLoss
                 finish(result, start: start)
                 throw TrainError.nonFiniteLoss(step: step + 1, value: loss.isFinite ? norm : loss)
             }
@@ -354,11 +388,11 @@ public final class Trainer {
                 result.checkpointPath = dir
             }
             if let patience = config.earlyStopPatience, sinceBest >= patience {
-                result.stopReason = "early stop: eval loss did not improve for \(patience) evaluations"
+                result.stopReason = .earlyStop(patience: patience)
                 break
             }
             if step < totalSteps, try agreeToStop(shouldStop()) {
-                result.stopReason = "interrupted at step \(step)"
+                result.stopReason = .interrupted(step: step)
                 if let dir = config.checkpointDir {
                     try saveCheckpoint(to: dir)
                     result.checkpointPath = dir

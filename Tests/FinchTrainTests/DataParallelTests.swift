@@ -131,7 +131,7 @@ import Testing
         })
         #expect(asked.yes == 1)
         #expect(result.steps.count == 2)
-        #expect(result.stopReason == "interrupted at step 2")
+        #expect(result.stopReason == .interrupted(step: 2))
         #expect(result.checkpointPath == dir)
         for m in models.dropFirst() { #expect(adapter(m) == adapter(models[0])) }
     }

@@ -208,3 +208,15 @@ func countingRows(_ n: Int, length: Int, seed: UInt64) -> [TrainExample] {
         try trainer.checkMemory(limit: 1 << 40)
     }
 }
+
+/// Stop reasons are shown as text (`result.stop_reason`) and stored as text in the memo cache: each
+/// reads back as itself, and text that is no stop reason is refused rather than guessed.
+@Test func stopReasonsReadBackFromTheirText() {
+    let all: [TrainStopReason] = [.completed, .nonFiniteLoss, .earlyStop(patience: 3), .interrupted(step: 17)]
+    for r in all { #expect(TrainStopReason(description: r.description) == r, "\(r)") }
+    #expect(TrainStopReason.interrupted(step: 17).description == "interrupted at step 17")
+    #expect(TrainStopReason.interrupted(step: 1).isInterrupted && !TrainStopReason.completed.isInterrupted)
+    for bad in ["", "interrupted", "interrupted at step x", "early stop: eval loss did not improve for  evaluations", "steps"] {
+        #expect(TrainStopReason(description: bad) == nil, "\(bad)")
+    }
+}

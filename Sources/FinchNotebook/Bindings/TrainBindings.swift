@@ -39,7 +39,7 @@ public final class TrainResultHandle: FinchObject {
         case "tokens_per_second": return .float(r.tokensPerSecond)
         case "wall_time": return .float(r.wallSeconds)
         case "peak_memory": return .int(r.peakResidentBytes)
-        case "stop_reason": return .string(r.stopReason)
+        case "stop_reason": return .string(r.stopReason.description)
         case "trainable_params": return .int(r.trainableParameters)
         case "cached": return .bool(cached)
         default: return nil
@@ -334,7 +334,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
                 try TrainCache.decode(data, params: params.map(\.tensor))
             }, compute: {
                 let r = try trainOrMark()
-                if r.stopReason.hasPrefix("interrupted") { partial = r; throw NotFinished() }
+                if r.stopReason.isInterrupted { partial = r; throw NotFinished() }
                 return r
             })
         } catch is NotFinished {
@@ -359,7 +359,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
         handle.runArtifacts = try? run.tracker.finish()
         if let png = handle.runArtifacts?.png { ctx.output.writeError("loss curve: \(ctx.displayPath(png))\n") }
     }
-    if result.stopReason.hasPrefix("interrupted") || ctx.interruptFlag.isRequested {
+    if result.stopReason.isInterrupted || ctx.interruptFlag.isRequested {
         ctx.output.writeError("training interrupted at step \(result.steps.count); the adapter keeps what it learned\(result.checkpointPath.map { "; checkpoint in \($0) — continue with train(..., resume=\"\($0)\")" } ?? "")\n")
         ctx.interruptFlag.request()
         try ctx.interruptFlag.check()
@@ -419,7 +419,7 @@ enum TrainCache {
 
     static func encode(_ r: TrainResult, params: [Tensor]) throws -> Data {
         let h = Header(steps: r.steps, evals: r.evals.map { [Double($0.step), Double($0.loss)] }, initialEval: r.initialEvalLoss,
-                       wall: r.wallSeconds, tokens: r.tokens, peak: r.peakResidentBytes, stopReason: r.stopReason,
+                       wall: r.wallSeconds, tokens: r.tokens, peak: r.peakResidentBytes, stopReason: r.stopReason.description,
                        trainable: r.trainableParameters, counts: params.map(\.count))
         let json = try JSONEncoder().encode(h)
         var data = Data()
@@ -443,7 +443,7 @@ enum TrainCache {
         r.wallSeconds = h.wall
         r.tokens = h.tokens
         r.peakResidentBytes = h.peak
-        r.stopReason = h.stopReason
+        r.stopReason = TrainStopReason(description: h.stopReason) ?? .completed
         r.trainableParameters = h.trainable
         // Validate, then change: the adapter is written only once the whole entry has been read.
         let bytes = Data(data)  // indices from 0 even for a slice
