@@ -5,7 +5,7 @@ Measures what ../shared/bench/llamacpp_cpu.py measures (the reference peer), in 
 Prefill: a fresh context evaluates P prompt tokens in one call.
 Decode: after the prompt is in the KV cache, greedy generation of N tokens. `generate(..., reset=True)` reuses the
 cached prompt (longest-prefix match) and re-evaluates only its last token. (Before 2026-12 this script called
-`generate(ids, reset=False)`, which evaluated the whole prompt again inside the decode timing: llama.cpp's decode
+`generate(ids)` with reset off, which evaluated the whole prompt again inside the decode timing: llama.cpp's decode
 looked 2x slower than it is.) The context length is asserted afterwards so that mistake fails loudly.
 Two decode contexts: a short prompt (16 tokens) and a long one (P tokens). Also decode tokens per second of
 process CPU time (all threads, spinning included), which swings less than wall-clock rates on a loaded machine.
