@@ -5,12 +5,19 @@ import Testing
 
 /// Runs the finch binary with arguments and optional standard input.
 func finch(_ args: [String], stdin: String = "", cwd: String? = nil) throws -> (code: Int32, out: String, err: String) {
+    try runFinch(finchBinary, args, stdin: stdin, cwd: cwd, env: ["FINCH_STDLIB": repoRoot + "/stdlib"])
+}
+
+/// The one way tests run a finch binary: `env` entries replace the inherited environment's (nil removes
+/// one), NO_COLOR is set, `stdin` is written and closed; returns the exit status and both streams.
+func runFinch(_ binary: String, _ args: [String], stdin: String = "", cwd: String? = nil,
+              env changes: [String: String?] = [:]) throws -> (code: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: finchBinary)
+    p.executableURL = URL(fileURLWithPath: binary)
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
-    env["FINCH_STDLIB"] = repoRoot + "/stdlib"
     env["NO_COLOR"] = "1"
+    for (k, v) in changes { env[k] = v }
     p.environment = env
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let input = Pipe(), output = Pipe(), errors = Pipe()

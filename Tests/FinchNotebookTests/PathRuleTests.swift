@@ -8,21 +8,7 @@ import Testing
 
 /// Runs the debug finch with `args` in `cwd`, with no FINCH_STDLIB (the embedded stdlib, or one beside the notebook).
 func finchWithoutStdlib(_ args: [String], cwd: String) throws -> (code: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: finchBinary)
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "FINCH_STDLIB")
-    env["NO_COLOR"] = "1"
-    p.environment = env
-    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try runFinch(finchBinary, args, cwd: cwd, env: ["FINCH_STDLIB": nil])
 }
 
 @Test func notebookPathsResolveBesideTheNotebookInProcess() throws {

@@ -9,22 +9,8 @@ let realModelEnabled = ProcessInfo.processInfo.environment["FINCH_REAL_MODEL"] =
 @Suite(.enabled(if: realModelEnabled, "set FINCH_REAL_MODEL=1 (and FINCH_MODELS)"), .serialized)
 struct RealModelNotebookTests {
     func runRelease(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: repoRoot + "/.build/release/finch")
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: repoRoot)
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        env["FINCH_STDLIB"] = repoRoot + "/stdlib"
-        env["HF_HUB_OFFLINE"] = "1"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runFinch(repoRoot + "/.build/release/finch", args, cwd: repoRoot,
+                     env: ["FINCH_STDLIB": repoRoot + "/stdlib", "HF_HUB_OFFLINE": "1"])
     }
 
     @Test func quickstartRuns() throws {
@@ -58,24 +44,8 @@ struct RealModelNotebookTests {
 @Suite(.enabled(if: realModelEnabled, "set FINCH_REAL_MODEL=1 (and FINCH_MODELS)"), .serialized)
 struct RealModelInstalledTests {
     func runCopy(_ binary: String, _ args: [String], cwd: String, dataHome: String) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "FINCH_STDLIB")
-        env.removeValue(forKey: "FINCH_MODELS")
-        env["XDG_DATA_HOME"] = dataHome
-        env["NO_COLOR"] = "1"
-        env["HF_HUB_OFFLINE"] = "1"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runFinch(binary, args, cwd: cwd,
+                     env: ["FINCH_STDLIB": nil, "FINCH_MODELS": nil, "XDG_DATA_HOME": dataHome, "HF_HUB_OFFLINE": "1"])
     }
 
     @Test func copiedBinaryAndNotebooksRunFromAnyFolder() throws {
