@@ -136,7 +136,7 @@ func writeSafetensors(_ path: String, _ tensors: [(String, [Int])]) throws {
         train(m, data, steps=2, batch_size=2)
         save(m, "\(dir)/trained")
         %% load
-        load_adapter(m, "\(bad)")
+        load_adapter(m, "\(bad)", replace=true)
         %% after
         save(m, "\(dir)/after")
         print(m.trainable_params)

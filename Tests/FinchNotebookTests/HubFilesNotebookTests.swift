@@ -125,4 +125,68 @@ extension REPLProcessTests {
         let events = try FileManager.default.contentsOfDirectory(atPath: dir + "/runs/p/fixed").filter { $0.hasPrefix("events.out.tfevents.") }
         #expect(events.count == 1)
     }
+
+    /// An adapter pushed to the Hub loads back by its repo id, as its model card says: the same
+    /// tensors, downloaded into the Hub cache (the two PEFT files only); a model repo is refused by
+    /// name, and a loaded adapter is not replaced without replace=true.
+    @Test func pushedAdapterLoadsBackByRepoId() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tiny = try Self.tinyFolder(in: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/hub/models/org/tiny-model", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: tiny + "/config.json", toPath: dir + "/hub/models/org/tiny-model/config.json")
+        let server = try TestHubServer(root: dir + "/hub").start()
+        defer { server.stop() }
+        server.addToken("hf_adapterRoundTripToken", user: "alice")
+        let env = ["HF_ENDPOINT": server.endpoint, "HF_HOME": dir + "/hf", "XDG_CONFIG_HOME": dir + "/config",
+                   "HF_TOKEN": "hf_adapterRoundTripToken"]
+        try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
+        try """
+        %% train
+        m = load_model("\(tiny)")
+        lora(m, r=4, alpha=8)
+        train(m, dataset([{"text": "0123456789"}, {"text": "9876543210"}]), steps=2, batch_size=1)
+        save(m, "trained")
+        print(m.trainable_params)
+        push(m, "alice/tiny-lora")
+        """.write(toFile: dir + "/a/nb.cell", atomically: true, encoding: .utf8)
+        let pushed = try runFinch(["run", "nb.cell"], cwd: dir + "/a", env: env)
+        #expect(pushed.code == 0, "\(pushed.err)")
+        let card = try String(contentsOfFile: dir + "/hub/models/alice/tiny-lora/README.md", encoding: .utf8)
+        #expect(card.contains("load_adapter(m, \"alice/tiny-lora\")"), "\(card)")
+
+        try FileManager.default.createDirectory(atPath: dir + "/b", withIntermediateDirectories: true)
+        try """
+        %% load
+        m = load_model("\(tiny)")
+        load_adapter(m, "alice/tiny-lora")
+        print(m.trainable_params)
+        save(m, "back")
+        %% again
+        load_adapter(m, "alice/tiny-lora")
+        %% model
+        load_adapter(m, "org/tiny-model", replace=true)
+        %% missing
+        load_adapter(m, "./no-such-folder", replace=true)
+        """.write(toFile: dir + "/b/nb.cell", atomically: true, encoding: .utf8)
+        let back = try runFinch(["run", "--keep-going", "nb.cell"], cwd: dir + "/b", env: env)
+        let count = try #require(pushed.out.split(separator: "\n").first)
+        #expect(back.out.split(separator: "\n").first == count, "\(back.out)\n\(back.err)")
+        #expect(back.err.contains("already has an adapter loaded with load_adapter()") && back.err.contains("replace=true"), "\(back.err)")
+        #expect(back.err.contains("org/tiny-model is not a PEFT adapter repo: it has no adapter_config.json"), "\(back.err)")
+        #expect(back.err.contains("no-such-folder: no such adapter folder"), "\(back.err)")
+        let original = try SafetensorsFile(path: dir + "/a/trained/adapter_model.safetensors")
+        let loaded = try SafetensorsFile(path: dir + "/b/back/adapter_model.safetensors")
+        #expect(original.tensors.map(\.name).sorted() == loaded.tensors.map(\.name).sorted())
+        #expect(!original.tensors.isEmpty)
+        for t in original.tensors {
+            let u = try #require(loaded.tensor(named: t.name))
+            #expect(Array(try original.data(for: t)) == Array(try loaded.data(for: u)), "\(t.name)")
+        }
+        // only the adapter's two files were downloaded
+        let snaps = dir + "/hf/hub/models--alice--tiny-lora/snapshots"
+        for snap in try FileManager.default.contentsOfDirectory(atPath: snaps) {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: snaps + "/" + snap).sorted() == ["adapter_config.json", "adapter_model.safetensors"])
+        }
+    }
 }

@@ -96,6 +96,7 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     case invalidToken(detail: String)
     case noToken
     case upload(detail: String)
+    case notAnAdapter(repo: String, missing: String, files: [String])
 
     public var description: String {
         let text: String
@@ -121,6 +122,9 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
         case .invalidToken(let d): text = "invalid token: \(d)"
         case .noToken: text = "no Hugging Face token: pass one to login(secret(\"HF_TOKEN\")), set HF_TOKEN, or run `finch login`"
         case .upload(let d): text = "upload failed: \(d)"
+        case let .notAnAdapter(repo, missing, files):
+            let shown = files.prefix(8).joined(separator: ", ") + (files.count > 8 ? ", …" : "")
+            text = "\(repo) is not a PEFT adapter repo: it has no \(missing) (files: \(shown.isEmpty ? "none" : shown)); for a full model use load_model(\"\(repo)\")"
         }
         return Redactor.shared.redact(text)
     }

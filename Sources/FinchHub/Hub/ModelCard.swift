@@ -53,7 +53,7 @@ public enum ModelCard {
             md += "\n## Training summary\n\n| metric | value |\n|---|---|\n"
             for (k, v) in summary { md += "| \(k) | \(show(v)) |\n" }
         }
-        md += "\n## Use\n\nLoad the base model and apply this adapter with PEFT, or in Finch:\n\n```\nm = load_model(\(base.map { "\"\($0)\"" } ?? "BASE"))\nm.load_adapter(\"\(repo)\")\n```\n"
+        md += "\n## Use\n\nLoad the base model and apply this adapter with PEFT, or in Finch:\n\n```\nm = load_model(\(base.map { "\"\($0)\"" } ?? "BASE"))\nload_adapter(m, \"\(repo)\")\n```\n"
         return md
     }
 }

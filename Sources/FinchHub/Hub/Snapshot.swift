@@ -208,6 +208,36 @@ extension HubClient {
         return try snapshot(info, repo: repo, revision: revision, select: .modelWeights)
     }
 
+    /// The local folder of a PEFT adapter repo (`adapter_config.json` + `adapter_model.safetensors`),
+    /// downloaded into the Hub cache when online; offline, the cached snapshot.
+    public func resolveAdapter(repo: String, revision: String = "main") throws -> String {
+        try HubClient.validateRepoId(repo)
+        let plain = progress
+        progress = plain.map { RepoLabelledProgress($0, repo: repo) }
+        defer { progress = plain }
+        let wanted = FileSelection.patterns(HubClient.adapterFiles)
+        var info: RepoInfo?
+        if !config.offline {
+            do { info = try repoInfo(repo: repo, revision: revision) } catch let e as HTTPError where e.isRetryable {
+                if localSnapshot(repo: repo, revision: revision) == nil { throw e }
+            }
+        }
+        guard let info else {
+            guard let snap = localSnapshot(repo: repo, revision: revision) else {
+                throw HubError.offlineNotCached(repo: repo, path: "adapter_config.json")
+            }
+            return snap
+        }
+        let names = info.files.map(\.path)
+        for needed in HubClient.adapterFiles where !names.contains(needed) {
+            throw HubError.notAnAdapter(repo: repo, missing: needed, files: names.sorted())
+        }
+        return try snapshot(info, repo: repo, revision: revision, select: wanted)
+    }
+
+    /// What `load_adapter` needs of an adapter repo (PEFT's names); nothing else is downloaded.
+    public static let adapterFiles = ["adapter_config.json", "adapter_model.safetensors"]
+
     /// The .gguf file of `files` that `pattern` picks; nil for a Hugging Face checkpoint (config.json)
     /// when no pattern is given.
     static func chooseGGUF(_ files: [String], pattern: String?, repo: String) throws -> String? {

@@ -61,8 +61,10 @@ func documentBindingParameters(_ r: BuiltinRegistry) -> [String] {
     ])
     doc("load_adapter", [
         "model": "the Model the adapter was trained for; changed in place",
-        "path": "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)",
+        "path": "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors), or a Hub repo id \"org/name\" holding one (downloaded into the Hub cache)",
         "trainable": "whether train() goes on training it (false: frozen, inference only)",
+        "replace": "replace an adapter that was trained or loaded (otherwise refused, naming what would be lost)",
+        "revision": "with a Hub repo id: the branch, tag or commit to load",
     ])
     doc("train", [
         "model": "the Model with LoRA adapters (lora(m) or load_adapter) to train in place",

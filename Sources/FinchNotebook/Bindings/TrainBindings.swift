@@ -107,12 +107,16 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
         }
     }
 
-    r.register("load_adapter", params: [.positional("model"), .positional("path"), .keyword("trainable", default: .bool(true))],
-               doc: "Attach a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors); returns the model.",
+    r.register("load_adapter", params: [.positional("model"), .positional("path"), .keyword("trainable", default: .bool(true)),
+                                        .keyword("replace", default: .bool(false)), .keyword("revision", default: .string("main"))],
+               doc: "Attach a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) from a folder or a Hub repo id \"org/name\"; returns the model.",
                category: "training") { args, ctx in
         try bridge {
             let m = try args.object("model", as: ModelHandle.self)
-            let path = ctx.resolvePath(try args.string("path"))
+            if let kept = m.adapterAtRisk, !(try args.bool("replace")) {
+                throw FinchError("load_adapter(): the model already has an adapter \(kept); loading another would discard it. Save it first with save(model, \"adapter-folder\"), or pass replace=true to discard it.")
+            }
+            let path = try adapterFolder(try args.string("path"), revision: try args.string("revision"), ctx)
             try AdapterIO.load(into: m.model, from: path, trainable: try args.bool("trainable"))
             let digest = (try? Hashing.sha256Hex(file: URL(fileURLWithPath: path).appendingPathComponent("adapter_model.safetensors").path)) ?? path
             m.revision += 1
