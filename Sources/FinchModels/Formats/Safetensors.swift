@@ -132,15 +132,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let index: [String: Int]
 
     public convenience init(path: String) throws {
-        let file: MappedFile
-        do {
-            file = try MappedFile(path: path)
-        } catch let error as MappedFileError {
-            switch error {
-            case let .cannotOpen(_, reason), let .cannotMap(_, reason): throw SafetensorsError.cannotOpen(path: path, reason: reason)
-            }
-        }
-        try self.init(storage: file)
+        try self.init(storage: MappedFile.reading(path, orThrow: SafetensorsError.cannotOpen))
     }
 
     /// Parses a copy of `bytes` (in-memory entry point, e.g. for fuzzing).
@@ -229,10 +221,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// The tensor's bytes inside the mapping (valid while this object lives).
     /// (An info from another file that does not fit this one gives an empty buffer, never an out-of-bounds read.)
     public func data(for tensor: SafetensorsTensorInfo) -> UnsafeRawBufferPointer {
-        guard tensor.begin >= 0, tensor.begin <= tensor.end, tensor.end <= storage.bytes.count - dataOffset else {
-            return UnsafeRawBufferPointer(start: nil, count: 0)
-        }
-        return UnsafeRawBufferPointer(rebasing: storage.bytes[(dataOffset + tensor.begin)..<(dataOffset + tensor.end)])
+        // Wrapping: a count that overflows belongs to an info `bytes(at:)` rejects anyway.
+        storage.bytes(at: tensor.begin, count: tensor.end &- tensor.begin, after: dataOffset)
     }
 
     public func data(named name: String) -> UnsafeRawBufferPointer? { tensor(named: name).map { data(for: $0) } }
