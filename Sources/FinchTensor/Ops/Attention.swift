@@ -61,17 +61,24 @@ extension CPUBackend {
     /// single-threaded kernel, else one (OpenBLAS threads each product instead).
     static var attentionThreads: Int { usePackedGemm ? ThreadBudget.count : 1 }
 
+    /// Runs `body(units, scratch)` over attention's `count` units on `attentionThreads` threads, each
+    /// with its own `scratch` floats (kept alive until all are done).
+    func attentionUnits(_ count: Int, scratch perThread: Int,
+                        _ body: (_ units: Range<Int>, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+        let threads = CPUBackend.attentionThreads
+        let scratch = allocate(count: threads * perThread)
+        let base = scratch.raw.assumingMemoryBound(to: Float.self)
+        parallelChunks(count, threads: threads) { worker, units in body(units, base + worker * perThread) }
+        withExtendedLifetime(scratch) {}
+    }
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         Profiler.measure("attention fwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
+        let d = p.headDim, h = p.heads, t = p.seqLen
         let ldq = p.queryStride, ldk = p.keyStride
         let bq = CPUBackend.attentionBlock
-        let threads = CPUBackend.attentionThreads
-        let scratch = allocate(count: threads * bq * tk)
-        let sBase = scratch.raw.assumingMemoryBound(to: Float.self)
-        // One unit per (batch, query head); each thread owns a score block in scratch.
-        parallelChunks(p.batch * h, threads: threads) { worker, units in
-            let s = sBase + worker * bq * tk
+        // One unit per (batch, query head); each thread owns a score block.
+        attentionUnits(p.batch * h, scratch: bq * p.keyLen) { units, s in
             for unit in units {
                 let b = unit / h, head = unit % h
                 let g = head / p.groupSize
@@ -102,17 +109,13 @@ extension CPUBackend {
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         Profiler.measure("attention bwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
+        let d = p.headDim, h = p.heads, t = p.seqLen
         let ldq = p.queryStride, ldk = p.keyStride
         let bq = CPUBackend.attentionBlock
-        let threads = CPUBackend.attentionThreads
-        let scratch = allocate(count: threads * 2 * bq * tk)
-        let base = scratch.raw.assumingMemoryBound(to: Float.self)
         // One unit per (batch, key/value head): the query heads that share it run in one thread,
-        // so their dK/dV accumulations never race.
-        parallelChunks(p.batch * p.kvHeads, threads: threads) { worker, units in
-            let pm = base + worker * 2 * bq * tk
-            let dpm = pm + bq * tk
+        // so their dK/dV accumulations never race. Each thread owns a P and a dP block.
+        attentionUnits(p.batch * p.kvHeads, scratch: 2 * bq * p.keyLen) { units, pm in
+            let dpm = pm + bq * p.keyLen
             for unit in units {
                 let b = unit / p.kvHeads, g = unit % p.kvHeads
                 let kh = k.data + p.keyHead(b, g), vh = v.data + p.keyHead(b, g)
