@@ -1,6 +1,7 @@
-// GGUF block-quantized formats: the shared pieces (half-float helpers, the block protocol) and the
-// dispatch `dequantize(_:_:into:count:)` calls. Each format is one struct in its own file beside this
-// one (BlockQ4_0.swift, …), with its byte layout written out and a dequantize-row over raw pointers.
+// GGUF block-quantized formats: the shared pieces (half-float helpers, the block protocol, the walk
+// over blocks, the nibble layout of the 32-value formats) and the dispatch `dequantize(_:_:into:count:)`
+// calls. Each format is one struct in its own file beside this one (BlockQ4_0.swift, …), with its byte
+// layout written out and the decoding of one block; its sizes are its row in `DType`'s traits table.
 //
 // Bit-exactness: every decoder evaluates the same f32 expressions in the same order as llama.cpp's
 // `dequantize_row_*` (ggml-quants.c) and gguf-py's `gguf.quants`, so results match them bit for bit.
