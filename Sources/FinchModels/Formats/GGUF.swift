@@ -514,14 +514,8 @@ struct GGUFParser {
                 throw GGUFError.unknownGGMLType(path: path, tensor: t.name, type: t.type)
             }
             // Each dim must be a positive Int and the element count must not overflow.
-            var count = 1
-            var shape = [Int]()
-            for d in t.dims.reversed() {
-                guard let di = Int(exactly: d), di > 0 else { throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims) }
-                let (c, o) = count.multipliedReportingOverflow(by: di)
-                guard !o else { throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims) }
-                count = c
-                shape.append(di)
+            guard let (shape, count) = checkedShape(t.dims.reversed()), !shape.contains(0) else {
+                throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims)
             }
             let rowLength = shape.last ?? 1
             guard rowLength % dtype.blockSize == 0, let byteCount = dtype.byteCount(elements: count) else {

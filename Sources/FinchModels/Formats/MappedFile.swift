@@ -88,3 +88,18 @@ extension MappedFile {
         return UnsafeRawBufferPointer(rebasing: bytes[(base + offset)..<(base + offset + count)])
     }
 }
+
+/// A tensor shape as a file states it: every dimension must fit an `Int`, and so must their product
+/// (the element count). nil otherwise, for the reader to throw its own error.
+func checkedShape<Dims: Sequence>(_ dims: Dims) -> (shape: [Int], count: Int)? where Dims.Element == UInt64 {
+    var shape = [Int]()
+    var count = 1
+    for d in dims {
+        guard let di = Int(exactly: d) else { return nil }
+        let (c, overflow) = count.multipliedReportingOverflow(by: di)
+        guard !overflow else { return nil }
+        count = c
+        shape.append(di)
+    }
+    return (shape, count)
+}

@@ -193,16 +193,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let dtypeName = entry["dtype"]?.string else { throw bad("missing or non-string \"dtype\"") }
         guard let dtype = SafetensorsDType(rawValue: dtypeName) else { throw SafetensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName) }
         guard let shapeJSON = entry["shape"]?.array else { throw bad("missing \"shape\" array") }
-        var shape = [Int]()
-        var count = 1
-        for d in shapeJSON {
+        let dims = try shapeJSON.map { d in
             guard let u = d.uint64 else { throw bad("shape entries must be non-negative integers") }
-            guard let di = Int(exactly: u) else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
-            let (c, o) = count.multipliedReportingOverflow(by: di)
-            guard !o else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
-            count = c
-            shape.append(di)
+            return u
         }
+        guard let (shape, count) = checkedShape(dims) else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
         let (bytes, o) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !o else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
         guard let offsets = entry["data_offsets"]?.array, offsets.count == 2,
