@@ -47,40 +47,69 @@ final class PseudoTerminal {
         guard rc == 0 else { throw PTYError("posix_spawn \(path) failed: \(rc)") }
     }
 
-    func send(_ text: String) {
-        // libedit prints the prompt before switching the terminal to raw mode; a control key sent in that
-        // gap would be taken by the line discipline, so let the prompt settle first.
-        Thread.sleep(forTimeInterval: 0.1)
+    /// Types `text` once the line editor is reading keys. libedit prints the prompt and switches the
+    /// terminal to raw mode around the same moment; a control key sent while the terminal is still in
+    /// line mode would be taken by the line discipline (Ctrl-D as end of file, Ctrl-C as SIGINT), so
+    /// this waits for the mode itself (the slave's termios, read through the master), not a fixed time.
+    func send(_ text: String, timeout: Double = 60) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !lineEditorIsReading {
+            guard Date() < deadline, pump(milliseconds: 10) else {
+                Issue.record("the line editor never took the terminal; its output ended with: \(transcript.suffix(300).debugDescription)")
+                break
+            }
+        }
+        type(text)
+    }
+
+    /// Types `text` at once, whatever the terminal's mode: Ctrl-C for a program that is running code.
+    func type(_ text: String) {
         var bytes = Array(text.utf8)
         _ = write(master, &bytes, bytes.count)
     }
 
-    /// Reads until `marker` appears in the output after `from`, or the timeout passes; returns the new output.
+    /// Whether the terminal is in raw mode (ICANON off), as libedit sets it while reading a line. On Linux
+    /// tcgetattr on the master reports the slave's settings.
+    var lineEditorIsReading: Bool {
+        var t = termios()
+        return tcgetattr(master, &t) == 0 && t.c_lflag & tcflag_t(ICANON) == 0
+    }
+
+    /// Reads output for up to `milliseconds` into the transcript; false at end of file.
     @discardableResult
-    func read(until marker: String, timeout: Double = 10) -> String {
-        let start = transcript.endIndex
+    private func pump(milliseconds: Int32) -> Bool {
+        var fds = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+        guard poll(&fds, 1, milliseconds) > 0 else { return true }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = Glibc.read(master, &buf, buf.count)
+        if n <= 0 { return false }
+        transcript += String(decoding: buf[0..<n], as: UTF8.self)
+        return true
+    }
+
+    /// Reads until `marker` appears in the output after the call began; returns that new output. The
+    /// timeout is a deadline for a stuck child (recorded as an issue), generous for a loaded machine.
+    @discardableResult
+    func read(until marker: String, timeout: Double = 60) -> String {
         let startOffset = transcript.utf8.count
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            var fds = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            if poll(&fds, 1, 50) > 0 {
-                var buf = [UInt8](repeating: 0, count: 4096)
-                let n = Glibc.read(master, &buf, buf.count)
-                if n <= 0 { break }
-                transcript += String(decoding: buf[0..<n], as: UTF8.self)
+        var new: String { String(transcript.utf8.dropFirst(startOffset)) ?? "" }
+        while !new.contains(marker) {
+            guard Date() < deadline else {
+                Issue.record("\(marker.debugDescription) did not appear within \(Int(timeout)) s; the output was: \(new.suffix(300).debugDescription)")
+                break
             }
-            if String(transcript.utf8.dropFirst(startOffset))!.contains(marker) { break }
+            guard pump(milliseconds: 50) else { break }
         }
-        _ = start
-        return String(transcript.utf8.dropFirst(startOffset)) ?? ""
+        return new
     }
 
     /// Waits for the child to exit; returns its exit status (or -1 after the timeout, having killed it).
-    func wait(timeout: Double = 10) -> Int32 {
+    func wait(timeout: Double = 60) -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
         while Date() < deadline {
-            _ = read(until: "\u{0}", timeout: 0.05)
+            if !pump(milliseconds: 50) { usleep(10_000) }  // end of file: the child is exiting
             let r = waitpid(pid, &status, WNOHANG)
             if r < 0 {
                 Issue.record("waitpid failed (errno \(errno)): something else reaped the child")
