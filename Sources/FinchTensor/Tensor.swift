@@ -122,9 +122,15 @@ public final class Tensor: CustomStringConvertible {
 
     /// Overwrites this f32 tensor's elements with `values` (row-major), on whatever device it lives.
     public func assign(_ values: [Float]) throws {
+        try values.withUnsafeBufferPointer { try assign($0) }
+    }
+
+    /// Copies `values` in (to the device, if the tensor is on one) without an intermediate array.
+    public func assign(_ values: UnsafeBufferPointer<Float>) throws {
         guard dtype == .f32 else { throw TensorError.unsupportedDType(op: "assign", dtype: dtype) }
         guard values.count == count else { throw TensorError.countMismatch(op: "assign", expected: count, got: values.count) }
-        values.withUnsafeBytes { backend.upload($0.baseAddress!, byteCount: count * 4, into: self) }
+        guard let base = values.baseAddress else { return }
+        backend.upload(UnsafeRawPointer(base), byteCount: count * 4, into: self)
     }
 
     /// The single value of a one-element tensor.

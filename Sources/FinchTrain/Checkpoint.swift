@@ -43,7 +43,7 @@ extension Trainer {
         let stateData: Data, blob: Data
         do {
             stateData = try Data(contentsOf: url.appendingPathComponent("state.json"))
-            blob = try Data(contentsOf: url.appendingPathComponent("tensors.bin"))
+            blob = try Data(contentsOf: url.appendingPathComponent("tensors.bin"), options: .alwaysMapped)
         } catch {
             throw TrainError.checkpoint("\(dir) is not a Finch checkpoint (state.json and tensors.bin are needed)")
         }
@@ -60,12 +60,19 @@ extension Trainer {
         } catch {
             throw TrainError.checkpoint("\(dir)/state.json: \(error)")
         }
-        func values(_ r: Range<Int>) -> [Float] {
-            blob.withUnsafeBytes { raw in Array(raw.bindMemory(to: Float.self)[r]) }
+        let params = model.trainableParameters.map(\.tensor)
+        guard params.allSatisfy({ $0.dtype == .f32 }) else {
+            throw TrainError.checkpoint("\(dir): the adapter's parameters are not f32; resume before converting them")
         }
-        // everything checked: now change the model and the optimizer
-        for ((_, t), r) in zip(model.trainableParameters, layout.parameters) { try t.assign(values(r)) }
-        try optimizer.load(state: layout.optimizer.mapValues(values), stepCount: state.optimizerSteps)
+        // Everything checked: one pass over tensors.bin, each tensor copied from it straight into its
+        // buffer (on the parameter's device). The optimizer goes first: it can still refuse its state,
+        // and then nothing has changed.
+        try blob.withUnsafeBytes { raw in
+            let floats = raw.bindMemory(to: Float.self)
+            func slice(_ r: Range<Int>) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: floats[r]) }
+            try optimizer.load(state: layout.optimizer.mapValues(slice), stepCount: state.optimizerSteps, params: params)
+            for (t, r) in zip(params, layout.parameters) { try t.assign(slice(r)) }
+        }
         step = state.step
         epoch = state.epoch
         cursor = state.cursor

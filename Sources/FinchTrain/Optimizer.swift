@@ -7,7 +7,21 @@ public protocol Optimizer: AnyObject {
     func step(_ params: [Tensor], lr: Float)
     /// State tensors by name, for checkpoints.
     func state() -> [String: [Float]]
-    func load(state: [String: [Float]], stepCount: Int) throws
+    /// Replaces the state with `state` (as `state()` names it), copied straight into tensors on the
+    /// devices of `params`; throws, changing nothing, when a tensor it needs is missing.
+    func load(state: [String: UnsafeBufferPointer<Float>], stepCount: Int, params: [Tensor]) throws
+}
+
+extension Optimizer {
+    /// The tensors `prefix.0`, `prefix.1`, … of `state`, one per parameter, each on its parameter's device.
+    func restored(_ prefix: String, from state: [String: UnsafeBufferPointer<Float>], params: [Tensor]) throws -> [Tensor] {
+        try params.enumerated().map { i, p in
+            guard let values = state["\(prefix).\(i)"] else { throw TrainError.checkpoint("optimizer state \(prefix).\(i) missing") }
+            let t = Tensor(uninitialized: [values.count], device: p.device)
+            try t.assign(values)
+            return t
+        }
+    }
 }
 
 /// AdamW as PyTorch implements it (decoupled weight decay applied before the moment update;
@@ -49,17 +63,12 @@ public final class AdamW: Optimizer {
         return s
     }
 
-    public func load(state: [String: [Float]], stepCount: Int) throws {
-        let n = state.keys.filter { $0.hasPrefix("m.") }.count
-        m = try (0..<n).map { i in
-            guard let a = state["m.\(i)"] else { throw TrainError.checkpoint("optimizer state m.\(i) missing") }
-            return try Tensor(a, shape: [a.count])
-        }
-        v = try (0..<n).map { i in
-            guard let a = state["v.\(i)"] else { throw TrainError.checkpoint("optimizer state v.\(i) missing") }
-            return try Tensor(a, shape: [a.count])
-        }
-        self.stepCount = stepCount
+    public func load(state: [String: UnsafeBufferPointer<Float>], stepCount: Int, params: [Tensor]) throws {
+        // A checkpoint taken before the first step holds no state: the first step makes it.
+        let empty = state.isEmpty
+        let newM = empty ? [] : try restored("m", from: state, params: params)
+        let newV = empty ? [] : try restored("v", from: state, params: params)
+        (m, v, self.stepCount) = (newM, newV, stepCount)
     }
 }
 
@@ -91,12 +100,8 @@ public final class SGD: Optimizer {
         return s
     }
 
-    public func load(state: [String: [Float]], stepCount: Int) throws {
-        let n = state.keys.filter { $0.hasPrefix("momentum.") }.count
-        buffers = try (0..<n).map { i in
-            guard let a = state["momentum.\(i)"] else { throw TrainError.checkpoint("optimizer state momentum.\(i) missing") }
-            return try Tensor(a, shape: [a.count])
-        }
+    public func load(state: [String: UnsafeBufferPointer<Float>], stepCount: Int, params: [Tensor]) throws {
+        buffers = state.isEmpty ? [] : try restored("momentum", from: state, params: params)
         self.stepCount = stepCount
     }
 }

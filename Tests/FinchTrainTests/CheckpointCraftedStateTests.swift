@@ -50,4 +50,29 @@ import Testing
         try good.write(to: URL(fileURLWithPath: dir + "/state.json"))
         try trainer(dir + "-unused").resume(from: dir)
     }
+
+    /// Optimizer state under names this optimizer does not use passes the layout check (every slot is
+    /// complete) but not the optimizer: the resume fails before the adapter is overwritten.
+    @Test func optimizerStateOfAnotherNameLeavesTheModelAsItWas() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("finch-crafted-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let trained = try trainer(dir)
+        _ = try trained.run()  // two AdamW steps: the checkpoint's adapter differs from a fresh one
+        try trained.saveCheckpoint(to: dir)
+        var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/state.json"))) as! [String: Any]
+        let tensors = state["tensors"] as! [String: [Int]]
+        #expect(tensors.keys.contains { $0.hasPrefix("opt.m.") })
+        state["tensors"] = Dictionary(uniqueKeysWithValues: tensors.map { ($0.key.replacingOccurrences(of: "opt.m.", with: "opt.w."), $0.value) })
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: dir + "/state.json"))
+        let fresh = try trainer(dir + "-unused")
+        func adapter(_ t: Trainer) -> [Float] { t.model.trainableParameters.flatMap { $0.tensor.toArray() } }
+        let before = adapter(fresh)
+        let differs = before != adapter(trained), keptAsItWas: Bool
+        #expect(differs)
+        #expect(throws: TrainError.self) { try fresh.resume(from: dir) }
+        keptAsItWas = adapter(fresh) == before
+        #expect(keptAsItWas, "the adapter was overwritten")
+        #expect(fresh.optimizer.stepCount == 0 && fresh.optimizer.state().isEmpty)
+        #expect(fresh.step == 0)
+    }
 }

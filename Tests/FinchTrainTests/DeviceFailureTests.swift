@@ -68,7 +68,9 @@ import Testing
             DeviceErrors.record(DeviceError(device: .cpu, kind: .failed("launch failed (simulated)")))  // …then the device fails
         }
         func state() -> [String: [Float]] { inner.state() }
-        func load(state: [String: [Float]], stepCount: Int) throws { try inner.load(state: state, stepCount: stepCount) }
+        func load(state: [String: UnsafeBufferPointer<Float>], stepCount: Int, params: [Tensor]) throws {
+            try inner.load(state: state, stepCount: stepCount, params: params)
+        }
     }
 
     @Test func anOptimizerStepThatFailsHalfwayIsUndone() throws {
