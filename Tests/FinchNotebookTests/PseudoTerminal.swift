@@ -9,6 +9,8 @@ final class PseudoTerminal {
     let master: Int32
     var pid: pid_t = 0
     private(set) var transcript = ""
+    /// How much of the transcript (UTF-8 bytes) `read(until:)` has returned.
+    private var returned = 0
 
     init(_ path: String, arguments: [String] = [], environment: [String: String]) throws {
         // posix_openpt/unlockpt/ptsname are hidden from Swift's Glibc module; these are their Linux ioctls.
@@ -87,21 +89,24 @@ final class PseudoTerminal {
         return true
     }
 
-    /// Reads until `marker` appears in the output after the call began; returns that new output. The
-    /// timeout is a deadline for a stuck child (recorded as an issue), generous for a loaded machine.
+    /// Reads until `marker` appears in the output not yet returned; returns that output up to and including
+    /// the marker (what follows it is left for the next read, so two markers in one chunk both count).
+    /// The timeout is a deadline for a stuck child (recorded as an issue), generous for a loaded machine.
     @discardableResult
     func read(until marker: String, timeout: Double = 60) -> String {
-        let startOffset = transcript.utf8.count
         let deadline = Date().addingTimeInterval(timeout)
-        var new: String { String(transcript.utf8.dropFirst(startOffset)) ?? "" }
-        while !new.contains(marker) {
-            guard Date() < deadline else {
-                Issue.record("\(marker.debugDescription) did not appear within \(Int(timeout)) s; the output was: \(new.suffix(300).debugDescription)")
-                break
+        while true {
+            let rest = Substring(transcript.utf8.dropFirst(returned))
+            if let r = rest.range(of: marker) {
+                returned += rest[..<r.upperBound].utf8.count
+                return String(rest[..<r.upperBound])
             }
-            guard pump(milliseconds: 50) else { break }
+            guard Date() < deadline, pump(milliseconds: 50) else {
+                Issue.record("\(marker.debugDescription) did not appear within \(Int(timeout)) s; the output was: \(rest.suffix(300).debugDescription)")
+                returned += rest.utf8.count
+                return String(rest)
+            }
         }
-        return new
     }
 
     /// Waits for the child to exit; returns its exit status (or -1 after the timeout, having killed it).

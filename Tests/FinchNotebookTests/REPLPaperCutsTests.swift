@@ -236,7 +236,9 @@ extension REPLProcessTests {
         term.send("def f():\r")
         term.read(until: "...> ")
         term.send("\u{04}")
-        #expect(term.read(until: "finch> ").contains("cancelled the unfinished block"))
+        // The message itself names `finch> `: wait for its end, then for the prompt after it.
+        #expect(term.read(until: "exits)").contains("cancelled the unfinished block (Ctrl-D at finch> exits)"))
+        term.read(until: "finch> ")
         term.send("print(kept + 1)\r")
         #expect(term.read(until: "finch> ").contains("42"))
         term.send("\u{04}")
