@@ -25,8 +25,8 @@ public enum BenchCeiling {
                 best.blas = max(best.blas, flops / r / 1e9)
             }
         }
-        // Its matrices (about 45 MB at SmolLM2's shapes) would otherwise stay in the pool's free cache, beside
-        // the buffers of the training measured next, and raise its peak RSS (731 -> 778 MB at --seq-len 64).
+        // Its matrices would otherwise stay in the pool's free cache, beside the buffers of the training
+        // measured next, and raise its peak RSS (by 23 MB at SmolLM2's shapes and --seq-len 64).
         BufferPool.shared.trim()
         return best
     }

@@ -442,7 +442,10 @@ extension Trainer {
 
     /// One optimizer step, all or nothing: the parameters are snapshotted (on their device; LoRA
     /// tensors are small) and the step is applied only when nothing is pending; a failure inside
-    /// the step puts the snapshot back, so the adapter keeps the values of the step before.
+    /// the step puts the snapshot back, so the adapter keeps the values of the step before. Deliberate
+    /// memory: one adapter copy (4 bytes per parameter, 20 MB for r 16 on SmolLM2-135M), whose buffers
+    /// the pool keeps for the next step's snapshot (on the CPU, host memory: with BenchCeiling's matrices,
+    /// the growth of bench train's peak RSS since b170ef3).
     func applyOptimizerStep(lr: Float) throws {
         FaultInjection.enter(.optimizer, step: step + 1)
         defer { FaultInjection.enter(.any, step: step + 1) }
