@@ -43,6 +43,8 @@ extension Trainer {
         let stateData: Data, blob: Data
         do {
             stateData = try Data(contentsOf: url.appendingPathComponent("state.json"))
+            // Mapped, not copied: Finch replaces a checkpoint by renaming a new folder over it, never by
+            // rewriting this file in place, so the mapping stays whole while it is read.
             blob = try Data(contentsOf: url.appendingPathComponent("tensors.bin"), options: .alwaysMapped)
         } catch {
             throw TrainError.checkpoint("\(dir) is not a Finch checkpoint (state.json and tensors.bin are needed)")
