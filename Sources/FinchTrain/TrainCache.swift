@@ -33,7 +33,7 @@ public enum TrainCache {
     public static func read(from path: String, into adapter: Adapter) throws -> TrainResult {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch { throw TrainCacheError.unusable(path: path, reason: "\(error)") }
-        let e = try TrainCacheEntry.parse(file, adapter: adapter.map { ($0.name, $0.tensor.shape) })
+        let e = try TrainCacheEntry.parse(file, adapter: adapter.map { (name: $0.name, shape: $0.tensor.shape) })
         guard let stop = TrainStopReason(description: e.stopReason) else {
             throw TrainCacheError.unusable(path: path, reason: "unknown stop reason \"\(e.stopReason)\"")
         }

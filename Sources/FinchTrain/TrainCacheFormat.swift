@@ -63,7 +63,7 @@ public struct TrainCacheEntry {
         try add("steps.lr", .F32, Self.bytes(s.map(\.lr)), count: s.count)
         try add("steps.grad_norm", .F32, Self.bytes(s.map(\.gradNorm)), count: s.count)
         try add("steps.eval_loss", .F32, Self.bytes(s.map { $0.evalLoss ?? 0 }), count: s.count)
-        try add("steps.has_eval_loss", .U8, s.map { $0.evalLoss == nil ? 0 : 1 }, count: s.count)
+        try add("steps.has_eval_loss", .U8, s.map { UInt8($0.evalLoss == nil ? 0 : 1) }, count: s.count)
         try add("steps.tokens_per_second", .F64, Self.bytes(s.map(\.tokensPerSecond)), count: s.count)
         try add("steps.elapsed", .F64, Self.bytes(s.map(\.elapsed)), count: s.count)
         try add("steps.eta", .F64, Self.bytes(s.map(\.eta)), count: s.count)
@@ -87,7 +87,7 @@ public struct TrainCacheEntry {
         e.tokens = try number("tokens", Int.self)
         e.peakResidentBytes = try number("peak_resident_bytes", Int.self)
         e.trainableParameters = try number("trainable_parameters", Int.self)
-        e.initialEvalLoss = m["initial_eval_loss"] == nil ? nil : try number("initial_eval_loss", Float.self)
+        if m["initial_eval_loss"] != nil { e.initialEvalLoss = try number("initial_eval_loss", Float.self) }
         guard let stop = m["stop_reason"] else { throw unusable("metadata \"stop_reason\" is missing") }
         e.stopReason = stop
 
@@ -114,7 +114,7 @@ public struct TrainCacheEntry {
         }
         let evalStep = try column("evals.step", .I64, Int64.self), evalLoss = try column("evals.loss", .F32, Float.self)
         guard evalStep.count == evalLoss.count else { throw unusable("evals.step and evals.loss differ in length") }
-        e.evals = zip(evalStep, evalLoss).map { (Int($0), $1) }
+        e.evals = zip(evalStep, evalLoss).map { (step: Int($0), loss: $1) }
 
         guard file.tensors.count == columnCount + adapter.count else {
             throw unusable("it holds \(file.tensors.count - columnCount) adapter tensors, the model has \(adapter.count)")

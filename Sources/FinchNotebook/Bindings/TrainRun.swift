@@ -1,5 +1,4 @@
 import Foundation
-import FinchSupport
 import FinchHub
 import FinchLang
 import FinchModels
@@ -89,7 +88,7 @@ struct TrainRequest {
 
     /// The text column (and a prompt style's `_response_start`) of each row, tokenized by FinchTrain.
     func examples(_ data: Dataset, fn: String) throws -> [TrainExample] {
-        let texts = try data.rows.enumerated().map { i, row in
+        let texts = try data.rows.enumerated().map { i, row -> TrainText in
             guard let v = row[.string(textField)] else {
                 let cols = data.columns
                 throw FinchError("\(fn): row \(i) has no '\(textField)' column\(suggestion(for: textField, among: cols).map { " (did you mean \($0)?)" } ?? ""); columns: \(cols.joined(separator: ", ")). Map the data through a prompt style (data.map(style)) or pass text_field=")
@@ -143,7 +142,7 @@ struct TrainRequest {
             struct NotFinished: Error { let result: TrainResult }
             do {
                 (result, cached) = try memo.memoize("train", inputs: inputs,
-                                                    write: { r, path in try TrainCache.write(r, adapter: adapter, to: path) },
+                                                    write: { (r: TrainResult, path: String) in try TrainCache.write(r, adapter: adapter, to: path) },
                                                     read: { path in try TrainCache.read(from: path, into: adapter) },
                                                     compute: {
                     let r = try train()
