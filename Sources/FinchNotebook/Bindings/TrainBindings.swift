@@ -216,16 +216,6 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
     }
 }
 
-/// One step's metrics into a tracked run; before the first step, the eval loss of the untrained
-/// adapter as step 0 (when train has eval=), so the eval curve starts where training did.
-func logStep(_ s: StepMetrics, initialEval: Float?, to tracker: RunTracker) {
-    if s.step == 1, let e = initialEval { try? tracker.log(step: 0, [("eval_loss", Double(e))]) }
-    var metrics: [(String, Double)] = [("loss", Double(s.loss)), ("lr", Double(s.lr)), ("grad_norm", Double(s.gradNorm)),
-                                       ("tokens_per_second", s.tokensPerSecond)]
-    if let e = s.evalLoss { metrics.append(("eval_loss", Double(e))) }
-    try? tracker.log(step: s.step, metrics)
-}
-
 func groupDigits(_ n: Int) -> String {
     let s = String(n)
     var out = ""
