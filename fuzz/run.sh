@@ -46,9 +46,10 @@ case "$name" in
     cp "$root"/fuzz/checkpoint-state/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   cache-entry)
-    sources=("$root/Sources/FinchNotebook/Bindings/TrainCacheFormat.swift" "$root/fuzz/cache-entry/StepMetricsStub.swift" "$root/fuzz/cache-entry/Harness.swift")
+    sources=("$root"/Sources/FinchModels/Formats/*.swift "$root"/Sources/FinchSupport/*.swift "$root/Sources/FinchTensor/DType.swift"
+             "$root/Sources/FinchTrain/TrainCacheFormat.swift" "$root/fuzz/cache-entry/StepMetricsStub.swift" "$root/fuzz/cache-entry/Harness.swift")
     cp "$root"/fuzz/cache-entry/seeds/* "$out/corpus/"
-    maxlen=4096 ;;
+    maxlen=8192 ;;
   *) echo "unknown harness $name (parser, gguf, safetensors, tokenizer, hub-parsers, model-config, checkpoint-state, cache-entry)" >&2; exit 2 ;;
 esac
 swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" "${sources[@]}" -o "$out/fuzz-$name"

@@ -69,10 +69,20 @@ public final class MemoCache: @unchecked Sendable {
     public func memoize<T>(_ function: String, inputs: [String],
                            encode: (T) throws -> Data, decode: (Data) throws -> T,
                            compute: () throws -> T) throws -> (value: T, cached: Bool) {
+        try memoize(function, inputs: inputs, write: { v, path in try AtomicFile.write(try encode(v), to: path) },
+                    read: { path in try decode(try Data(contentsOf: URL(fileURLWithPath: path))) }, compute: compute)
+    }
+
+    /// The same for results that write and read their own file (`write` must go through `AtomicFile`):
+    /// an entry `read` refuses is a miss, deleted and recomputed.
+    public func memoize<T>(_ function: String, inputs: [String],
+                           write: (T, String) throws -> Void, read: (String) throws -> T,
+                           compute: () throws -> T) throws -> (value: T, cached: Bool) {
         let key = MemoCache.key(function, inputs)
-        if let data = load(key) {
+        let file = path(key).path
+        if !fresh && FileManager.default.fileExists(atPath: file) {
             do {
-                let v = try decode(data)
+                let v = try read(file)
                 log("\(function): restored from cache (\(key.prefix(12)))\n")
                 return (v, true)
             } catch {
@@ -81,7 +91,10 @@ public final class MemoCache: @unchecked Sendable {
             }
         }
         let v = try compute()
-        do { try store(key, try encode(v)) } catch { log("\(function): could not store the result in the cache: \(error)\n") }
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try write(v, file)
+        } catch { log("\(function): could not store the result in the cache: \(error)\n") }
         return (v, false)
     }
 }

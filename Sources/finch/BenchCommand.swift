@@ -3,6 +3,7 @@ import FinchBench
 import FinchCUDA
 import FinchTensor
 import FinchModels
+import FinchNotebook
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,7 +73,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Prompt tokens.") var tokens = 256
         @Option(help: "Timed runs.") var repeats = 3
         func run() throws {
-            let m = try ModelLoader.load(model)
+            let m = try ModelLoader.load(model, options: hubOptions)
             let r = try BenchInference.run(model: m, promptTokens: tokens, decodeTokens: 1, repeats: repeats)
             try DeviceErrors.check()
             print(BenchInference.report(r, promptTokens: tokens, decodeTokens: 1))
@@ -86,11 +87,18 @@ struct Bench: ParsableCommand {
         @Option(help: "Generated tokens.") var tokens = 64
         @Option(help: "Timed runs.") var repeats = 3
         func run() throws {
-            let m = try ModelLoader.load(model)
+            let m = try ModelLoader.load(model, options: hubOptions)
             let r = try BenchInference.run(model: m, promptTokens: promptTokens, decodeTokens: tokens, repeats: repeats)
             try DeviceErrors.check()
             print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens))
             if Profiler.enabled { print(Profiler.report()) }
         }
     }
+}
+
+/// Hub ids load through the Hub cache, as in a notebook.
+private var hubOptions: LoadOptions {
+    var o = LoadOptions()
+    o.hubResolver = hubModelResolver
+    return o
 }

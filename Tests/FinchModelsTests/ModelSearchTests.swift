@@ -64,4 +64,31 @@ struct ModelSearchTests {
             Issue.record("not found: \(path)")
         } catch {}
     }
+
+    /// A Hub id goes to the resolver the caller passes in `LoadOptions` (no global one): with the id and
+    /// `file`, and what it returns is loaded; without one the id is not found, and the error says why.
+    @Test func hubIdsGoToTheResolverInTheOptions() throws {
+        let folder = try HuggingFaceFolderTests.folder("tiny-llama3")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var o = LoadOptions()
+        o.hubResolver = { repo, file in
+            guard repo == "org/tiny", file == nil else { throw ModelError.invalidArgument("resolver asked for \(repo), \(file ?? "no file")") }
+            return folder
+        }
+        let m = try ModelLoader.load("org/tiny", options: o)
+        #expect(m.name == "org/tiny" && m.path == folder)
+        o.file = "*.gguf"
+        do {
+            _ = try ModelLoader.load("org/tiny", options: o)
+            Issue.record("the resolver was not asked for the file")
+        } catch let ModelError.invalidArgument(message) {
+            #expect(message == "resolver asked for org/tiny, *.gguf")
+        }
+        do {
+            _ = try ModelLoader.load("org/tiny")
+            Issue.record("a Hub id loaded without a resolver")
+        } catch let ModelError.fileNotFound(name, hint) {
+            #expect(name == "org/tiny" && hint.contains("not in the local Hugging Face cache"))
+        }
+    }
 }

@@ -224,21 +224,6 @@ func writeSafetensors(_ path: String, _ tensors: [(String, [Int])]) throws {
             #expect(FileManager.default.contents(atPath: dir + "/merged/model.safetensors") == mergedWeights)
         }
     }
-
-    /// train() restoring from the memo cache reads the whole entry before it writes the adapter.
-    @Test func aMalformedCacheEntryLeavesTheAdapter() throws {
-        let params = [try Tensor([1, 2, 3], shape: [3]), try Tensor([4, 5], shape: [2])]
-        let h = TrainCache.Header(steps: [], evals: [[1]], initialEval: nil, wall: 0, tokens: 0, peak: 0, stopReason: "",
-                                  trainable: 5, counts: [3, 2])
-        let json = try JSONEncoder().encode(h)
-        var data = Data()
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
-        data.append(json)
-        [Float](repeating: 9, count: 5).withUnsafeBufferPointer { data.append($0) }
-        #expect(throws: FinchError.self) { try TrainCache.decode(data, params: params) }
-        #expect(params[0].toArray() == [1, 2, 3] && params[1].toArray() == [4, 5])
-    }
 }
 
 /// The REPL and `finch run` processes with `FINCH_FAULT`: the process goes on (REPL) or exits 1

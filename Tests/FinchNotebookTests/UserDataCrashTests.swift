@@ -52,34 +52,40 @@ import Testing
         #expect(g.code == 0 && g.stdout.hasSuffix("ok\n"), "\(g.stderr)")
     }
 
-    /// An entry in the memo-cache format with this header JSON and these floats.
-    func entry(_ header: String, floats: [Float], length: UInt64? = nil) -> Data {
-        var d = Data()
-        var n = (length ?? UInt64(header.utf8.count)).littleEndian
-        withUnsafeBytes(of: &n) { d.append(contentsOf: $0) }
-        d.append(Data(header.utf8))
-        floats.withUnsafeBufferPointer { d.append($0) }
-        return d
-    }
-
-    func header(evals: String) -> String {
-        #"{"steps":[],"evals":\#(evals),"wall":0,"tokens":0,"peak":0,"stopReason":"steps","trainable":3,"counts":[3]}"#
-    }
-
-    @Test func corruptTrainCacheEntriesAreErrorsAndChangeNothing() throws {
-        let p = try Tensor([1, 2, 3], shape: [3])
-        let bad: [(String, Data)] = [
-            ("header length past Int.max", entry(header(evals: "[]"), floats: [4, 5, 6], length: UInt64.max)),
-            ("header length past the end", entry(header(evals: "[]"), floats: [4, 5, 6], length: 1 << 40)),
-            ("eval step too big for an Int", entry(header(evals: "[[1e300, 0.5]]"), floats: [4, 5, 6])),
-            ("eval with one number", entry(header(evals: "[[1]]"), floats: [4, 5, 6])),
-            ("truncated values", entry(header(evals: "[]"), floats: [4, 5])),
-        ]
-        for (what, data) in bad {
-            #expect(throws: FinchError.self, "\(what)") { try TrainCache.decode(data, params: [p]) }
-            #expect(p.toArray() == [1, 2, 3], "\(what): the adapter changed")
+    /// An entry of the memo cache that this Finch cannot use (an older Finch's format, a truncated file)
+    /// is a miss: train() runs again, the same as the first time, and stores an entry the next run restores.
+    @Test func anUnusableTrainCacheEntryIsAMiss() throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tiny = try REPLProcessTests.tinyFolder(in: dir)
+        let text = """
+        %% t
+        m = load_model("\(tiny)")
+        lora(m, r=4, alpha=8)
+        d = dataset([{"text": "0123456789"}, {"text": "9876543210"}])
+        r = train(m, d, steps=2, batch_size=2)
+        print(r.loss, r.cached)
+        """
+        let first = try runNotebook(text: text, dir: dir)
+        #expect(first.code == 0 && first.stdout.hasSuffix("false\n"), "\(first.stderr)")
+        let memo = dir + "/.finch-cache/memo/"
+        let entries = try FileManager.default.contentsOfDirectory(atPath: memo)
+        #expect(entries.count == 1)
+        let entry = memo + entries[0]
+        let good = try Data(contentsOf: URL(fileURLWithPath: entry))
+        // what Finch wrote before entries were safetensors: u64 header length, JSON header, the adapter's f32 values
+        let header = #"{"steps":[],"evals":[],"wall":0,"tokens":0,"peak":0,"stopReason":"completed","trainable":3,"counts":[3]}"#
+        var old = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { old.append(contentsOf: $0) }
+        old.append(Data(header.utf8))
+        [Float](repeating: 9, count: 3).withUnsafeBufferPointer { old.append($0) }
+        for (what, bytes) in [("old format", old), ("truncated", good.prefix(good.count / 2)), ("empty", Data())] {
+            try bytes.write(to: URL(fileURLWithPath: entry))
+            let again = try runNotebook(text: text, dir: dir)
+            #expect(again.code == 0 && again.stdout == first.stdout, "\(what): \(again.stderr)")
+            #expect(again.stderr.contains("failed to load") && !again.stderr.contains("restored the trained adapter"), "\(what): \(again.stderr)")
+            let restored = try runNotebook(text: text, dir: dir)
+            #expect(restored.code == 0 && restored.stdout.hasSuffix("true\n") && restored.stderr.contains("restored the trained adapter"), "\(what): \(restored.stderr)")
         }
-        let ok = try TrainCache.decode(entry(header(evals: "[[2, 0.5]]"), floats: [4, 5, 6]), params: [p])
-        #expect(p.toArray() == [4, 5, 6] && ok.evals.map(\.0) == [2])
     }
 }

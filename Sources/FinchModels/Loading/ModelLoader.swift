@@ -15,6 +15,9 @@ public struct LoadOptions: Sendable {
     public var file: String?
     /// The folder a relative source resolves against (a notebook's folder); nil: the working directory.
     public var baseDirectory: String?
+    /// Turns a Hub id (and `file`) into a checkpoint folder or a .gguf path (the Hub cache, downloading when
+    /// online); given by whoever holds a Hub client (the notebook's `load_model`). nil: Hub ids are not found.
+    public var hubResolver: ModelLoader.HubResolver?
 
     public init(dtype: DType? = nil, quantize: DType? = nil, maxSeqLength: Int? = nil, device: Device? = nil, baseDirectory: String? = nil) {
         self.dtype = dtype
@@ -71,9 +74,8 @@ public enum ModelLoader {
             + "in the Finch repository (it puts it in \(userModelFolder())), or set FINCH_MODELS to the folder that holds it.")
     }
 
-    /// A resolver for Hub ids and `file=` (set by the Hub module: cache lookup, then download): a
-    /// checkpoint folder or a .gguf path.
-    nonisolated(unsafe) public static var hubResolver: ((String, String?) throws -> String)?
+    /// A Hub id and `file=` → a checkpoint folder or a .gguf path (`LoadOptions.hubResolver`).
+    public typealias HubResolver = @Sendable (_ repo: String, _ file: String?) throws -> String
 
     public static func load(_ source: String?, options: LoadOptions = LoadOptions()) throws -> Model {
         let name = source ?? "smollm2"
@@ -91,7 +93,7 @@ public enum ModelLoader {
             guard looksLikeRepo else {
                 throw ModelError.fileNotFound(path, hint: "Give a .gguf file, a Hugging Face model folder, a Hub id like \"HuggingFaceTB/SmolLM2-135M-Instruct\", or \"smollm2\" for the embedded model.")
             }
-            guard let resolver = hubResolver else {
+            guard let resolver = options.hubResolver else {
                 throw ModelError.fileNotFound(name, hint: "It is not in the local Hugging Face cache.")
             }
             path = try resolver(name, options.file)

@@ -27,8 +27,6 @@ func protect(_ secret: Secret, _ ctx: CallContext) {
 }
 
 func registerHubBindings(_ r: BuiltinRegistry) {
-    // Load model ids through the local Hub cache (downloading when online).
-    ModelLoader.hubResolver = { repo, file in try HubClient().resolveModel(repo: repo, file: file) }
     // Every stored secret is masked in all output, even ones a notebook never reads.
     SecretStore.default().registerAllWithRedactor()
     OutputSink.globalRedactHook = { Redactor.shared.redact($0) }

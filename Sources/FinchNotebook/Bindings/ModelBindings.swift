@@ -1,6 +1,7 @@
 import Foundation
 import FinchLang
 import FinchCUDA
+import FinchHub
 import FinchModels
 import FinchTensor
 
@@ -64,6 +65,9 @@ public final class ModelHandle: FinchObject {
     }
 }
 
+/// Hub ids through the local Hub cache, downloading when online (`LoadOptions.hubResolver`).
+public let hubModelResolver: ModelLoader.HubResolver = { repo, file in try HubClient().resolveModel(repo: repo, file: file) }
+
 func registerModelBindings(_ r: BuiltinRegistry) {
     let genParams: [Param] = [
         .keyword("max_tokens", default: .int(256)), .keyword("temperature", default: .float(0)),
@@ -92,6 +96,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             opts.maxSeqLength = try args.optionalInt("max_seq_length")
             opts.file = try args.optionalString("file")
             opts.baseDirectory = ctx.baseDirectory
+            opts.hubResolver = hubModelResolver
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
