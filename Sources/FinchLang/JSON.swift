@@ -1,118 +1,68 @@
-// A small JSON reader for parse_json and -p values: bounds-checked, depth-limited.
+// The one converter between Finch values and FinchSupport's JSON: parse_json and json(), -p values,
+// datasets, tracking configs. JSON has no tuples, functions or handles; a dict's non-string keys are
+// written as their repr, as json() always has.
+import FinchSupport
 
+/// parse_json: lenient (NaN/Infinity as Python writes them, duplicate keys: the last wins).
 public func parseJSON(_ text: String) throws -> Value {
-    var p = JSONReader(Array(text.utf8))
-    p.skipSpace()
-    let v = try p.value(depth: 0)
-    p.skipSpace()
-    guard p.i == p.b.count else { throw FinchError("JSON: unexpected text at offset \(p.i)") }
-    return v
+    do { return Value(json: try JSON.parse(text, options: .lenient)) } catch let e as JSONError { throw FinchError("JSON: \(e)") }
 }
 
-struct JSONReader {
-    let b: [UInt8]
-    var i = 0
-    init(_ b: [UInt8]) { self.b = b }
+/// Compact JSON (`{"a":1,"b":[1,2]}`), or indented with `indent` spaces.
+public func toJSON(_ v: Value, indent: Int? = nil) throws -> String {
+    var active: [ObjectIdentifier] = []
+    return try jsonFromValue(v, level: 0, active: &active).serialized(indent: indent)
+}
 
-    mutating func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-
-    mutating func value(depth: Int) throws -> Value {
-        guard depth < 200 else { throw FinchError("JSON nested too deeply") }
-        guard i < b.count else { throw FinchError("JSON: unexpected end of text") }
-        switch b[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            let d = FinchDict()
-            skipSpace()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .dict(d) }
-            while true {
-                skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw FinchError("JSON: expected a string key at offset \(i)") }
-                let k = try string()
-                skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw FinchError("JSON: expected ':' at offset \(i)") }
-                i += 1
-                skipSpace()
-                d[k] = try value(depth: depth + 1)
-                skipSpace()
-                guard i < b.count else { throw FinchError("JSON: unexpected end of text") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .dict(d) }
-                throw FinchError("JSON: expected ',' or '}' at offset \(i)")
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            var items: [Value] = []
-            skipSpace()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .list(items) }
-            while true {
-                skipSpace()
-                items.append(try value(depth: depth + 1))
-                skipSpace()
-                guard i < b.count else { throw FinchError("JSON: unexpected end of text") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .list(items) }
-                throw FinchError("JSON: expected ',' or ']' at offset \(i)")
-            }
-        case UInt8(ascii: "\""):
-            return .string(try string())
-        case UInt8(ascii: "t"): try word("true"); return .bool(true)
-        case UInt8(ascii: "f"): try word("false"); return .bool(false)
-        case UInt8(ascii: "n"): try word("null"); return .none
-        default:
-            let start = i
-            while i < b.count, (b[i] >= 0x30 && b[i] <= 0x39) || b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") { i += 1 }
-            let t = String(decoding: b[start..<i], as: UTF8.self)
-            if let n = Int(t) { return .int(n) }
-            if let d = Double(t), !t.isEmpty { return .float(d) }
-            throw FinchError("JSON: unexpected character at offset \(start)")
+extension Value {
+    public init(json: JSON) {
+        switch json {
+        case .null: self = .none
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .int(i)
+        case .double(let d): self = .float(d)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .list(FinchList(a.map(Value.init(json:))))
+        case .object(let o): self = .dict(FinchDict(o.map { ($0.0, Value(json: $0.1)) }))
         }
     }
 
-    mutating func word(_ w: String) throws {
-        let u = Array(w.utf8)
-        guard i + u.count <= b.count, Array(b[i..<(i + u.count)]) == u else { throw FinchError("JSON: unexpected text at offset \(i)") }
-        i += u.count
+    /// The value as JSON; an error names what has no JSON form (a function, NaN, a value that contains itself).
+    public func json() throws -> JSON {
+        var active: [ObjectIdentifier] = []
+        return try jsonFromValue(self, level: 0, active: &active)
     }
+}
 
-    mutating func string() throws -> String {
-        i += 1
-        var out: [UInt8] = []
-        while i < b.count {
-            let c = b[i]
-            i += 1
-            if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-            if c == UInt8(ascii: "\\") {
-                guard i < b.count else { break }
-                let e = b[i]; i += 1
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    var code = try hex4()
-                    if (0xD800...0xDBFF).contains(code), i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
-                        i += 2
-                        let lo = try hex4()
-                        guard (0xDC00...0xDFFF).contains(lo) else { throw FinchError("JSON: invalid surrogate pair") }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (lo - 0xDC00)
-                    }
-                    guard let s = Unicode.Scalar(code) else { throw FinchError("JSON: lone surrogate \\u\(String(code, radix: 16))") }
-                    out += Array(String(s).utf8)
-                default: out.append(e)
-                }
-            } else {
-                out.append(c)
-            }
-        }
-        throw FinchError("JSON: unterminated string")
+private func jsonFromValue(_ v: Value, level: Int, active: inout [ObjectIdentifier]) throws -> JSON {
+    if level > maxPrintDepth { throw FinchError("json: value nested more than \(maxPrintDepth) levels deep") }
+    var container: ObjectIdentifier? = nil
+    if case .list(let l) = v { container = ObjectIdentifier(l) }
+    if case .dict(let d) = v { container = ObjectIdentifier(d) }
+    if let id = container {
+        if active.contains(id) { throw FinchError("json: the value contains itself") }
+        active.append(id)
     }
-
-    mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= b.count, let v = UInt32(String(decoding: b[i..<(i + 4)], as: UTF8.self), radix: 16) else { throw FinchError("JSON: bad \\u escape") }
-        i += 4
-        return v
+    defer { if container != nil { active.removeLast() } }
+    switch v {
+    case .none: return .null
+    case .bool(let b): return .bool(b)
+    case .int(let i): return .int(i)
+    case .float(let d):
+        guard d.isFinite else { throw FinchError("json: \(formatFloat(d)) has no JSON form") }
+        return .double(d)
+    case .string(let s): return .string(s)
+    case .list(let l): return .array(try l.items.map { try jsonFromValue($0, level: level + 1, active: &active) })
+    case .dict(let d):
+        return .object(try d.pairs.map { k, x in
+            let key: String
+            switch k { case .string(let s): key = s; default: key = repr(k.value) }
+            return (key, try jsonFromValue(x, level: level + 1, active: &active))
+        })
+    case .object(let o):
+        guard let j = o.jsonValue else { throw FinchError("json: \(withArticle(o.typeName)) has no JSON form") }
+        return try jsonFromValue(j, level: level + 1, active: &active)
+    case .function, .builtin:
+        throw FinchError("json: \(withArticle(v.typeName)) has no JSON form")
     }
 }

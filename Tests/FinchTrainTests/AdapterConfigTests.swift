@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FinchSupport
 @testable import FinchTrain
 
 /// adapter_config.json: numbers read exactly and checked; a bad field is named, never a trap or a silent Int.min.

@@ -1,5 +1,6 @@
 // Which files make up which split: split specs with slicing, split names inferred from file names,
 // and the `configs:` block of a dataset card. Pure functions over names (no I/O), so they are fuzzed.
+import FinchSupport
 import Foundation
 
 public struct SplitSpec: Equatable, Sendable {

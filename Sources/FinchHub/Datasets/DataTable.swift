@@ -1,5 +1,6 @@
 // A table of rows with named columns, as `load_dataset` returns it. Values are JSON values; every row
 // has every column (checked at load time, so a bad row is reported once, with its index and field).
+import FinchSupport
 import Foundation
 
 public struct DataTable: Sendable, CustomStringConvertible {
