@@ -192,7 +192,7 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)))
         }
         #expect(throws: SafetensorsError.sizeOverflow(path: "t.safetensors", tensor: "a")) {
-            try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}}"#))
+            try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[9223372036854775807],"data_offsets":[0,8]}}"#))
         }
         #expect(throws: SafetensorsError.invalidTensorEntry(path: "t.safetensors", tensor: "a", reason: "invalid data_offsets [8, 0]")) {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: [UInt8](repeating: 0, count: 8)))
@@ -225,7 +225,8 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
         #expect(throws: SafetensorsError.bufferSizeMismatch(path: "t.safetensors", dataEnd: 8, bufferSize: 0)) {  // no data at all
             try parseSafetensors(safetensorsBytes(f32x2))
         }
-        #expect(throws: SafetensorsError.invalidTensorEntry(path: "t.safetensors", tensor: "a", reason: "invalid data_offsets [18446744073709551608, 18446744073709551615]")) {
+        // Offsets beyond Int (no file is that large) stop at the strict JSON parser, naming the number.
+        #expect(throws: SafetensorsError.invalidJSON(path: "t.safetensors", error: "number 18446744073709551608 is out of range at byte 47")) {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"U8","shape":[7],"data_offsets":[18446744073709551608,18446744073709551615]}}"#))
         }
     }

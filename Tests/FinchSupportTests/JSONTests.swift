@@ -47,7 +47,7 @@ import FinchSupport
         #expect(try JSON.parse("18446744073709551615", options: .lenient) == .double(18446744073709551615))
         #expect(throws: JSONError.self) { try JSON.parse("1e999", options: .strict) }
         // Depth and size limits.
-        let deep = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
         #expect(throws: JSONError(message: "nesting deeper than 64", offset: 64)) { try JSON.parse(deep, options: .strict) }
         #expect(try JSON.parse(deep, options: .lenient).arrayValue != nil)
         var small = JSON.ParseOptions.strict
