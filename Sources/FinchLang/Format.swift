@@ -3,7 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
 
 // Printing values: `str` (what print shows), `repr` (quoted, inside containers), JSON, format specs.
 

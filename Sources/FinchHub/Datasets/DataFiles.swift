@@ -1,6 +1,8 @@
 // Readers for local data files: JSON (an array of objects, or an object of equal-length columns, or
 // JSON Lines saved as .json), JSON Lines, CSV (RFC 4180 quoting; numbers inferred per column).
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
 import Foundation
 
 enum DataFiles {

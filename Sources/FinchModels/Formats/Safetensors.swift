@@ -13,8 +13,10 @@
 //
 // Sharded checkpoints: `model.safetensors.index.json` = {"metadata": {"total_size": …},
 // "weight_map": {"<tensor>": "model-00001-of-00002.safetensors", …}}; see `SafetensorsCheckpoint`.
-#if canImport(FinchTensor)
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
+#if canImport(FinchTensor)
 import FinchTensor
 #endif
 

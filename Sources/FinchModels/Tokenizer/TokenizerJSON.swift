@@ -1,4 +1,6 @@
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
 import Foundation
 
 extension Tokenizer {

@@ -1,4 +1,6 @@
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
 
 /// A JSON object as its members in file order, looked up byte for byte with the last duplicate winning
 /// (as `JSON`'s subscript): tokenizer files are read with `JSON.ParseOptions.lenient`.

@@ -1,7 +1,9 @@
 // The one converter between Finch values and FinchSupport's JSON: parse_json and json(), -p values,
 // datasets, tracking configs. JSON has no tuples, functions or handles; a dict's non-string keys are
 // written as their repr, as json() always has.
+#if canImport(FinchSupport)
 import FinchSupport
+#endif
 
 /// parse_json: lenient (NaN/Infinity as Python writes them, duplicate keys: the last wins).
 public func parseJSON(_ text: String) throws -> Value {
