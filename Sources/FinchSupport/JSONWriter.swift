@@ -1,8 +1,9 @@
 // The one JSON writer. Compact (`{"a":1,"b":[1,2]}`) or indented as Python's json.dumps(indent=n)
 // (`"a": 1`, one member a line); keys in document order or sorted (byte order, as Python's sort_keys)
-// for files that must not change between runs. Strings escape `"`, `\`, control characters and DEL,
-// and leave other text as UTF-8 (serde_json), or escape everything beyond ASCII (Python's
-// ensure_ascii). Doubles are written with the shortest digits that read back to the same bits;
+// for files that must not change between runs. Strings escape `"`, `\` and control characters and
+// leave other text as UTF-8 (serde_json; Python's ensure_ascii=False, which chat templates' tojson
+// use; safetensors headers stay byte for byte the reference's), or escape everything from DEL up
+// (Python's ensure_ascii). Doubles are written with the shortest digits that read back to the same bits;
 // NaN and ±Infinity, which JSON cannot hold, are written as null.
 
 extension JSON {
@@ -80,9 +81,9 @@ extension JSON {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if u.value < 0x20 || u.value == 0x7F {
+                if u.value < 0x20 {
                     writeEscape(UInt16(u.value), to: &out)
-                } else if asciiOnly && u.value > 0x7F {
+                } else if asciiOnly && u.value >= 0x7F {
                     for unit in String(u).utf16 { writeEscape(unit, to: &out) }
                 } else {
                     out.unicodeScalars.append(u)

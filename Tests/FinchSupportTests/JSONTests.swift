@@ -87,8 +87,8 @@ import FinchSupport
 
 @Suite struct JSONWriterTests {
     @Test func escapesAsSerdeOrAsPythonEnsureASCII() throws {
-        #expect(JSON.quoted("a\"b\\c\n\u{01}é\u{7F}\u{08}\u{0C}\t\r/") == #""a\"b\\c\n\u0001é\u007f\b\f\t\r/""#)
-        #expect(JSON.quoted("é\u{1F99C}", asciiOnly: true) == #""\u00e9\ud83e\udd9c""#)
+        #expect(JSON.quoted("a\"b\\c\n\u{01}é\u{7F}\u{08}\u{0C}\t\r/") == #""a\"b\\c\n\u0001é"# + "\u{7F}" + #"\b\f\t\r/""#)  // DEL stays, as serde and Python write it
+        #expect(JSON.quoted("é\u{1F99C}\u{7F}", asciiOnly: true) == #""\u00e9\ud83e\udd9c\u007f""#)
         // What is written reads back as the same string.
         let s = "\u{0}\u{1F}\"\\é\u{1F99C}\u{7F}\u{2028}"
         #expect(try JSON.parse(JSON.quoted(s), options: .strict) == .string(s))
