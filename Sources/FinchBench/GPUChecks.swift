@@ -195,22 +195,18 @@ public enum GPUChecks {
             return [y, gradient(g), gradient(u)]
         })
         out += try attentionChecks(dev, tol: 1e-4, label: "")
-        out.append(try compare("attention after a KV cache (offset 29, 3 queries)", dev, tol: 1e-4) { d in
-            var rng = SplitMix64(seed: 17)
-            let q = try leaf(random(3 * 64, &rng), [3, 64], d, grad: false)
-            let k = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false), v = try leaf(random(32 * 32, &rng), [32, 32], d, grad: false)
-            var p = AttentionParams(batch: 1, seqLen: 3, heads: 4, kvHeads: 2, headDim: 16)
-            p.queryOffset = 29; p.keyLen = 32
-            return [try Ops.attention(q: q, k: k, v: v, p)]
-        })
-        out.append(try compare("attention after a KV cache (offset 20, 40 queries)", dev, tol: 1e-4) { d in
-            var rng = SplitMix64(seed: 17)
-            let q = try leaf(random(40 * 64, &rng), [40, 64], d, grad: false)
-            let k = try leaf(random(60 * 32, &rng), [60, 32], d, grad: false), v = try leaf(random(60 * 32, &rng), [60, 32], d, grad: false)
-            var p = AttentionParams(batch: 1, seqLen: 40, heads: 4, kvHeads: 2, headDim: 16)
-            p.queryOffset = 20; p.keyLen = 60
-            return [try Ops.attention(q: q, k: k, v: v, p)]
-        })
+        // Queries after a KV cache: (offset, queries), keys = offset + queries.
+        for (offset, t) in [(29, 3), (20, 40)] {
+            out.append(try compare("attention after a KV cache (offset \(offset), \(t) queries)", dev, tol: 1e-4) { d in
+                var rng = SplitMix64(seed: 17)
+                let tk = offset + t
+                let q = try leaf(random(t * 64, &rng), [t, 64], d, grad: false)
+                let k = try leaf(random(tk * 32, &rng), [tk, 32], d, grad: false), v = try leaf(random(tk * 32, &rng), [tk, 32], d, grad: false)
+                var p = AttentionParams(batch: 1, seqLen: t, heads: 4, kvHeads: 2, headDim: 16)
+                p.queryOffset = offset; p.keyLen = tk
+                return [try Ops.attention(q: q, k: k, v: v, p)]
+            })
+        }
         return out + (try restOfOpChecks(dev))
     }
 

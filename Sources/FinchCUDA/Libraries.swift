@@ -45,8 +45,9 @@ final class DynamicLibrary {
         var dirs: [String] = []
         if let env = ProcessInfo.processInfo.environment["FINCH_CUDA_LIBS"] { dirs += env.split(separator: ":").map(String.init) }
         dirs += ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu",
-                 "/usr/local/nvidia/lib64", "/usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib",
-                 "/usr/local/lib/python3.12/dist-packages/nvidia/cublas/lib", "/usr/local/lib/python3.12/dist-packages/nvidia/cuda_nvrtc/lib"]
+                 "/usr/local/nvidia/lib64"]
+        // pip's nvidia-* wheels (CUDA 13 puts every library in cu13/lib; NCCL's own wheel in nccl/lib).
+        dirs += ["cu13", "cublas", "cuda_nvrtc", "nccl"].map { "/usr/local/lib/python3.12/dist-packages/nvidia/\($0)/lib" }
         var tried: [String] = []
         for c in candidates {
             for path in [c] + dirs.map({ $0 + "/" + c }) {
@@ -61,7 +62,8 @@ final class DynamicLibrary {
         throw CUDAError.libraryNotFound(candidates[0], tried: Array(tried.prefix(6)) + (tried.count > 6 ? ["…"] : []))
     }
 
-    func symbol<T>(_ sym: String, as: T.Type) throws -> T {
+    /// The entry point `sym`, typed as the property it is assigned to.
+    func symbol<T>(_ sym: String) throws -> T {
         guard let p = dlsym(handle, sym) else { throw CUDAError.symbolNotFound(sym, library: name) }
         return unsafeBitCast(p, to: T.self)
     }
@@ -99,28 +101,28 @@ final class Driver {
 
     init() throws {
         lib = try DynamicLibrary(candidates: ["libcuda.so.1", "libcuda.so"])
-        cuInit = try lib.symbol("cuInit", as: type(of: cuInit))
-        cuDeviceGetCount = try lib.symbol("cuDeviceGetCount", as: type(of: cuDeviceGetCount))
-        cuDeviceGet = try lib.symbol("cuDeviceGet", as: type(of: cuDeviceGet))
-        cuDeviceGetName = try lib.symbol("cuDeviceGetName", as: type(of: cuDeviceGetName))
-        cuDeviceGetAttribute = try lib.symbol("cuDeviceGetAttribute", as: type(of: cuDeviceGetAttribute))
-        cuDevicePrimaryCtxRetain = try lib.symbol("cuDevicePrimaryCtxRetain", as: type(of: cuDevicePrimaryCtxRetain))
-        cuCtxSetCurrent = try lib.symbol("cuCtxSetCurrent", as: type(of: cuCtxSetCurrent))
-        cuStreamCreate = try lib.symbol("cuStreamCreate", as: type(of: cuStreamCreate))
-        cuStreamSynchronize = try lib.symbol("cuStreamSynchronize", as: type(of: cuStreamSynchronize))
-        cuMemAlloc = try lib.symbol("cuMemAlloc_v2", as: type(of: cuMemAlloc))
-        cuMemFree = try lib.symbol("cuMemFree_v2", as: type(of: cuMemFree))
-        cuMemGetInfo = try lib.symbol("cuMemGetInfo_v2", as: type(of: cuMemGetInfo))
-        cuMemcpyHtoDAsync = try lib.symbol("cuMemcpyHtoDAsync_v2", as: type(of: cuMemcpyHtoDAsync))
-        cuMemcpyDtoHAsync = try lib.symbol("cuMemcpyDtoHAsync_v2", as: type(of: cuMemcpyDtoHAsync))
-        cuMemcpyDtoDAsync = try lib.symbol("cuMemcpyDtoDAsync_v2", as: type(of: cuMemcpyDtoDAsync))
-        cuMemsetD32Async = try lib.symbol("cuMemsetD32Async", as: type(of: cuMemsetD32Async))
-        cuModuleLoadData = try lib.symbol("cuModuleLoadData", as: type(of: cuModuleLoadData))
-        cuModuleGetFunction = try lib.symbol("cuModuleGetFunction", as: type(of: cuModuleGetFunction))
-        cuFuncSetAttribute = try lib.symbol("cuFuncSetAttribute", as: type(of: cuFuncSetAttribute))
-        cuLaunchKernel = try lib.symbol("cuLaunchKernel", as: type(of: cuLaunchKernel))
-        cuGetErrorString = try lib.symbol("cuGetErrorString", as: type(of: cuGetErrorString))
-        cuDriverGetVersion = try lib.symbol("cuDriverGetVersion", as: type(of: cuDriverGetVersion))
+        cuInit = try lib.symbol("cuInit")
+        cuDeviceGetCount = try lib.symbol("cuDeviceGetCount")
+        cuDeviceGet = try lib.symbol("cuDeviceGet")
+        cuDeviceGetName = try lib.symbol("cuDeviceGetName")
+        cuDeviceGetAttribute = try lib.symbol("cuDeviceGetAttribute")
+        cuDevicePrimaryCtxRetain = try lib.symbol("cuDevicePrimaryCtxRetain")
+        cuCtxSetCurrent = try lib.symbol("cuCtxSetCurrent")
+        cuStreamCreate = try lib.symbol("cuStreamCreate")
+        cuStreamSynchronize = try lib.symbol("cuStreamSynchronize")
+        cuMemAlloc = try lib.symbol("cuMemAlloc_v2")
+        cuMemFree = try lib.symbol("cuMemFree_v2")
+        cuMemGetInfo = try lib.symbol("cuMemGetInfo_v2")
+        cuMemcpyHtoDAsync = try lib.symbol("cuMemcpyHtoDAsync_v2")
+        cuMemcpyDtoHAsync = try lib.symbol("cuMemcpyDtoHAsync_v2")
+        cuMemcpyDtoDAsync = try lib.symbol("cuMemcpyDtoDAsync_v2")
+        cuMemsetD32Async = try lib.symbol("cuMemsetD32Async")
+        cuModuleLoadData = try lib.symbol("cuModuleLoadData")
+        cuModuleGetFunction = try lib.symbol("cuModuleGetFunction")
+        cuFuncSetAttribute = try lib.symbol("cuFuncSetAttribute")
+        cuLaunchKernel = try lib.symbol("cuLaunchKernel")
+        cuGetErrorString = try lib.symbol("cuGetErrorString")
+        cuDriverGetVersion = try lib.symbol("cuDriverGetVersion")
     }
 
     func check(_ r: CUresult, _ call: String) throws {
@@ -146,14 +148,14 @@ final class NVRTC {
 
     init() throws {
         lib = try DynamicLibrary(candidates: ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"])
-        create = try lib.symbol("nvrtcCreateProgram", as: type(of: create))
-        compile = try lib.symbol("nvrtcCompileProgram", as: type(of: compile))
-        logSize = try lib.symbol("nvrtcGetProgramLogSize", as: type(of: logSize))
-        log = try lib.symbol("nvrtcGetProgramLog", as: type(of: log))
-        cubinSize = try lib.symbol("nvrtcGetCUBINSize", as: type(of: cubinSize))
-        cubin = try lib.symbol("nvrtcGetCUBIN", as: type(of: cubin))
-        destroy = try lib.symbol("nvrtcDestroyProgram", as: type(of: destroy))
-        version = try lib.symbol("nvrtcVersion", as: type(of: version))
+        create = try lib.symbol("nvrtcCreateProgram")
+        compile = try lib.symbol("nvrtcCompileProgram")
+        logSize = try lib.symbol("nvrtcGetProgramLogSize")
+        log = try lib.symbol("nvrtcGetProgramLog")
+        cubinSize = try lib.symbol("nvrtcGetCUBINSize")
+        cubin = try lib.symbol("nvrtcGetCUBIN")
+        destroy = try lib.symbol("nvrtcDestroyProgram")
+        version = try lib.symbol("nvrtcVersion")
     }
 
     var versionString: String {
@@ -203,9 +205,9 @@ final class CUBLAS {
 
     init(stream: OpaquePointer?) throws {
         lib = try DynamicLibrary(candidates: ["libcublas.so.13", "libcublas.so.12", "libcublas.so"])
-        create = try lib.symbol("cublasCreate_v2", as: type(of: create))
-        setStream = try lib.symbol("cublasSetStream_v2", as: type(of: setStream))
-        gemmStridedBatchedEx = try lib.symbol("cublasGemmStridedBatchedEx", as: type(of: gemmStridedBatchedEx))
+        create = try lib.symbol("cublasCreate_v2")
+        setStream = try lib.symbol("cublasSetStream_v2")
+        gemmStridedBatchedEx = try lib.symbol("cublasGemmStridedBatchedEx")
         let s = create(&handle)
         guard s == 0 else { throw CUDAError.cublas(call: "cublasCreate", status: s) }
         let t = setStream(handle, stream)

@@ -53,20 +53,17 @@ final class NCCLLibrary {
     }
 
     private init() throws {
-        // pip's nvidia-nccl-cu12/cu13 wheels put it beside the other CUDA wheels.
-        let wheels = ["/usr/local/lib/python3.12/dist-packages/nvidia/nccl/lib/libnccl.so.2",
-                      "/usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib/libnccl.so.2"]
-        lib = try DynamicLibrary(candidates: ["libnccl.so.2", "libnccl.so"] + wheels)
-        getUniqueId = try lib.symbol("ncclGetUniqueId", as: type(of: getUniqueId))
-        commInitRank = try lib.symbol("ncclCommInitRank", as: type(of: commInitRank))
-        commInitAll = try lib.symbol("ncclCommInitAll", as: type(of: commInitAll))
-        allReduce = try lib.symbol("ncclAllReduce", as: type(of: allReduce))
-        commDestroy = try lib.symbol("ncclCommDestroy", as: type(of: commDestroy))
-        commAbort = try lib.symbol("ncclCommAbort", as: type(of: commAbort))
-        getErrorString = try lib.symbol("ncclGetErrorString", as: type(of: getErrorString))
-        groupStart = try lib.symbol("ncclGroupStart", as: type(of: groupStart))
-        groupEnd = try lib.symbol("ncclGroupEnd", as: type(of: groupEnd))
-        getVersion = try lib.symbol("ncclGetVersion", as: type(of: getVersion))
+        lib = try DynamicLibrary(candidates: ["libnccl.so.2", "libnccl.so"])  // pip's wheels too: see DynamicLibrary
+        getUniqueId = try lib.symbol("ncclGetUniqueId")
+        commInitRank = try lib.symbol("ncclCommInitRank")
+        commInitAll = try lib.symbol("ncclCommInitAll")
+        allReduce = try lib.symbol("ncclAllReduce")
+        commDestroy = try lib.symbol("ncclCommDestroy")
+        commAbort = try lib.symbol("ncclCommAbort")
+        getErrorString = try lib.symbol("ncclGetErrorString")
+        groupStart = try lib.symbol("ncclGroupStart")
+        groupEnd = try lib.symbol("ncclGroupEnd")
+        getVersion = try lib.symbol("ncclGetVersion")
     }
 
     func check(_ r: NCCLResult, _ call: String) throws {

@@ -215,11 +215,7 @@ public final class REPL {
             do {
                 let nb = try Notebook.load(path: arg)
                 notebook = nb
-                var opts = RunOptions(); opts.writeTranscript = false
-                let r = NotebookRunner(notebook: nb, options: opts, interpreter: interpreter)
-                r.standardOutput = write
-                r.standardError = writeError
-                _ = r.run()
+                runCells(of: nb)
             } catch {
                 writeError("\(error)\n")
             }
@@ -233,11 +229,7 @@ public final class REPL {
             guard let nb = notebook else { writeError("no notebook loaded; use :load nb.cell\n"); break }
             do {
                 _ = try nb.cell(named: arg)
-                var opts = RunOptions(); opts.writeTranscript = false; opts.only = [arg]
-                let r = NotebookRunner(notebook: nb, options: opts, interpreter: interpreter)
-                r.standardOutput = write
-                r.standardError = writeError
-                _ = r.run()
+                runCells(of: nb, only: [arg])
             } catch {
                 writeError("\(error)\n")
             }
@@ -255,5 +247,14 @@ public final class REPL {
             writeError("unknown command \(parts[0])\(hint.map { "; did you mean \($0)?" } ?? ""); :help lists them\n")
         }
         return true
+    }
+
+    /// Runs the cells of `nb` (those named in `only`, else all) in this session, without a transcript.
+    func runCells(of nb: Notebook, only: [String] = []) {
+        var opts = RunOptions(); opts.writeTranscript = false; opts.only = only
+        let r = NotebookRunner(notebook: nb, options: opts, interpreter: interpreter)
+        r.standardOutput = write
+        r.standardError = writeError
+        _ = r.run()
     }
 }

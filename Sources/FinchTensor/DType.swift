@@ -12,16 +12,16 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
     case nf4
 
     /// Elements per block (1 for plain floats).
-    public var blockSize: Int { DType.traits[self]!.blockSize }
+    @inlinable public var blockSize: Int { traits.blockSize }
     /// Bytes per block.
-    public var bytesPerBlock: Int { DType.traits[self]!.bytesPerBlock }
+    @inlinable public var bytesPerBlock: Int { traits.bytesPerBlock }
     /// True for GGUF block-quantized formats.
     public var isQuantized: Bool { blockSize > 1 }
     /// The GGUF `ggml_type` id (`notGGUF` for nf4).
-    public var ggmlType: UInt32 { DType.traits[self]!.ggmlType }
+    public var ggmlType: UInt32 { traits.ggmlType }
     /// True for the types a GGUF file can hold.
     public var isGGUFType: Bool { ggmlType != DType.notGGUF }
-    static let notGGUF = UInt32.max
+    @usableFromInline static let notGGUF = UInt32.max
 
     public var description: String { rawValue }
 
@@ -33,24 +33,32 @@ public enum DType: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     public init?(ggmlType: UInt32) {
-        guard ggmlType != DType.notGGUF, let match = DType.traits.first(where: { $0.value.ggmlType == ggmlType }) else { return nil }
-        self = match.key
+        guard ggmlType != DType.notGGUF, let match = DType.allCases.first(where: { $0.ggmlType == ggmlType }) else { return nil }
+        self = match
     }
 
-    struct Traits { let blockSize: Int; let bytesPerBlock: Int; let ggmlType: UInt32 }
+    @usableFromInline struct Traits {
+        @usableFromInline let blockSize: Int, bytesPerBlock: Int, ggmlType: UInt32
+        @inlinable init(blockSize: Int, bytesPerBlock: Int, ggmlType: UInt32) {
+            self.blockSize = blockSize; self.bytesPerBlock = bytesPerBlock; self.ggmlType = ggmlType
+        }
+    }
 
-    /// The traits table: (elements per block, bytes per block, ggml type id).
-    static let traits: [DType: Traits] = [
-        .f32: Traits(blockSize: 1, bytesPerBlock: 4, ggmlType: 0),
-        .f16: Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 1),
-        .bf16: Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 30),
-        .q4_0: Traits(blockSize: 32, bytesPerBlock: 18, ggmlType: 2),
-        .q4_1: Traits(blockSize: 32, bytesPerBlock: 20, ggmlType: 3),
-        .q5_0: Traits(blockSize: 32, bytesPerBlock: 22, ggmlType: 6),
-        .q8_0: Traits(blockSize: 32, bytesPerBlock: 34, ggmlType: 8),
-        .q4_K: Traits(blockSize: 256, bytesPerBlock: 144, ggmlType: 12),
-        .q5_K: Traits(blockSize: 256, bytesPerBlock: 176, ggmlType: 13),
-        .q6_K: Traits(blockSize: 256, bytesPerBlock: 210, ggmlType: 14),
-        .nf4: Traits(blockSize: 64, bytesPerBlock: 36, ggmlType: notGGUF),
-    ]
+    /// The traits table: (elements per block, bytes per block, ggml type id). A switch rather than a
+    /// dictionary so that a block decoder's sizes are constants where it is inlined.
+    @inlinable var traits: Traits {
+        switch self {
+        case .f32: return Traits(blockSize: 1, bytesPerBlock: 4, ggmlType: 0)
+        case .f16: return Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 1)
+        case .bf16: return Traits(blockSize: 1, bytesPerBlock: 2, ggmlType: 30)
+        case .q4_0: return Traits(blockSize: 32, bytesPerBlock: 18, ggmlType: 2)
+        case .q4_1: return Traits(blockSize: 32, bytesPerBlock: 20, ggmlType: 3)
+        case .q5_0: return Traits(blockSize: 32, bytesPerBlock: 22, ggmlType: 6)
+        case .q8_0: return Traits(blockSize: 32, bytesPerBlock: 34, ggmlType: 8)
+        case .q4_K: return Traits(blockSize: 256, bytesPerBlock: 144, ggmlType: 12)
+        case .q5_K: return Traits(blockSize: 256, bytesPerBlock: 176, ggmlType: 13)
+        case .q6_K: return Traits(blockSize: 256, bytesPerBlock: 210, ggmlType: 14)
+        case .nf4: return Traits(blockSize: 64, bytesPerBlock: 36, ggmlType: DType.notGGUF)
+        }
+    }
 }

@@ -340,6 +340,21 @@ func parse(_ b: GGUFBytes) throws -> GGUFFile {
         #expect(st.data(for: SafetensorsTensorInfo(name: "x", dtype: .U8, shape: [10_000], begin: 0, end: 10_000)).count == 0)
         #expect(st.data(named: "f32")?.count == 24)
     }
+
+    /// Offsets near Int.max (or negative) give an empty buffer too: `dataOffset + offset` used to
+    /// overflow and trap for a GGUF info, before the bounds check ran.
+    @Test func absurdOffsetsNeverOverflow() throws {
+        let file = try GGUFFile(path: fixtureURL("tiny.gguf").path)
+        for (offset, count) in [(Int.max, 1), (Int.max - 8, 4), (-8, 4), (0, -1), (8, Int.max)] {
+            #expect(file.data(for: GGUFTensorInfo(name: "x", shape: [1], dtype: .f32, offset: offset, byteCount: count)).count == 0)
+        }
+        let st = try SafetensorsFile(path: fixtureURL("mixed.safetensors").path)
+        for (begin, end) in [(Int.max - 1, Int.max), (Int.min, 4), (-4, 4), (4, Int.min), (8, 4)] {
+            #expect(st.data(for: SafetensorsTensorInfo(name: "x", dtype: .U8, shape: [1], begin: begin, end: end)).count == 0)
+        }
+        let first = try #require(file.tensors.first)
+        #expect(file.data(for: first).count == first.byteCount && first.byteCount > 0)
+    }
 }
 
 @Suite struct FormatsGGUFNamesTests {

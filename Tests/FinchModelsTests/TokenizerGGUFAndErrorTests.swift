@@ -242,3 +242,25 @@ import FinchSupport
         #expect((0..<256).allSatisfy { ByteLevelTable.byte(for: ByteLevelTable.byteToScalar[$0]) == UInt8($0) })
     }
 }
+
+/// The one merge queue both BPE models use: elements come out in `precedes` order, ties by position.
+@Suite struct BinaryHeapTests {
+    @Test func popsInMergeOrder() {
+        var bpe = BinaryHeap<BPEMerge>()
+        for (rank, pos) in [(5, 0), (1, 7), (3, 2), (1, 3), (9, 1), (3, 0)] {
+            bpe.push(rank: UInt32(rank), pos: pos, newId: 0, right: 0)
+        }
+        var order: [String] = []
+        while let m = bpe.pop() { order.append("\(m.rank)@\(m.pos)") }
+        #expect(order == ["1@3", "1@7", "3@0", "3@2", "5@0", "9@1"])
+
+        // SentencePiece: the highest score first, the leftmost on ties.
+        var sp = BinaryHeap<SentencePieceScoreModel.Candidate>()
+        for (score, pos) in [(-2.0, 4), (-1.0, 6), (-1.0, 2), (-3.0, 0)] as [(Float, Int)] {
+            sp.push(.init(score: score, pos: pos, left: "", right: ""))
+        }
+        var spOrder: [Int] = []
+        while let c = sp.pop() { spOrder.append(c.pos) }
+        #expect(spOrder == [2, 6, 4, 0])
+    }
+}

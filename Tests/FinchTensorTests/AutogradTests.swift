@@ -114,6 +114,10 @@ import Testing
         }
         #expect(throws: TensorError.self) { try Tensor([1, 2, 3], shape: [2, 2]) }
         #expect(TensorError.shapeMismatch(op: "add", lhs: [1], rhs: [2]).description.contains("add"))
+        // sub and addScaled share one implementation; each still names itself.
+        let a = tensor([1, 2], [2]), b = tensor([1, 2, 3], [3])
+        #expect(throws: TensorError.shapeMismatch(op: "sub", lhs: [2], rhs: [3])) { try Ops.sub(a, b) }
+        #expect(throws: TensorError.shapeMismatch(op: "addScaled", lhs: [2], rhs: [3])) { try Ops.addScaled(a, b, 2) }
     }
 }
 

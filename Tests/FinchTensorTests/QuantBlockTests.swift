@@ -138,6 +138,10 @@ func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
         #expect(BlockQ5_K.bytesPerBlock == 2 + 2 + 12 + 32 + 128)
         #expect(BlockQ6_K.bytesPerBlock == 128 + 64 + 16 + 2)
         #expect(DType(ggmlType: 14) == .q6_K && DType(ggmlType: 3) == .q4_1 && DType(ggmlType: 99) == nil)
+        // Every GGUF type round-trips through its ggml id; nf4 has none.
+        for d in DType.allCases where d.isGGUFType { #expect(DType(ggmlType: d.ggmlType) == d) }
+        #expect(!DType.nf4.isGGUFType && DType(ggmlType: UInt32.max) == nil)
+        #expect(BlockNF4.bytesPerBlock == 4 + 32 && BlockNF4.blockSize == 64)
     }
 }
 

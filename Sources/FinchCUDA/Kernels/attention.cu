@@ -122,6 +122,11 @@ __device__ __forceinline__ void flash_copy_tile(u16* tile, const u16* base, i64 
         cp_async16(tile + r * lds + c, ok ? base + (row0 + r) * ld + c : base, ok);
     }
 }
+/* Zeroes n C fragments (accumulators). */
+template <int N> __device__ __forceinline__ void flash_zero(float c[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) { c[i][0] = 0.f; c[i][1] = 0.f; c[i][2] = 0.f; c[i][3] = 0.f; }
+}
 /* A fragments (16 rows × D) of rows rowA = gr and rowB = gr + 8 of a bf16 matrix with `ld`
    elements per row; rows at or past `valid` are zero. */
 __device__ __forceinline__ void flash_row_frags(unsigned a[8][4], const u16* m, i64 ld, int rowA, int rowB, int valid, int D, int tg) {
@@ -145,8 +150,7 @@ __device__ __forceinline__ void flash_mma_t_pair(float* c0, float* c1, const uns
 }
 /* c = A · tileᵀ (16 × 64) with A as register fragments over the head dim: scores, or dO·Vᵀ. */
 __device__ __forceinline__ void flash_frags_by_tile_t(float c[8][4], const unsigned a[8][4], const u16* tile, int D, int lane) {
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++) { c[nt][0] = 0.f; c[nt][1] = 0.f; c[nt][2] = 0.f; c[nt][3] = 0.f; }
+    flash_zero<8>(c);
 #pragma unroll
     for (int ks = 0; ks < 8; ks++) {
         if (ks * 16 < D) {
@@ -158,8 +162,7 @@ __device__ __forceinline__ void flash_frags_by_tile_t(float c[8][4], const unsig
 /* c = A · tileᵀ (16 × 64) with A the warp's 16 rows of another shared tile. */
 __device__ __forceinline__ void flash_rows_by_tile_t(float c[8][4], const u16* rows, const u16* tile, int D, int lane) {
     int lds = D + 8, m = lane >> 3;
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++) { c[nt][0] = 0.f; c[nt][1] = 0.f; c[nt][2] = 0.f; c[nt][3] = 0.f; }
+    flash_zero<8>(c);
 #pragma unroll
     for (int ks = 0; ks < 8; ks++) {
         if (ks * 16 < D) {
@@ -193,6 +196,13 @@ __device__ __forceinline__ void flash_pack(unsigned a[4][4], int nt, float v0, f
     if ((nt & 1) == 0) { a[j][0] = pack_bf16(v0, v1); a[j][1] = pack_bf16(v2, v3); }
     else { a[j][2] = pack_bf16(v0, v1); a[j][3] = pack_bf16(v2, v3); }
 }
+
+/* The causal mask of the flash kernels. A tile of `rows` queries from q0 against `keys` keys from
+   k0 lies on the diagonal or an edge unless all of it is visible; only then is each score checked:
+   query `row` sees key `key` when it is causal and both are in range. (Macros, not functions: the
+   kernels compile to exactly the code they did when the tests were written inline.) */
+#define FLASH_EDGE(q0, rows, k0, keys, T, Tk, qOff) (!((k0) + (keys) - 1 <= (qOff) + (q0) && (k0) + (keys) <= (Tk) && (q0) + (rows) <= (T)))
+#define FLASH_SEES(edge, row, key, T, Tk, qOff) (!(edge) || ((key) < (Tk) && (key) <= (qOff) + (row) && (row) < (T)))
 
 /* The K/V tiles a block of 64 queries (from q0Block) sees, streamed through two shared-memory
    stages: `start` copies the first, `stage(kt)` copies tile kt + 1 while waiting for tile kt and
@@ -237,8 +247,7 @@ template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, c
     unsigned qa[8][4];
     flash_row_frags(qa, q + (i64)b * T * ldq + h * D, ldq, rowA, rowB, T, D, tg);
     float o[16][4];
-#pragma unroll
-    for (int i = 0; i < 16; i++) { o[i][0] = 0.f; o[i][1] = 0.f; o[i][2] = 0.f; o[i][3] = 0.f; }
+    flash_zero<16>(o);
     float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
     const float scale2 = scale * LOG2E;
     for (int kt = 0; kt < kv.tiles; kt++) {
@@ -248,7 +257,7 @@ template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, c
             float sc[8][4];
             flash_frags_by_tile_t(sc, qa, sK, D, lane);
             /* scale (to base 2), causal mask (tiles on the diagonal or an edge only) and running max */
-            bool edge = !(k0 + FK - 1 <= qOff + q0 && k0 + FK <= Tk && q0 + 16 <= T);
+            bool edge = FLASH_EDGE(q0, 16, k0, FK, T, Tk, qOff);
             float tA = -INFINITY, tB = -INFINITY;
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) {
@@ -256,7 +265,7 @@ template <int DC> __device__ __forceinline__ void flash_fwd_impl(const u16* q, c
                 for (int i = 0; i < 4; i++) {
                     int key = k0 + nt * 8 + tg * 2 + (i & 1);
                     int row = i < 2 ? rowA : rowB;
-                    bool ok = !edge || (key < Tk && key <= qOff + row && row < T);
+                    bool ok = FLASH_SEES(edge, row, key, T, Tk, qOff);
                     sc[nt][i] = ok ? sc[nt][i] * scale2 : -INFINITY;
                 }
                 tA = fmaxf(tA, fmaxf(sc[nt][0], sc[nt][1]));
@@ -325,22 +334,21 @@ template <int DC> __device__ __forceinline__ void flash_dq_impl(const u16* q, co
     float lseA = rowA < T ? lse[rowBase + rowA] * LOG2E : 0.f, lseB = rowB < T ? lse[rowBase + rowB] * LOG2E : 0.f;
     float diA = rowA < T ? di[rowBase + rowA] : 0.f, diB = rowB < T ? di[rowBase + rowB] : 0.f;
     float acc[16][4];
-#pragma unroll
-    for (int i = 0; i < 16; i++) { acc[i][0] = 0.f; acc[i][1] = 0.f; acc[i][2] = 0.f; acc[i][3] = 0.f; }
+    flash_zero<16>(acc);
     for (int kt = 0; kt < kv.tiles; kt++) {
         int k0 = kt * FK;
         const u16* sK = kv.stage(kt); const u16* sV = sK + FK * lds;
         if (q0 < T && k0 <= qOff + q0 + 15) {
             float p[8][4];
             flash_frags_by_tile_t(p, qa, sK, D, lane);
-            bool edge = !(k0 + FK - 1 <= qOff + q0 && k0 + FK <= Tk && q0 + 16 <= T);
+            bool edge = FLASH_EDGE(q0, 16, k0, FK, T, Tk, qOff);
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) {
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     int key = k0 + nt * 8 + tg * 2 + (i & 1);
                     int row = i < 2 ? rowA : rowB;
-                    bool ok = !edge || (key < Tk && key <= qOff + row && row < T);
+                    bool ok = FLASH_SEES(edge, row, key, T, Tk, qOff);
                     p[nt][i] = ok ? exp2f(p[nt][i] * scale2 - (i < 2 ? lseA : lseB)) : 0.f;
                 }
             }
@@ -409,11 +417,8 @@ template <int DC> __device__ __forceinline__ void flash_dkdv_impl(const u16* q, 
     };
     if (tiles > 0) load(0); else cp_async_commit();
     float ak[16][4], av[16][4];
-#pragma unroll
-    for (int i = 0; i < 16; i++) {
-        ak[i][0] = 0.f; ak[i][1] = 0.f; ak[i][2] = 0.f; ak[i][3] = 0.f;
-        av[i][0] = 0.f; av[i][1] = 0.f; av[i][2] = 0.f; av[i][3] = 0.f;
-    }
+    flash_zero<16>(ak);
+    flash_zero<16>(av);
     for (int it = 0; it < tiles; it++) {
         if (it + 1 < tiles) { load(it + 1); cp_async_wait<1>(); } else cp_async_wait<0>();
         __syncthreads();
@@ -423,7 +428,7 @@ template <int DC> __device__ __forceinline__ void flash_dkdv_impl(const u16* q, 
         if (kw < Tk && kw <= qOff + min(T, t0 + FQ) - 1) {   /* else every key of this warp is masked */
             float s[8][4];
             flash_rows_by_tile_t(s, sK + warp * 16 * lds, sQ, D, lane);
-            bool edge = !(kw + 15 <= qOff + t0 && kw + 16 <= Tk && t0 + FQ <= T);
+            bool edge = FLASH_EDGE(t0, FQ, kw, 16, T, Tk, qOff);
             unsigned pa[4][4];
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) {
@@ -432,7 +437,7 @@ template <int DC> __device__ __forceinline__ void flash_dkdv_impl(const u16* q, 
                 for (int i = 0; i < 4; i++) {
                     int col = nt * 8 + tg * 2 + (i & 1), t = t0 + col;
                     int key = i < 2 ? keyA : keyB;
-                    bool ok = !edge || (key < Tk && key <= qOff + t && t < T);
+                    bool ok = FLASH_SEES(edge, t, key, T, Tk, qOff);
                     pv[i] = ok ? exp2f(s[nt][i] * scale2 - sL[col] * LOG2E) : 0.f;
                 }
                 flash_pack(pa, nt, pv[0], pv[1], pv[2], pv[3]);

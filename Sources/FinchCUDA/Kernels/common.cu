@@ -29,21 +29,15 @@ __device__ __forceinline__ u16 ld16(const u8* p) { return (u16)(p[0] | (p[1] << 
 /* ---- block reductions (blockDim.x a multiple of 32, at most 1024) ---- */
 __device__ __forceinline__ float warp_sum(float v) { for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o); return v; }
 __device__ __forceinline__ float warp_max(float v) { for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o)); return v; }
-__device__ float block_sum(float v, float* sh) {
+/* Every warp reduces, lane 0 of each writes sh[w], then every warp reduces the per-warp values. */
+template <bool MAX> __device__ __forceinline__ float block_reduce(float v, float* sh) {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
+    v = MAX ? warp_max(v) : warp_sum(v);
     __syncthreads();
     if (lane == 0) sh[w] = v;
     __syncthreads();
-    float t = lane < nw ? sh[lane] : 0.f;
-    return warp_sum(t);
+    float t = lane < nw ? sh[lane] : (MAX ? -INFINITY : 0.f);
+    return MAX ? warp_max(t) : warp_sum(t);
 }
-__device__ float block_max(float v, float* sh) {
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    float t = lane < nw ? sh[lane] : -INFINITY;
-    return warp_max(t);
-}
+__device__ float block_sum(float v, float* sh) { return block_reduce<false>(v, sh); }
+__device__ float block_max(float v, float* sh) { return block_reduce<true>(v, sh); }

@@ -267,15 +267,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Memory-maps and parses `path`.
     public convenience init(path: String) throws {
-        let file: MappedFile
-        do {
-            file = try MappedFile(path: path)
-        } catch let error as MappedFileError {
-            switch error {
-            case let .cannotOpen(_, reason), let .cannotMap(_, reason): throw GGUFError.cannotOpen(path: path, reason: reason)
-            }
-        }
-        try self.init(storage: file)
+        try self.init(storage: MappedFile.reading(path, orThrow: GGUFError.cannotOpen))
     }
 
     /// Parses a copy of `bytes` (in-memory entry point, e.g. for fuzzing); `path` names it in errors.
@@ -308,11 +300,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// Bounds were checked at parse time for this file's tensors; an info from another file that does not
     /// fit this one gives an empty buffer rather than an out-of-bounds read.
     public func data(for tensor: GGUFTensorInfo) -> UnsafeRawBufferPointer {
-        let start = dataOffset + tensor.offset
-        guard tensor.offset >= 0, tensor.byteCount >= 0, start <= storage.bytes.count - tensor.byteCount else {
-            return UnsafeRawBufferPointer(start: nil, count: 0)
-        }
-        return UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + tensor.byteCount)])
+        storage.bytes(at: tensor.offset, count: tensor.byteCount, after: dataOffset)
     }
 
     public func data(named name: String) -> UnsafeRawBufferPointer? { tensor(named: name).map { data(for: $0) } }
@@ -526,14 +514,8 @@ struct GGUFParser {
                 throw GGUFError.unknownGGMLType(path: path, tensor: t.name, type: t.type)
             }
             // Each dim must be a positive Int and the element count must not overflow.
-            var count = 1
-            var shape = [Int]()
-            for d in t.dims.reversed() {
-                guard let di = Int(exactly: d), di > 0 else { throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims) }
-                let (c, o) = count.multipliedReportingOverflow(by: di)
-                guard !o else { throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims) }
-                count = c
-                shape.append(di)
+            guard let (shape, count) = checkedShape(t.dims.reversed()), !shape.contains(0) else {
+                throw GGUFError.badDimension(path: path, tensor: t.name, dims: t.dims)
             }
             let rowLength = shape.last ?? 1
             guard rowLength % dtype.blockSize == 0, let byteCount = dtype.byteCount(elements: count) else {

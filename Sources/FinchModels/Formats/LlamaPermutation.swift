@@ -34,13 +34,8 @@ public enum LlamaPermutation {
     /// (`src` and `dst` must not overlap). Works on any row encoding: f32, f16, or quantized blocks.
     public static func unpermuteRows(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer,
                                      rows: Int, rowBytes: Int, heads: Int) throws {
-        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
-            throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads)
-        }
-        let headDim = rows / heads
-        for hfRow in 0..<rows {
-            let g = ggufRow(forHFRow: hfRow, headDim: headDim)
-            (dst + hfRow * rowBytes).copyMemory(from: src + g * rowBytes, byteCount: rowBytes)
+        try moveRows(rows: rows, heads: heads) { hfRow, ggufRow in
+            (dst + hfRow * rowBytes).copyMemory(from: src + ggufRow * rowBytes, byteCount: rowBytes)
         }
     }
 
@@ -48,35 +43,39 @@ public enum LlamaPermutation {
     /// (convert_hf_to_gguf.py's `permute`).
     public static func permuteRows(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer,
                                    rows: Int, rowBytes: Int, heads: Int) throws {
-        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
-            throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads)
-        }
-        let headDim = rows / heads
-        for hfRow in 0..<rows {
-            let g = ggufRow(forHFRow: hfRow, headDim: headDim)
-            (dst + g * rowBytes).copyMemory(from: src + hfRow * rowBytes, byteCount: rowBytes)
+        try moveRows(rows: rows, heads: heads) { hfRow, ggufRow in
+            (dst + ggufRow * rowBytes).copyMemory(from: src + hfRow * rowBytes, byteCount: rowBytes)
         }
     }
 
     /// Convenience over arrays: `values` holds `rows` rows of equal length, in Hugging Face order.
     public static func permuteRows<T>(_ values: [T], rows: Int, heads: Int) throws -> [T] {
-        guard rows > 0, !values.isEmpty, values.count % rows == 0 else { throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads) }
-        var out = values
-        try values.withUnsafeBytes { s in
-            try out.withUnsafeMutableBytes { d in
-                try permuteRows(s.baseAddress!, into: d.baseAddress!, rows: rows, rowBytes: s.count / rows, heads: heads)
-            }
-        }
-        return out
+        try rowsMoved(values, rows: rows, heads: heads, by: permuteRows(_:into:rows:rowBytes:heads:))
     }
 
     /// Convenience over arrays: `values` holds `rows` rows of equal length, in GGUF order.
     public static func unpermuteRows<T>(_ values: [T], rows: Int, heads: Int) throws -> [T] {
+        try rowsMoved(values, rows: rows, heads: heads, by: unpermuteRows(_:into:rows:rowBytes:heads:))
+    }
+
+    /// Checks that `rows` splits into `heads` heads of an even size, then calls `move(hfRow, ggufRow)` for every row.
+    static func moveRows(rows: Int, heads: Int, _ move: (_ hfRow: Int, _ ggufRow: Int) -> Void) throws {
+        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
+            throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads)
+        }
+        let headDim = rows / heads
+        for hfRow in 0..<rows { move(hfRow, ggufRow(forHFRow: hfRow, headDim: headDim)) }
+    }
+
+    typealias RowMover = (UnsafeRawPointer, UnsafeMutableRawPointer, Int, Int, Int) throws -> Void
+
+    /// Runs a raw-pointer mover over an array's bytes into a copy of it.
+    static func rowsMoved<T>(_ values: [T], rows: Int, heads: Int, by mover: RowMover) throws -> [T] {
         guard rows > 0, !values.isEmpty, values.count % rows == 0 else { throw LlamaPermutationError.rowsNotDivisible(rows: rows, heads: heads) }
         var out = values
         try values.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { d in
-                try unpermuteRows(s.baseAddress!, into: d.baseAddress!, rows: rows, rowBytes: s.count / rows, heads: heads)
+                try mover(s.baseAddress!, d.baseAddress!, rows, s.count / rows, heads)
             }
         }
         return out

@@ -64,3 +64,42 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 }
+
+extension MappedFile {
+    /// Maps `path` for a reader whose errors name the file: a failure becomes the reader's own
+    /// `cannotOpen(path, reason)`.
+    static func reading(_ path: String, orThrow cannotOpen: (_ path: String, _ reason: String) -> Error) throws -> MappedFile {
+        do {
+            return try MappedFile(path: path)
+        } catch let error as MappedFileError {
+            switch error {
+            case let .cannotOpen(_, reason), let .cannotMap(_, reason): throw cannotOpen(path, reason)
+            }
+        }
+    }
+
+    /// `count` bytes at `base + offset`, or an empty buffer unless all of them lie inside the file.
+    /// Overflow-checked, so that a tensor record from another file never reads out of bounds.
+    func bytes(at offset: Int, count: Int, after base: Int) -> UnsafeRawBufferPointer {
+        let size = bytes.count
+        guard base >= 0, base <= size, offset >= 0, offset <= size - base, count >= 0, count <= size - base - offset else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[(base + offset)..<(base + offset + count)])
+    }
+}
+
+/// A tensor shape as a file states it: every dimension must fit an `Int`, and so must their product
+/// (the element count). nil otherwise, for the reader to throw its own error.
+func checkedShape<Dims: Sequence>(_ dims: Dims) -> (shape: [Int], count: Int)? where Dims.Element == UInt64 {
+    var shape = [Int]()
+    var count = 1
+    for d in dims {
+        guard let di = Int(exactly: d) else { return nil }
+        let (c, overflow) = count.multipliedReportingOverflow(by: di)
+        guard !overflow else { return nil }
+        count = c
+        shape.append(di)
+    }
+    return (shape, count)
+}

@@ -135,15 +135,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let index: [String: Int]
 
     public convenience init(path: String) throws {
-        let file: MappedFile
-        do {
-            file = try MappedFile(path: path)
-        } catch let error as MappedFileError {
-            switch error {
-            case let .cannotOpen(_, reason), let .cannotMap(_, reason): throw SafetensorsError.cannotOpen(path: path, reason: reason)
-            }
-        }
-        try self.init(storage: file)
+        try self.init(storage: MappedFile.reading(path, orThrow: SafetensorsError.cannotOpen))
     }
 
     /// Parses a copy of `bytes` (in-memory entry point, e.g. for fuzzing).
@@ -204,16 +196,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let dtypeName = entry["dtype"]?.stringValue else { throw bad("missing or non-string \"dtype\"") }
         guard let dtype = SafetensorsDType(rawValue: dtypeName) else { throw SafetensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName) }
         guard let shapeJSON = entry["shape"]?.arrayValue else { throw bad("missing \"shape\" array") }
-        var shape = [Int]()
-        var count = 1
-        for d in shapeJSON {
+        let dims = try shapeJSON.map { d in
             guard let u = d.uint64Value else { throw bad("shape entries must be non-negative integers") }
-            guard let di = Int(exactly: u) else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
-            let (c, o) = count.multipliedReportingOverflow(by: di)
-            guard !o else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
-            count = c
-            shape.append(di)
+            return u
         }
+        guard let (shape, count) = checkedShape(dims) else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
         let (bytes, o) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !o else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
         guard let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
@@ -232,10 +219,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// The tensor's bytes inside the mapping (valid while this object lives).
     /// (An info from another file that does not fit this one gives an empty buffer, never an out-of-bounds read.)
     public func data(for tensor: SafetensorsTensorInfo) -> UnsafeRawBufferPointer {
-        guard tensor.begin >= 0, tensor.begin <= tensor.end, tensor.end <= storage.bytes.count - dataOffset else {
-            return UnsafeRawBufferPointer(start: nil, count: 0)
-        }
-        return UnsafeRawBufferPointer(rebasing: storage.bytes[(dataOffset + tensor.begin)..<(dataOffset + tensor.end)])
+        // Wrapping: a count that overflows belongs to an info `bytes(at:)` rejects anyway.
+        storage.bytes(at: tensor.begin, count: tensor.end &- tensor.begin, after: dataOffset)
     }
 
     public func data(named name: String) -> UnsafeRawBufferPointer? { tensor(named: name).map { data(for: $0) } }

@@ -108,7 +108,7 @@ final class BPEModel: @unchecked Sendable {
         var next = [Int](0..<n).map { $0 + 1 }  // n = none
         var prev = [Int](0..<n).map { $0 - 1 }  // -1 = none
         var alive = [Bool](repeating: true, count: n)
-        var heap = MergeHeap()
+        var heap = BinaryHeap<BPEMerge>()
         for i in 0..<(n - 1) {
             if let m = merges[UInt64(ids[i]) << 32 | UInt64(ids[i + 1])] {
                 heap.push(rank: UInt32(m >> 32), pos: i, newId: Int(m & 0xFFFF_FFFF), right: ids[i + 1])
@@ -142,39 +142,17 @@ final class BPEModel: @unchecked Sendable {
     }
 }
 
-/// Min-heap of candidate merges ordered by (rank, position).
-struct MergeHeap {
-    struct Entry { var rank: UInt32; var pos: Int; var newId: Int; var right: Int }
-    private var items: [Entry] = []
+/// A candidate merge, lowest (rank, position) first.
+struct BPEMerge: HeapOrdered {
+    var rank: UInt32, pos: Int, newId: Int, right: Int
 
-    @inline(__always) private static func less(_ a: Entry, _ b: Entry) -> Bool {
+    @inline(__always) static func precedes(_ a: BPEMerge, _ b: BPEMerge) -> Bool {
         a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos
     }
+}
 
+extension BinaryHeap where Element == BPEMerge {
     mutating func push(rank: UInt32, pos: Int, newId: Int, right: Int) {
-        items.append(Entry(rank: rank, pos: pos, newId: newId, right: right))
-        var c = items.count - 1
-        while c > 0 {
-            let p = (c - 1) / 2
-            if Self.less(items[c], items[p]) { items.swapAt(c, p); c = p } else { break }
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var p = 0
-            while true {
-                let l = 2 * p + 1, r = l + 1
-                var m = p
-                if l < items.count && Self.less(items[l], items[m]) { m = l }
-                if r < items.count && Self.less(items[r], items[m]) { m = r }
-                if m == p { break }
-                items.swapAt(p, m); p = m
-            }
-        }
-        return first
+        push(BPEMerge(rank: rank, pos: pos, newId: newId, right: right))
     }
 }

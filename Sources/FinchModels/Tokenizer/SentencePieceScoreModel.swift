@@ -26,41 +26,14 @@ final class SentencePieceScoreModel: @unchecked Sendable {
         var prev = [Int](0..<n).map { $0 - 1 }
         var alive = [Bool](repeating: true, count: n)
 
-        // Max-heap on (score, -position) emulated with a min-heap on (-score rank, pos).
-        var heap: [(score: Float, pos: Int, left: String, right: String)] = []
+        var heap = BinaryHeap<Candidate>()
         func push(_ i: Int, _ j: Int) {
             guard let id = vocab[TokenKey(pieces[i] + pieces[j])] else { return }
-            heap.append((scores[id], i, pieces[i], pieces[j]))
-            var c = heap.count - 1
-            while c > 0 {
-                let p = (c - 1) / 2
-                if better(heap[c], heap[p]) { heap.swapAt(c, p); c = p } else { break }
-            }
-        }
-        func better(_ a: (score: Float, pos: Int, left: String, right: String),
-                    _ b: (score: Float, pos: Int, left: String, right: String)) -> Bool {
-            a.score != b.score ? a.score > b.score : a.pos < b.pos
-        }
-        func pop() -> (score: Float, pos: Int, left: String, right: String)? {
-            guard let first = heap.first else { return nil }
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                var p = 0
-                while true {
-                    let l = 2 * p + 1, r = l + 1
-                    var m = p
-                    if l < heap.count && better(heap[l], heap[m]) { m = l }
-                    if r < heap.count && better(heap[r], heap[m]) { m = r }
-                    if m == p { break }
-                    heap.swapAt(p, m); p = m
-                }
-            }
-            return first
+            heap.push(Candidate(score: scores[id], pos: i, left: pieces[i], right: pieces[j]))
         }
 
         for i in 0..<(n - 1) { push(i, i + 1) }
-        while let top = pop() {
+        while let top = heap.pop() {
             let i = top.pos
             guard alive[i], pieces[i].utf8.elementsEqual(top.left.utf8) else { continue }
             let j = next[i]
@@ -83,6 +56,15 @@ final class SentencePieceScoreModel: @unchecked Sendable {
                 }
             }
             i = next[i]
+        }
+    }
+
+    /// A candidate merge of the pieces at `pos` and the next one: highest score first, leftmost on ties.
+    struct Candidate: HeapOrdered {
+        var score: Float, pos: Int, left: String, right: String
+
+        static func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
+            a.score != b.score ? a.score > b.score : a.pos < b.pos
         }
     }
 }

@@ -61,46 +61,45 @@ extension CPUBackend {
     /// single-threaded kernel, else one (OpenBLAS threads each product instead).
     static var attentionThreads: Int { usePackedGemm ? ThreadBudget.count : 1 }
 
+    /// Runs `body(units, scratch)` over attention's `count` units on `attentionThreads` threads, each
+    /// with its own `scratch` floats (kept alive until all are done).
+    func attentionUnits(_ count: Int, scratch perThread: Int,
+                        _ body: (_ units: Range<Int>, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+        let threads = CPUBackend.attentionThreads
+        let scratch = allocate(count: threads * perThread)
+        let base = scratch.raw.assumingMemoryBound(to: Float.self)
+        parallelChunks(count, threads: threads) { worker, units in body(units, base + worker * perThread) }
+        withExtendedLifetime(scratch) {}
+    }
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         Profiler.measure("attention fwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
-        let rep = p.heads / p.kvHeads
-        let ldq = h * d, ldk = p.kvHeads * d
+        let d = p.headDim, h = p.heads, t = p.seqLen
+        let ldq = p.queryStride, ldk = p.keyStride
         let bq = CPUBackend.attentionBlock
-        let threads = CPUBackend.attentionThreads
-        let scratch = allocate(count: threads * bq * tk)
-        let sBase = scratch.raw.assumingMemoryBound(to: Float.self)
-        // One unit per (batch, query head); each thread owns a score block in scratch.
-        parallelChunks(p.batch * h, threads: threads) { worker, units in
-            let s = sBase + worker * bq * tk
+        // One unit per (batch, query head); each thread owns a score block.
+        attentionUnits(p.batch * h, scratch: bq * p.keyLen) { units, s in
             for unit in units {
                 let b = unit / h, head = unit % h
-                let g = head / rep
-                let qh = q.data + b * t * ldq + head * d
-                let kh = k.data + b * tk * ldk + g * d
-                let vh = v.data + b * tk * ldk + g * d
-                let oh = out.data + b * t * ldq + head * d
+                let g = head / p.groupSize
+                let qh = q.data + p.queryHead(b, head), oh = out.data + p.queryHead(b, head)
+                let kh = k.data + p.keyHead(b, g), vh = v.data + p.keyHead(b, g)
                 let lh = lse.data + (b * h + head) * t
-                var t0 = 0
-                while t0 < t {
-                    let t1 = min(t, t0 + bq), rows = t1 - t0
-                    let keys = min(tk, p.queryOffset + t1)
+                p.forEachQueryBlock(bq) { t0, rows, keys in
                     // S (rows, keys) = scale · Q_blk · K[0:keys]ᵀ
                     CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, s, keys)
-                    let qOff = p.queryOffset + t0
                     for i in 0..<rows {
                         let row = s + i * keys
-                        let valid = min(keys, qOff + i + 1)
+                        let valid = p.visibleKeys(t0 + i, keys)
                         let m = finch_max_f32(row, valid)
                         let sum = finch_exp_shift_sum_f32(row, row, valid, m)
                         let inv = 1 / sum
                         for j in 0..<valid { row[j] *= inv }
-                        if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
+                        maskScores(row, valid: valid, keys: keys)
                         lh[t0 + i] = m + logf(sum)
                     }
                     // O_blk = P · V[0:keys]
                     CPUBackend.headGemm(false, false, rows, d, keys, 1, s, keys, vh, ldk, 0, oh + t0 * ldq, ldq)
-                    t0 = t1
                 }
             }
         }
@@ -110,42 +109,29 @@ extension CPUBackend {
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         Profiler.measure("attention bwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen, tk = p.keyLen
-        let rep = p.heads / p.kvHeads
-        let ldq = h * d, ldk = p.kvHeads * d
+        let d = p.headDim, h = p.heads, t = p.seqLen
+        let ldq = p.queryStride, ldk = p.keyStride
         let bq = CPUBackend.attentionBlock
-        let threads = CPUBackend.attentionThreads
-        let scratch = allocate(count: threads * 2 * bq * tk)
-        let base = scratch.raw.assumingMemoryBound(to: Float.self)
         // One unit per (batch, key/value head): the query heads that share it run in one thread,
-        // so their dK/dV accumulations never race.
-        parallelChunks(p.batch * p.kvHeads, threads: threads) { worker, units in
-            let pm = base + worker * 2 * bq * tk
-            let dpm = pm + bq * tk
+        // so their dK/dV accumulations never race. Each thread owns a P and a dP block.
+        attentionUnits(p.batch * p.kvHeads, scratch: 2 * bq * p.keyLen) { units, pm in
+            let dpm = pm + bq * p.keyLen
             for unit in units {
                 let b = unit / p.kvHeads, g = unit % p.kvHeads
-                for head in (g * rep)..<((g + 1) * rep) {
-                    let qh = q.data + b * t * ldq + head * d
-                    let kh = k.data + b * tk * ldk + g * d
-                    let vh = v.data + b * tk * ldk + g * d
-                    let oh = out.data + b * t * ldq + head * d
-                    let doh = dout.data + b * t * ldq + head * d
-                    let dqh = dq.data + b * t * ldq + head * d
-                    let dkh = dk.data + b * tk * ldk + g * d
-                    let dvh = dv.data + b * tk * ldk + g * d
+                let kh = k.data + p.keyHead(b, g), vh = v.data + p.keyHead(b, g)
+                let dkh = dk.data + p.keyHead(b, g), dvh = dv.data + p.keyHead(b, g)
+                for head in (g * p.groupSize)..<((g + 1) * p.groupSize) {
+                    let qh = q.data + p.queryHead(b, head), oh = out.data + p.queryHead(b, head)
+                    let doh = dout.data + p.queryHead(b, head), dqh = dq.data + p.queryHead(b, head)
                     let lh = lse.data + (b * h + head) * t
-                    var t0 = 0
-                    while t0 < t {
-                        let t1 = min(t, t0 + bq), rows = t1 - t0
-                        let keys = min(tk, p.queryOffset + t1)
-                        let qOff = p.queryOffset + t0
+                    p.forEachQueryBlock(bq) { t0, rows, keys in
                         // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
                         CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, pm, keys)
                         for i in 0..<rows {
                             let row = pm + i * keys
-                            let valid = min(keys, qOff + i + 1)
+                            let valid = p.visibleKeys(t0 + i, keys)
                             _ = finch_exp_shift_sum_f32(row, row, valid, lh[t0 + i])
-                            if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
+                            maskScores(row, valid: valid, keys: keys)
                         }
                         // dV[0:keys] += Pᵀ · dO_blk
                         CPUBackend.headGemm(true, false, keys, d, rows, 1, pm, keys, doh + t0 * ldq, ldq, 1, dvh, ldk)
@@ -163,11 +149,44 @@ extension CPUBackend {
                         CPUBackend.headGemm(false, false, rows, d, keys, p.scale, dpm, keys, kh, ldk, 1, dqh + t0 * ldq, ldq)
                         // dK[0:keys] += scale · dSᵀ · Q_blk
                         CPUBackend.headGemm(true, false, keys, d, rows, p.scale, dpm, keys, qh + t0 * ldq, ldq, 1, dkh, ldk)
-                        t0 = t1
                     }
                 }
             }
         }
     }
     }
+}
+
+/// The row layout both CPU loops walk, q/out (B·T, H·D) and k/v (B·Tk, KVH·D), and the causal blocks.
+extension AttentionParams {
+    /// Query heads per key/value head.
+    var groupSize: Int { heads / kvHeads }
+    /// Row strides: of q, out and their gradients; of k, v and theirs.
+    var queryStride: Int { heads * headDim }
+    var keyStride: Int { kvHeads * headDim }
+    /// Where query head `head` of batch `b` starts (in q, out, dout and dq).
+    func queryHead(_ b: Int, _ head: Int) -> Int { b * seqLen * queryStride + head * headDim }
+    /// Where key/value head `g` of batch `b` starts (in k, v, dk and dv).
+    func keyHead(_ b: Int, _ g: Int) -> Int { b * keyLen * keyStride + g * headDim }
+
+    /// Calls `body(t0, rows, keys)` for each block of at most `block` queries from t0; `keys` is
+    /// how many keys the block's last query sees (only those are touched).
+    @inline(__always)
+    func forEachQueryBlock(_ block: Int, _ body: (_ t0: Int, _ rows: Int, _ keys: Int) -> Void) {
+        var t0 = 0
+        while t0 < seqLen {
+            let t1 = min(seqLen, t0 + block)
+            body(t0, t1 - t0, min(keyLen, queryOffset + t1))
+            t0 = t1
+        }
+    }
+
+    /// How many of a block's `keys` query `t` sees (the rest of its score row is masked).
+    func visibleKeys(_ t: Int, _ keys: Int) -> Int { min(keys, queryOffset + t + 1) }
+}
+
+/// Zeroes the masked tail of a score row: probabilities of keys past `valid`.
+@inline(__always)
+private func maskScores(_ row: UnsafeMutablePointer<Float>, valid: Int, keys: Int) {
+    if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
 }

@@ -28,15 +28,7 @@ extension Ops {
 
     /// a − b (same shape).
     public static func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-        try requireF32("sub", a, b)
-        try requireSameShape("sub", a, b)
-        let out = Tensor(uninitialized: a.shape, device: a.device)
-        a.backend.elementwise(.sub, a, b, out: out)
-        let ga = a.gradSink, gb = b.gradSink
-        return out.record([a, b]) { dout in
-            ga?.accumulate(dout)
-            if let gb { gb.accumulate(fresh: scaledCopy(dout, -1)) }
-        }
+        try linearCombination("sub", .sub, a, b, bScale: -1)
     }
 
     /// a ⊙ b (same shape).
@@ -49,25 +41,29 @@ extension Ops {
         let savedA = gb != nil ? a.detached() : nil, savedB = ga != nil ? b.detached() : nil
         return out.record([a, b]) { dout in
             // da = dout ⊙ b, db = dout ⊙ a
-            if let ga, let savedB {
-                let da = Tensor(uninitialized: savedB.shape, device: savedB.device)
-                savedB.backend.elementwise(.mul, dout, savedB, out: da)
-                ga.accumulate(fresh: da)
-            }
-            if let gb, let savedA {
-                let db = Tensor(uninitialized: savedA.shape, device: savedA.device)
-                savedA.backend.elementwise(.mul, dout, savedA, out: db)
-                gb.accumulate(fresh: db)
-            }
+            if let ga, let savedB { ga.accumulate(fresh: product(dout, savedB)) }
+            if let gb, let savedA { gb.accumulate(fresh: product(dout, savedA)) }
         }
+    }
+
+    /// dout ⊙ saved, a fresh tensor on saved's device (a gradient of mul).
+    private static func product(_ dout: Tensor, _ saved: Tensor) -> Tensor {
+        let g = Tensor(uninitialized: saved.shape, device: saved.device)
+        saved.backend.elementwise(.mul, dout, saved, out: g)
+        return g
     }
 
     /// a + s · b (same shape): how a LoRA branch joins its base layer.
     public static func addScaled(_ a: Tensor, _ b: Tensor, _ s: Float) throws -> Tensor {
-        try requireF32("addScaled", a, b)
-        try requireSameShape("addScaled", a, b)
+        try linearCombination("addScaled", .addScaled(s), a, b, bScale: s)
+    }
+
+    /// a + s·b computed by `op` (sub is s = −1): da = dout, db = s · dout.
+    private static func linearCombination(_ name: String, _ op: ElementwiseOp, _ a: Tensor, _ b: Tensor, bScale s: Float) throws -> Tensor {
+        try requireF32(name, a, b)
+        try requireSameShape(name, a, b)
         let out = Tensor(uninitialized: a.shape, device: a.device)
-        a.backend.elementwise(.addScaled(s), a, b, out: out)
+        a.backend.elementwise(op, a, b, out: out)
         let ga = a.gradSink, gb = b.gradSink
         return out.record([a, b]) { dout in
             ga?.accumulate(dout)

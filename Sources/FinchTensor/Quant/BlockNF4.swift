@@ -29,18 +29,15 @@ public enum BlockNF4: QuantBlock {
 
     @inlinable
     public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
-        code.withUnsafeBufferPointer { nf4 in
-            var p = src
-            var y = dst
-            for _ in 0..<blocks {
+        code.withUnsafeBufferPointer { table in
+            let nf4 = table.baseAddress!
+            decodeBlocks(src, dst, blocks: blocks) { p, y in
                 let absmax = p.loadUnaligned(as: Float.self)
                 let qs = (p + 4).assumingMemoryBound(to: UInt8.self)
                 for j in 0..<32 {
                     y[2 * j] = nf4[Int(qs[j] >> 4)] * absmax
                     y[2 * j + 1] = nf4[Int(qs[j] & 15)] * absmax
                 }
-                p += 36
-                y += 64
             }
         }
     }

@@ -13,24 +13,15 @@ public enum BlockQ4_K: QuantBlock {
 
     @inlinable
     public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
-        var p = src
-        var y = dst
-        for _ in 0..<blocks {
-            let d = loadHalf(p, 0)
-            let dmin = loadHalf(p, 2)
-            let scales = (p + 4).assumingMemoryBound(to: UInt8.self)
-            var q = (p + 16).assumingMemoryBound(to: UInt8.self)
+        decodeBlocks(src, dst, blocks: blocks) { p, y in
+            let head = KQuantScales(p)
+            let qs = (p + 16).assumingMemoryBound(to: UInt8.self)
             for c in 0..<4 {
-                let (sc1, m1) = scaleMin(2 * c, scales)
-                let (sc2, m2) = scaleMin(2 * c + 1, scales)
-                let d1 = d * Float(sc1), mm1 = dmin * Float(m1)
-                let d2 = d * Float(sc2), mm2 = dmin * Float(m2)
-                for l in 0..<32 { y[l] = d1 * Float(q[l] & 0xF) - mm1 }
-                for l in 0..<32 { y[32 + l] = d2 * Float(q[l] >> 4) - mm2 }
-                q += 32
-                y += 64
+                let (d1, m1) = head.subBlock(2 * c), (d2, m2) = head.subBlock(2 * c + 1)
+                let q = qs + 32 * c, out = y + 64 * c
+                for l in 0..<32 { out[l] = d1 * Float(q[l] & 0xF) - m1 }
+                for l in 0..<32 { out[32 + l] = d2 * Float(q[l] >> 4) - m2 }
             }
-            p += 144
         }
     }
 
@@ -41,5 +32,25 @@ public enum BlockQ4_K: QuantBlock {
             return (s[j] & 63, s[j + 4] & 63)
         }
         return ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+/// The 16-byte head Q4_K and Q5_K share: d, dmin and the packed six-bit (scale, min) pairs.
+@usableFromInline struct KQuantScales {
+    @usableFromInline let d: Float, dmin: Float
+    @usableFromInline let packed: UnsafePointer<UInt8>
+
+    @inlinable @inline(__always)
+    init(_ p: UnsafeRawPointer) {
+        d = loadHalf(p, 0)
+        dmin = loadHalf(p, 2)
+        packed = (p + 4).assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// Sub-block j's factors: y = scale · q − min, with scale = d·sc(j) and min = dmin·m(j).
+    @inlinable @inline(__always)
+    func subBlock(_ j: Int) -> (scale: Float, min: Float) {
+        let (sc, m) = BlockQ4_K.scaleMin(j, packed)
+        return (d * Float(sc), dmin * Float(m))
     }
 }

@@ -14,20 +14,11 @@ public enum BlockQ5_0: QuantBlock {
         // The fifth bits are spread into bytes first so the main loop is the same shape as Q4_0's and vectorises.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { high in
             let hb = high.baseAddress!
-            var p = src
-            var y = dst
-            for _ in 0..<blocks {
+            decodeBlocks(src, dst, blocks: blocks) { p, y in
                 let d = loadHalf(p, 0)
                 let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
                 for j in 0..<32 { hb[j] = UInt8(truncatingIfNeeded: (qh >> UInt32(j)) & 1) << 4 }
-                let qs = (p + 6).assumingMemoryBound(to: UInt8.self)
-                for j in 0..<16 {
-                    let q = qs[j]
-                    y[j] = Float(Int32((q & 0xF) | hb[j]) - 16) * d
-                    y[j + 16] = Float(Int32((q >> 4) | hb[j + 16]) - 16) * d
-                }
-                p += 22
-                y += 32
+                decodeNibbles((p + 6).assumingMemoryBound(to: UInt8.self), into: y) { q, j in Float(Int32(q | hb[j]) - 16) * d }
             }
         }
     }

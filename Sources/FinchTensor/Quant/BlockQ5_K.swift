@@ -13,28 +13,17 @@ public enum BlockQ5_K: QuantBlock {
 
     @inlinable
     public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
-        var p = src
-        var y = dst
-        for _ in 0..<blocks {
-            let d = loadHalf(p, 0)
-            let dmin = loadHalf(p, 2)
-            let scales = (p + 4).assumingMemoryBound(to: UInt8.self)
+        decodeBlocks(src, dst, blocks: blocks) { p, y in
+            let head = KQuantScales(p)
             let qh = (p + 16).assumingMemoryBound(to: UInt8.self)
-            var ql = (p + 48).assumingMemoryBound(to: UInt8.self)
-            var u1: UInt8 = 1, u2: UInt8 = 2
+            let qs = (p + 48).assumingMemoryBound(to: UInt8.self)
             for c in 0..<4 {
-                let (sc1, m1) = BlockQ4_K.scaleMin(2 * c, scales)
-                let (sc2, m2) = BlockQ4_K.scaleMin(2 * c + 1, scales)
-                let d1 = d * Float(sc1), mm1 = dmin * Float(m1)
-                let d2 = d * Float(sc2), mm2 = dmin * Float(m2)
-                for l in 0..<32 { y[l] = d1 * Float((ql[l] & 0xF) + (qh[l] & u1 != 0 ? 16 : 0)) - mm1 }
-                for l in 0..<32 { y[32 + l] = d2 * Float((ql[l] >> 4) + (qh[l] & u2 != 0 ? 16 : 0)) - mm2 }
-                ql += 32
-                y += 64
-                u1 <<= 2
-                u2 <<= 2
+                let (d1, m1) = head.subBlock(2 * c), (d2, m2) = head.subBlock(2 * c + 1)
+                let u1 = UInt8(1) << (2 * c), u2 = UInt8(2) << (2 * c)
+                let ql = qs + 32 * c, out = y + 64 * c
+                for l in 0..<32 { out[l] = d1 * Float((ql[l] & 0xF) + (qh[l] & u1 != 0 ? 16 : 0)) - m1 }
+                for l in 0..<32 { out[32 + l] = d2 * Float((ql[l] >> 4) + (qh[l] & u2 != 0 ? 16 : 0)) - m2 }
             }
-            p += 176
         }
     }
 }

@@ -16,9 +16,8 @@ public enum BlockQ6_K: QuantBlock {
 
     @inlinable
     public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
-        var p = src
-        var y = dst
-        for _ in 0..<blocks {
+        decodeBlocks(src, dst, blocks: blocks) { p, out in
+            var y = out
             let d = loadHalf(p, 208)
             var ql = p.assumingMemoryBound(to: UInt8.self)
             var qh = (p + 128).assumingMemoryBound(to: UInt8.self)
@@ -44,7 +43,6 @@ public enum BlockQ6_K: QuantBlock {
                 qh += 32
                 sc += 8
             }
-            p += 210
         }
     }
 }

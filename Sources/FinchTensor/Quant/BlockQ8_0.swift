@@ -10,36 +10,26 @@ public enum BlockQ8_0: QuantBlock {
 
     @inlinable
     public static func dequantize(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, blocks: Int) {
-        var p = src
-        var y = dst
-        for _ in 0..<blocks {
+        decodeBlocks(src, dst, blocks: blocks) { p, y in
             let d = loadHalf(p, 0)
             let qs = (p + 2).assumingMemoryBound(to: Int8.self)
             for j in 0..<32 { y[j] = Float(qs[j]) * d }
-            p += 34
-            y += 32
         }
     }
 
     /// llama.cpp `quantize_row_q8_0_ref`: d = max|x| / 127, q = roundf(x / d) (halves away from zero).
     @inlinable
     public static func quantize(_ src: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer, blocks: Int) {
-        var x = src
-        var p = dst
-        for _ in 0..<blocks {
+        encodeBlocks(src, dst, blocks: blocks) { x, p in
             var amax: Float = 0
             for j in 0..<32 { amax = Swift.max(amax, abs(x[j])) }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
-            storeHalf(p, 0, d)
+            let id = storeScale(p, 0, amax / 127)
             let qs = (p + 2).assumingMemoryBound(to: Int8.self)
             for j in 0..<32 {
                 let r = (x[j] * id).rounded(.toNearestOrAwayFromZero)
                 // |r| ≤ 127 for finite input; NaN becomes 0 rather than trapping.
                 qs[j] = r.isNaN ? 0 : Int8(Swift.max(-128, Swift.min(127, r)))
             }
-            x += 32
-            p += 34
         }
     }
 }

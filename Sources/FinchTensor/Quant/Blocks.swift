@@ -1,6 +1,7 @@
-// GGUF block-quantized formats: the shared pieces (half-float helpers, the block protocol) and the
-// dispatch `dequantize(_:_:into:count:)` calls. Each format is one struct in its own file beside this
-// one (BlockQ4_0.swift, …), with its byte layout written out and a dequantize-row over raw pointers.
+// GGUF block-quantized formats: the shared pieces (half-float helpers, the block protocol, the walk
+// over blocks, the nibble layout of the 32-value formats) and the dispatch `dequantize(_:_:into:count:)`
+// calls. Each format is one struct in its own file beside this one (BlockQ4_0.swift, …), with its byte
+// layout written out and the decoding of one block; its sizes are its row in `DType`'s traits table.
 //
 // Bit-exactness: every decoder evaluates the same f32 expressions in the same order as llama.cpp's
 // `dequantize_row_*` (ggml-quants.c) and gguf-py's `gguf.quants`, so results match them bit for bit.
@@ -17,6 +18,46 @@ public protocol QuantBlock {
 extension QuantBlock {
     @inlinable public static var blockSize: Int { dtype.blockSize }
     @inlinable public static var bytesPerBlock: Int { dtype.bytesPerBlock }
+
+    /// The walk every decoder shares: `decode(block, values)` for each of `blocks` consecutive
+    /// blocks, with the sizes from the traits table.
+    @inlinable @inline(__always)
+    static func decodeBlocks(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks: Int,
+                             _ decode: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) {
+        for b in 0..<blocks { decode(src + b * bytesPerBlock, dst + b * blockSize) }
+    }
+
+    /// The encoders' walk: `encode(values, block)` for each of `blocks` consecutive blocks.
+    @inlinable @inline(__always)
+    static func encodeBlocks(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, blocks: Int,
+                             _ encode: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void) {
+        for b in 0..<blocks { encode(src + b * blockSize, dst + b * bytesPerBlock) }
+    }
+}
+
+/// The 32-value nibble layout of Q4_0, Q4_1 and Q5_0: qs[j] holds value j in its low nibble and
+/// value j + 16 in its high one. `value(nibble, index)` decodes one.
+@inlinable @inline(__always)
+func decodeNibbles(_ qs: UnsafePointer<UInt8>, into y: UnsafeMutablePointer<Float>, _ value: (UInt8, Int) -> Float) {
+    for j in 0..<16 {
+        let q = qs[j]
+        y[j] = value(q & 0xF, j)
+        y[j + 16] = value(q >> 4, j + 16)
+    }
+}
+
+/// The inverse layout: `code(x)` is the nibble for one value.
+@inlinable @inline(__always)
+func encodeNibbles(_ x: UnsafePointer<Float>, into qs: UnsafeMutablePointer<UInt8>, _ code: (Float) -> UInt8) {
+    for j in 0..<16 { qs[j] = code(x[j]) | (code(x[16 + j]) << 4) }
+}
+
+/// Stores a block's scale `d` as f16 at `offset` and returns what the reference quantizers multiply
+/// by: 1/d of the f32 value, or 0 when d is 0.
+@inlinable @inline(__always)
+func storeScale(_ p: UnsafeMutableRawPointer, _ offset: Int, _ d: Float) -> Float {
+    storeHalf(p, offset, d)
+    return d != 0 ? 1 / d : 0
 }
 
 /// IEEE binary16 bits → f32 (exact, including subnormals, infinities and NaN payloads).
