@@ -119,3 +119,37 @@ import FinchSupport
         #expect(v.serialized(sortKeys: true, indent: 2) == "{\n  \"a\": [\n    true,\n    null\n  ],\n  \"b\": 1,\n  \"c\": {},\n  \"d\": []\n}")
     }
 }
+
+/// Configs read as typed fields under Hugging Face's names; every problem names the file and the field.
+@Suite struct JSONFieldsTests {
+    func fields(_ text: String) throws -> JSONFields { try JSONFields(parsing: Data(text.utf8), file: "config.json") }
+
+    @Test func readsTypedFieldsAndTreatsNullAsAbsent() throws {
+        let f = try fields(#"{"hidden_size": 16.0, "rms_norm_eps": 1e-5, "model_type": "llama", "tie": true, "head_dim": null, "architectures": ["LlamaForCausalLM"], "rope_scaling": {"factor": 8}, "eos_token_id": [2, 3], "bos_token_id": 1}"#)
+        #expect(try f.int("hidden_size") == 16)
+        #expect(try f.double("rms_norm_eps") == 1e-5)
+        #expect(try f.string("model_type") == "llama")
+        #expect(try f.bool("tie") == true)
+        #expect(try f.int("head_dim") == nil && f.int("absent") == nil)
+        #expect(try f.strings("architectures") == ["LlamaForCausalLM"])
+        #expect(try f.object("rope_scaling")?.double("factor") == 8)
+        #expect(f.tokenIds("eos_token_id") == [2, 3] && f.tokenIds("bos_token_id") == [1] && f.tokenIds("absent") == [])
+    }
+
+    @Test func errorsNameTheFileAndTheField() throws {
+        let f = try fields(#"{"r": 2.5, "big": 1e39, "flag": 1, "name": 3, "rope_scaling": {"factor": "x"}, "list": ["a", 1], "eos_token_id": [1, 2.5]}"#)
+        #expect(throws: JSONFieldError(file: "config.json", field: "r", problem: "must be a whole number no larger than \(Int.max) (got 2.5)")) { try f.int("r") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "big", problem: "must be a whole number no larger than \(Int.max) (got 1e+39)")) { try f.int("big") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "flag", problem: "must be true or false")) { try f.bool("flag") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "name", problem: "must be a string")) { try f.string("name") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "missing", problem: "is missing")) { try f.requiredInt("missing") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "list", problem: "must be a list of strings")) { try f.strings("list") }
+        #expect(throws: JSONFieldError(file: "config.json", field: "rope_scaling.factor", problem: "must be a number")) {
+            try f.object("rope_scaling")?.double("factor")
+        }
+        #expect(f.tokenIds("eos_token_id") == [], "a fractional id is never rounded into a wrong one")
+        #expect(JSONFieldError(file: "c.json", field: "r", problem: "is missing").description == "c.json: 'r' is missing")
+        #expect(throws: JSONFieldError(file: "config.json", field: "(top level)", problem: "must be a JSON object, not array")) { try fields("[1]") }
+        #expect(throws: JSONFieldError.self) { try fields("{") }
+    }
+}
