@@ -42,7 +42,7 @@ case "$name" in
     cp "$root"/fuzz/model-config/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   checkpoint-state)
-    sources=("$root/Sources/FinchTrain/CheckpointState.swift" "$root/fuzz/checkpoint-state/Harness.swift")
+    sources=("$root/Sources/FinchTrain/CheckpointState.swift" "$root"/Sources/FinchSupport/JSON*.swift "$root/fuzz/checkpoint-state/Harness.swift")
     cp "$root"/fuzz/checkpoint-state/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   cache-entry)
