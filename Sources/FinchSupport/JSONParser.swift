@@ -187,6 +187,14 @@ struct JSONParser {
             guard let c = peek, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
             while let c = peek, c >= 0x30, c <= 0x39 { i += 1 }
         }
+        // Short integers (token ids, offsets, sizes: most numbers in these files) without a String.
+        if isInteger, i - start <= 18 {
+            var n = 0, k = start
+            let negative = bytes[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            while k < i { n = n &* 10 &+ Int(bytes[k] &- 0x30); k += 1 }
+            return .int(negative ? -n : n)
+        }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
         if isInteger, let n = Int(text) { return .int(n) }
         guard let d = Double(text) else { throw JSONError(message: "invalid number", offset: start) }

@@ -13,6 +13,8 @@ import FinchSupport
         #expect(v["a"]?.arrayValue?[0].uint64Value == 1)
         #expect(v["a"]?.arrayValue?[1].uint64Value == nil)
         #expect(try JSON.parse(v.serialized(), options: .strict) == v)
+        let ints = try JSON.parse("[-17, 0, -0, 123456789012345678, 9223372036854775807, -9223372036854775808]", options: .strict)
+        #expect(ints == [-17, 0, 0, 123456789012345678, .int(.max), .int(.min)])
     }
 
     @Test func rejectsMalformedTextInBothModes() {
