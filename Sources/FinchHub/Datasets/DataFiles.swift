@@ -19,7 +19,7 @@ enum DataFiles {
             } catch let e as JSONError {
                 // `datasets` also reads JSON Lines saved as .json
                 if let rows = try? JSON.parseLines(data, options: .lenient), rows.count > 1 { return try fromRecords(rows, source: name) }
-                throw DatasetError.parse(source: name, detail: e.description)
+                throw DatasetError.parse(source: name, detail: "invalid JSON: \(e)")
             }
         case "jsonl":
             do { return try fromRecords(try JSON.parseLines(data, options: .lenient), source: name) }
