@@ -10,7 +10,7 @@
 //                        └─────────> CEdit
 //   finch ──> FinchBench ──> FinchTrain, FinchCUDA
 //   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
-//   FinchModels, FinchTrain, FinchHub, FinchLang, FinchNotebook ──> FinchSupport   (the one atomic file/folder writer)
+//   FinchModels, FinchTrain, FinchHub, FinchLang, FinchNotebook ──> FinchSupport   (the one atomic file/folder writer, the one JSON)
 import PackageDescription
 
 let release: BuildSettingCondition = .when(configuration: .release)
@@ -38,7 +38,7 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
 
-        // Below every Swift target that writes files: the atomic file/folder writer and its fault hook.
+        // Below every Swift target that writes files: the atomic file/folder writer and its fault hook, and JSON.
         .target(name: "FinchSupport"),
         .target(
             name: "FinchTensor",

@@ -37,12 +37,12 @@ case "$name" in
     maxlen=65536 ;;
   model-config)
     m="$root/Sources/FinchModels"
-    sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/Sources/FinchTrain/AdapterConfig.swift"
+    sources=("$m/Architectures/ModelConfig.swift" "$m/ModelError.swift" "$root/Sources/FinchTrain/AdapterConfig.swift" "$root"/Sources/FinchSupport/JSON*.swift
              "$root/fuzz/model-config/RopeStub.swift" "$root/fuzz/model-config/Harness.swift")
     cp "$root"/fuzz/model-config/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   checkpoint-state)
-    sources=("$root/Sources/FinchTrain/CheckpointState.swift" "$root/fuzz/checkpoint-state/Harness.swift")
+    sources=("$root/Sources/FinchTrain/CheckpointState.swift" "$root"/Sources/FinchSupport/JSON*.swift "$root/fuzz/checkpoint-state/Harness.swift")
     cp "$root"/fuzz/checkpoint-state/seeds/* "$out/corpus/"
     maxlen=4096 ;;
   cache-entry)

@@ -3,6 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
 // Printing values: `str` (what print shows), `repr` (quoted, inside containers), JSON, format specs.
 
@@ -38,7 +41,7 @@ func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool, active
     case .bool(let b): out += b ? "true" : "false"
     case .int(let i): out += String(i)
     case .float(let d): out += formatFloat(d)
-    case .string(let s): writeJSONString(s, into: &out)
+    case .string(let s): JSON.writeString(s, to: &out)
     case .list(let l):
         let id = ObjectIdentifier(l)
         if depth >= maxPrintDepth || active.contains(id) { out += "[...]"; return }
@@ -75,101 +78,7 @@ func writeRepr(_ v: Value, into out: inout String, depth: Int, top: Bool, active
 public func formatFloat(_ d: Double) -> String {
     if d.isNaN { return "nan" }
     if d.isInfinite { return d < 0 ? "-inf" : "inf" }
-    var s = d.description
-    if let e = s.firstIndex(of: "e") {
-        // Swift writes 1e-05 like Python; make sure the exponent has two digits and a sign.
-        let mantissa = s[..<e]
-        var exp = String(s[s.index(after: e)...])
-        var sign = "+"
-        if exp.hasPrefix("-") { sign = "-"; exp.removeFirst() } else if exp.hasPrefix("+") { exp.removeFirst() }
-        if exp.count < 2 { exp = "0" + exp }
-        s = "\(mantissa.hasSuffix(".0") ? String(mantissa.dropLast(2)) : String(mantissa))e\(sign)\(exp)"
-    }
-    return s
-}
-
-public func writeJSONString(_ s: String, into out: inout String) {
-    out += "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        default:
-            if c.value < 0x20 || c.value == 0x7F {
-                let h = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else {
-                out.unicodeScalars.append(c)
-            }
-        }
-    }
-    out += "\""
-}
-
-/// Compact JSON (`{"a":1,"b":[1,2]}`), or indented with `indent` spaces.
-public func toJSON(_ v: Value, indent: Int? = nil) throws -> String {
-    var out = ""
-    var active: [ObjectIdentifier] = []
-    try writeJSON(v, into: &out, indent: indent, level: 0, active: &active)
-    return out
-}
-
-func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int, active: inout [ObjectIdentifier]) throws {
-    if level > maxPrintDepth { throw FinchError("json: value nested more than \(maxPrintDepth) levels deep") }
-    var container: ObjectIdentifier? = nil
-    if case .list(let l) = v { container = ObjectIdentifier(l) }
-    if case .dict(let d) = v { container = ObjectIdentifier(d) }
-    if let id = container {
-        if active.contains(id) { throw FinchError("json: the value contains itself") }
-        active.append(id)
-    }
-    defer { if container != nil { active.removeLast() } }
-    let nl = indent.map { "\n" + String(repeating: " ", count: $0 * (level + 1)) } ?? ""
-    let close = indent.map { "\n" + String(repeating: " ", count: $0 * level) } ?? ""
-    let colon = indent == nil ? ":" : ": "
-    switch v {
-    case .none: out += "null"
-    case .bool(let b): out += b ? "true" : "false"
-    case .int(let i): out += String(i)
-    case .float(let d):
-        guard d.isFinite else { throw FinchError("json: \(formatFloat(d)) has no JSON form") }
-        out += formatFloat(d)
-    case .string(let s): writeJSONString(s, into: &out)
-    case .list(let l):
-        if l.items.isEmpty { out += "[]"; return }
-        out += "["
-        for (i, x) in l.items.enumerated() {
-            if i > 0 { out += "," }
-            out += nl
-            try writeJSON(x, into: &out, indent: indent, level: level + 1, active: &active)
-        }
-        out += close + "]"
-    case .dict(let d):
-        if d.count == 0 { out += "{}"; return }
-        out += "{"
-        var first = true
-        for (k, x) in d.pairs {
-            if !first { out += "," }
-            first = false
-            out += nl
-            let key: String
-            switch k { case .string(let s): key = s; default: key = repr(k.value) }
-            writeJSONString(key, into: &out)
-            out += colon
-            try writeJSON(x, into: &out, indent: indent, level: level + 1, active: &active)
-        }
-        out += close + "}"
-    case .object(let o):
-        guard let j = o.jsonValue else { throw FinchError("json: \(withArticle(o.typeName)) has no JSON form") }
-        try writeJSON(j, into: &out, indent: indent, level: level + 1, active: &active)
-    case .function, .builtin:
-        throw FinchError("json: \(withArticle(v.typeName)) has no JSON form")
-    }
+    return JSON.numberText(d) ?? "nan"
 }
 
 // MARK: - Format specs: [[fill]align][sign][#][0][width][,|_][.precision][type]

@@ -62,18 +62,17 @@ public enum AdapterIO {
             }
         }
         try DeviceErrors.check()  // values read while a device error is pending are garbage
-        let config: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lc.rank, "lora_alpha": lc.alpha,
-            "lora_dropout": lc.dropout, "target_modules": targets.sorted(), "use_rslora": lc.useRSLoRA,
+        let config: JSON = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": .int(lc.rank), "lora_alpha": .float(lc.alpha),
+            "lora_dropout": .float(lc.dropout), "target_modules": .array(targets.sorted().map(JSON.string)), "use_rslora": .bool(lc.useRSLoRA),
             "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
-            "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
-            "use_dora": false, "revision": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Int](),
-            "base_model_name_or_path": baseModel ?? model.baseModelId,
+            "modules_to_save": .null, "layers_to_transform": .null, "layers_pattern": .null,
+            "use_dora": false, "revision": .null, "rank_pattern": [:], "alpha_pattern": [:],
+            "base_model_name_or_path": .string(baseModel ?? model.baseModelId),
         ]
         // only peftLoraConfigKeys: PEFT warns about any other key; provenance (Finch) goes in the README card
         try writeFolderAtomically(path) { dir in
-            let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try AtomicFile.write(json, to: dir.appendingPathComponent("adapter_config.json").path)
+            try AtomicFile.write(Data(config.serialized(sortKeys: true, indent: 2).utf8), to: dir.appendingPathComponent("adapter_config.json").path)
             try writer.write(to: dir.appendingPathComponent("adapter_model.safetensors").path)
             let readme = card ?? defaultCard(model: model, baseModel: baseModel ?? model.baseModelId, folder: path)
             try AtomicFile.write(Data(readme.utf8), to: dir.appendingPathComponent("README.md").path)

@@ -27,9 +27,7 @@ extension Trainer {
                                     configFingerprint: configFingerprint, tensors: index)
         do {
             try AtomicFolder.write(dir) { tmp in
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
+                try AtomicFile.write(Data(state.json.serialized(sortKeys: true, indent: 2).utf8), to: tmp + "/state.json")
                 try floats.withUnsafeBytes { bytes in try AtomicFile.write(to: tmp + "/tensors.bin") { sink in try sink.write(bytes) } }
             }
         } catch {
@@ -49,8 +47,9 @@ extension Trainer {
         } catch {
             throw TrainError.checkpoint("\(dir) is not a Finch checkpoint (state.json and tensors.bin are needed)")
         }
-        guard let state = try? JSONDecoder().decode(CheckpointState.self, from: stateData) else {
-            throw TrainError.checkpoint("\(dir)/state.json is corrupt")
+        let state: CheckpointState
+        do { state = try CheckpointState(parsing: stateData, file: "state.json") } catch {
+            throw TrainError.checkpoint("\(dir)/state.json is corrupt (\(error))")
         }
         guard state.configFingerprint == configFingerprint else {
             throw TrainError.checkpoint("\(dir) was written by a run with other settings (\(state.configFingerprint)); resume with the same arguments")

@@ -1,10 +1,13 @@
 import Foundation
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
-// `state.json` of a training checkpoint and its checks against a run, with nothing but Foundation so the
-// libFuzzer harness (fuzz/checkpoint-state) builds it alone. A hand-edited or corrupt file is an error
+// `state.json` of a training checkpoint and its checks against a run, with nothing but Foundation and
+// FinchSupport's JSON so the libFuzzer harness (fuzz/checkpoint-state) builds it alone. A hand-edited or corrupt file is an error
 // naming what is wrong, never a trap: offsets are checked without overflow, positions against the run.
 
-struct CheckpointState: Codable {
+struct CheckpointState {
     var version = 1
     var step: Int
     var epoch: Int
@@ -12,6 +15,39 @@ struct CheckpointState: Codable {
     var optimizerSteps: Int
     var configFingerprint: String
     var tensors: [String: [Int]]  // name → [offset, count] in floats
+
+    init(step: Int, epoch: Int, cursor: Int, optimizerSteps: Int, configFingerprint: String, tensors: [String: [Int]]) {
+        (self.step, self.epoch, self.cursor, self.optimizerSteps) = (step, epoch, cursor, optimizerSteps)
+        (self.configFingerprint, self.tensors) = (configFingerprint, tensors)
+    }
+
+    /// Reads `state.json`; a problem names the field.
+    init(parsing data: Data, file: String) throws {
+        let f = try JSONFields(parsing: data, file: file)
+        version = try f.requiredInt("version")
+        step = try f.requiredInt("step")
+        epoch = try f.requiredInt("epoch")
+        cursor = try f.requiredInt("cursor")
+        optimizerSteps = try f.requiredInt("optimizerSteps")
+        guard let fingerprint = try f.string("configFingerprint") else { throw f.error("configFingerprint", "is missing") }
+        configFingerprint = fingerprint
+        guard let entries = try f.object("tensors")?.json.objectValue else { throw f.error("tensors", "is missing") }
+        var tensors: [String: [Int]] = [:]
+        for (name, v) in entries {
+            guard let a = v.arrayValue, let e = Optional(a.compactMap(\.intValue)), e.count == a.count else {
+                throw f.error("tensors.\(name)", "must be [offset, count]")
+            }
+            tensors[name] = e
+        }
+        self.tensors = tensors
+    }
+
+    /// The file as written (keys sorted, so a checkpoint's bytes depend only on its contents).
+    var json: JSON {
+        ["version": .int(version), "step": .int(step), "epoch": .int(epoch), "cursor": .int(cursor),
+         "optimizerSteps": .int(optimizerSteps), "configFingerprint": .string(configFingerprint),
+         "tensors": .object(tensors.map { ($0.key, .array($0.value.map(JSON.int))) })]
+    }
 
     /// Where each value lives in `tensors.bin`, checked against the run that resumes.
     struct Layout {

@@ -50,11 +50,11 @@ public enum MergedExport {
             })
         }
         try writeFolderAtomically(path) { dir in
-            let config = try JSONSerialization.data(withJSONObject: huggingFaceConfig(model, dtype: dtype), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try AtomicFile.write(config, to: dir.appendingPathComponent("config.json").path)
+            let config = try huggingFaceConfig(model, dtype: dtype).serialized(sortKeys: true, indent: 2)
+            try AtomicFile.write(Data(config.utf8), to: dir.appendingPathComponent("config.json").path)
             _ = try writer.writeSharded(folder: dir.path, maxShardBytes: maxShardBytes)
             let gen = generationConfig(model)
-            try AtomicFile.write(JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+            try AtomicFile.write(Data(gen.serialized(sortKeys: true, indent: 2).utf8),
                                  to: dir.appendingPathComponent("generation_config.json").path)
             try writeTokenizerFiles(model, into: dir)
         }
@@ -62,22 +62,27 @@ public enum MergedExport {
 
     /// The source's generation_config.json (do_sample, temperature, top_p, … kept as the authors set
     /// them) with the model's BOS/EOS ids.
-    static func generationConfig(_ model: Model) -> [String: Any] {
-        var gen: [String: Any] = [:]
+    static func generationConfig(_ model: Model) -> JSON {
+        var gen: [(String, JSON)] = []
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue,
            let data = try? Data(contentsOf: URL(fileURLWithPath: model.path).appendingPathComponent("generation_config.json")),
-           let source = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
-            gen = source
-            gen.removeValue(forKey: "transformers_version")  // the merged folder was not written by transformers
+           let source = (try? JSON.parse(data, options: .lenient))?.objectValue {
+            // not transformers_version: the merged folder was not written by transformers
+            let replaced: Set = ["transformers_version", "bos_token_id", "eos_token_id", "_from_model_config"]
+            gen = source.filter { !replaced.contains($0.0) }
         }
-        gen["bos_token_id"] = model.config.bosTokenId as Any? ?? NSNull()
-        gen["eos_token_id"] = model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds
-        gen["_from_model_config"] = false
-        return gen
+        gen += [("bos_token_id", .optional(model.config.bosTokenId.map(JSON.int))), ("eos_token_id", eosJSON(model)),
+                ("_from_model_config", false)]
+        return .object(gen)
     }
 
-    static func huggingFaceConfig(_ model: Model, dtype: DType) throws -> [String: Any] {
+    /// One id as a number, several as a list, as transformers writes eos_token_id.
+    static func eosJSON(_ model: Model) -> JSON {
+        model.eosIds.count == 1 ? .int(model.eosIds[0]) : .array(model.eosIds.map(JSON.int))
+    }
+
+    static func huggingFaceConfig(_ model: Model, dtype: DType) throws -> JSON {
         let c = model.config
         let (arch, type): (String, String) = {
             switch c.architecture {
@@ -86,27 +91,29 @@ public enum MergedExport {
             case .qwen2: return ("Qwen2ForCausalLM", "qwen2")
             }
         }()
-        var rope: Any = NSNull()
+        var rope: JSON = .null
         switch c.ropeScaling {
         case .none: break
-        case let .linear(f): rope = ["rope_type": "linear", "factor": f]
+        case let .linear(f): rope = ["rope_type": "linear", "factor": .float(f)]
         case let .llama3(f, lo, hi, orig):
-            rope = ["rope_type": "llama3", "factor": f, "low_freq_factor": lo, "high_freq_factor": hi, "original_max_position_embeddings": orig]
+            rope = ["rope_type": "llama3", "factor": .float(f), "low_freq_factor": .float(lo), "high_freq_factor": .float(hi),
+                    "original_max_position_embeddings": .int(orig)]
         case .frequencyFactors:
             throw SaveError.unsupported("this model's rope scaling (GGUF rope_freqs) has no config.json form; save format=\"gguf\" or \"adapter\"")
         }
-        var out: [String: Any] = [
-            "architectures": [arch], "model_type": type, "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize,
-            "intermediate_size": c.intermediateSize, "num_hidden_layers": c.numHiddenLayers,
-            "num_attention_heads": c.numAttentionHeads, "num_key_value_heads": c.numKeyValueHeads, "head_dim": c.headDim,
-            "rms_norm_eps": c.rmsNormEps, "rope_theta": c.ropeTheta, "rope_scaling": rope,
-            "max_position_embeddings": c.maxPositionEmbeddings, "tie_word_embeddings": c.tieWordEmbeddings,
-            "hidden_act": "silu", "mlp_bias": c.mlpBias, "torch_dtype": dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16",
-            "bos_token_id": c.bosTokenId as Any? ?? NSNull(), "eos_token_id": model.eosIds.count == 1 ? model.eosIds[0] : model.eosIds,
-            "use_cache": true,
+        var out: [(String, JSON)] = [
+            ("architectures", [.string(arch)]), ("model_type", .string(type)), ("vocab_size", .int(c.vocabSize)),
+            ("hidden_size", .int(c.hiddenSize)), ("intermediate_size", .int(c.intermediateSize)),
+            ("num_hidden_layers", .int(c.numHiddenLayers)), ("num_attention_heads", .int(c.numAttentionHeads)),
+            ("num_key_value_heads", .int(c.numKeyValueHeads)), ("head_dim", .int(c.headDim)),
+            ("rms_norm_eps", .float(c.rmsNormEps)), ("rope_theta", .float(c.ropeTheta)), ("rope_scaling", rope),
+            ("max_position_embeddings", .int(c.maxPositionEmbeddings)), ("tie_word_embeddings", .bool(c.tieWordEmbeddings)),
+            ("hidden_act", "silu"), ("mlp_bias", .bool(c.mlpBias)),
+            ("torch_dtype", .string(dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16")),
+            ("bos_token_id", .optional(c.bosTokenId.map(JSON.int))), ("eos_token_id", eosJSON(model)), ("use_cache", true),
         ]
-        if c.architecture != .qwen2 { out["attention_bias"] = c.qkvBias }
-        return out
+        if c.architecture != .qwen2 { out.append(("attention_bias", .bool(c.qkvBias))) }
+        return .object(out)
     }
 
     /// Copies the tokenizer files of a Hugging Face source; writes them from the GGUF metadata otherwise.
@@ -134,8 +141,8 @@ public enum TokenizerExport {
         guard spec.model == "gpt2" else {
             throw SaveError.unsupported("exporting a \(spec.model) (SentencePiece) GGUF tokenizer to tokenizer.json is not supported; save format=\"gguf\" or \"adapter\"")
         }
-        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
-        let pre: [String: Any]
+        let byteLevel: JSON = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
+        let pre: JSON
         switch spec.pre ?? "default" {
         case "smollm", "starcoder", "refact", "codeshell":
             pre = ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]]
@@ -145,45 +152,43 @@ public enum TokenizerExport {
             let digits = (spec.pre == "qwen2" || spec.pre == "deepseek-r1-qwen") ? "\\p{N}" : "\\p{N}{1,3}"
             let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\(digits)| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
             pre = ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false],
+                ["type": "Split", "pattern": ["Regex": .string(regex)], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]]]
         case let other:
             throw SaveError.unsupported("exporting pre-tokenizer \"\(other)\" to tokenizer.json is not supported")
         }
         var vocab: [String: Int] = [:]
-        var added: [[String: Any]] = []
-        var addedDecoder: [String: Any] = [:]
+        var added: [JSON] = []
+        var addedDecoder: [(String, JSON)] = []
         for (id, token) in spec.tokens.enumerated() {
             vocab[token] = id
             let type = id < spec.tokenTypes.count ? spec.tokenTypes[id] : 1
             if type == 3 || type == 4 {  // control, user-defined
-                let entry: [String: Any] = ["id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
-                                            "normalized": false, "special": type == 3]
-                added.append(entry)
-                var dec = entry
-                dec.removeValue(forKey: "id")
-                addedDecoder[String(id)] = dec
+                let dec: [(String, JSON)] = [("content", .string(token)), ("single_word", false), ("lstrip", false), ("rstrip", false),
+                                             ("normalized", false), ("special", .bool(type == 3))]
+                added.append(.object([("id", .int(id))] + dec))
+                addedDecoder.append((String(id), .object(dec)))
             }
         }
-        let tokenizer: [String: Any] = [
-            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added, "normalizer": NSNull(),
+        let tokenizer: JSON = [
+            "version": "1.0", "truncation": .null, "padding": .null, "added_tokens": .array(added), "normalizer": .null,
             "pre_tokenizer": pre,
             "post_processor": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true],
             "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab, "merges": spec.merges],
+            "model": ["type": "BPE", "dropout": .null, "unk_token": .null, "continuing_subword_prefix": .null,
+                      "end_of_word_suffix": .null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": .object(vocab.map { ($0.key, .int($0.value)) }), "merges": .array(spec.merges.map(JSON.string))],
         ]
-        func token(_ id: Int?) -> Any { id.flatMap { $0 < spec.tokens.count ? spec.tokens[$0] : nil } ?? NSNull() }
-        var config: [String: Any] = [
-            "add_bos_token": spec.addBosToken ?? false, "add_eos_token": spec.addEosToken ?? false,
-            "bos_token": token(spec.bosTokenId), "eos_token": token(spec.eosTokenId), "unk_token": token(spec.unknownTokenId),
-            "pad_token": token(spec.paddingTokenId), "added_tokens_decoder": addedDecoder, "model_max_length": contextLength,
-            "tokenizer_class": "GPT2Tokenizer", "clean_up_tokenization_spaces": false,
+        func token(_ id: Int?) -> JSON { .optional(id.flatMap { $0 < spec.tokens.count ? .string(spec.tokens[$0]) : nil }) }
+        var config: [(String, JSON)] = [
+            ("add_bos_token", .bool(spec.addBosToken ?? false)), ("add_eos_token", .bool(spec.addEosToken ?? false)),
+            ("bos_token", token(spec.bosTokenId)), ("eos_token", token(spec.eosTokenId)), ("unk_token", token(spec.unknownTokenId)),
+            ("pad_token", token(spec.paddingTokenId)), ("added_tokens_decoder", .object(addedDecoder)),
+            ("model_max_length", .int(contextLength)), ("tokenizer_class", "GPT2Tokenizer"), ("clean_up_tokenization_spaces", false),
         ]
-        if let t = spec.chatTemplate { config["chat_template"] = t }
-        return (try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys, .withoutEscapingSlashes]),
-                try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
+        if let t = spec.chatTemplate { config.append(("chat_template", .string(t))) }
+        return (Data(tokenizer.serialized(sortKeys: true).utf8),
+                Data(JSON.object(config).serialized(sortKeys: true, indent: 2).utf8))
     }
 }
 

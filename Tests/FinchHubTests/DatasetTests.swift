@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FinchSupport
 import FinchTestHub
 @testable import FinchHub
 

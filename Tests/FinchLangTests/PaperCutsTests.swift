@@ -1,4 +1,5 @@
 import Testing
+import FinchSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinchModels
+import FinchSupport
 
 /// Integers in config.json / generation_config.json are converted exactly: a huge or fractional number is
 /// an error naming the key (it was Int.min in release, a trap in debug).
@@ -43,6 +44,31 @@ import Testing
         // an absurd token id is ignored, never converted to Int.min
         #expect(try text(#"{"model_type":"llama","vocab_size":64,"hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"eos_token_id":1e39,"bos_token_id":1e39}"#).eosTokenIds == [])
         #expect(try parse(["eos_token_id": [2, 3]]).eosTokenIds == [2, 3])
-        #expect(exactInt(NSNumber(value: 1e39)) == nil && exactInt(NSNumber(value: 7)) == 7 && exactInt(NSNumber(value: true)) == nil)
+        #expect(JSON.double(1e39).intValue == nil && JSON.int(7).intValue == 7 && JSON.bool(true).intValue == nil)
+    }
+
+    /// Validation errors name the file and the field, nested fields with their parents; wrong types are
+    /// errors rather than silently replaced by defaults.
+    @Test func typedConfigErrorsNameFileAndField() throws {
+        #expect { try parse(["rope_parameters": ["rope_type": "linear", "factor": "x"]]) } throws: {
+            "\($0)" == "config.json: 'rope_parameters.factor' must be a number"
+        }
+        #expect { try parse(["rope_scaling": ["rope_type": "yarn", "factor": 4]]) } throws: {
+            "\($0)" == "config.json: 'rope_scaling.rope_type' 'yarn' is not supported (default, linear, llama3)"
+        }
+        #expect { try parse(["tie_word_embeddings": "yes"]) } throws: { "\($0)" == "config.json: 'tie_word_embeddings' must be true or false" }
+        #expect { try parse(["model_type": 3]) } throws: { "\($0)" == "config.json: 'model_type' must be a string" }
+        #expect { try text("[1]") } throws: { "\($0)" == "config.json: must be a JSON object, not array" }
+        #expect { try text(#"{"model_type": "llama""#) } throws: { "\($0)".hasPrefix("config.json: is not valid JSON") }
+        // As transformers writes them: NaN is readable, null is absent.
+        let c = try text(#"{"model_type":"llama","vocab_size":64,"hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"head_dim":null,"rope_scaling":null,"unused":NaN}"#)
+        #expect(c.headDim == 8 && c.ropeScaling == .none)
+    }
+
+    @Test func generationConfigReadsOneOrSeveralEosIds() throws {
+        #expect(try GenerationConfig.fromHuggingFace(Data(#"{"eos_token_id": 2}"#.utf8), file: "g.json").eosTokenIds == [2])
+        #expect(try GenerationConfig.fromHuggingFace(Data(#"{"eos_token_id": [128001, 128009], "temperature": 0.6}"#.utf8), file: "g.json").eosTokenIds == [128001, 128009])
+        #expect(try GenerationConfig.fromHuggingFace(Data(#"{"do_sample": true}"#.utf8), file: "g.json").eosTokenIds == [])
+        #expect { try GenerationConfig.fromHuggingFace(Data("[]".utf8), file: "g.json") } throws: { "\($0)" == "g.json: '(top level)' must be a JSON object, not array" }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FinchModels
+import FinchSupport
 import FinchTensor
 
 /// A safetensors file from a header string and a data buffer.
@@ -81,9 +82,9 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
         for shard in names.dropLast() {
             #expect(try readFile(dir + "/" + shard) == readFile(fixtureURL("sharded/" + shard).path), "\(shard)")
         }
-        let index = try JSONParser.parse(String(decoding: readFile(dir + "/model.safetensors.index.json"), as: UTF8.self))
-        let refIndex = try JSONParser.parse(String(decoding: readFile(fixtureURL("sharded/model.safetensors.index.json").path), as: UTF8.self))
-        #expect(index["metadata"]?["total_size"] == .number("272"))
+        let index = try JSON.parse(readFile(dir + "/model.safetensors.index.json"), options: .strict)
+        let refIndex = try JSON.parse(readFile(fixtureURL("sharded/model.safetensors.index.json").path), options: .strict)
+        #expect(index["metadata"]?["total_size"] == .int(272))
         #expect(index["weight_map"] == refIndex["weight_map"], "same tensor → shard map (both sorted)")
         let back = try SafetensorsCheckpoint(folder: dir)
         #expect(back.tensorNames == ref.tensorNames)
@@ -191,7 +192,7 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)))
         }
         #expect(throws: SafetensorsError.sizeOverflow(path: "t.safetensors", tensor: "a")) {
-            try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}}"#))
+            try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[9223372036854775807],"data_offsets":[0,8]}}"#))
         }
         #expect(throws: SafetensorsError.invalidTensorEntry(path: "t.safetensors", tensor: "a", reason: "invalid data_offsets [8, 0]")) {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: [UInt8](repeating: 0, count: 8)))
@@ -224,7 +225,8 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
         #expect(throws: SafetensorsError.bufferSizeMismatch(path: "t.safetensors", dataEnd: 8, bufferSize: 0)) {  // no data at all
             try parseSafetensors(safetensorsBytes(f32x2))
         }
-        #expect(throws: SafetensorsError.invalidTensorEntry(path: "t.safetensors", tensor: "a", reason: "invalid data_offsets [18446744073709551608, 18446744073709551615]")) {
+        // Offsets beyond Int (no file is that large) stop at the strict JSON parser, naming the number.
+        #expect(throws: SafetensorsError.invalidJSON(path: "t.safetensors", error: "number 18446744073709551608 is out of range at byte 47")) {
             try parseSafetensors(safetensorsBytes(#"{"a":{"dtype":"U8","shape":[7],"data_offsets":[18446744073709551608,18446744073709551615]}}"#))
         }
     }
@@ -254,20 +256,5 @@ func values<T>(_ file: SafetensorsFile, _ name: String, as: T.Type) -> [T] {
         #expect(throws: SafetensorsError.missingTensor(path: dir + "/s.safetensors", tensor: "y")) { try SafetensorsCheckpoint(folder: dir) }
         try #"{"weight_map":{"x":"gone.safetensors"}}"#.write(toFile: indexPath, atomically: true, encoding: .utf8)
         #expect(throws: SafetensorsError.cannotOpen(path: dir + "/gone.safetensors", reason: "No such file or directory")) { try SafetensorsCheckpoint(folder: dir) }
-    }
-}
-
-@Suite struct FormatsJSONTests {
-    @Test func parsesStrictJSON() throws {
-        let v = try JSONParser.parse(#" {"a": [1, -2.5e3, true, false, null], "s": "\u00e9\ud83e\udd9c\n\"", "big": 18446744073709551615} "#)
-        #expect(v["a"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
-        #expect(v["s"]?.string == "é🦜\n\"")
-        #expect(v["big"]?.uint64 == .max)
-        #expect(v["a"]?.array?[1].uint64 == nil)
-        for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\x\"", "\"\u{01}\"", "{\"a\" 1}", "tru", "\"\\ud800\"", "[1] 2"] {
-            #expect(throws: JSONError.self, "\(bad)") { try JSONParser.parse(bad) }
-        }
-        #expect(jsonQuoted("a\"b\\c\n\u{01}é") == #""a\"b\\c\n\u0001é""#)
-        #expect(pythonJSONQuoted("é\u{1F99C}") == #""\u00e9\ud83e\udd9c""#)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinchModels
+import FinchSupport
 
 /// Chat templates render exactly the text transformers' apply_chat_template gives
 /// (fixtures: scripts/reference/template_fixtures.py).
@@ -40,16 +41,15 @@ import Testing
     /// fixture was written in (role, content, type, function, …) is restored from a fixed list.
     static func value(_ any: Any) -> TemplateValue {
         let text = (try? JSONSerialization.data(withJSONObject: any, options: [.fragmentsAllowed])) ?? Data()
-        return (try? JSONParser.parse([UInt8](text), options: .lenient)).map(convert) ?? .none
+        return (try? JSON.parse(text, options: .lenient)).map(convert) ?? .none
     }
 
-    static func convert(_ j: JSONValue) -> TemplateValue {
+    static func convert(_ j: JSON) -> TemplateValue {
         switch j {
         case .null: return .none
         case .bool(let b): return .bool(b)
-        case .number(let text):
-            let d = Double(text) ?? .nan
-            return d == d.rounded() && abs(d) < 1e15 ? .int(Int(d)) : .double(d)
+        case .int(let i): return .int(i)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? .int(Int(d)) : .double(d)
         case .string(let s): return .string(s)
         case .array(let a): return .array(a.map(convert))
         case .object(let o):

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FinchSupport
 @testable import FinchLang
 @testable import FinchNotebook
 @testable import FinchTensor

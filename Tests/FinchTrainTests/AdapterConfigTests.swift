@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FinchSupport
 @testable import FinchTrain
 
 /// adapter_config.json: numbers read exactly and checked; a bad field is named, never a trap or a silent Int.min.
@@ -18,5 +19,8 @@ import Testing
         #expect { try parse(#"{"r":8,"lora_alpha":-1}"#) } throws: { "\($0)" == "lora_alpha must be a positive number (got -1)" }
         #expect { try parse(#"{"r":8,"use_dora":true}"#) } throws: { "\($0)" == "DoRA adapters are not supported" }
         #expect { try parse(#"[1]"#) } throws: { "\($0)" == "is not a JSON object" }
+        // a wrong type is named, not silently replaced by the default
+        #expect { try parse(#"{"r":8,"lora_alpha":"16"}"#) } throws: { "\($0)" == "lora_alpha must be a number" }
+        #expect { try parse(#"{"r":8,"use_rslora":"yes"}"#) } throws: { "\($0)" == "use_rslora must be true or false" }
     }
 }

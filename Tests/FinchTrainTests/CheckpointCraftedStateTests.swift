@@ -46,6 +46,11 @@ import Testing
             #expect(throws: TrainError.self, "\(what)") { try fresh.resume(from: dir) }
             #expect(fresh.model.trainableParameters.flatMap { $0.tensor.toArray() } == before, "\(what): the model changed")
         }
+        // a field of the wrong type is named (state.json is read with the one JSON parser, field by field)
+        try JSONSerialization.data(withJSONObject: with { $0["cursor"] = 2.5 }).write(to: URL(fileURLWithPath: dir + "/state.json"))
+        #expect { try trainer(dir + "-unused").resume(from: dir) } throws: { "\($0)".contains("'cursor' must be a whole number") }
+        try JSONSerialization.data(withJSONObject: with { $0["tensors"] = ["param.x": "0,1"] }).write(to: URL(fileURLWithPath: dir + "/state.json"))
+        #expect { try trainer(dir + "-unused").resume(from: dir) } throws: { "\($0)".contains("'tensors.param.x' must be [offset, count]") }
         // the untouched state still resumes
         try good.write(to: URL(fileURLWithPath: dir + "/state.json"))
         try trainer(dir + "-unused").resume(from: dir)

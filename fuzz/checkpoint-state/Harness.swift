@@ -5,7 +5,7 @@ import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(bytes: data, count: size)) else { return 0 }
+    guard let state = try? CheckpointState(parsing: Data(bytes: data, count: size), file: "state.json") else { return 0 }
     let params: [(name: String, count: Int)] = [("a", 8), ("b", 4), ("c", 0)]
     if let layout = try? state.layout(floats: 100, parameters: params, totalSteps: 10, rows: 6) {
         // what passes the checks is safe to use: every range inside the blob, one per parameter

@@ -1,5 +1,5 @@
 // libFuzzer harness for config.json, generation_config.json and adapter_config.json as Finch reads them
-// (ModelConfig.fromHuggingFace, the exact integer readers for token ids, PEFTLoraSettings). Build and run:
+// (ModelConfig.fromHuggingFace, GenerationConfig, FinchSupport's JSON fields, PEFTLoraSettings). Build and run:
 //   fuzz/run.sh model-config SECONDS
 import Foundation
 
@@ -12,8 +12,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = c.parameterCount
     }
     // generation_config.json / adapter_config.json: token ids and ranks through the exact readers
-    if let json = (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] {
-        for (_, v) in json { _ = exactInt(v); _ = exactInts(v) }
+    if let g = try? GenerationConfig.fromHuggingFace(bytes, file: "generation_config.json") { _ = g.eosTokenIds.count }
+    if let f = try? JSONFields(parsing: bytes, file: "f.json"), let members = f.json.objectValue {
+        for (k, _) in members { _ = try? f.int(k); _ = f.tokenIds(k); _ = try? f.object(k) }
     }
     if let a = try? PEFTLoraSettings.parse(bytes) {
         precondition(a.rank > 0 && a.rank <= 1 << 16 && a.alpha > 0 && a.dropout >= 0 && a.dropout < 1)

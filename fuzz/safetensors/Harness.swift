@@ -1,4 +1,5 @@
-// libFuzzer harness for the safetensors reader and the JSON parser behind it and the shard index.
+// libFuzzer harness for the safetensors reader and the one JSON parser (FinchSupport, strict mode) behind it
+// and the shard index.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let buffer = UnsafeRawBufferPointer(start: data, count: size)
@@ -11,7 +12,7 @@ public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         sink &+= file.metadata?.count ?? 0
     }
     // The same bytes as a bare JSON document (the shard index path).
-    if let v = try? JSONParser.parse(buffer) { sink &+= v["weight_map"]?.object?.count ?? 0 }
+    if let v = try? JSON.parse(buffer, options: .strict) { sink &+= v["weight_map"]?.objectValue?.count ?? 0 }
     if sink == 0x5EED_F1CC { print("") }
     return 0
 }

@@ -10,7 +10,7 @@ OUT=.build/fuzz-tokenizer
 mkdir -p "$OUT/corpus"
 swiftc -sanitize=fuzzer,address -parse-as-library -O -g \
     -module-name FinchFuzzTokenizer -o "$OUT/fuzz-tokenizer" \
-    Sources/FinchModels/Tokenizer/*.swift Sources/FinchModels/Template/*.swift fuzz/tokenizer/harness.swift
+    Sources/FinchSupport/JSON*.swift Sources/FinchModels/Tokenizer/*.swift Sources/FinchModels/Template/*.swift fuzz/tokenizer/harness.swift
 # Seeds: selector byte + file.
 seed() { { printf "\\x$1"; cat "$2"; } > "$OUT/corpus/seed-$(basename "$2")-$1"; }
 for f in fuzz/tokenizer/seeds/*.json; do seed 00 "$f"; done

@@ -1,5 +1,8 @@
 // Which files make up which split: split specs with slicing, split names inferred from file names,
 // and the `configs:` block of a dataset card. Pure functions over names (no I/O), so they are fuzzed.
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 import Foundation
 
 public struct SplitSpec: Equatable, Sendable {

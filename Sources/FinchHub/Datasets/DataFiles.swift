@@ -1,5 +1,8 @@
 // Readers for local data files: JSON (an array of objects, or an object of equal-length columns, or
 // JSON Lines saved as .json), JSON Lines, CSV (RFC 4180 quoting; numbers inferred per column).
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 import Foundation
 
 enum DataFiles {
@@ -12,15 +15,15 @@ enum DataFiles {
         switch ext {
         case "json":
             do {
-                return try fromJSON(try JSON.parse(data), source: name)
-            } catch let e as JSONParseError {
+                return try fromJSON(try JSON.parse(data, options: .lenient), source: name)
+            } catch let e as JSONError {
                 // `datasets` also reads JSON Lines saved as .json
-                if let rows = try? JSON.parseLines(data), rows.count > 1 { return try fromRecords(rows, source: name) }
-                throw DatasetError.parse(source: name, detail: e.description)
+                if let rows = try? JSON.parseLines(data, options: .lenient), rows.count > 1 { return try fromRecords(rows, source: name) }
+                throw DatasetError.parse(source: name, detail: "invalid JSON: \(e)")
             }
         case "jsonl":
-            do { return try fromRecords(try JSON.parseLines(data), source: name) }
-            catch let e as JSONParseError { throw DatasetError.parse(source: name, detail: e.description) }
+            do { return try fromRecords(try JSON.parseLines(data, options: .lenient), source: name) }
+            catch let e as JSONError { throw DatasetError.parse(source: name, detail: e.description) }
         case "csv": return try fromCSV(data, source: name)
         default: throw DatasetError.unsupportedFormat(path: name)
         }

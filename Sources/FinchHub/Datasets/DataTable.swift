@@ -1,5 +1,8 @@
 // A table of rows with named columns, as `load_dataset` returns it. Values are JSON values; every row
 // has every column (checked at load time, so a bad row is reported once, with its index and field).
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 import Foundation
 
 public struct DataTable: Sendable, CustomStringConvertible {

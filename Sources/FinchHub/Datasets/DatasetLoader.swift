@@ -1,6 +1,7 @@
 // `load_dataset(source, name, split)`: local files and folders, or a Hub dataset repo whose data files
 // are found as the `datasets` library finds them for JSON/JSONL/CSV repos: the `configs:` block of the
 // README's front matter when present, else split names in file and folder names, else all files = train.
+import FinchSupport
 import Foundation
 
 public struct DatasetLoader {

@@ -2,6 +2,7 @@
 // response headers parsed, bodies to memory (bounded) or streamed to a file with progress, Range,
 // timeouts, retry with backoff on 5xx and timeouts. HTTPS is always verified; plain http is allowed
 // only for loopback hosts (the test server). Credentials are the caller's business: see HubClient.
+import FinchSupport
 import Foundation
 import CCurl
 
@@ -47,7 +48,7 @@ public struct HTTPResponse {
     public var isRedirect: Bool { (300..<400).contains(status) && headers["Location"] != nil }
     public var isSuccess: Bool { (200..<300).contains(status) }
     public var text: String { String(decoding: body, as: UTF8.self) }
-    public func json() throws -> JSON { try JSON.parse(body) }
+    public func json() throws -> JSON { try JSON.parse(body, options: .lenient) }
 }
 
 public enum HTTPError: Error, CustomStringConvertible {

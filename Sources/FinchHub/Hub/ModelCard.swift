@@ -1,5 +1,6 @@
 // The model card generated for an adapter folder: YAML front matter the Hub understands (base_model,
 // library_name, tags, datasets) and the LoRA settings and training summary in prose and tables.
+import FinchSupport
 import Foundation
 
 public struct ModelCardInfo: Sendable {
@@ -30,9 +31,9 @@ public enum ModelCard {
     /// Builds README.md text from `adapter_config.json` (and `training_summary.json` when present).
     public static func generate(folder: String, repo: String, info: ModelCardInfo) throws -> String {
         var adapter: JSON = .object([])
-        if let d = FileManager.default.contents(atPath: folder + "/adapter_config.json") { adapter = try JSON.parse(d) }
+        if let d = FileManager.default.contents(atPath: folder + "/adapter_config.json") { adapter = try JSON.parse(d, options: .lenient) }
         var summary = info.summary
-        if summary.isEmpty, let d = FileManager.default.contents(atPath: folder + "/training_summary.json"), let o = try? JSON.parse(d).objectValue {
+        if summary.isEmpty, let d = FileManager.default.contents(atPath: folder + "/training_summary.json"), let o = try? JSON.parse(d, options: .lenient).objectValue {
             summary = o
         }
         let base = info.baseModel ?? adapter["base_model_name_or_path"]?.stringValue

@@ -1,6 +1,7 @@
 // Upload (`push`): create the repo if needed, ask preupload which files are LFS, upload LFS objects
 // through the batch API (basic or multipart, sha256 oids, objects the server has are skipped), then
 // one NDJSON commit, so an interrupted push never leaves a partial commit.
+import FinchSupport
 import Foundation
 
 public struct UploadResult: Sendable {

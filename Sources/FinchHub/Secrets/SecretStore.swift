@@ -46,7 +46,7 @@ public struct SecretStore {
         let data = try Files.read(path)
         if data.isEmpty { return [] }
         let json: JSON
-        do { json = try JSON.parse(data) } catch { throw SecretError.corruptStore(path: path, detail: "\(error)") }
+        do { json = try JSON.parse(data, options: .lenient) } catch { throw SecretError.corruptStore(path: path, detail: "\(error)") }
         guard case .object(let pairs) = json else { throw SecretError.corruptStore(path: path, detail: "expected a JSON object") }
         var out: [(String, String)] = []
         for (k, v) in pairs {

@@ -1,6 +1,9 @@
 // A small YAML subset reader for dataset cards' front matter: block mappings and sequences, plain and
 // quoted scalars, flow lists, `|`/`>` blocks. Enough for `configs:`, `license:`, `tags:`; anything it
 // does not understand becomes a string rather than an error, since the card is advisory.
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 import Foundation
 
 enum MiniYAML {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 #if canImport(FinchTensor)
 import FinchTensor
 #endif
@@ -95,13 +98,18 @@ public struct ModelConfig: Equatable, Sendable {
         return vocabSize * hiddenSize * (tieWordEmbeddings ? 1 : 2) + numHiddenLayers * perLayer + hiddenSize
     }
 
-    /// Parses a Hugging Face `config.json`.
+    /// Parses a Hugging Face `config.json`; a problem names the file and the field.
     public static func fromHuggingFace(_ data: Data, file: String) throws -> ModelConfig {
-        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ModelError.invalidFile(file, problem: "is not a JSON object")
+        do { return try fromHuggingFace(try JSONFields(parsing: data, file: file)) } catch let e as JSONFieldError {
+            if e.field == "(top level)" { throw ModelError.invalidFile(file, problem: e.problem) }
+            throw ModelError.invalidConfig(file: e.file, key: e.field, problem: e.problem)
         }
-        let modelType = (json["model_type"] as? String) ?? ""
-        let archName = (json["architectures"] as? [String])?.first ?? modelType
+    }
+
+    static func fromHuggingFace(_ f: JSONFields) throws -> ModelConfig {
+        let file = f.file
+        let modelType = try f.string("model_type") ?? ""
+        let archName = try f.strings("architectures")?.first ?? modelType
         let arch: Architecture
         switch modelType {
         case "llama": arch = .llama
@@ -109,64 +117,47 @@ public struct ModelConfig: Equatable, Sendable {
         case "qwen2": arch = .qwen2
         default: throw ModelError.unsupportedArchitecture(modelType.isEmpty ? archName : "\(modelType) (\(archName))", file: file)
         }
-        func int(_ key: String, default value: Int? = nil) throws -> Int {
-            if let v = exactInt(json[key]) { return v }
-            if json[key] == nil, let value { return value }
-            if let n = json[key] as? NSNumber, !isJSONBool(n) {
-                throw ModelError.invalidConfig(file: file, key: key, problem: "must be a whole number no larger than \(Int.max) (got \(json[key]!))")
-            }
-            throw ModelError.invalidConfig(file: file, key: key, problem: json[key] == nil ? "is missing" : "must be an integer")
-        }
-        func float(_ key: String, default value: Float) throws -> Float {
-            guard let v = json[key] else { return value }
-            if let d = v as? Double { return Float(d) }
-            if let i = v as? Int { return Float(i) }
-            throw ModelError.invalidConfig(file: file, key: key, problem: "must be a number")
-        }
-        if let act = json["hidden_act"] as? String, act != "silu" {
+        if let act = try f.string("hidden_act"), act != "silu" {
             throw ModelError.invalidConfig(file: file, key: "hidden_act", problem: "'\(act)' is not supported (only silu)")
         }
-        let heads = try int("num_attention_heads")
+        let heads = try f.requiredInt("num_attention_heads")
         // transformers ≥ 5 nests rope settings in rope_parameters; older files use rope_theta + rope_scaling.
-        let ropeParams = (json["rope_parameters"] as? [String: Any]) ?? (json["rope_scaling"] as? [String: Any]) ?? [:]
-        var theta = try float("rope_theta", default: 10_000)
-        if let t = ropeParams["rope_theta"] as? Double { theta = Float(t) }
-        let scaling = try parseRopeScaling(ropeParams, file: file)
-        var eos: [Int] = []
-        if let e = exactInt(json["eos_token_id"]) { eos = [e] } else if let e = exactInts(json["eos_token_id"]) { eos = e }
+        let rope = try f.object("rope_parameters") ?? f.object("rope_scaling")
+        let theta = try rope?.double("rope_theta") ?? f.double("rope_theta") ?? 10_000
+        let eos = f.tokenIds("eos_token_id")
+        let attentionBias = try f.bool("attention_bias") ?? false
         let config = ModelConfig(
             architecture: arch,
-            vocabSize: try int("vocab_size"),
-            hiddenSize: try int("hidden_size"),
-            intermediateSize: try int("intermediate_size"),
-            numHiddenLayers: try int("num_hidden_layers"),
+            vocabSize: try f.requiredInt("vocab_size"),
+            hiddenSize: try f.requiredInt("hidden_size"),
+            intermediateSize: try f.requiredInt("intermediate_size"),
+            numHiddenLayers: try f.requiredInt("num_hidden_layers"),
             numAttentionHeads: heads,
-            numKeyValueHeads: try int("num_key_value_heads", default: heads),
-            headDim: json["head_dim"] == nil || json["head_dim"] is NSNull ? nil : try int("head_dim"),
-            rmsNormEps: try float("rms_norm_eps", default: 1e-6),
-            ropeTheta: theta,
-            ropeScaling: scaling,
-            maxPositionEmbeddings: try int("max_position_embeddings", default: 2048),
-            tieWordEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? (arch == .qwen2 ? true : false),
-            qkvBias: arch == .qwen2 ? true : ((json["attention_bias"] as? Bool) ?? false),
-            oBias: arch == .qwen2 ? false : ((json["attention_bias"] as? Bool) ?? false),
-            mlpBias: (json["mlp_bias"] as? Bool) ?? false,
-            bosTokenId: exactInt(json["bos_token_id"]),
+            numKeyValueHeads: try f.int("num_key_value_heads") ?? heads,
+            headDim: try f.int("head_dim"),
+            rmsNormEps: Float(try f.double("rms_norm_eps") ?? 1e-6),
+            ropeTheta: Float(theta),
+            ropeScaling: try rope.map(parseRopeScaling) ?? .none,
+            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? 2048,
+            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? (arch == .qwen2),
+            qkvBias: arch == .qwen2 ? true : attentionBias,
+            oBias: arch == .qwen2 ? false : attentionBias,
+            mlpBias: try f.bool("mlp_bias") ?? false,
+            bosTokenId: f["bos_token_id"]?.intValue,
             eosTokenIds: eos)
         try config.validate(file: file)
         return config
     }
 
-    static func parseRopeScaling(_ p: [String: Any], file: String) throws -> RopeTable.Scaling {
-        let type = (p["rope_type"] as? String) ?? (p["type"] as? String) ?? "default"
+    static func parseRopeScaling(_ p: JSONFields) throws -> RopeTable.Scaling {
+        let type = try p.string("rope_type") ?? p.string("type") ?? "default"
         func num(_ k: String) throws -> Float {
-            if let d = p[k] as? Double { return Float(d) }
-            if let i = p[k] as? Int { return Float(i) }
-            throw ModelError.invalidConfig(file: file, key: "rope_scaling.\(k)", problem: "is missing or not a number")
+            guard let d = try p.double(k) else { throw p.error(k, "is missing or not a number") }
+            return Float(d)
         }
         func positions(_ v: Float) throws -> Int {
             guard let n = Int(exactly: v), n > 0 else {
-                throw ModelError.invalidConfig(file: file, key: "rope_scaling.original_max_position_embeddings", problem: "must be a positive whole number (got \(v))")
+                throw p.error("original_max_position_embeddings", "must be a positive whole number (got \(v))")
             }
             return n
         }
@@ -178,29 +169,18 @@ public struct ModelConfig: Equatable, Sendable {
                            highFreqFactor: try num("high_freq_factor"),
                            originalMaxPositions: try positions(try num("original_max_position_embeddings")))
         default:
-            throw ModelError.invalidConfig(file: file, key: "rope_scaling.rope_type", problem: "'\(type)' is not supported (default, linear, llama3)")
+            throw p.error("rope_type", "'\(type)' is not supported (default, linear, llama3)")
         }
     }
 }
 
-/// A JSON number (from JSONSerialization) as an Int when it is a whole number that fits: `as? Int`
-/// would turn 1e39 into Int.min and 2.5 into 2.
-public func exactInt(_ v: Any?) -> Int? {
-    guard let n = v as? NSNumber, !isJSONBool(n) else { return nil }
-    let d = n.doubleValue
-    guard d.isFinite, d == d.rounded(), abs(d) <= 9.2e18 else { return nil }
-    let i = n.int64Value
-    guard Double(i) == d else { return nil }  // a double's value, not a truncation
-    return Int(i)
-}
+/// The fields of `generation_config.json` Finch uses.
+public struct GenerationConfig: Equatable, Sendable {
+    /// One id or several (Llama 3 stops at <|eot_id|> and <|end_of_text|>); empty when absent.
+    public var eosTokenIds: [Int]
 
-/// true/false from JSONSerialization (an NSNumber whose type is char); `is Bool` also matches 0 and 1.
-public func isJSONBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
-
-/// A JSON array of whole numbers (e.g. several eos_token_id) as [Int]; nil if any element is not one.
-public func exactInts(_ v: Any?) -> [Int]? {
-    guard let a = v as? [Any] else { return nil }
-    var out: [Int] = []
-    for x in a { guard let i = exactInt(x) else { return nil }; out.append(i) }
-    return out
+    public static func fromHuggingFace(_ data: Data, file: String) throws -> GenerationConfig {
+        let f = try JSONFields(parsing: data, file: file)
+        return GenerationConfig(eosTokenIds: f.tokenIds("eos_token_id"))
+    }
 }

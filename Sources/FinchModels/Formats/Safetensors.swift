@@ -13,6 +13,9 @@
 //
 // Sharded checkpoints: `model.safetensors.index.json` = {"metadata": {"total_size": …},
 // "weight_map": {"<tensor>": "model-00001-of-00002.safetensors", …}}; see `SafetensorsCheckpoint`.
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 #if canImport(FinchTensor)
 import FinchTensor
 #endif
@@ -150,11 +153,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard Int(n) <= bytes.count - 8 else { throw SafetensorsError.headerPastEnd(path: path, length: n, fileSize: bytes.count) }
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + Int(n))])
         guard headerBytes.first == UInt8(ascii: "{") else { throw SafetensorsError.headerNotObject(path: path) }
-        let header: JSONValue
-        do { header = try JSONParser.parse(headerBytes) } catch let e as JSONError {
+        let header: JSON
+        do { header = try JSON.parse(headerBytes, options: .strict) } catch let e as JSONError {
             throw SafetensorsError.invalidJSON(path: path, error: e.description)
         }
-        guard let members = header.object else { throw SafetensorsError.headerNotObject(path: path) }
+        guard let members = header.objectValue else { throw SafetensorsError.headerNotObject(path: path) }
         dataOffset = 8 + Int(n)
         let bufferSize = bytes.count - dataOffset
 
@@ -162,10 +165,10 @@ public final class SafetensorsFile: @unchecked Sendable {
         var infos: [SafetensorsTensorInfo] = []
         for (name, entry) in members {
             if name == "__metadata__" {
-                guard let obj = entry.object else { throw SafetensorsError.invalidMetadata(path: path, reason: "must be an object of strings") }
+                guard let obj = entry.objectValue else { throw SafetensorsError.invalidMetadata(path: path, reason: "must be an object of strings") }
                 var m = [String: String]()
                 for (k, v) in obj {
-                    guard let s = v.string else { throw SafetensorsError.invalidMetadata(path: path, reason: "value of \"\(k)\" is not a string") }
+                    guard let s = v.stringValue else { throw SafetensorsError.invalidMetadata(path: path, reason: "value of \"\(k)\" is not a string") }
                     m[k] = s
                 }
                 metadata = m
@@ -187,21 +190,21 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.index = index
     }
 
-    static func tensorInfo(_ name: String, _ entry: JSONValue, path: String) throws -> SafetensorsTensorInfo {
+    static func tensorInfo(_ name: String, _ entry: JSON, path: String) throws -> SafetensorsTensorInfo {
         func bad(_ reason: String) -> SafetensorsError { .invalidTensorEntry(path: path, tensor: name, reason: reason) }
-        guard entry.object != nil else { throw bad("entry is not an object") }
-        guard let dtypeName = entry["dtype"]?.string else { throw bad("missing or non-string \"dtype\"") }
+        guard entry.objectValue != nil else { throw bad("entry is not an object") }
+        guard let dtypeName = entry["dtype"]?.stringValue else { throw bad("missing or non-string \"dtype\"") }
         guard let dtype = SafetensorsDType(rawValue: dtypeName) else { throw SafetensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName) }
-        guard let shapeJSON = entry["shape"]?.array else { throw bad("missing \"shape\" array") }
+        guard let shapeJSON = entry["shape"]?.arrayValue else { throw bad("missing \"shape\" array") }
         let dims = try shapeJSON.map { d in
-            guard let u = d.uint64 else { throw bad("shape entries must be non-negative integers") }
+            guard let u = d.uint64Value else { throw bad("shape entries must be non-negative integers") }
             return u
         }
         guard let (shape, count) = checkedShape(dims) else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
         let (bytes, o) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !o else { throw SafetensorsError.sizeOverflow(path: path, tensor: name) }
-        guard let offsets = entry["data_offsets"]?.array, offsets.count == 2,
-              let b64 = offsets[0].uint64, let e64 = offsets[1].uint64 else { throw bad("\"data_offsets\" must be two non-negative integers") }
+        guard let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
+              let b64 = offsets[0].uint64Value, let e64 = offsets[1].uint64Value else { throw bad("\"data_offsets\" must be two non-negative integers") }
         guard let begin = Int(exactly: b64), let end = Int(exactly: e64), begin <= end else {
             throw bad("invalid data_offsets [\(b64), \(e64)]")
         }

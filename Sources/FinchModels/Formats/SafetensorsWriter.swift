@@ -73,7 +73,7 @@ public struct SafetensorsWriter {
         var first = true
         if let metadata {
             json += "\"__metadata__\":{"
-            json += metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }.joined(separator: ",")
+            json += metadata.keys.sorted().map { "\(JSON.quoted($0)):\(JSON.quoted(metadata[$0]!))" }.joined(separator: ",")
             json += "}"
             first = false
         }
@@ -81,7 +81,7 @@ public struct SafetensorsWriter {
         for t in order {
             if !first { json += "," }
             first = false
-            json += "\(jsonQuoted(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + t.byteCount)]}"
+            json += "\(JSON.quoted(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + t.byteCount)]}"
             offset += t.byteCount
         }
         json += "}"
@@ -133,35 +133,16 @@ public struct SafetensorsWriter {
             for t in shard { weightMap[t.name] = name }
         }
         let total = pending.reduce(0) { $0 + $1.byteCount }
-        var index = "{\n  \"metadata\": {\n    \"total_size\": \(total)\n  },\n  \"weight_map\": {\n"
-        index += weightMap.keys.sorted().map { "    \(pythonJSONQuoted($0)): \(pythonJSONQuoted(weightMap[$0]!))" }.joined(separator: ",\n")
-        index += "\n  }\n}\n"
+        // as transformers writes it: json.dumps(indent=2, sort_keys=True), ASCII only
+        let index = JSON.obj(["metadata": .obj(["total_size": .int(total)]),
+                              "weight_map": .object(weightMap.map { ($0.key, .string($0.value)) })])
+            .serialized(sortKeys: true, indent: 2, asciiOnly: true) + "\n"
         let indexName = "\(baseName).safetensors.index.json"
         try AtomicFile.write(to: dir + indexName) { try $0.write(Array(index.utf8)) }
         return names + [indexName]
     }
 }
 
-/// A JSON string as Python's json.dumps writes it (ensure_ascii: non-ASCII as \uXXXX).
-public func pythonJSONQuoted(_ s: String) -> String {
-    var out = "\""
-    for u in s.utf16 {
-        switch u {
-        case 0x22: out += "\\\""
-        case 0x5C: out += "\\\\"
-        case 0x0A: out += "\\n"
-        case 0x0D: out += "\\r"
-        case 0x09: out += "\\t"
-        case 0x08: out += "\\b"
-        case 0x0C: out += "\\f"
-        case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(UInt8(u)))
-        default:
-            let hex = String(u, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        }
-    }
-    return out + "\""
-}
 
 /// A checkpoint in Hugging Face layout: `model.safetensors`, or shards listed by `model.safetensors.index.json`.
 public final class SafetensorsCheckpoint: @unchecked Sendable {
@@ -187,16 +168,16 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             location = loc
             return
         }
-        let index: JSONValue
-        do { index = try JSONParser.parse(indexFile.bytes) } catch let e as JSONError {
+        let index: JSON
+        do { index = try JSON.parse(indexFile.bytes, options: .strict) } catch let e as JSONError {
             throw SafetensorsError.badIndex(path: indexPath, reason: e.description)
         }
-        guard let map = index["weight_map"]?.object else { throw SafetensorsError.badIndex(path: indexPath, reason: "no \"weight_map\" object") }
+        guard let map = index["weight_map"]?.objectValue else { throw SafetensorsError.badIndex(path: indexPath, reason: "no \"weight_map\" object") }
         var shardNames = [String]()
         var shardIndex = [String: Int]()
         var wanted = [(String, Int)]()
         for (tensor, shard) in map {
-            guard let name = shard.string else { throw SafetensorsError.badIndex(path: indexPath, reason: "shard of \"\(tensor)\" is not a string") }
+            guard let name = shard.stringValue else { throw SafetensorsError.badIndex(path: indexPath, reason: "shard of \"\(tensor)\" is not a string") }
             // Shard names come from an untrusted file: plain file names in this folder only.
             guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != ".." else {
                 throw SafetensorsError.badIndex(path: indexPath, reason: "shard name \"\(name)\" is not a plain file name")

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchTensor
 
 /// How `load_model` should prepare weights.
@@ -143,11 +144,11 @@ public enum ModelLoader {
         // Weights: one file, or shards listed in the index.
         var files: [String] = []
         if let index = read("model.safetensors.index.json") {
-            guard let json = (try? JSONSerialization.jsonObject(with: index)) as? [String: Any],
-                  let map = json["weight_map"] as? [String: String] else {
+            guard let map = (try? JSON.parse(index, options: .strict))?["weight_map"]?.objectValue,
+                  let shards = Optional(map.compactMap { $0.1.stringValue }), shards.count == map.count else {
                 throw ModelError.invalidFile(dir.appendingPathComponent("model.safetensors.index.json").path, problem: "has no weight_map")
             }
-            files = Array(Set(map.values)).sorted()
+            files = Array(Set(shards)).sorted()
         } else if FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) {
             files = ["model.safetensors"]
         } else {
@@ -182,8 +183,9 @@ public enum ModelLoader {
         if let jinja = read("chat_template.jinja") { templateSource = String(decoding: jinja, as: UTF8.self) }
         let template = try templateSource.map { try ChatTemplate(source: $0) }
         var eos = config.eosTokenIds
-        if let gen = read("generation_config.json"), let json = (try? JSONSerialization.jsonObject(with: gen)) as? [String: Any] {
-            if let e = exactInt(json["eos_token_id"]) { eos = [e] } else if let e = exactInts(json["eos_token_id"]) { eos = e }
+        if let gen = read("generation_config.json"),
+           let e = (try? GenerationConfig.fromHuggingFace(gen, file: "generation_config.json"))?.eosTokenIds, !e.isEmpty {
+            eos = e
         }
         if eos.isEmpty, let e = tokenizer.eosTokenId { eos = [e] }
         return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 
 /// Filters, tests, string/dict methods and global functions available to templates.
 enum TemplateBuiltins {
@@ -393,22 +396,7 @@ enum TemplateBuiltins {
             if d.isNaN { return "NaN" }
             if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
             return pythonFloat(d)
-        case .string(let s):
-            var out = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                default:
-                    if c.value < 0x20 { out += String(format: "\\u%04x", c.value) } else { out.unicodeScalars.append(c) }
-                }
-            }
-            return out + "\""
+        case .string(let s): return JSON.quoted(s)  // json.dumps(ensure_ascii=False)
         case .array(let a):
             if a.isEmpty { return "[]" }
             let items = try a.map { try json($0, indent: indent, level: level + 1) }

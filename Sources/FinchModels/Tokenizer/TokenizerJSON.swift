@@ -1,3 +1,6 @@
+#if canImport(FinchSupport)
+import FinchSupport
+#endif
 import Foundation
 
 extension Tokenizer {
@@ -6,7 +9,7 @@ extension Tokenizer {
     /// config key) takes precedence over the config's. `tokenizerFile`/`configFile` name the files in errors.
     public convenience init(tokenizerJSON: Data, config: Data? = nil, chatTemplate: String? = nil,
                             tokenizerFile: String = "tokenizer.json", configFile: String = "tokenizer_config.json") throws {
-        let r = JSONReader(file: tokenizerFile)
+        let r = TokenizerFileReader(file: tokenizerFile)
         let root = try r.object(try r.parse([UInt8](tokenizerJSON)), "(top level)")
 
         // Model
@@ -71,7 +74,7 @@ extension Tokenizer {
 
         // Config
         if let config {
-            let c = JSONReader(file: configFile)
+            let c = TokenizerFileReader(file: configFile)
             let cfg = try c.object(try c.parse([UInt8](config)), "(top level)")
             var known = Set(added.map { $0.id })
             if !c.isNull(cfg["added_tokens_decoder"]) {
@@ -82,7 +85,7 @@ extension Tokenizer {
                         throw TokenizerError.invalidValue(file: configFile, path: path, reason: "key is not a token id")
                     }
                     var obj = try c.object(v, path)
-                    obj["id"] = .number(String(id))
+                    obj["id"] = .int(id)
                     let t = try Self.addedToken(obj.value, path: path, c)
                     if !known.contains(id) { parts.added.append(t); known.insert(id) }
                 }
@@ -126,7 +129,7 @@ extension Tokenizer {
         self.init(parts)
     }
 
-    static func addedToken(_ v: JSONValue, path: String, _ r: JSONReader) throws -> AddedToken {
+    static func addedToken(_ v: JSON, path: String, _ r: TokenizerFileReader) throws -> AddedToken {
         let o = try r.object(v, path)
         let content = try r.string(o["content"], "\(path).content")
         guard !content.isEmpty else { throw TokenizerError.invalidValue(file: r.file, path: "\(path).content", reason: "empty token") }
@@ -139,20 +142,20 @@ extension Tokenizer {
             normalized: try r.bool(o["normalized"], "\(path).normalized", default: true))
     }
 
-    static func pattern(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws -> (literal: String?, regex: String?) {
+    static func pattern(_ v: JSON?, _ path: String, _ r: TokenizerFileReader) throws -> (literal: String?, regex: String?) {
         let o = try r.object(v, path)
         if let s = o["String"] { return (try r.string(s, "\(path).String"), nil) }
         if let s = o["Regex"] { return (nil, try r.string(s, "\(path).Regex")) }
         throw TokenizerError.missingKey(file: r.file, path: "\(path).String or \(path).Regex")
     }
 
-    static func regex(_ source: String, _ path: String, _ r: JSONReader) throws -> FallbackRegex {
+    static func regex(_ source: String, _ path: String, _ r: TokenizerFileReader) throws -> FallbackRegex {
         do { return try FallbackRegex(source) } catch {
             throw TokenizerError.invalidValue(file: r.file, path: path, reason: "regex does not compile: \(source)")
         }
     }
 
-    static func normalizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> Normalizer {
+    static func normalizer(_ v: JSON?, _ path: String, _ r: TokenizerFileReader, depth: Int = 0) throws -> Normalizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -179,7 +182,7 @@ extension Tokenizer {
         }
     }
 
-    static func prependScheme(_ o: JSONObject, _ path: String, _ r: JSONReader) throws -> PrependScheme {
+    static func prependScheme(_ o: JSONObject, _ path: String, _ r: TokenizerFileReader) throws -> PrependScheme {
         if let s = try r.optionalString(o["prepend_scheme"], "\(path).prepend_scheme") {
             guard let p = PrependScheme(rawValue: s) else {
                 throw TokenizerError.invalidValue(file: r.file, path: "\(path).prepend_scheme", reason: "expected first, never or always")
@@ -189,7 +192,7 @@ extension Tokenizer {
         return try r.bool(o["add_prefix_space"], "\(path).add_prefix_space", default: true) ? .always : .never
     }
 
-    static func preTokenizer(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> PreTokenizer {
+    static func preTokenizer(_ v: JSON?, _ path: String, _ r: TokenizerFileReader, depth: Int = 0) throws -> PreTokenizer {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")
@@ -221,7 +224,7 @@ extension Tokenizer {
         }
     }
 
-    static func decoder(_ v: JSONValue?, _ path: String, _ r: JSONReader, depth: Int = 0) throws -> TokenDecoder {
+    static func decoder(_ v: JSON?, _ path: String, _ r: TokenizerFileReader, depth: Int = 0) throws -> TokenDecoder {
         guard depth < 16 else { throw TokenizerError.invalidValue(file: r.file, path: path, reason: "nested too deeply") }
         let o = try r.object(v, path)
         let type = try r.string(o["type"], "\(path).type")

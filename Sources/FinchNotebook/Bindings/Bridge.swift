@@ -25,32 +25,9 @@ private func checkDevice() throws {
 
 private func deviceMessage(_ e: DeviceError) -> String { "\(e); \(e.advice)" }
 
-/// Finch value ↔ plain Swift values for the bindings.
+/// Finch value → plain Swift values for the bindings.
 extension Value {
     var plainString: String? { if case .string(let s) = self { return s }; return nil }
-
-    /// A Finch value as JSON-like Swift data (for configs and model cards).
-    var anyJSON: Any {
-        switch self {
-        case .none: return NSNull()
-        case .bool(let b): return b
-        case .int(let i): return i
-        case .float(let d): return d
-        case .string(let s): return s
-        case .list(let l): return l.items.map(\.anyJSON)
-        case .dict(let d):
-            var o: [String: Any] = [:]
-            for (k, v) in d.pairs {
-                switch k {
-                case .string(let s): o[s] = v.anyJSON
-                case .int(let i): o[String(i)] = v.anyJSON
-                default: o["\(k)"] = v.anyJSON
-                }
-            }
-            return o
-        default: return "\(self)"
-        }
-    }
 }
 
 extension Arguments {

@@ -2,6 +2,7 @@ import Foundation
 import FinchHub
 import FinchLang
 import FinchModels
+import FinchSupport
 import FinchTrain
 
 /// A secret as Finch code sees it: prints masked, refuses to become a string; only the built-ins
@@ -88,16 +89,14 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             default: throw FinchError("push(): source must be a folder path or a Model, got \(args["source"].typeName)")
             }
             if card == nil, let data = try? Data(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent("adapter_config.json")),
-               let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+               let cfg = try? JSON.parse(data, options: .lenient) {
                 let summary: [(String, JSON)] = ["r", "lora_alpha", "lora_dropout", "use_rslora"].compactMap { k in
                     switch cfg[k] {
-                    case let v as Int: return (k, .int(v))
-                    case let v as Double: return (k, .double(v))
-                    case let v as Bool: return (k, .bool(v))
+                    case let v? where v.doubleValue != nil || v.boolValue != nil: return (k, v)
                     default: return nil
                     }
                 }
-                card = ModelCardInfo(baseModel: cfg["base_model_name_or_path"] as? String, summary: summary)
+                card = ModelCardInfo(baseModel: cfg["base_model_name_or_path"]?.stringValue, summary: summary)
             }
             let client = HubClient(token: token?.secret)
             let result = try client.upload(folder: folder, repo: try args.string("repo"), private: try args.bool("private"),
@@ -123,21 +122,9 @@ func registerHubBindings(_ r: BuiltinRegistry) {
                 // Say where a relative path was looked for: the notebook's folder, not the working directory.
                 throw FinchError("dataset \(s) not found: no file or folder \(ctx.displayPath(ctx.resolvePath(s))), and not a Hub dataset id")
             }
-            let rows = table.rows.map { row in FinchDict(row.map { ($0.0, valueFromJSON($0.1)) }) }
+            let rows = table.rows.map { row in FinchDict(row.map { ($0.0, Value(json: $0.1)) }) }
             ctx.output.writeError("loaded \(rows.count) rows from \(ctx.displayPath(local)) (columns: \(table.columns.joined(separator: ", ")))\n")
             return .object(Dataset(rows: rows, name: source))
         }
-    }
-}
-
-func valueFromJSON(_ j: JSON) -> Value {
-    switch j {
-    case .null: return .none
-    case .bool(let b): return .bool(b)
-    case .int(let i): return .int(i)
-    case .double(let d): return .float(d)
-    case .string(let s): return .string(s)
-    case .array(let a): return .list(FinchList(a.map(valueFromJSON)))
-    case .object(let o): return .dict(FinchDict(o.map { ($0.0, valueFromJSON($0.1)) }))
     }
 }

@@ -189,7 +189,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                doc: "Start a tracked run: train() logs metrics to runs/PROJECT/RUN (metrics.jsonl, TensorBoard events, loss curve).",
                category: "training") { args, ctx in
         try bridge {
-            let config = jsonFromValue(args["config"])
+            let config = try args["config"].json()
             let tracker = try RunTracker(project: try args.string("project"), run: try args.optionalString("run"), config: config,
                                          root: ctx.resolvePath("runs"))
             let h = RunHandle(tracker)
@@ -224,21 +224,4 @@ func groupDigits(_ n: Int) -> String {
         out.append(c)
     }
     return String(out.reversed())
-}
-
-func jsonFromValue(_ v: Value) -> JSON {
-    switch v {
-    case .none: return .null
-    case .bool(let b): return .bool(b)
-    case .int(let i): return .int(i)
-    case .float(let d): return .double(d)
-    case .string(let s): return .string(s)
-    case .list(let l): return .array(l.items.map(jsonFromValue))
-    case .dict(let d):
-        return .object(d.pairs.map { k, v in
-            if case .string(let s) = k { return (s, jsonFromValue(v)) }
-            return ("\(k)", jsonFromValue(v))
-        })
-    default: return .string("\(v)")
-    }
 }

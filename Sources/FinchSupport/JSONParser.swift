@@ -1,86 +1,56 @@
-// A small JSON parser (RFC 8259) for untrusted files: safetensors headers and their shard indexes
-// (strict: duplicate object keys rejected, as safetensors forbids them) and tokenizer files (lenient,
-// as other readers of them are). Unlike JSONSerialization it keeps numbers as their text so 64-bit
-// offsets stay exact, keeps object key order, compares keys byte for byte (Swift's String equality
-// merges "é" and "e\u{301}", which are different tokens in a vocabulary), bounds nesting depth, and
-// never blurs booleans into numbers.
-
-public indirect enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    /// The number's text, exactly as written.
-    case number(String)
-    case string(String)
-    case array([JSONValue])
-    /// Keys in document order (no duplicates).
-    case object([(String, JSONValue)])
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
-
-    public var string: String? { if case let .string(s) = self { return s }; return nil }
-    public var array: [JSONValue]? { if case let .array(a) = self { return a }; return nil }
-    public var object: [(String, JSONValue)]? { if case let .object(o) = self { return o }; return nil }
-
-    /// A non-negative integer written without fraction or exponent that fits in UInt64.
-    public var uint64: UInt64? {
-        guard case let .number(text) = self, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-        return UInt64(text)
-    }
-
-    /// The number's value as a Double.
-    public var double: Double? { if case let .number(t) = self { return Double(t) }; return nil }
-
-    /// The member with exactly this key (byte for byte); the last one where a lenient parse kept duplicates.
-    public subscript(key: String) -> JSONValue? {
-        guard let members = object else { return nil }
-        for (k, v) in members.reversed() where k.utf8.elementsEqual(key.utf8) { return v }
-        return nil
-    }
-}
+// The one JSON parser: a bounds-checked recursive descent over bytes, in two modes.
+//   .strict   safetensors headers and shard indexes, Finch's own files: RFC 8259 and nothing more;
+//             duplicate keys, trailing text, lone surrogates, invalid UTF-8, leading zeros, integers
+//             beyond Int, depth over 64 and documents over 100 MB are errors.
+//   .lenient  files as Hugging Face tools and Python write them (tokenizer.json, config.json,
+//             datasets): a byte-order mark, NaN/Infinity/-Infinity, leading zeros, duplicate keys
+//             (kept; lookups take the last, as serde and Python do), lone surrogates and invalid
+//             UTF-8 become U+FFFD; integers beyond Int become doubles.
+// Both reject control characters inside strings, unknown escapes and any text after the value.
 
 public struct JSONError: Error, Equatable, CustomStringConvertible {
-    public let message: String
-    /// Byte offset into the JSON text.
-    public let offset: Int
-    public var description: String { "\(message) at byte \(offset)" }
+    public var message: String
+    /// Byte offset into the text (into the line for `parseLines`).
+    public var offset: Int
+    /// The 1-based line, for JSON Lines.
+    public var line: Int?
+    public init(message: String, offset: Int, line: Int? = nil) { self.message = message; self.offset = offset; self.line = line }
+    public var description: String {
+        if let line { return "invalid JSON on line \(line): \(message) at byte \(offset)" }
+        return "\(message) at byte \(offset)"
+    }
 }
 
-public struct JSONParser {
+extension JSON {
     /// What a parse forgives beyond RFC 8259.
-    public struct Options: Sendable {
-        /// Duplicate object keys are an error (else kept in order; lookups take the last).
+    public struct ParseOptions: Sendable {
         public var rejectDuplicateKeys: Bool
         /// Lone UTF-16 surrogates in \u escapes and invalid UTF-8 are errors (else U+FFFD).
         public var rejectInvalidText: Bool
-        /// Numbers with leading zeros ("01") are accepted.
+        /// "01" reads as 1.
         public var allowLeadingZeros: Bool
+        /// NaN, Infinity and -Infinity (Python's json writes them), and a leading UTF-8 byte-order mark.
+        public var allowPythonExtensions: Bool
+        /// Integers beyond Int and numbers beyond Double are errors (else they become doubles / ±inf).
+        public var rejectOutOfRangeNumbers: Bool
         public var maxDepth: Int
+        public var maxBytes: Int
 
-        /// Safetensors headers and shard indexes.
-        public static let strict = Options(rejectDuplicateKeys: true, rejectInvalidText: true, allowLeadingZeros: false, maxDepth: 64)
-        /// Tokenizer files, read the way the tokenizers library and lossy decoders read them.
-        public static let lenient = Options(rejectDuplicateKeys: false, rejectInvalidText: false, allowLeadingZeros: true, maxDepth: 256)
+        public static let strict = ParseOptions(rejectDuplicateKeys: true, rejectInvalidText: true, allowLeadingZeros: false,
+                                                allowPythonExtensions: false, rejectOutOfRangeNumbers: true,
+                                                maxDepth: 64, maxBytes: 100_000_000)
+        public static let lenient = ParseOptions(rejectDuplicateKeys: false, rejectInvalidText: false, allowLeadingZeros: true,
+                                                 allowPythonExtensions: true, rejectOutOfRangeNumbers: false,
+                                                 maxDepth: 256, maxBytes: .max)
     }
 
-    private let bytes: UnsafeRawBufferPointer
-    private let options: Options
-    private var i = 0
-
-    private init(_ bytes: UnsafeRawBufferPointer, _ options: Options) { self.bytes = bytes; self.options = options }
-
     /// Parses one JSON value filling the whole buffer (surrounding whitespace allowed).
-    public static func parse(_ bytes: UnsafeRawBufferPointer, options: Options = .strict) throws -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer, options: ParseOptions) throws -> JSON {
+        guard bytes.count <= options.maxBytes else {
+            throw JSONError(message: "document of \(bytes.count) bytes is over the limit of \(options.maxBytes)", offset: 0)
+        }
         var p = JSONParser(bytes, options)
+        if options.allowPythonExtensions, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { p.i = 3 }
         p.skipSpace()
         let v = try p.value(depth: 0)
         p.skipSpace()
@@ -88,20 +58,45 @@ public struct JSONParser {
         return v
     }
 
-    public static func parse(_ bytes: [UInt8], options: Options = .strict) throws -> JSONValue {
-        try bytes.withUnsafeBytes { try parse($0, options: options) }
+    public static func parse<Bytes: Sequence>(_ bytes: Bytes, options: ParseOptions) throws -> JSON where Bytes.Element == UInt8 {
+        if let v = try bytes.withContiguousStorageIfAvailable({ try parse(UnsafeRawBufferPointer($0), options: options) }) { return v }
+        return try Array(bytes).withUnsafeBytes { try parse($0, options: options) }
     }
 
-    public static func parse(_ text: String, options: Options = .strict) throws -> JSONValue {
+    public static func parse(_ text: String, options: ParseOptions) throws -> JSON {
         var t = text
         return try t.withUTF8 { try parse(UnsafeRawBufferPointer($0), options: options) }
     }
 
-    private func error(_ message: String) -> JSONError { JSONError(message: message, offset: i) }
+    /// One JSON value per non-blank line (JSON Lines). Errors name the 1-based line.
+    public static func parseLines<Bytes: Collection>(_ bytes: Bytes, options: ParseOptions) throws -> [JSON] where Bytes.Element == UInt8 {
+        var out: [JSON] = []
+        var lineNo = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNo += 1
+            if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+            do { out.append(try parse(line, options: options)) } catch var e as JSONError {
+                e.line = lineNo
+                throw e
+            }
+        }
+        return out
+    }
+}
+
+/// The parser's cursor; use `JSON.parse`.
+struct JSONParser {
+    private let bytes: UnsafeRawBufferPointer
+    private let options: JSON.ParseOptions
+    var i = 0
+
+    init(_ bytes: UnsafeRawBufferPointer, _ options: JSON.ParseOptions) { self.bytes = bytes; self.options = options }
+
+    func error(_ message: String) -> JSONError { JSONError(message: message, offset: i) }
 
     private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
 
-    private mutating func skipSpace() {
+    mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
     }
 
@@ -112,7 +107,7 @@ public struct JSONParser {
         i += n
     }
 
-    private mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> JSON {
         guard depth < options.maxDepth else { throw error("nesting deeper than \(options.maxDepth)") }
         guard let c = peek else { throw error("unexpected end of input") }
         switch c {
@@ -122,15 +117,17 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try expect("true"); return .bool(true)
         case UInt8(ascii: "f"): try expect("false"); return .bool(false)
         case UInt8(ascii: "n"): try expect("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "N") where options.allowPythonExtensions: try expect("NaN"); return .double(.nan)
+        case UInt8(ascii: "I") where options.allowPythonExtensions: try expect("Infinity"); return .double(.infinity)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw error("unexpected character")
         }
     }
 
-    private mutating func object(depth: Int) throws -> JSONValue {
+    private mutating func object(depth: Int) throws -> JSON {
         i += 1
-        var members: [(String, JSONValue)] = []
-        var keys = Set<String>()
+        var members: [(String, JSON)] = []
+        var keys = Set<[UInt8]>()
         skipSpace()
         if peek == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
@@ -138,7 +135,9 @@ public struct JSONParser {
             guard peek == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyStart = i
             let key = try string()
-            if options.rejectDuplicateKeys, !keys.insert(key).inserted { throw JSONError(message: "duplicate key \"\(key)\"", offset: keyStart) }
+            if options.rejectDuplicateKeys, !keys.insert(Array(key.utf8)).inserted {
+                throw JSONError(message: "duplicate key \"\(key)\"", offset: keyStart)
+            }
             skipSpace()
             guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
             i += 1
@@ -152,9 +151,9 @@ public struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws -> JSONValue {
+    private mutating func array(depth: Int) throws -> JSON {
         i += 1
-        var items: [JSONValue] = []
+        var items: [JSON] = []
         skipSpace()
         if peek == UInt8(ascii: "]") { i += 1; return .array(items) }
         while true {
@@ -168,28 +167,46 @@ public struct JSONParser {
         }
     }
 
-    private mutating func number() throws -> String {
+    private mutating func number() throws -> JSON {
         let start = i
         if peek == UInt8(ascii: "-") { i += 1 }
+        if options.allowPythonExtensions, peek == UInt8(ascii: "I") { try expect("Infinity"); return .double(-.infinity) }
         guard let first = peek, first >= 0x30, first <= 0x39 else { throw error("invalid number") }
         if first == 0x30, !options.allowLeadingZeros { i += 1 } else { while let c = peek, c >= 0x30, c <= 0x39 { i += 1 } }
+        var isInteger = true
         if peek == UInt8(ascii: ".") {
+            isInteger = false
             i += 1
             guard let c = peek, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
             while let c = peek, c >= 0x30, c <= 0x39 { i += 1 }
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            isInteger = false
             i += 1
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { i += 1 }
             guard let c = peek, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
             while let c = peek, c >= 0x30, c <= 0x39 { i += 1 }
         }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        // Short integers (token ids, offsets, sizes: most numbers in these files) without a String.
+        if isInteger, i - start <= 18 {
+            var n = 0, k = start
+            let negative = bytes[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            while k < i { n = n &* 10 &+ Int(bytes[k] &- 0x30); k += 1 }
+            return .int(negative ? -n : n)
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        if isInteger, let n = Int(text) { return .int(n) }
+        guard let d = Double(text) else { throw JSONError(message: "invalid number", offset: start) }
+        if options.rejectOutOfRangeNumbers, isInteger || !d.isFinite {
+            throw JSONError(message: "number \(text) is out of range", offset: start)
+        }
+        return .double(d)
     }
 
-    private mutating func hex4() throws -> UInt16 {
+    private mutating func hex4() throws -> UInt32 {
         guard i + 4 <= bytes.count else { throw error("truncated \\u escape") }
-        var v: UInt16 = 0
+        var v: UInt32 = 0
         for _ in 0..<4 {
             let c = bytes[i]
             let d: UInt8
@@ -199,7 +216,7 @@ public struct JSONParser {
             case 0x61...0x66: d = c - 0x61 + 10
             default: throw error("invalid \\u escape")
             }
-            v = v << 4 | UInt16(d)
+            v = v << 4 | UInt32(d)
             i += 1
         }
         return v
@@ -234,14 +251,14 @@ public struct JSONParser {
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
-                var scalar = UInt32(try hex4())
+                var scalar = try hex4()
                 if (0xD800..<0xDC00).contains(scalar) {
                     // A surrogate pair; leniently, a lone surrogate becomes U+FFFD as in lossy decoders.
                     let save = i
                     var low: UInt32 = 0
                     if i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
                         i += 2
-                        low = UInt32(try hex4())
+                        low = try hex4()
                     }
                     if (0xDC00..<0xE000).contains(low) {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
@@ -254,7 +271,7 @@ public struct JSONParser {
                     guard !options.rejectInvalidText else { throw error("unpaired surrogate") }
                     scalar = 0xFFFD
                 }
-                out.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
+                out.append(contentsOf: String(Unicode.Scalar(scalar) ?? "\u{FFFD}").utf8)
             default: throw error("invalid escape")
             }
             runStart = i
@@ -263,26 +280,4 @@ public struct JSONParser {
         guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
         return s
     }
-}
-
-/// Writes a JSON string literal the way serde_json does: escapes `"`, `\` and control characters,
-/// leaves everything else (including non-ASCII) as UTF-8.
-public func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        case _ where u.value < 0x20:
-            let hex = String(u.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
 }
