@@ -120,7 +120,7 @@ public final class TrainResult: CustomStringConvertible {
     public var description: String {
         var s = "TrainResult(\(steps.count) steps, loss \(fmt(steps.first?.loss)) → \(fmt(steps.last?.loss))"
         if let e = evalLoss { s += ", eval \(fmt(initialEvalLoss)) → \(fmt(e))" }
-        s += String(format: ", %.0f tok/s, %.1fs, peak resident %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
+        s += String(format: ", %.0f tok/s, %@, peak resident %@", tokensPerSecond, formatDuration(wallSeconds), formatBytes(peakResidentBytes))
         if stopReason != .completed { s += ", \(stopReason)" }
         return s + ")"
     }

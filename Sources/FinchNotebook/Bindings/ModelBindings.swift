@@ -96,7 +96,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
-            ctx.output.writeError(String(format: "loaded %@ in %.2fs\n", model.name, Date().timeIntervalSince(start)))
+            ctx.output.writeError("loaded \(model.name) in \(formatDuration(Date().timeIntervalSince(start)))\n")
             return .object(ModelValue(model))
         }
     }
