@@ -10,7 +10,8 @@
 //                        └─────────> CEdit
 //   finch ──> FinchBench ──> FinchTrain, FinchCUDA
 //   finch-testhub ──> FinchTestHub                      (local Hugging Face Hub test server)
-//   FinchModels, FinchTrain, FinchHub, FinchLang, FinchNotebook ──> FinchSupport   (the one atomic file/folder writer, the one JSON)
+//   FinchTensor, FinchModels, FinchTrain, FinchHub, FinchCUDA, FinchLang, FinchNotebook ──> FinchSupport
+//     (the one atomic file/folder writer, the one JSON, byte/duration formatters, progress line)
 import PackageDescription
 
 let release: BuildSettingCondition = .when(configuration: .release)
@@ -38,11 +39,11 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
 
-        // Below every Swift target that writes files: the atomic file/folder writer and its fault hook, and JSON.
+        // Below every Swift target: the atomic file/folder writer and its fault hook, the one JSON, the formatters, the progress line.
         .target(name: "FinchSupport"),
         .target(
             name: "FinchTensor",
-            dependencies: ["CBLAS", "CFinchKernels"],
+            dependencies: ["CBLAS", "CFinchKernels", "FinchSupport"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], release)]
         ),
         .target(
@@ -56,7 +57,7 @@ let package = Package(
         // CFinchKernels: the NCCL unique id's C type (NCCL.swift).
         .target(
             name: "FinchCUDA",
-            dependencies: ["FinchTensor", "CFinchKernels"],
+            dependencies: ["FinchTensor", "CFinchKernels", "FinchSupport"],
             resources: [.embedInCode("Kernels")]
         ),
         .target(name: "FinchHub", dependencies: ["CCurl", "FinchSupport", .product(name: "Crypto", package: "swift-crypto")]),

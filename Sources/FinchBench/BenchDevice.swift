@@ -22,7 +22,7 @@ public enum BenchDevice {
 
     /// A model of `config` whose weights are random on `device`: matrices in `dtype` (bf16, or
     /// q4_0 / nf4 for the QLoRA-style path; the embedding and head stay bf16), norms f32.
-    public static func randomModel(_ config: ModelConfig, device: Device, dtype: DType = .bf16, seed: UInt64 = 1) throws -> LanguageModel {
+    public static func randomModel(_ config: ModelConfig, device: Device, dtype: DType = .bf16, seed: UInt64 = 1) throws -> Transformer {
         guard case let .cuda(ordinal) = device, let cuda = CUDA.backend(ordinal) else {
             return try BenchTrain.randomModel(config, seed: seed)
         }
@@ -41,11 +41,11 @@ public enum BenchDevice {
             n += 1
             tensors[name] = t
         }
-        return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture) on \(device)")
+        return try Transformer(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture) on \(device)")
     }
 
     /// Greedy decode tokens/s with a KV cache after a prompt of `promptTokens` random ids.
-    public static func decode(model: LanguageModel, promptTokens: Int, tokens: Int) throws -> (prefill: Double, decode: Double) {
+    public static func decode(model: Transformer, promptTokens: Int, tokens: Int) throws -> (prefill: Double, decode: Double) {
         var rng = SplitMix64(seed: 5)
         let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(model.config.vocabSize)) }
         var opts = GenerationOptions()

@@ -26,7 +26,7 @@ public enum BenchInference {
     }
 
     /// One greedy generation: (wall tokens/s, CPU tokens/s) of its decode steps (after the first token).
-    static func decode(_ model: Model, _ prompt: [Int32], _ options: GenerationOptions) throws -> (Double, Double) {
+    static func decode(_ model: LanguageModel, _ prompt: [Int32], _ options: GenerationOptions) throws -> (Double, Double) {
         var cpuAtFirst = 0.0
         var n = 0
         let r = try model.network.generate(prompt: prompt, options: options) { _ in
@@ -41,13 +41,13 @@ public enum BenchInference {
     static func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
 
     /// The prompt: ordinary text tokens (the same text as the peer script), cut to `count`.
-    static func promptIds(_ model: Model, count: Int) -> [Int32] {
+    static func promptIds(_ model: LanguageModel, count: Int) -> [Int32] {
         let text = String(repeating: "The quick brown fox jumps over the lazy dog while the small bird sings in the old oak tree. ", count: 40)
         return Array(model.tokenize(text).prefix(count)).map(Int32.init)
     }
 
     /// One warm-up, then `repeats` runs of each measurement.
-    public static func run(model: Model, promptTokens: Int = 256, decodeTokens: Int = 64, repeats: Int = 3) throws -> Result {
+    public static func run(model: LanguageModel, promptTokens: Int = 256, decodeTokens: Int = 64, repeats: Int = 3) throws -> Result {
         let ids = promptIds(model, count: promptTokens)
         var prefillOnly = GenerationOptions()
         prefillOnly.maxTokens = 1

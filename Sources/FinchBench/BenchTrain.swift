@@ -34,7 +34,7 @@ public enum BenchTrain {
     }
 
     /// A model of `config` with random f32 weights (the speed of the real weights, without the file).
-    public static func randomModel(_ config: ModelConfig, seed: UInt64 = 1) throws -> LanguageModel {
+    public static func randomModel(_ config: ModelConfig, seed: UInt64 = 1) throws -> Transformer {
         var rng = SplitMix64(seed: seed)
         var tensors: [String: Tensor] = [:]
         for (name, shape, role) in weightLayout(config) {
@@ -43,7 +43,7 @@ public enum BenchTrain {
             for i in 0..<t.count { t.data[i] = (rng.nextFloat() * 2 - 1) * scale }
             tensors[name] = t
         }
-        return try LanguageModel(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture)")
+        return try Transformer(config: config, weights: WeightSet(tensors, source: "random"), source: "random \(config.architecture)")
     }
 
     public struct Result {
@@ -56,7 +56,7 @@ public enum BenchTrain {
 
     /// Times `steps` optimizer steps (after one warm-up step) of batch × seqLen tokens, r 16 on all
     /// seven projections, AdamW.
-    public static func run(model: LanguageModel, batch: Int = 4, seqLen: Int = 256, steps: Int = 5,
+    public static func run(model: Transformer, batch: Int = 4, seqLen: Int = 256, steps: Int = 5,
                            checkpointing: TrainConfig.Checkpointing = .auto) throws -> Result {
         var lc = LoRAConfig()
         lc.rank = 16; lc.alpha = 16

@@ -317,7 +317,7 @@ public enum GPUChecks {
     static func floats(_ a: Any?) -> [Float] { (a as? [Any] ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
     static func ints(_ a: Any?) -> [Int32] { (a as? [[Any]] ?? []).flatMap { $0.map { Int32(($0 as? NSNumber)?.intValue ?? 0) } } }
 
-    static func tinyModel(_ name: String, dir: String, device: Device, dtype: DType) throws -> (LanguageModel, [String: Any]) {
+    static func tinyModel(_ name: String, dir: String, device: Device, dtype: DType) throws -> (Transformer, [String: Any]) {
         let doc = try json(dir + "/\(name).json")
         let config = try ModelConfig.fromHuggingFace(try JSONSerialization.data(withJSONObject: doc["config"] ?? [:]), file: name)
         var tensors: [String: Tensor] = [:]
@@ -326,7 +326,7 @@ public enum GPUChecks {
             let t = try Tensor(floats(w["data"]), shape: w["shape"] as? [Int] ?? [])
             tensors[k] = try t.moved(to: device, dtype: t.rank == 2 ? dtype : .f32)
         }
-        return (try LanguageModel(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
+        return (try Transformer(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
     }
 
     static func fixtureChecks(_ name: String, dir: String, device: Device) throws -> [Result] {
@@ -401,7 +401,7 @@ public enum GPUChecks {
                 let scale: Float = role == .embedding ? 1 : role == .head ? 0.1 : 0.15
                 tensors[name] = try (role == .norm ? Tensor.full(shape, 1) : Tensor(random(shape.reduce(1, *), &rng, scale: scale), shape: shape)).moved(to: d)
             }
-            let model = try LanguageModel(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny")
+            let model = try Transformer(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny")
             var lc = LoRAConfig()
             lc.rank = 4; lc.alpha = 8
             try model.attachLoRA(lc)

@@ -15,29 +15,25 @@ final class DeviceBlock {
     var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(pointer))! }
 }
 
-/// A caching allocator: freed blocks are kept by size class and handed out again, so a training
-/// step reaches a steady state with no cuMemAlloc. One stream orders all work, so a block freed
-/// on the host can be reused by the next kernel at once. When the device is full the cache is
-/// released and the allocation tried once more.
+/// A caching allocator: freed blocks are kept by size class (`SizeClassCache`, shared with the CPU
+/// `BufferPool`) and handed out again, so a training step reaches a steady state with no
+/// cuMemAlloc. One stream orders all work, so a block freed on the host can be reused by the next
+/// kernel at once. When the device is full the cache is released and the allocation tried once more.
 final class DeviceAllocator {
     let driver: Driver
-    private var free: [Int: [CUdeviceptr]] = [:]
+    private var cache = SizeClassCache<CUdeviceptr>()
     private let lock = NSLock()
-    private(set) var bytesInUse = 0
-    private(set) var peakBytesInUse = 0
-    private(set) var cachedBytes = 0
+    var bytesInUse: Int { lock.lock(); defer { lock.unlock() }; return cache.bytesInUse }
+    var peakBytesInUse: Int { lock.lock(); defer { lock.unlock() }; return cache.peakBytesInUse }
+    var cachedBytes: Int { lock.lock(); defer { lock.unlock() }; return cache.cachedBytes }
 
     init(driver: Driver) { self.driver = driver }
 
     func take(_ bytes: Int) throws -> DeviceBlock {
-        let size = max(256, BufferPool.sizeClass(bytes))
+        let size = max(256, SizeClassCache<CUdeviceptr>.sizeClass(bytes))
         if FaultInjection.shouldFailAllocation() { throw InjectedOutOfMemory(requested: size) }
         lock.lock()
-        bytesInUse += size
-        peakBytesInUse = max(peakBytesInUse, bytesInUse)
-        if var list = free[size], let p = list.popLast() {
-            free[size] = list
-            cachedBytes -= size
+        if let p = cache.take(size) {
             lock.unlock()
             return DeviceBlock(pointer: p, size: size, allocator: self)
         }
@@ -47,7 +43,7 @@ final class DeviceAllocator {
             releaseCache()
             let r = driver.cuMemAlloc(&p, size)
             if r != 0 {
-                lock.lock(); bytesInUse -= size; lock.unlock()
+                lock.lock(); cache.forget(size); lock.unlock()
                 var f = 0, t = 0
                 _ = driver.cuMemGetInfo(&f, &t)
                 throw CUDAError.outOfMemory(requested: size, free: f, total: t)
@@ -58,22 +54,18 @@ final class DeviceAllocator {
 
     func give(_ block: DeviceBlock) {
         lock.lock()
-        bytesInUse -= block.size
-        free[block.size, default: []].append(block.pointer)
-        cachedBytes += block.size
+        _ = cache.give(block.pointer, block.size)  // no cap: device memory is released only when full
         lock.unlock()
     }
 
     func releaseCache() {
         lock.lock()
-        let lists = free
-        free = [:]
-        cachedBytes = 0
+        let all = cache.drain()
         lock.unlock()
-        for (_, l) in lists { for p in l { _ = driver.cuMemFree(p) } }
+        for p in all { _ = driver.cuMemFree(p) }
     }
 
-    func resetPeak() { lock.lock(); peakBytesInUse = bytesInUse; lock.unlock() }
+    func resetPeak() { lock.lock(); cache.resetPeak(); lock.unlock() }
 }
 
 /// A failure `FaultInjection` asked for, taking the out-of-memory path.

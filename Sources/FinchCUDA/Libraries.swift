@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,7 +28,7 @@ public enum CUDAError: Error, CustomStringConvertible, Equatable {
         case let .compile(log): return "compiling Finch's CUDA kernels failed:\n\(log)"
         case let .cublas(call, status): return "cuBLAS \(call) failed with status \(status)"
         case let .outOfMemory(requested, free, total):
-            return "out of GPU memory allocating \(requested >> 20) MiB (\(free >> 20) MiB free of \(total >> 20) MiB): lower batch_size or max_seq_length, or load the model with quantize=\"q4_0\""
+            return "out of GPU memory allocating \(formatBytes(requested)) (\(formatBytes(free)) free of \(formatBytes(total))): lower batch_size or max_seq_length, or load the model with quantize=\"q4_0\""
         case let .unsupportedGPU(name, major, minor):
             return "\(name) has compute capability \(major).\(minor); Finch's kernels need 8.0 or newer (A100, RTX 30xx/40xx, L4, H100: bf16 matrix units and cp.async)"
         }

@@ -165,7 +165,7 @@ public struct Arguments {
         throw typeError(name, "a dict")
     }
 
-    /// A handle of a given Swift type, e.g. `args.object("model", as: ModelHandle.self)`.
+    /// A handle of a given Swift type, e.g. `args.object("model", as: ModelValue.self)`.
     public func object<T>(_ name: String, as type: T.Type) throws -> T {
         if case .object(let o) = self[name], let t = o as? T { return t }
         throw typeError(name, "a \(String(describing: type).replacingOccurrences(of: "Handle", with: ""))")

@@ -24,13 +24,13 @@ public enum DecodeMode: String, Sendable {
 final class FastDecoder {
     private let handle: OpaquePointer
     private let mode: Int32
-    private let model: LanguageModel
+    private let model: Transformer
     private let cache: KVCache
     private let embedding: UnsafeMutablePointer<Float>
     let logits: Tensor
 
     /// Nil when the model cannot use it (see `DecodeMode`) or threads cannot start.
-    init?(model: LanguageModel, cache: KVCache, mode: DecodeMode) {
+    init?(model: Transformer, cache: KVCache, mode: DecodeMode) {
         guard mode != .ops, model.device == .cpu else { return nil }
         let cMode = mode == .exact ? Int32(FINCH_DECODE_EXACT) : Int32(FINCH_DECODE_INT8)
         let cfg = model.config

@@ -29,7 +29,7 @@ public struct GenerationOptions: Sendable {
 }
 
 public struct GenerationResult: Sendable {
-    /// `interrupted`: Ctrl-C (`Model.generate`'s shouldStop); the tokens so far are the result.
+    /// `interrupted`: Ctrl-C (`LanguageModel.generate`'s shouldStop); the tokens so far are the result.
     public enum StopReason: String, Sendable { case eos, maxTokens = "max_tokens", stopped, contextFull = "context_full", interrupted }
     public var tokens: [Int32]
     public var stopReason: StopReason
@@ -99,7 +99,7 @@ public struct Sampler {
     }
 }
 
-extension LanguageModel {
+extension Transformer {
     /// Generates after `prompt`, calling `onToken` with each new id (return false to stop).
     public func generate(prompt: [Int32], options: GenerationOptions,
                          onToken: (Int32) -> Bool = { _ in true }) throws -> GenerationResult {

@@ -199,7 +199,7 @@ public final class NotebookRunner {
             // Colour only the message on a terminal; the transcript keeps plain text.
             standardError(sink.redact(color ? colorize(e) : e))
         }
-        standardError("\(dim)   \(formatSeconds(seconds))\(reset)\n")
+        standardError("\(dim)   \(formatDuration(seconds))\(reset)\n")
         return CellOutcome(cell: cell, status: status, output: captured, error: errorText.map(sink.redact), seconds: seconds, images: context.cellImages)
     }
 
@@ -207,10 +207,6 @@ public final class NotebookRunner {
         e.replacingOccurrences(of: "syntax error:", with: "\u{1B}[1;31msyntax error:\u{1B}[0m")
             .replacingOccurrences(of: " error:", with: " \u{1B}[1;31merror:\u{1B}[0m")
     }
-}
-
-func formatSeconds(_ s: Double) -> String {
-    s < 1 ? String(format: "%.0f ms", s * 1000) : String(format: "%.2f s", s)
 }
 
 /// A `-p` value: a Finch literal (number, string, bool, none, list or dict of literals) or else the text.

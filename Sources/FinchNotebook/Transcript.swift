@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchLang
 
 /// `nb.out.md`: every cell's source and output in Markdown. Deterministic apart from the timing lines.
@@ -24,7 +25,7 @@ public enum Transcript {
             if !o.output.isEmpty { out += "\n" + fence(o.output, "text") }
             for img in o.images { out += "\n![\(img)](\(img))\n" }
             if let e = o.error { out += "\n" + fence(e, "text") }
-            out += "\n_\(o.status == .ok ? "ran" : o.status == .interrupted ? "interrupted" : "failed") in \(formatSeconds(o.seconds))_\n"
+            out += "\n_\(o.status == .ok ? "ran" : o.status == .interrupted ? "interrupted" : "failed") in \(formatDuration(o.seconds))_\n"
         }
         return out
     }

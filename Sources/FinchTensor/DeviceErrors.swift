@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 
 /// A failure of a device (an allocation that could not be had, a CUDA call that failed), as the
 /// trainer and the notebook report it.
@@ -23,13 +24,12 @@ public struct DeviceError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        let mib = { (b: Int) in b < 1 << 20 ? String(format: "%.1f KiB", Double(b) / 1024) : String(format: "%.1f MiB", Double(b) / 1_048_576) }
         let memory = device == .cpu ? "host memory" : "memory on \(device)"
         var s: String
         switch kind {
         case let .outOfMemory(bytes, inUse, free, total):
-            s = "out of \(memory) allocating \(mib(bytes)) (\(mib(inUse)) in use by tensors"
-            if let free, let total { s += ", \(mib(free)) free of \(mib(total))" }
+            s = "out of \(memory) allocating \(formatBytes(bytes)) (\(formatBytes(inUse)) in use by tensors"
+            if let free, let total { s += ", \(formatBytes(free)) free of \(formatBytes(total))" }
             s += ")"
         case let .failed(message):
             s = "\(device) failed: \(message)"

@@ -36,43 +36,34 @@ public final class TensorStorage: @unchecked Sendable {
     }
 }
 
-/// Reuses freed buffers by exact size. Also counts bytes in use and their peak, which the trainer
-/// reports as the engine's peak memory.
+/// Reuses freed buffers by size class (`SizeClassCache`, shared with the CUDA allocator). Also counts
+/// bytes in use and their peak, which the trainer reports as the engine's peak memory.
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
-    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    private var freeBytes = 0
+    /// Freed bytes kept for reuse beyond 1 GiB are returned to the system.
+    private var cache = SizeClassCache<UnsafeMutableRawPointer>(maxCachedBytes: 1 << 30)
     /// Stand-ins handed out after a failed allocation (mmap'ed, returned with munmap).
     private var reserved: [UnsafeMutableRawPointer: Int] = [:]
     private let lock = NSLock()
-    public private(set) var bytesInUse = 0
-    public private(set) var peakBytesInUse = 0
+    public var bytesInUse: Int { lock.lock(); defer { lock.unlock() }; return cache.bytesInUse }
+    public var peakBytesInUse: Int { lock.lock(); defer { lock.unlock() }; return cache.peakBytesInUse }
     /// How many buffers came from the system (not from the free lists).
     public private(set) var systemAllocations = 0
     /// Freed bytes kept for reuse beyond this are returned to the system.
-    public var maxFreeBytes = 1 << 30
-
-    /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
-    /// varying length reuse each other's buffers.
-    @inline(__always)
-    public static func sizeClass(_ bytes: Int) -> Int {
-        let n = max(bytes, 64)
-        let shift = (Int.bitWidth - (n - 1).leadingZeroBitCount) - 3  // quarter-steps of the power of two
-        guard shift > 0 else { return (n + 63) & ~63 }
-        let step = 1 << shift
-        return (n + step - 1) & ~(step - 1)
+    public var maxFreeBytes: Int {
+        get { lock.lock(); defer { lock.unlock() }; return cache.maxCachedBytes }
+        set { lock.lock(); cache.maxCachedBytes = newValue; lock.unlock() }
     }
+
+    @inline(__always)
+    public static func sizeClass(_ bytes: Int) -> Int { SizeClassCache<UnsafeMutableRawPointer>.sizeClass(bytes) }
 
     public func take(_ bytes: Int) -> UnsafeMutableRawPointer {
         let size = BufferPool.sizeClass(bytes)
         let injected = FaultInjection.shouldFailAllocation()
         lock.lock()
-        bytesInUse += size
-        peakBytesInUse = max(peakBytesInUse, bytesInUse)
-        if !injected, var list = free[size], let p = list.popLast() {
-            free[size] = list
-            freeBytes -= size
+        if let p = cache.take(size, reuse: !injected) {
             lock.unlock()
             return p
         }
@@ -91,7 +82,7 @@ public final class BufferPool: @unchecked Sendable {
         // backed when written, which the kernels, skipping their work while an error is pending,
         // mostly do not.
         lock.lock()
-        let inUse = bytesInUse - size
+        let inUse = cache.bytesInUse - size
         lock.unlock()
         DeviceErrors.record(DeviceError(device: .cpu, kind: .outOfMemory(bytes: size, inUse: inUse, free: nil, total: nil), injected: injected))
         let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
@@ -107,33 +98,26 @@ public final class BufferPool: @unchecked Sendable {
     public func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
         let size = BufferPool.sizeClass(bytes)
         lock.lock()
-        bytesInUse -= size
         if let mapped = reserved.removeValue(forKey: p) {
+            cache.forget(size)
             lock.unlock()
             munmap(p, mapped)
             return
         }
-        if freeBytes + size <= maxFreeBytes {
-            free[size, default: []].append(p)
-            freeBytes += size
-            lock.unlock()
-        } else {
-            lock.unlock()
-            Foundation.free(p)
-        }
+        let kept = cache.give(p, size)
+        lock.unlock()
+        if !kept { Foundation.free(p) }
     }
 
     /// Returns every cached free buffer to the system.
     public func trim() {
         lock.lock()
-        let lists = free
-        free = [:]
-        freeBytes = 0
+        let all = cache.drain()
         lock.unlock()
-        for (_, list) in lists { for p in list { Foundation.free(p) } }
+        for p in all { Foundation.free(p) }
     }
 
     public func resetPeak() {
-        lock.lock(); peakBytesInUse = bytesInUse; lock.unlock()
+        lock.lock(); cache.resetPeak(); lock.unlock()
     }
 }

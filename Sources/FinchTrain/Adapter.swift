@@ -49,7 +49,7 @@ public enum AdapterIO {
         "use_dora", "layer_replication",
     ]
 
-    public static func save(_ model: Model, to path: String, baseModel: String? = nil, card: String? = nil) throws {
+    public static func save(_ model: LanguageModel, to path: String, baseModel: String? = nil, card: String? = nil) throws {
         guard let lc = model.network.loraConfig else { throw SaveError.noAdapter }
         let targets = lc.targets
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
@@ -79,7 +79,7 @@ public enum AdapterIO {
         }
     }
 
-    static func defaultCard(model: Model, baseModel: String, folder: String) -> String {
+    static func defaultCard(model: LanguageModel, baseModel: String, folder: String) -> String {
         let lc = model.network.loraConfig!
         return """
         ---
@@ -112,7 +112,7 @@ public enum AdapterIO {
     }
 
     /// Attaches the adapter in `path` (a PEFT folder) to `model`; its tensors train further when `trainable`.
-    public static func load(into model: Model, from path: String, trainable: Bool = true) throws {
+    public static func load(into model: LanguageModel, from path: String, trainable: Bool = true) throws {
         let dir = URL(fileURLWithPath: path)
         let configURL = dir.appendingPathComponent("adapter_config.json")
         guard let data = try? Data(contentsOf: configURL) else {

@@ -161,7 +161,7 @@ public enum DataParallelTraining {
     /// data-parallel run, a thread each; returns rank 0's result. Rank 0 reports the steps
     /// (global loss and tokens: one progress line) and writes the checkpoints. A rank that fails
     /// aborts the others; the first real error is thrown.
-    public static func run(models: [LanguageModel], reducers: [GradientReducer], train: [TrainExample], eval: [TrainExample] = [],
+    public static func run(models: [Transformer], reducers: [GradientReducer], train: [TrainExample], eval: [TrainExample] = [],
                            config: TrainConfig, padId: Int32, resume: String? = nil,
                            onStart: (Trainer) -> Void = { _ in },
                            onStep: @escaping (StepMetrics) -> Void = { _ in },

@@ -3,12 +3,12 @@ import FinchModels
 import FinchSupport
 import FinchTensor
 
-// Merged exports: the base weights with every adapter folded in (W + scale·B·A), computed one tensor
+// Merged exports: the base weights with every adapter merged in (W + scale·B·A), computed one tensor
 // at a time so the whole f32 model never sits in memory.
 
 /// The model's tensors under Hugging Face names, each produced (merged, converted) on demand.
 struct MergedTensors {
-    let model: Model
+    let model: LanguageModel
 
     /// (HF name, shape, producer of f32 values).
     var all: [(name: String, shape: [Int], values: () throws -> [Float])] {
@@ -22,7 +22,7 @@ struct MergedTensors {
             plain(p + "post_attention_layernorm.weight", layer.postAttentionNorm)
             for (name, lin) in layer.projections {
                 let module = p + DecoderLayer.modulePath(name)
-                out.append((module + ".weight", lin.weight.shape, { try lin.fusedWeight().toArray() }))
+                out.append((module + ".weight", lin.weight.shape, { try lin.mergedWeight().toArray() }))
                 if let b = lin.bias { plain(module + ".bias", b) }
             }
         }
@@ -40,7 +40,7 @@ func encode(_ values: [Float], as dtype: DType, into dst: UnsafeMutableRawBuffer
 
 public enum MergedExport {
     /// A Hugging Face folder: config.json, (sharded) safetensors, tokenizer files, generation_config.json.
-    public static func save(_ model: Model, to path: String, dtype: DType = .bf16, maxShardBytes: Int = 2 << 30) throws {
+    public static func save(_ model: LanguageModel, to path: String, dtype: DType = .bf16, maxShardBytes: Int = 2 << 30) throws {
         guard let stDType = SafetensorsDType(dtype) else { throw SaveError.unsupported("merged weights can be bf16, f16 or f32") }
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
         for t in MergedTensors(model: model).all {
@@ -62,7 +62,7 @@ public enum MergedExport {
 
     /// The source's generation_config.json (do_sample, temperature, top_p, … kept as the authors set
     /// them) with the model's BOS/EOS ids.
-    static func generationConfig(_ model: Model) -> JSON {
+    static func generationConfig(_ model: LanguageModel) -> JSON {
         var gen: [(String, JSON)] = []
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue,
@@ -78,11 +78,11 @@ public enum MergedExport {
     }
 
     /// One id as a number, several as a list, as transformers writes eos_token_id.
-    static func eosJSON(_ model: Model) -> JSON {
+    static func eosJSON(_ model: LanguageModel) -> JSON {
         model.eosIds.count == 1 ? .int(model.eosIds[0]) : .array(model.eosIds.map(JSON.int))
     }
 
-    static func huggingFaceConfig(_ model: Model, dtype: DType) throws -> JSON {
+    static func huggingFaceConfig(_ model: LanguageModel, dtype: DType) throws -> JSON {
         let c = model.config
         let (arch, type): (String, String) = {
             switch c.architecture {
@@ -117,7 +117,7 @@ public enum MergedExport {
     }
 
     /// Copies the tokenizer files of a Hugging Face source; writes them from the GGUF metadata otherwise.
-    static func writeTokenizerFiles(_ model: Model, into dir: URL) throws {
+    static func writeTokenizerFiles(_ model: LanguageModel, into dir: URL) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: model.path, isDirectory: &isDir), isDir.boolValue {
@@ -194,7 +194,7 @@ public enum TokenizerExport {
 
 public enum GGUFExport {
     /// A merged GGUF (`f16`, `q8_0`, `q4_0`; norms stay f32) with tokenizer and chat template metadata.
-    public static func save(_ model: Model, to path: String, quantize q: DType) throws {
+    public static func save(_ model: LanguageModel, to path: String, quantize q: DType) throws {
         guard let spec = model.ggufTokenizer else {
             throw SaveError.unsupported("GGUF export needs the tokenizer metadata of a GGUF base; save format=\"merged\" and convert with llama.cpp's convert_hf_to_gguf.py")
         }

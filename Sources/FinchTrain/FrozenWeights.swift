@@ -11,7 +11,7 @@ enum FrozenWeights {
     static var defaultBudget: Int { Int(ProcessInfo.processInfo.physicalMemory / 4) }
 
     /// Bytes the f32 copies take while training (0 when nothing is decoded): the memory estimate counts them.
-    static func decodedBytes(_ model: LanguageModel, budgetBytes: Int = defaultBudget) -> Int {
+    static func decodedBytes(_ model: Transformer, budgetBytes: Int = defaultBudget) -> Int {
         guard model.device == .cpu else { return 0 }
         var f32Bytes = 0
         for (_, lin) in model.namedProjections where lin.weight.dtype != .f32 { f32Bytes += lin.weight.count * 4 }
@@ -19,7 +19,7 @@ enum FrozenWeights {
         return f32Bytes <= budgetBytes ? f32Bytes : 0
     }
 
-    static func decodeForTraining(_ model: LanguageModel, budgetBytes: Int) -> () -> Void {
+    static func decodeForTraining(_ model: Transformer, budgetBytes: Int) -> () -> Void {
         // Accelerators keep their bf16/quantized weights: their GEMMs read those directly.
         guard model.device == .cpu else { return {} }
         var linears: [(Linear, Tensor)] = []

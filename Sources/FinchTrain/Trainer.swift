@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchModels
 import FinchTensor
 
@@ -119,7 +120,7 @@ public final class TrainResult: CustomStringConvertible {
     public var description: String {
         var s = "TrainResult(\(steps.count) steps, loss \(fmt(steps.first?.loss)) → \(fmt(steps.last?.loss))"
         if let e = evalLoss { s += ", eval \(fmt(initialEvalLoss)) → \(fmt(e))" }
-        s += String(format: ", %.0f tok/s, %.1fs, peak resident %@", tokensPerSecond, wallSeconds, formatBytes(peakResidentBytes))
+        s += String(format: ", %.0f tok/s, %@, peak resident %@", tokensPerSecond, formatDuration(wallSeconds), formatBytes(peakResidentBytes))
         if stopReason != .completed { s += ", \(stopReason)" }
         return s + ")"
     }
@@ -152,7 +153,7 @@ public struct MemoryEstimate: CustomStringConvertible {
     public var decodedWeights: Int
     public var total: Int { weights + decodedWeights + adapters + activations }
 
-    public init(model: LanguageModel, batch: Int, seqLen: Int, checkpointing: Bool) {
+    public init(model: Transformer, batch: Int, seqLen: Int, checkpointing: Bool) {
         let c = model.config
         weights = ([model.embedTokens, model.norm] + (model.lmHead === model.embedTokens ? [] : [model.lmHead])).reduce(0) { $0 + $1.storage.byteCount }
             + model.layers.reduce(0) { acc, l in acc + l.projections.reduce(0) { $0 + $1.1.weight.storage.byteCount } }
@@ -192,7 +193,7 @@ public struct MemoryEstimate: CustomStringConvertible {
 
 /// Supervised fine-tuning of a model's LoRA adapters.
 public final class Trainer {
-    public let model: LanguageModel
+    public let model: Transformer
     public let config: TrainConfig
     public let trainRows: [TrainExample]
     public let evalRows: [TrainExample]
@@ -214,7 +215,7 @@ public final class Trainer {
     /// Data parallelism (DataParallel.swift): this trainer is one rank of several when set.
     let reducer: GradientReducer?
 
-    public init(model: LanguageModel, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32,
+    public init(model: Transformer, train: [TrainExample], eval: [TrainExample] = [], config: TrainConfig, padId: Int32,
                 reducer: GradientReducer? = nil) throws {
         try config.validate()
         guard model.trainableParameterCount > 0 else {

@@ -153,8 +153,8 @@ import FinchTestHub
         let hub = HubClient(config: fx.config(), token: Secret(name: "HF_TOKEN", value: HubFixture.token),
                             progress: TerminalProgress(output: { lines.append($0) }))
         _ = try hub.upload(folder: local, repo: "\(HubFixture.user)/up")
-        #expect(lines.first == "Uploading adapter_model.safetensors (5.0 kB)\n")
-        #expect(lines.count == 2 && lines[1].hasPrefix("Uploaded adapter_model.safetensors: 5.0 kB"))
+        #expect(lines.first == "Uploading adapter_model.safetensors (4.88 KiB)\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("Uploaded adapter_model.safetensors: 4.88 KiB"))
         #expect(!lines.joined().contains("Downloading"))
     }
 

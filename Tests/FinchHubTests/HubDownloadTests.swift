@@ -84,8 +84,8 @@ func sha256(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%0
         for i in 1...4 { #expect(contents(folder + "/model-0000\(i)-of-00004.safetensors") == shards[i - 1]) }
         #expect(Files.exists(folder + "/model.safetensors.index.json"))
         // one summary line pair for the whole snapshot, with the summed size
-        #expect(lines.first == "Downloading org/sharded (6 files) (800.1 kB)\n")
-        #expect(lines.count == 2 && lines[1].hasPrefix("Downloaded org/sharded (6 files): 800.1 kB"))
+        #expect(lines.first == "Downloading org/sharded (6 files) (781 KiB)\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("Downloaded org/sharded (6 files): 781 KiB"))
     }
 
     @Test func resumesAfterServerCutsTransfer() throws {

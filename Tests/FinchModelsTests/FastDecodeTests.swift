@@ -6,7 +6,7 @@ import Testing
 /// The one-call decoder (FastDecode.swift, CFinchKernels/decode.c) against the Tensor ops it replaces.
 @Suite struct FastDecodeTests {
     /// A random Llama with the decoder's widths (multiples of 32), GQA 4/2, projections and head stored as `dtype`.
-    static func model(_ dtype: DType, qkvBias: Bool = false) throws -> LanguageModel {
+    static func model(_ dtype: DType, qkvBias: Bool = false) throws -> Transformer {
         let json = """
         {"model_type": "\(qkvBias ? "qwen2" : "llama")", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 128,
          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
@@ -37,14 +37,14 @@ import Testing
                 }
             }
         }
-        return try LanguageModel(config: config, weights: WeightSet(w, source: "fast-decode"), source: "fast-decode")
+        return try Transformer(config: config, weights: WeightSet(w, source: "fast-decode"), source: "fast-decode")
     }
 
     static let prompt: [Int32] = [3, 17, 42, 5, 88, 61, 7, 29, 12]
     static let fed: [Int32] = [40, 2, 95, 33, 71, 8]
 
     /// Logits of each fed token after the prompt: through the Tensor ops, or the decoder in `mode`.
-    static func logits(_ model: LanguageModel, decoder mode: DecodeMode) throws -> [[Float]] {
+    static func logits(_ model: Transformer, decoder mode: DecodeMode) throws -> [[Float]] {
         try GradMode.noGrad {
             let cache = KVCache(config: model.config, capacity: 32)
             _ = try model.lastLogits(ids: prompt, cache: cache)

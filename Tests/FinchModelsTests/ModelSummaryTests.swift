@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import Testing
 @testable import FinchModels
 @testable import FinchTensor

@@ -7,7 +7,7 @@ import Testing
 /// token ids identical, per-token logprobs within 1e-3, greedy generation identical for 24+ tokens.
 @Suite(.enabled(if: realModelEnabled, "set FINCH_REAL_MODEL=1 (and FINCH_MODELS)"), .serialized)
 struct RealModelSmolLM2Tests {
-    static let model: Model? = try? ModelLoader.load("smollm2")
+    static let model: LanguageModel? = try? ModelLoader.load("smollm2")
     static let reference: [String: Any] = {
         let url = Bundle.module.url(forResource: "Fixtures/smollm2_reference", withExtension: "json")!
         return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
@@ -75,7 +75,7 @@ struct RealModelSmolLM2Tests {
     }
 
     /// Teacher-forced log p(token_i | tokens_<i) through the one-call decoder (the first from the prefill).
-    static func decoderLogprobs(_ net: LanguageModel, _ ids: [Int32], mode: DecodeMode) throws -> [Float] {
+    static func decoderLogprobs(_ net: Transformer, _ ids: [Int32], mode: DecodeMode) throws -> [Float] {
         try GradMode.noGrad {
             let cache = KVCache(config: net.config, capacity: ids.count)
             var logits = try net.lastLogits(ids: [ids[0]], cache: cache).toArray()

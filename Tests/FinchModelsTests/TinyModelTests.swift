@@ -17,7 +17,7 @@ enum TinyFixture {
     static func ints(_ any: Any?) -> [Int32] { (any as! [[Any]]).flatMap { $0.map { Int32(($0 as! NSNumber).intValue) } } }
 
     /// The model built from the fixture's weights (f32), with its config parsed from the same JSON.
-    static func model(_ name: String) throws -> (LanguageModel, [String: Any]) {
+    static func model(_ name: String) throws -> (Transformer, [String: Any]) {
         let doc = try json("\(name).json")
         let configData = try JSONSerialization.data(withJSONObject: doc["config"]!)
         let config = try ModelConfig.fromHuggingFace(configData, file: "\(name)/config.json")
@@ -26,7 +26,7 @@ enum TinyFixture {
             let w = value as! [String: Any]
             tensors[key] = try Tensor(floats(w["data"]), shape: (w["shape"] as! [Int]))
         }
-        return (try LanguageModel(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
+        return (try Transformer(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
     }
 }
 
@@ -85,7 +85,7 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
 
 @Suite struct TinyLoRATests {
     /// Attaches the fixture's PEFT adapter (all seven projections) to the model.
-    static func attach(_ model: LanguageModel, _ doc: [String: Any]) throws {
+    static func attach(_ model: Transformer, _ doc: [String: Any]) throws {
         let lora = doc["lora"] as! [String: Any]
         let alpha = Float((doc["alpha"] as! NSNumber).doubleValue)
         for (path, linear) in model.namedProjections {

@@ -108,7 +108,7 @@ func writeSafetensors(_ path: String, _ tensors: [(String, [Int])]) throws {
     @Test func builtinsThrowPendingDeviceErrors() throws {
         let oom = DeviceError(device: .cpu, kind: .outOfMemory(bytes: 1 << 20, inUse: 0, free: nil, total: nil))
         let e1 = #expect(throws: FinchError.self) { try bridge { () -> Int in DeviceErrors.record(oom); return 1 } }
-        #expect(e1?.message.contains("out of host memory allocating 1.0 MiB") == true && e1?.message.contains("lower batch_size") == true)
+        #expect(e1?.message.contains("out of host memory allocating 1.00 MiB") == true && e1?.message.contains("lower batch_size") == true)
         DeviceErrors.record(oom)
         var ran = false
         #expect(throws: FinchError.self) { try bridge { ran = true } }

@@ -13,7 +13,7 @@ import Testing
                          TrainExample(ids: [40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51]), TrainExample(ids: [60, 61, 62, 63])]
 
     /// The tiny model with an adapter whose B is not zero (so both A and B get gradients).
-    func replica() throws -> LanguageModel {
+    func replica() throws -> Transformer {
         let (model, _) = try tinyModel()
         var lc = LoRAConfig(); lc.rank = 2; lc.seed = 5
         try model.attachLoRA(lc)
@@ -21,7 +21,7 @@ import Testing
         return model
     }
 
-    func adapter(_ m: LanguageModel) -> [Float] { m.trainableParameters.flatMap { $0.tensor.toArray() } }
+    func adapter(_ m: Transformer) -> [Float] { m.trainableParameters.flatMap { $0.tensor.toArray() } }
 
     /// One SGD step with lr 1 and no clipping: the adapter moves by −gradient.
     func gradientConfig(batch: Int) -> TrainConfig {
@@ -142,7 +142,7 @@ import Testing
         var cfg = TrainConfig()
         cfg.steps = 5; cfg.batchSize = 2; cfg.gradAccum = 2; cfg.lr = 5e-3; cfg.checkpointDir = dir
         let train = countingRows(11, length: 8, seed: 4) + Self.uneven
-        func ranks() throws -> [LanguageModel] { try (0..<2).map { _ in try replica() } }
+        func ranks() throws -> [Transformer] { try (0..<2).map { _ in try replica() } }
         let straight = try ranks()
         _ = try DataParallelTraining.run(models: straight, reducers: InProcessGroup(worldSize: 2).reducers, train: train, config: cfg, padId: 0)
         final class Count: @unchecked Sendable { var n = 0; let lock = NSLock() }
@@ -196,7 +196,7 @@ import Testing
         #expect(adapter(models[1]) == adapter(models[0]))
     }
 
-    /// The notebook's replicas (`LanguageModel.replica(on:)`, here on the CPU): the same loss, an
+    /// The notebook's replicas (`Transformer.replica(on:)`, here on the CPU): the same loss, an
     /// adapter of their own, and training them data-parallel equals training the model alone.
     @Test func replicasComputeTheSameAndOwnTheirAdapters() throws {
         let model = try replica()

@@ -9,9 +9,9 @@ import Testing
 /// Faults are injected per phase; phase faults and pending errors belong to the test's thread,
 /// so suites running beside these are not disturbed.
 @Suite(.serialized) struct DeviceFailureTests {
-    func adapter(_ m: LanguageModel) -> [Float] { m.trainableParameters.flatMap { $0.tensor.toArray() } }
+    func adapter(_ m: Transformer) -> [Float] { m.trainableParameters.flatMap { $0.tensor.toArray() } }
 
-    func trainer(_ model: LanguageModel, steps: Int = 3) throws -> Trainer {
+    func trainer(_ model: Transformer, steps: Int = 3) throws -> Trainer {
         var cfg = TrainConfig(); cfg.steps = steps; cfg.batchSize = 2
         return try Trainer(model: model, train: countingRows(8, length: 6, seed: 1), config: cfg, padId: 0)
     }

@@ -31,7 +31,7 @@ import Testing
 
     static let ids: [Int32] = [1, 40, 41, 42, 7, 8, 90, 13, 55, 60, 61, 2]
 
-    static func logits(_ m: Model) throws -> [Float] {
+    static func logits(_ m: LanguageModel) throws -> [Float] {
         try GradMode.noGrad { try m.network.logits(ids: ids, batch: 1, seqLen: ids.count) }.toArray()
     }
 
@@ -41,7 +41,7 @@ import Testing
     }
 
     /// The base model with a rank-4 adapter on every projection whose B matrices are random.
-    static func adapted(_ path: String) throws -> Model {
+    static func adapted(_ path: String) throws -> LanguageModel {
         let model = try ModelLoader.load(path, options: LoadOptions(dtype: .f32))
         var lc = LoRAConfig()
         lc.rank = 4

@@ -9,7 +9,7 @@ let tinyFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../FinchModelsTests/Fixtures/tiny").standardized
 
 /// The tiny Llama-3-style fixture rebuilt as a model.
-func tinyModel() throws -> (LanguageModel, [String: Any]) {
+func tinyModel() throws -> (Transformer, [String: Any]) {
     let url = tinyFixtures.appendingPathComponent("tiny-llama3.json")
     let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     let config = try ModelConfig.fromHuggingFace(try JSONSerialization.data(withJSONObject: doc["config"]!), file: "tiny")
@@ -18,7 +18,7 @@ func tinyModel() throws -> (LanguageModel, [String: Any]) {
         let w = v as! [String: Any]
         tensors[k] = try Tensor(floats(w["data"]), shape: w["shape"] as! [Int])
     }
-    return (try LanguageModel(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny"), doc)
+    return (try Transformer(config: config, weights: WeightSet(tensors, source: "tiny"), source: "tiny"), doc)
 }
 
 func floats(_ a: Any?) -> [Float] { (a as! [Any]).map { Float(($0 as! NSNumber).doubleValue) } }

@@ -1,6 +1,7 @@
 // Download/upload progress: a bar with bytes, rate and ETA redrawn in place on a terminal, plain
 // start/finish lines when stderr is a pipe. NO_COLOR turns off the colour.
 import Foundation
+import FinchSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,80 +30,49 @@ final class RepoLabelledProgress: ProgressReporter {
     func finish() { inner.finish() }
 }
 
+/// Download/upload progress through the one `ProgressLine` (FinchSupport): a bar redrawn in place
+/// on a terminal; piped, a start line and a finish line per file.
 public final class TerminalProgress: ProgressReporter {
-    let fd: Int32
-    let isTTY: Bool
-    let color: Bool
+    let line: ProgressLine
     private var label = ""
     private var total: Int64?
     private var start = Date()
     private var already: Int64 = 0
-    private var lastDraw = Date.distantPast
     private var done: Int64 = 0
-    private var out: (String) -> Void
+    private var uploading = false
 
     /// `terminal` overrides the isatty check (tests render the interactive bar into `output`).
     public init(fd: Int32 = STDERR_FILENO, environment: [String: String] = ProcessInfo.processInfo.environment,
                 output: ((String) -> Void)? = nil, terminal: Bool? = nil) {
-        self.fd = fd
-        self.isTTY = terminal ?? (output == nil && isatty(fd) == 1)
-        self.color = isTTY && environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
-        self.out = output ?? { s in FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(Data(Redactor.shared.redact(s).utf8)) }
+        let write = output ?? { s in FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(Data(Redactor.shared.redact(s).utf8)) }
+        line = ProgressLine(terminal: terminal ?? (output == nil && ProgressLine.isTerminal(fd)), environment: environment,
+                            plainEvery: nil, write: write)
     }
-
-    private var uploading = false
 
     public func begin(_ label: String, total: Int64?, already: Int64) { begin(label, total: total, already: already, upload: false) }
 
     public func begin(_ label: String, total: Int64?, already: Int64, upload: Bool) {
         self.label = label; self.total = total; self.already = already; self.done = already; self.uploading = upload
-        start = Date(); lastDraw = .distantPast
-        if !isTTY { out((upload ? "Uploading " : "Downloading ") + label + (total.map { " (\(TerminalProgress.bytes($0)))" } ?? "") + (already > 0 ? ", resuming at \(TerminalProgress.bytes(already))" : "") + "\n") }
+        start = Date()
+        if !line.terminal {
+            line.update((upload ? "Uploading " : "Downloading ") + label + (total.map { " (\(formatBytes($0)))" } ?? "")
+                        + (already > 0 ? ", resuming at \(formatBytes(already))" : ""), force: true)
+        }
     }
 
     public func update(_ done: Int64) {
         self.done = done
-        guard isTTY, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
-        lastDraw = Date()
-        out("\r" + line() + "\u{1B}[K")
+        if line.terminal { line.update(render()) }
     }
 
     public func finish() {
+        if line.terminal { line.finish(render(final: true)); return }
         let elapsed = max(Date().timeIntervalSince(start), 1e-6)
-        let rate = Double(done - already) / elapsed
-        if isTTY { out("\r" + line(final: true) + "\u{1B}[K\n") }
-        else { out((uploading ? "Uploaded " : "Downloaded ") + "\(label): \(TerminalProgress.bytes(done)) in \(String(format: "%.1f", elapsed)) s (\(TerminalProgress.bytes(Int64(rate)))/s)\n") }
+        line.finish((uploading ? "Uploaded " : "Downloaded ") + "\(label): \(formatBytes(done)) in \(formatDuration(elapsed)) (\(ProgressLine.Unit.bytes.rate(Double(done - already) / elapsed)))")
     }
 
-    func line(final: Bool = false) -> String {
+    func render(final: Bool = false) -> String {
         let elapsed = max(Date().timeIntervalSince(start), 1e-6)
-        let rate = Double(done - already) / elapsed
-        var s = label
-        if let total, total > 0 {
-            let frac = min(1, Double(done) / Double(total))
-            let width = 24
-            let filled = Int(frac * Double(width))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            s += " " + (color ? "\u{1B}[36m\(bar)\u{1B}[0m" : bar)
-            s += String(format: " %3d%% ", Int(frac * 100)) + "\(TerminalProgress.bytes(done))/\(TerminalProgress.bytes(total))"
-            if !final, rate > 0 { s += " ETA " + TerminalProgress.duration(Double(total - done) / rate) }
-        } else {
-            s += " \(TerminalProgress.bytes(done))"
-        }
-        s += " \(TerminalProgress.bytes(Int64(rate)))/s"
-        return s
-    }
-
-    public static func bytes(_ n: Int64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB"]
-        var v = Double(n), i = 0
-        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
-        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
-    }
-
-    public static func duration(_ s: Double) -> String {
-        guard s.isFinite, s >= 0 else { return "--:--" }
-        let t = Int(s)
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%02d:%02d", t / 60, t % 60)
+        return line.render(label, done: done, total: total, unit: .bytes, perSecond: Double(done - already) / elapsed, final: final)
     }
 }

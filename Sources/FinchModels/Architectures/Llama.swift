@@ -53,7 +53,7 @@ public final class DecoderLayer {
     }
 
     /// x (B·T, C) → (B·T, C)
-    func callAsFunction(_ x: Tensor, model: LanguageModel, batch: Int, seqLen: Int, positions: [Int32], cache: KVCache?) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, model: Transformer, batch: Int, seqLen: Int, positions: [Int32], cache: KVCache?) throws -> Tensor {
         let cfg = model.config
         let h = try Ops.rmsNorm(x, weight: inputNorm, eps: cfg.rmsNormEps)
         let qkv = try Linear.applyShared([qProj, kProj, vProj], to: h)
@@ -76,7 +76,7 @@ public final class DecoderLayer {
 }
 
 /// A decoder-only language model of the Llama family.
-public final class LanguageModel {
+public final class Transformer {
     public let config: ModelConfig
     public let embedTokens: Tensor
     public let layers: [DecoderLayer]

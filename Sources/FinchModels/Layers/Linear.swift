@@ -98,8 +98,9 @@ public final class Linear {
         return out
     }
 
-    /// W + scale · B · A in f32 (the base decoded from its stored precision first).
-    public func fusedWeight() throws -> Tensor {
+    /// The adapter merged into the base: W + scale · B · A in f32 (the base decoded from its stored
+    /// precision first). "Merge" is for weights; "fused" names kernels that do several ops in one pass.
+    public func mergedWeight() throws -> Tensor {
         let w = weight.dtype == .f32 && weight.device == .cpu ? weight.clone() : try Tensor(weight.toArray(), shape: weight.shape)
         guard let lora else { return w }
         let ba = try GradMode.noGrad { try Ops.matmul(lora.b.moved(to: .cpu), lora.a.moved(to: .cpu)) }  // (out,r)·(r,in)

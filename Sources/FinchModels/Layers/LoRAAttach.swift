@@ -25,7 +25,7 @@ public struct LoRAConfig: Equatable, Sendable {
     }
 }
 
-extension LanguageModel {
+extension Transformer {
     /// Attaches fresh adapters (A Kaiming-uniform, B zero) to every targeted projection,
     /// replacing the whole adapter already there (untargeted projections keep none). All new
     /// adapters are made before the old one goes, so a failure leaves the model as it was.

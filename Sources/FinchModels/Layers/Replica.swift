@@ -1,12 +1,12 @@
 import Foundation
 import FinchTensor
 
-extension LanguageModel {
+extension Transformer {
     /// A copy of this model on `device` for data parallelism: the frozen weights byte for byte in
     /// their stored type (shared, not copied, when both are on the CPU: they are read-only), and
     /// the adapters as fresh tensors with equal values, so that training the replica leaves this
     /// model's adapters alone.
-    public func replica(on device: Device) throws -> LanguageModel {
+    public func replica(on device: Device) throws -> Transformer {
         var tensors: [String: Tensor] = ["model.embed_tokens.weight": try place(embedTokens, on: device),
                                          "model.norm.weight": try place(norm, on: device)]
         if lmHead !== embedTokens { tensors["lm_head.weight"] = try place(lmHead, on: device) }
@@ -20,7 +20,7 @@ extension LanguageModel {
                 if let b = linear.bias { tensors[path + ".bias"] = try place(b, on: device) }
             }
         }
-        let copy = try LanguageModel(config: config, weights: WeightSet(tensors, source: source), source: source)
+        let copy = try Transformer(config: config, weights: WeightSet(tensors, source: source), source: source)
         for ((_, mine), (_, theirs)) in zip(namedProjections, copy.namedProjections) {
             guard let lora = mine.lora else { continue }
             theirs.lora = LoRA(a: try place(lora.a, on: device, copy: true), b: try place(lora.b, on: device, copy: true),

@@ -78,7 +78,7 @@ public enum ModelLoader {
     /// A Hub id and `file=` → a checkpoint folder or a .gguf path (`LoadOptions.hubResolver`).
     public typealias HubResolver = @Sendable (_ repo: String, _ file: String?) throws -> String
 
-    public static func load(_ source: String?, options: LoadOptions = LoadOptions()) throws -> Model {
+    public static func load(_ source: String?, options: LoadOptions = LoadOptions()) throws -> LanguageModel {
         let name = source ?? "smollm2"
         var path = name
         if defaultAliases.contains(name.lowercased()) {
@@ -102,7 +102,7 @@ public enum ModelLoader {
         } else if let f = options.file {
             throw ModelError.invalidArgument("file=\"\(f)\" picks a file of a Hub repo; \(name) is a local path, so give the .gguf file's path itself")
         }
-        let model: Model
+        let model: LanguageModel
         if isDir.boolValue {
             model = try loadFolder(path, name: name, options: options)
         } else if path.hasSuffix(".gguf") {
@@ -117,24 +117,24 @@ public enum ModelLoader {
         return model
     }
 
-    static func loadGGUF(_ path: String, name: String, options: LoadOptions) throws -> Model {
+    static func loadGGUF(_ path: String, name: String, options: LoadOptions) throws -> LanguageModel {
         let file = try GGUFFile(path: path)
         let config = try GGUFModel.config(file)
         let weights = try GGUFModel.weights(file, config: config)
         try convert(weights, options: options, stored: Set(file.tensors.map(\.dtype)))
         try place(weights, options: options)
-        let network = try LanguageModel(config: config, weights: weights, source: path)
+        let network = try Transformer(config: config, weights: weights, source: path)
         let spec = try GGUFModel.tokenizerSpec(file)
         let tokenizer = try Tokenizer(gguf: spec)
         let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
         let types = Set(file.tensors.map(\.dtype)).map(\.rawValue).sorted()
-        let model = Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
+        let model = LanguageModel(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
                           format: "GGUF (\(types.joined(separator: ", ")))", eosIds: config.eosTokenIds)
         model.ggufTokenizer = spec
         return model
     }
 
-    static func loadFolder(_ path: String, name: String, options: LoadOptions) throws -> Model {
+    static func loadFolder(_ path: String, name: String, options: LoadOptions) throws -> LanguageModel {
         let dir = URL(fileURLWithPath: path)
         func read(_ file: String) -> Data? { try? Data(contentsOf: dir.appendingPathComponent(file)) }
         guard let configData = read("config.json") else {
@@ -171,7 +171,7 @@ public enum ModelLoader {
         let weights = WeightSet(tensors, source: path)
         try convert(weights, options: options, stored: stored)
         try place(weights, options: options)
-        let network = try LanguageModel(config: config, weights: weights, source: path)
+        let network = try Transformer(config: config, weights: weights, source: path)
         guard let tokJSON = read("tokenizer.json") else {
             throw ModelError.fileNotFound(dir.appendingPathComponent("tokenizer.json").path, hint: "Save the tokenizer with transformers' tokenizer.save_pretrained(folder).")
         }
@@ -188,7 +188,7 @@ public enum ModelLoader {
             eos = e
         }
         if eos.isEmpty, let e = tokenizer.eosTokenId { eos = [e] }
-        return Model(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
+        return LanguageModel(network: network, tokenizer: tokenizer, chatTemplate: template, name: name, path: path,
                      format: "safetensors (\(stored.map(\.rawValue).sorted().joined(separator: ", ")))", eosIds: eos)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchLang
 import FinchTensor
 
@@ -35,36 +36,9 @@ extension Arguments {
     func optionalFloat(_ name: String) throws -> Float? { try optionalDouble(name).map(Float.init) }
 }
 
-/// Stderr lines for progress: `\r`-updated on a terminal, plain lines when piped.
-final class ProgressLine {
-    let output: OutputSink
-    let isTTY = isatty(2) != 0
-    var lastPlain = Date.distantPast
-    var pending = false
-
-    init(_ output: OutputSink) { self.output = output }
-
-    func update(_ text: String, force: Bool = false) {
-        if isTTY {
-            output.writeError("\r\u{1B}[2K" + text)
-            pending = true
-        } else if force || Date().timeIntervalSince(lastPlain) > 5 {
-            output.writeError(text + "\n")
-            lastPlain = Date()
-        }
+extension ProgressLine {
+    /// The progress line of a built-in: stderr of the session's output.
+    convenience init(_ output: OutputSink) {
+        self.init(terminal: ProgressLine.isTerminal(2), redrawEvery: 0, write: { output.writeError($0) })
     }
-
-    func finish(_ text: String? = nil) {
-        if isTTY && pending { output.writeError("\r\u{1B}[2K") }
-        if let text { output.writeError(text + "\n") }
-        pending = false
-    }
-}
-
-func formatDuration(_ s: Double) -> String {
-    guard s.isFinite, abs(s) < 1e12 else { return "—" }
-    let t = Int(s.rounded())
-    if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", (t % 3600) / 60))m" }
-    if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }
-    return "\(t)s"
 }

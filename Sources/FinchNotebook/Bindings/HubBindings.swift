@@ -80,7 +80,7 @@ func registerHubBindings(_ r: BuiltinRegistry) {
             var card: ModelCardInfo?
             switch args["source"] {
             case .string(let s): folder = ctx.resolvePath(s)
-            case .object(let o as ModelHandle):
+            case .object(let o as ModelValue):
                 folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-push-\(getpid())").path
                 try AdapterIO.save(o.model, to: folder)
                 // the card is made for the repo (its id in the usage snippet), not for this temporary folder

@@ -1,4 +1,5 @@
 import Foundation
+import FinchSupport
 import FinchLang
 import FinchCUDA
 import FinchHub
@@ -6,13 +7,13 @@ import FinchModels
 import FinchTensor
 
 /// A model as Finch code sees it.
-public final class ModelHandle: FinchObject {
-    public let model: Model
+public final class ModelValue: FinchObject {
+    public let model: LanguageModel
     /// Bumped whenever adapters change (lora, load_adapter, train): part of the memo-cache key.
     public var revision = 0
     public var adapterHistory: [String] = []
 
-    public init(_ model: Model) { self.model = model }
+    public init(_ model: LanguageModel) { self.model = model }
 
     /// What attaching a new adapter would lose: nil when there is none, or when it is fresh from
     /// lora() (made again from its seed); else how it came to be (trained, loaded).
@@ -100,8 +101,8 @@ func registerModelBindings(_ r: BuiltinRegistry) {
             opts.device = try chooseDevice(try args.optionalString("device") ?? ProcessInfo.processInfo.environment["FINCH_DEVICE"] ?? "auto", ctx)
             let start = Date()
             let model = try ModelLoader.load(try args.optionalString("source"), options: opts)
-            ctx.output.writeError(String(format: "loaded %@ in %.2fs\n", model.name, Date().timeIntervalSince(start)))
-            return .object(ModelHandle(model))
+            ctx.output.writeError("loaded \(model.name) in \(formatDuration(Date().timeIntervalSince(start)))\n")
+            return .object(ModelValue(model))
         }
     }
 
@@ -131,13 +132,13 @@ func registerModelBindings(_ r: BuiltinRegistry) {
 
     r.register("tokenize", params: [.positional("model"), .positional("text")],
                doc: "Token ids of text (no BOS/EOS added).", category: "model") { args, _ in
-        let m = try args.object("model", as: ModelHandle.self)
+        let m = try args.object("model", as: ModelValue.self)
         return .list(FinchList(m.model.tokenize(try args.string("text")).map { .int($0) }))
     }
 
     r.register("detokenize", params: [.positional("model"), .positional("ids")],
                doc: "Text of a list of token ids.", category: "model") { args, _ in
-        let m = try args.object("model", as: ModelHandle.self)
+        let m = try args.object("model", as: ModelValue.self)
         let ids = try args.list("ids").enumerated().map { i, v -> Int in
             guard case .int(let n) = v, n >= 0, n < m.model.tokenizer.vocabSize else {
                 throw FinchError("detokenize(): ids[\(i)] must be a token id in 0..<\(m.model.tokenizer.vocabSize), got \(v)")
@@ -150,7 +151,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
     r.register("template", params: [.positional("model"), .positional("messages"), .keyword("add_generation_prompt", default: .bool(true))],
                doc: "The chat template applied to messages (a string, or a list of {role, content} dicts).", category: "model") { args, _ in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             return .string(try m.model.template(try messages(args["messages"], system: nil, fn: "template"),
                                                 addGenerationPrompt: try args.bool("add_generation_prompt")))
         }
@@ -160,7 +161,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                doc: "Continue a prompt (plain text; use chat() for chat models). Streams tokens; returns the text.",
                category: "model") { args, ctx in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             return try runGeneration(m.model, prompt: try args.string("prompt"), args, ctx)
         }
     }
@@ -169,7 +170,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                doc: "Chat with the model: applies its chat template, generates, streams and returns the reply.",
                category: "model") { args, ctx in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             let msgs = try messages(args["message"], system: try args.optionalString("system"), fn: "chat")
             let prompt = try m.model.template(msgs, addGenerationPrompt: true)
             return try runGeneration(m.model, prompt: prompt, args, ctx)
@@ -180,7 +181,7 @@ func registerModelBindings(_ r: BuiltinRegistry) {
                doc: "log p(token_i | tokens before it) for each token of text after the first (length n-1).",
                category: "model") { args, _ in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             let (_, lp) = try m.model.logprobs(try args.string("text"))
             return .list(FinchList(lp.map { .float(Double($0)) }))
         }
@@ -209,7 +210,7 @@ func messages(_ v: Value, system: String?, fn: String) throws -> [[String: Strin
 
 /// Generates and returns the text. Ctrl-C ends generation early and the text so far is the result
 /// (stop reason "interrupted"); a streamed reply is marked as shown so the REPL does not echo it again.
-func runGeneration(_ model: Model, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> Value {
+func runGeneration(_ model: LanguageModel, prompt: String, _ args: Arguments, _ ctx: CallContext) throws -> Value {
     var o = GenerationOptions()
     o.maxTokens = try args.int("max_tokens")
     o.temperature = try args.float("temperature")

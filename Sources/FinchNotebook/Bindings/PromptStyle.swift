@@ -153,7 +153,7 @@ func registerPromptStyleBinding(_ r: BuiltinRegistry) {
                doc: "A prompt style: templates with {Field} placeholders. style.prompt(Field=…) for inference, data.map(style) for training.",
                category: "training") { args, _ in
         var eos = try args.optionalString("eos") ?? ""
-        if args.isNone("eos"), let m = try args.optionalObject("model", as: ModelHandle.self),
+        if args.isNone("eos"), let m = try args.optionalObject("model", as: ModelValue.self),
            let id = m.model.tokenizer.eosTokenId, let tok = m.model.tokenizer.token(for: id) {
             eos = tok
         }

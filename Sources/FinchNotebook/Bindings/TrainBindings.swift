@@ -86,7 +86,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                doc: "Attach fresh LoRA adapters (A Kaiming-uniform, B zero) to the model's projections, in place: the model itself changes and is returned (m2 = lora(m) is the same model, not a copy). A model whose adapter was trained or loaded keeps it unless replace=true.",
                category: "training") { args, ctx in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             if let kept = m.adapterAtRisk, !(try args.bool("replace")) {
                 throw FinchError("lora(): the model already has an adapter \(kept); a new lora() would discard it. Save it first with save(model, \"adapter-folder\"), or pass replace=true to discard it. (lora() changes the model in place: m2 = lora(m) is the same model, not a copy.)")
             }
@@ -112,7 +112,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                doc: "Attach a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) from a folder or a Hub repo id \"org/name\"; returns the model.",
                category: "training") { args, ctx in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             if let kept = m.adapterAtRisk, !(try args.bool("replace")) {
                 throw FinchError("load_adapter(): the model already has an adapter \(kept); loading another would discard it. Save it first with save(model, \"adapter-folder\"), or pass replace=true to discard it.")
             }
@@ -151,7 +151,7 @@ func registerTrainBindings(_ r: BuiltinRegistry) {
                doc: "Save the adapter (PEFT format), a merged Hugging Face model (format=\"merged\"), or a merged GGUF (format=\"gguf\").",
                category: "training") { args, ctx in
         try bridge {
-            let m = try args.object("model", as: ModelHandle.self)
+            let m = try args.object("model", as: ModelValue.self)
             let given = try args.string("path")
             let path = ctx.resolvePath(given), shown = ctx.displayPath(path)
             // Data parallel processes hold equal adapters: rank 0 writes, the others would race it.

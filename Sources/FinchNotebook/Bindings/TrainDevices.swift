@@ -109,7 +109,7 @@ func currentLaunch() throws -> LaunchConfig? {
 }
 
 /// The data-parallel run for a placement: rank 0's result (after every rank finished).
-func trainInParallel(_ placement: TrainPlacement, model: LanguageModel, train: [TrainExample], eval: [TrainExample],
+func trainInParallel(_ placement: TrainPlacement, model: Transformer, train: [TrainExample], eval: [TrainExample],
                      config: TrainConfig, padId: Int32, resume: String?, onStart: (Trainer) -> Void,
                      onStep: @escaping (StepMetrics) -> Void, shouldStop: @escaping () -> Bool) throws -> TrainResult {
     switch placement {

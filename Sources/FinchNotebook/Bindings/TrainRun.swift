@@ -2,6 +2,7 @@ import Foundation
 import FinchHub
 import FinchLang
 import FinchModels
+import FinchSupport
 import FinchTensor
 import FinchTrain
 
@@ -16,7 +17,7 @@ func runTrain(_ args: Arguments, _ ctx: CallContext) throws -> Value {
 
 /// A `train(...)` call's arguments, read and checked before any work.
 struct TrainRequest {
-    let handle: ModelHandle
+    let handle: ModelValue
     let data: Dataset
     let evalData: Dataset?
     /// The arguments' settings; `trainerConfig` completes them.
@@ -26,10 +27,10 @@ struct TrainRequest {
     let resume: String?
     let placement: TrainPlacement
 
-    var model: Model { handle.model }
+    var model: LanguageModel { handle.model }
 
     init(_ args: Arguments, _ ctx: CallContext) throws {
-        handle = try args.object("model", as: ModelHandle.self)
+        handle = try args.object("model", as: ModelValue.self)
         data = try args.object("data", as: Dataset.self)
         let model = handle.model
         guard model.network.loraConfig != nil else {

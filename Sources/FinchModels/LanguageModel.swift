@@ -1,10 +1,11 @@
 import Foundation
+import FinchSupport
 import FinchTensor
 
 /// A loaded model: the network, its tokenizer and chat template, and what a user wants to know
 /// about it. This is what `load_model` returns and the other built-ins take.
-public final class Model: CustomStringConvertible {
-    public let network: LanguageModel
+public final class LanguageModel: CustomStringConvertible {
+    public let network: Transformer
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate?
     /// What the user asked for (`smollm2`, a path, a Hub id) and the file or folder it resolved to.
@@ -24,7 +25,7 @@ public final class Model: CustomStringConvertible {
         return name
     }
 
-    public init(network: LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, name: String, path: String,
+    public init(network: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, name: String, path: String,
                 format: String, eosIds: [Int]) {
         self.network = network
         self.tokenizer = tokenizer
@@ -142,15 +143,6 @@ public final class Model: CustomStringConvertible {
     }
 }
 
-/// Counts for people: "512", "32.8K", "134.5M", "1.24B".
-public func formatCount(_ n: Int) -> String {
-    let d = Double(n)
-    if abs(d) >= 1e9 { return String(format: "%.2fB", d / 1e9) }
-    if abs(d) >= 1e6 { return String(format: "%.1fM", d / 1e6) }
-    if abs(d) >= 1e3 { return String(format: "%.1fK", d / 1e3) }
-    return String(n)
-}
-
 /// ", rope scaling llama3 ×8 (…)" for the model summary; empty without scaling.
 func ropeScalingSummary(_ s: RopeTable.Scaling) -> String {
     func f(_ x: Float) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%g", x) }
@@ -161,12 +153,4 @@ func ropeScalingSummary(_ s: RopeTable.Scaling) -> String {
     case let .linear(factor): return ", rope scaling linear ×\(f(factor))"
     case let .frequencyFactors(v): return ", rope scaling by \(v.count) frequency factors (GGUF rope_freqs)"
     }
-}
-
-/// Bytes for people: "92 MiB", "1.68 GiB".
-public func formatBytes(_ n: Int) -> String {
-    let d = Double(n)
-    if d >= Double(1 << 30) { return String(format: "%.2f GiB", d / Double(1 << 30)) }
-    if d >= Double(1 << 20) { return String(format: "%.0f MiB", d / Double(1 << 20)) }
-    return String(format: "%.0f KiB", d / 1024)
 }

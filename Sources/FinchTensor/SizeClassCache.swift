@@ -1,0 +1,60 @@
+/// The size-class cache both allocators share (the CPU `BufferPool` and the CUDA `DeviceAllocator`):
+/// freed blocks kept in lists by size class and handed out again, with the bytes in use, their peak
+/// and the cached bytes counted. It does no locking and no system calls: its owner holds the lock and
+/// allocates or frees the memory (posix_memalign/free, cuMemAlloc/cuMemFree), so `Address` is a host
+/// pointer for one and a device address for the other.
+public struct SizeClassCache<Address> {
+    @usableFromInline var free: [Int: [Address]] = [:]
+    public private(set) var bytesInUse = 0
+    public private(set) var peakBytesInUse = 0
+    public private(set) var cachedBytes = 0
+    /// Freed bytes kept beyond this are handed back to the system (`give` returns false).
+    public var maxCachedBytes: Int
+
+    public init(maxCachedBytes: Int = .max) { self.maxCachedBytes = maxCachedBytes }
+
+    /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
+    /// varying length reuse each other's buffers.
+    @inline(__always)
+    public static func sizeClass(_ bytes: Int) -> Int {
+        let n = max(bytes, 64)
+        let shift = (Int.bitWidth - (n - 1).leadingZeroBitCount) - 3  // quarter-steps of the power of two
+        guard shift > 0 else { return (n + 63) & ~63 }
+        let step = 1 << shift
+        return (n + step - 1) & ~(step - 1)
+    }
+
+    /// Counts `size` bytes (a size class) as in use and returns a cached block of that class, if
+    /// any; nil means the owner allocates one (and calls `forget` if that fails).
+    public mutating func take(_ size: Int, reuse: Bool = true) -> Address? {
+        bytesInUse += size
+        peakBytesInUse = max(peakBytesInUse, bytesInUse)
+        guard reuse, var list = free[size], let a = list.popLast() else { return nil }
+        free[size] = list
+        cachedBytes -= size
+        return a
+    }
+
+    /// A block is no longer in use. Returns false when the cache is full: the owner frees it.
+    public mutating func give(_ a: Address, _ size: Int) -> Bool {
+        bytesInUse -= size
+        guard cachedBytes + size <= maxCachedBytes else { return false }
+        free[size, default: []].append(a)
+        cachedBytes += size
+        return true
+    }
+
+    /// A block counted by `take` that never comes back to the cache (its allocation failed, or it
+    /// is a stand-in the owner unmaps): only the count changes.
+    public mutating func forget(_ size: Int) { bytesInUse -= size }
+
+    /// Empties the cache; the owner frees what it returns.
+    public mutating func drain() -> [Address] {
+        let all = free.values.flatMap { $0 }
+        free = [:]
+        cachedBytes = 0
+        return all
+    }
+
+    public mutating func resetPeak() { peakBytesInUse = bytesInUse }
+}
