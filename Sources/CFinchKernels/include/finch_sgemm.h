@@ -31,7 +31,8 @@ void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
 /// Narrow products, n ≤ 16 or m ≤ 16 (the LoRA rank-16 shapes): an R×16 or 4×64 AVX-512 register
 /// tile reading op(A) in place (no packing), op(B) in place when untransposed, else transposed into
 /// a small thread-local buffer. finch_sgemm_avx512 (and so finch_sgemm_tile) routes these shapes here;
-/// finch_sgemm_is_narrow says which. At avx2 an R×16 or 3×32 AVX2 tile does the same. Other shapes
+/// finch_sgemm_is_narrow says which. At avx2 a 6×16 AVX2 tile (op(B) copied when
+/// transposed or ragged) does the same. Other shapes
 /// (or the scalar level) fall back to finch_sgemm_avx512.
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k);
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
