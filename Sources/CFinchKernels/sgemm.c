@@ -188,6 +188,15 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 
 #define NARROW_AHEAD 12
 
+// op(B)[0:k, j0:j0+w] into buf as k rows of `width` floats, zero past w: the narrow kernels' Y when B is
+// transposed (or, at AVX2, ragged).
+static const float *narrow_b_copy(int tb, const float *b, size_t ldb, size_t k, size_t j0, size_t w, size_t width,
+                                  float *buf) {
+    for (size_t p = 0; p < k; p++)
+        for (size_t j = 0; j < width; j++) buf[p * width + j] = j < w ? (tb ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0;
+    return buf;
+}
+
 static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                               const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
@@ -279,9 +288,7 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
         const float *y = b;
         size_t ys = ldb;
         if (tb) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < 16; j++) buf[p * 16 + j] = j < n ? b[j * ldb + p] : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16, buf);
             ys = 16;
         }
         narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
@@ -295,9 +302,7 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
         const float *y = b + j0;
         size_t ys = ldb;
         if (tb) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < NARROW_W; j++) buf[p * NARROW_W + j] = j < w ? b[(j0 + j) * ldb + p] : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, j0, w, NARROW_W, buf);
             ys = NARROW_W;
         }
         narrow_rows_u4(m, k, a, xrs, xcs, y, ys, mask, c + j0, ldc, alpha, beta);
@@ -319,9 +324,19 @@ void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, 
     else sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-__attribute__((target("avx512f")))
-static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+typedef void (*pack_fn)(int trans, const float *x, size_t ld, size_t r0, size_t rows, size_t c0, size_t cols, float *dst);
+typedef void (*micro_kernel)(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
+                             float alpha, float beta, size_t mr, size_t nr);
+typedef void (*narrow_fn)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                          const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+// The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
+// `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function.
+__attribute__((always_inline))
+static inline void sgemm_blocked(const size_t TMR, const size_t TNR, pack_fn pack_a_fn, pack_fn pack_b_fn,
+                                 micro_kernel kernel, narrow_fn narrow, int ta, int tb, size_t m, size_t n, size_t k,
+                                 float alpha, const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                                 float *c, size_t ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
         for (size_t i = 0; i < m; i++)
@@ -329,7 +344,7 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
         return;
     }
     if (finch_sgemm_is_narrow(m, n, k)) {
-        sgemm_narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     pack_buffers *bufs = thread_buffers();
@@ -340,36 +355,42 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
         size_t nc = n - jc < NC ? n - jc : NC;
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = k - pc < kcb ? k - pc : kcb;
-            pack_b(tb, b, ldb, pc, kc, jc, nc, bufs->b);
+            pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b);
             float bet = pc == 0 ? beta : 1;
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;
-                pack_a(ta, a, lda, ic, mc, pc, kc, bufs->a);
+                pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a);
                 if (kc * nc <= ROWS_FIRST_MAX) {
-                    // The packed B block fits in L2: sweep C a band of MR rows at a time, left to
+                    // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to
                     // right, so its stores stream (C is often freshly allocated and not in cache).
-                    for (size_t ir = 0; ir < mc; ir += MR) {
-                        size_t mr = mc - ir < MR ? mc - ir : MR;
-                        for (size_t jr = 0; jr < nc; jr += NR) {
-                            size_t nr = nc - jr < NR ? nc - jr : NR;
-                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                         alpha, bet, mr, nr);
+                    for (size_t ir = 0; ir < mc; ir += TMR) {
+                        size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                        for (size_t jr = 0; jr < nc; jr += TNR) {
+                            size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                   alpha, bet, mr, nr);
                         }
                     }
                 } else {
-                    // Keep each KC×NR panel of B in L1 while the MR-row panels of A stream past it.
-                    for (size_t jr = 0; jr < nc; jr += NR) {
-                        size_t nr = nc - jr < NR ? nc - jr : NR;
-                        for (size_t ir = 0; ir < mc; ir += MR) {
-                            size_t mr = mc - ir < MR ? mc - ir : MR;
-                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                         alpha, bet, mr, nr);
+                    // Keep each KC×TNR panel of B in L1 while the TMR-row panels of A stream past it.
+                    for (size_t jr = 0; jr < nc; jr += TNR) {
+                        size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                        for (size_t ir = 0; ir < mc; ir += TMR) {
+                            size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                   alpha, bet, mr, nr);
                         }
                     }
                 }
             }
         }
     }
+}
+
+__attribute__((target("avx512f")))
+static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    sgemm_blocked(MR, NR, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // ---- AVX2 + FMA: the same BLIS structure 8 lanes wide. A 6×16 register tile (12 ymm accumulators of
@@ -503,9 +524,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
         const float *y = b;
         size_t ys = ldb;
         if (tb || n < 16) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < 16; j++) buf[p * 16 + j] = j < n ? (tb ? b[j * ldb + p] : b[p * ldb + j]) : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16, buf);
             ys = 16;
         }
         narrow_rows2_u2(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
@@ -518,10 +537,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
         const float *y = b + j0;
         size_t ys = ldb;
         if (tb || w < NARROW_W2) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < NARROW_W2; j++)
-                    buf[p * NARROW_W2 + j] = j < w ? (tb ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, j0, w, NARROW_W2, buf);
             ys = NARROW_W2;
         }
         narrow_rows2_u2(m, k, a, xrs, xcs, y, ys, mask, c + j0, ldc, alpha, beta);
@@ -530,51 +546,8 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
 
 AVX2F static void sgemm_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
-        return;
-    }
-    if (finch_sgemm_is_narrow(m, n, k)) {
-        sgemm_narrow_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    pack_buffers *bufs = thread_buffers();
-    size_t kblocks = (k + KC - 1) / KC;
-    size_t kcb = (k + kblocks - 1) / kblocks;
-    for (size_t jc = 0; jc < n; jc += NC) {
-        size_t nc = n - jc < NC ? n - jc : NC;
-        for (size_t pc = 0; pc < k; pc += kcb) {
-            size_t kc = k - pc < kcb ? k - pc : kcb;
-            pack_b2(tb, b, ldb, pc, kc, jc, nc, bufs->b);
-            float bet = pc == 0 ? beta : 1;
-            for (size_t ic = 0; ic < m; ic += MC) {
-                size_t mc = m - ic < MC ? m - ic : MC;
-                pack_a2(ta, a, lda, ic, mc, pc, kc, bufs->a);
-                // The same two sweep orders as the AVX-512 kernel (see sgemm_avx512).
-                if (kc * nc <= ROWS_FIRST_MAX) {
-                    for (size_t ir = 0; ir < mc; ir += MR2) {
-                        size_t mr = mc - ir < MR2 ? mc - ir : MR2;
-                        for (size_t jr = 0; jr < nc; jr += NR2) {
-                            size_t nr = nc - jr < NR2 ? nc - jr : NR2;
-                            kernel_6x16(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                        alpha, bet, mr, nr);
-                        }
-                    }
-                } else {
-                    for (size_t jr = 0; jr < nc; jr += NR2) {
-                        size_t nr = nc - jr < NR2 ? nc - jr : NR2;
-                        for (size_t ir = 0; ir < mc; ir += MR2) {
-                            size_t mr = mc - ir < MR2 ? mc - ir : MR2;
-                            kernel_6x16(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                        alpha, bet, mr, nr);
-                        }
-                    }
-                }
-            }
-        }
-    }
+    sgemm_blocked(MR2, NR2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                  beta, c, ldc);
 }
 #undef AVX2F
 
