@@ -519,17 +519,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
                                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
     float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W ≥ k·NARROW_W2 (finch_sgemm_is_narrow)
-    if (n <= 16) {
-        __m256i mask[2] = {lanes8(n), lanes8(n > 8 ? n - 8 : 0)};
-        const float *y = b;
-        size_t ys = ldb;
-        if (tb || n < 16) {
-            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16, buf);
-            ys = 16;
-        }
-        narrow_rows2_u2(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
-        return;
-    }
+    // n ≤ 16 is one pass; m ≤ 16 takes ⌈n/16⌉ (the tile is 16 wide either way).
     for (size_t j0 = 0; j0 < n; j0 += NARROW_W2) {
         size_t w = n - j0 < NARROW_W2 ? n - j0 : NARROW_W2;
         __m256i mask[2];
