@@ -160,7 +160,7 @@ extension CPUBackend {
             finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        // Split the larger of m and n (whole 12-row / 32-column register tiles): each thread packs
+        // Split the larger of m and n (whole 12-row / 32-column register tiles, whole 6×16 ones at avx2): each thread packs
         // its own share of that operand and all of the other, so this duplicates the smaller one.
         let splitN = n >= m
         let unit = splitN ? 32 : 12
