@@ -20,6 +20,7 @@
 #define ROWS_FIRST_MAX 163840
 
 int finch_sgemm_has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
+int finch_sgemm_has_packed(void) { return finch_isa_active() >= FINCH_ISA_AVX2; }
 
 static inline float at(const float *x, size_t ld, int trans, size_t r, size_t c) {
     return trans ? x[c * ld + r] : x[r * ld + c];
@@ -67,56 +68,68 @@ static pack_buffers *thread_buffers(void) {
 
 // Packs op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows: panel r holds, for each p, the MR
 // values A(i0 + r·MR + 0…MR-1, p0 + p), zero past the last row.
-static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
-    for (size_t ir = 0; ir < mc; ir += MR) {
-        size_t mr = mc - ir < MR ? mc - ir : MR;
+// MR/NR are parameters (always inlined with constants) so the AVX2 6×16 kernel shares the packing.
+__attribute__((always_inline))
+static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0,
+                                size_t kc, float *dst) {
+    for (size_t ir = 0; ir < mc; ir += TMR) {
+        size_t mr = mc - ir < TMR ? mc - ir : TMR;
         if (!ta) {
-            if (mr < MR) memset(dst, 0, sizeof(float) * MR * kc);
+            if (mr < TMR) memset(dst, 0, sizeof(float) * TMR * kc);
             for (size_t i = 0; i < mr; i++) {
                 const float *src = a + (i0 + ir + i) * lda + p0;
                 float *d = dst + i;
-                for (size_t p = 0; p < kc; p++) d[p * MR] = src[p];
+                for (size_t p = 0; p < kc; p++) d[p * TMR] = src[p];
             }
         } else {
             for (size_t p = 0; p < kc; p++) {
                 const float *src = a + (p0 + p) * lda + i0 + ir;
-                float *d = dst + p * MR;
+                float *d = dst + p * TMR;
                 size_t i = 0;
                 for (; i < mr; i++) d[i] = src[i];
-                for (; i < MR; i++) d[i] = 0;
+                for (; i < TMR; i++) d[i] = 0;
             }
         }
-        dst += MR * kc;
+        dst += TMR * kc;
     }
 }
 
-// Packs op(B)[p0 : p0+kc, j0 : j0+nc] as panels of NR columns: panel r holds, for each p, the NR
-// values B(p0 + p, j0 + r·NR + 0…NR-1), zero past the last column.
-static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
-    for (size_t jr = 0; jr < nc; jr += NR) {
-        size_t nr = nc - jr < NR ? nc - jr : NR;
+// Packs op(B)[p0 : p0+kc, j0 : j0+nc] as panels of TNR columns: panel r holds, for each p, the TNR
+// values B(p0 + p, j0 + r·TNR + 0…TNR-1), zero past the last column.
+__attribute__((always_inline))
+static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0,
+                                size_t nc, float *dst) {
+    for (size_t jr = 0; jr < nc; jr += TNR) {
+        size_t nr = nc - jr < TNR ? nc - jr : TNR;
         if (!tb) {
             for (size_t p = 0; p < kc; p++) {
                 const float *src = b + (p0 + p) * ldb + j0 + jr;
-                float *d = dst + p * NR;
-                if (nr == NR) {
-                    memcpy(d, src, sizeof(float) * NR);
+                float *d = dst + p * TNR;
+                if (nr == TNR) {
+                    memcpy(d, src, sizeof(float) * TNR);
                 } else {
                     size_t j = 0;
                     for (; j < nr; j++) d[j] = src[j];
-                    for (; j < NR; j++) d[j] = 0;
+                    for (; j < TNR; j++) d[j] = 0;
                 }
             }
         } else {
-            if (nr < NR) memset(dst, 0, sizeof(float) * NR * kc);
+            if (nr < TNR) memset(dst, 0, sizeof(float) * TNR * kc);
             for (size_t j = 0; j < nr; j++) {
                 const float *src = b + (j0 + jr + j) * ldb + p0;
                 float *d = dst + j;
-                for (size_t p = 0; p < kc; p++) d[p * NR] = src[p];
+                for (size_t p = 0; p < kc; p++) d[p * TNR] = src[p];
             }
         }
-        dst += NR * kc;
+        dst += TNR * kc;
     }
+}
+
+static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
+    pack_a_tiles(MR, ta, a, lda, i0, mc, p0, kc, dst);
+}
+static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
+    pack_b_tiles(NR, tb, b, ldb, p0, kc, j0, nc, dst);
 }
 
 // C[0:mr, 0:nr] = alpha · Ã·B̃ + beta · C over one packed MR×kc panel of A and kc×NR panel of B.
@@ -174,6 +187,18 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 // transposed into a small thread-local buffer (k × 16·U floats). f32 accumulation in k order.
 
 #define NARROW_AHEAD 12
+
+// op(B)[0:k, j0:j0+w] into buf as k rows of `width` floats, zero past w: the narrow kernels' Y when B is
+// transposed (or, at AVX2, ragged).
+static const float *narrow_b_copy(int tb, const float *b, size_t ldb, size_t k, size_t j0, size_t w, size_t width,
+                                  float *buf) {
+    for (size_t p = 0; p < k; p++)
+        for (size_t j = 0; j < width; j++) buf[p * width + j] = j < w ? (tb ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0;
+    return buf;
+}
+
+static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                              const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
 // C[0:R, 0:16U] (masked by mask[u]) = alpha · X·Y + beta · C over an R-row block; X(r, p) = x[r·xrs + p·xcs]
 // with xrs == 1 or xcs == 1, Y(p, 16u + l) = y[p·ys + 16u + l].
@@ -263,9 +288,7 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
         const float *y = b;
         size_t ys = ldb;
         if (tb) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < 16; j++) buf[p * 16 + j] = j < n ? b[j * ldb + p] : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16, buf);
             ys = 16;
         }
         narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
@@ -279,9 +302,7 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
         const float *y = b + j0;
         size_t ys = ldb;
         if (tb) {
-            for (size_t p = 0; p < k; p++)
-                for (size_t j = 0; j < NARROW_W; j++) buf[p * NARROW_W + j] = j < w ? b[(j0 + j) * ldb + p] : 0;
-            y = buf;
+            y = narrow_b_copy(tb, b, ldb, k, j0, w, NARROW_W, buf);
             ys = NARROW_W;
         }
         narrow_rows_u4(m, k, a, xrs, xcs, y, ys, mask, c + j0, ldc, alpha, beta);
@@ -295,16 +316,27 @@ int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) {
 
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
-    if (!finch_sgemm_has_avx512() || m == 0 || n == 0 || !finch_sgemm_is_narrow(m, n, k)) {
+    if (finch_isa_active() < FINCH_ISA_AVX2 || m == 0 || n == 0 || !finch_sgemm_is_narrow(m, n, k)) {
         finch_sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (finch_isa_active() == FINCH_ISA_AVX2) sgemm_narrow_avx2(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-__attribute__((target("avx512f")))
-static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+typedef void (*pack_fn)(int trans, const float *x, size_t ld, size_t r0, size_t rows, size_t c0, size_t cols, float *dst);
+typedef void (*micro_kernel)(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
+                             float alpha, float beta, size_t mr, size_t nr);
+typedef void (*narrow_fn)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                          const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+// The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
+// `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function.
+__attribute__((always_inline))
+static inline void sgemm_blocked(const size_t TMR, const size_t TNR, pack_fn pack_a_fn, pack_fn pack_b_fn,
+                                 micro_kernel kernel, narrow_fn narrow, int ta, int tb, size_t m, size_t n, size_t k,
+                                 float alpha, const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                                 float *c, size_t ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
         for (size_t i = 0; i < m; i++)
@@ -312,7 +344,7 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
         return;
     }
     if (finch_sgemm_is_narrow(m, n, k)) {
-        sgemm_narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     pack_buffers *bufs = thread_buffers();
@@ -323,30 +355,30 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
         size_t nc = n - jc < NC ? n - jc : NC;
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = k - pc < kcb ? k - pc : kcb;
-            pack_b(tb, b, ldb, pc, kc, jc, nc, bufs->b);
+            pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b);
             float bet = pc == 0 ? beta : 1;
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;
-                pack_a(ta, a, lda, ic, mc, pc, kc, bufs->a);
+                pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a);
                 if (kc * nc <= ROWS_FIRST_MAX) {
-                    // The packed B block fits in L2: sweep C a band of MR rows at a time, left to
+                    // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to
                     // right, so its stores stream (C is often freshly allocated and not in cache).
-                    for (size_t ir = 0; ir < mc; ir += MR) {
-                        size_t mr = mc - ir < MR ? mc - ir : MR;
-                        for (size_t jr = 0; jr < nc; jr += NR) {
-                            size_t nr = nc - jr < NR ? nc - jr : NR;
-                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                         alpha, bet, mr, nr);
+                    for (size_t ir = 0; ir < mc; ir += TMR) {
+                        size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                        for (size_t jr = 0; jr < nc; jr += TNR) {
+                            size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                   alpha, bet, mr, nr);
                         }
                     }
                 } else {
-                    // Keep each KC×NR panel of B in L1 while the MR-row panels of A stream past it.
-                    for (size_t jr = 0; jr < nc; jr += NR) {
-                        size_t nr = nc - jr < NR ? nc - jr : NR;
-                        for (size_t ir = 0; ir < mc; ir += MR) {
-                            size_t mr = mc - ir < MR ? mc - ir : MR;
-                            kernel_12x32(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                         alpha, bet, mr, nr);
+                    // Keep each KC×TNR panel of B in L1 while the TMR-row panels of A stream past it.
+                    for (size_t jr = 0; jr < nc; jr += TNR) {
+                        size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                        for (size_t ir = 0; ir < mc; ir += TMR) {
+                            size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                   alpha, bet, mr, nr);
                         }
                     }
                 }
@@ -355,8 +387,166 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
     }
 }
 
+__attribute__((target("avx512f")))
+static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    sgemm_blocked(MR, NR, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---- AVX2 + FMA: the same BLIS structure 8 lanes wide. A 6×16 register tile (12 ymm accumulators of
+// the 16) over the same KC/MC/NC blocks and packing (panels of 6 rows / 16 columns); partial tiles
+// of C go through a 6×16 scratch tile since AVX2 has no masked stores of the AVX-512 kind.
+#define MR2 6
+#define NR2 16
+#define AVX2F __attribute__((target("avx2,fma")))
+
+static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
+    pack_a_tiles(MR2, ta, a, lda, i0, mc, p0, kc, dst);
+}
+static void pack_b2(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
+    pack_b_tiles(NR2, tb, b, ldb, p0, kc, j0, nc, dst);
+}
+
+AVX2F static void kernel_6x16(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
+                              float alpha, float beta, size_t mr, size_t nr) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#define FINCH_ROW(i, r0, r1) do { __m256 ai = _mm256_broadcast_ss(a + i); \
+        r0 = _mm256_fmadd_ps(ai, b0, r0); r1 = _mm256_fmadd_ps(ai, b1, r1); } while (0)
+    for (size_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * NR2), _MM_HINT_T0);
+        FINCH_ROW(0, c00, c01); FINCH_ROW(1, c10, c11); FINCH_ROW(2, c20, c21);
+        FINCH_ROW(3, c30, c31); FINCH_ROW(4, c40, c41); FINCH_ROW(5, c50, c51);
+        a += MR2;
+        b += NR2;
+    }
+#undef FINCH_ROW
+    __m256 acc[MR2][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (mr == MR2 && nr == NR2) {
+        for (size_t i = 0; i < MR2; i++) {
+            float *ci = c + i * ldc;
+            __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
+            if (beta != 0) {
+                r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
+                r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+            }
+            _mm256_storeu_ps(ci, r0);
+            _mm256_storeu_ps(ci + 8, r1);
+        }
+        return;
+    }
+    float tile[MR2 * NR2];
+    for (size_t i = 0; i < mr; i++) {
+        _mm256_storeu_ps(tile + i * NR2, _mm256_mul_ps(va, acc[i][0]));
+        _mm256_storeu_ps(tile + i * NR2 + 8, _mm256_mul_ps(va, acc[i][1]));
+        float *ci = c + i * ldc;
+        for (size_t j = 0; j < nr; j++) ci[j] = beta == 0 ? tile[i * NR2 + j] : tile[i * NR2 + j] + beta * ci[j];
+    }
+}
+
+// The narrow products at AVX2: an R×(8·U) tile, the same reading of op(A) in place and of op(B) in place
+// when full width, else copied (transposed if need be) into the zero-padded thread-local buffer, so the
+// inner loop loads whole rows (AMD's masked loads are slow); only C's columns past n are masked.
+AVX2F __attribute__((always_inline))
+static inline void narrow_tile2(const int R, const int U, size_t k, const float *x, size_t xrs, size_t xcs,
+                                const float *y, size_t ys, const __m256i *mask, float *c, size_t ldc,
+                                float alpha, float beta) {
+    __m256 acc[6 * 4];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R * U; i++) acc[i] = _mm256_setzero_ps();
+    // Y rows are 8·U floats readable (full width in place, or the zero-padded buffer): plain loads.
+#define FINCH_NARROW_STEP(prefetch_x) do { const float *xp = x + p * xcs, *yp = y + p * ys; prefetch_x;   \
+        _Pragma("clang loop unroll(full)")                                                              \
+        for (int u = 0; u < U; u += 2) _mm_prefetch((const char *)(yp + NARROW_AHEAD * ys + 8 * u), _MM_HINT_T0); \
+        __m256 yv[4];                                                                                   \
+        _Pragma("clang loop unroll(full)")                                                              \
+        for (int u = 0; u < U; u++) yv[u] = _mm256_loadu_ps(yp + 8 * u);                                \
+        _Pragma("clang loop unroll(full)")                                                              \
+        for (int r = 0; r < R; r++) {                                                                   \
+            __m256 xv = _mm256_broadcast_ss(xp + r * xrs);                                              \
+            _Pragma("clang loop unroll(full)")                                                          \
+            for (int u = 0; u < U; u++) acc[r * U + u] = _mm256_fmadd_ps(xv, yv[u], acc[r * U + u]);   \
+        } } while (0)
+    if (xrs == 1) {
+        for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP(_mm_prefetch((const char *)(xp + NARROW_AHEAD * xcs), _MM_HINT_T0));
+    } else {
+        for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP((void)0);
+    }
+#undef FINCH_NARROW_STEP
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+#pragma clang loop unroll(full)
+        for (int u = 0; u < U; u++) {
+            float *cr = c + r * ldc + 8 * u;
+            __m256 v = _mm256_mul_ps(va, acc[r * U + u]);
+            if (beta != 0) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, mask[u]), v);
+            _mm256_maskstore_ps(cr, mask[u], v);
+        }
+    }
+}
+
+// Rows [0, m) in blocks of 6 rows × 16 columns (12 accumulators), then 4 / 2 / 1. One tile shape for both
+// narrow cases: at m ≤ 16 a wider, shorter tile (3×32) re-reads op(B) twice as often and ran at half the speed.
+#define FINCH_NARROW_ROWS2(U, RMAX)                                                                              \
+    AVX2F static void narrow_rows2_u##U(size_t m, size_t k, const float *x, size_t xrs, size_t xcs, const float *y, \
+                                        size_t ys, const __m256i *mask, float *c, size_t ldc, float alpha, float beta) { \
+        size_t i = 0;                                                                                            \
+        for (; i + RMAX <= m; i += RMAX)                                                                         \
+            narrow_tile2(RMAX, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta);        \
+        if (RMAX > 4 && m - i >= 4) { narrow_tile2(4, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 4; } \
+        if (m - i >= 2) { narrow_tile2(2, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 2; } \
+        if (m - i >= 1) { narrow_tile2(1, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 1; } \
+    }
+FINCH_NARROW_ROWS2(2, 6)
+#undef FINCH_NARROW_ROWS2
+
+AVX2F static inline __m256i lanes8(size_t n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > 8 ? 8 : n)), idx);
+}
+
+// Columns of C per pass when m ≤ 16 at AVX2 (two ymm).
+#define NARROW_W2 16
+
+AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                                    const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
+    float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W ≥ k·NARROW_W2 (finch_sgemm_is_narrow)
+    // n ≤ 16 is one pass; m ≤ 16 takes ⌈n/16⌉ (the tile is 16 wide either way).
+    for (size_t j0 = 0; j0 < n; j0 += NARROW_W2) {
+        size_t w = n - j0 < NARROW_W2 ? n - j0 : NARROW_W2;
+        __m256i mask[2];
+        for (size_t u = 0; u < 2; u++) mask[u] = lanes8(w > 8 * u ? w - 8 * u : 0);
+        const float *y = b + j0;
+        size_t ys = ldb;
+        if (tb || w < NARROW_W2) {
+            y = narrow_b_copy(tb, b, ldb, k, j0, w, NARROW_W2, buf);
+            ys = NARROW_W2;
+        }
+        narrow_rows2_u2(m, k, a, xrs, xcs, y, ys, mask, c + j0, ldc, alpha, beta);
+    }
+}
+
+AVX2F static void sgemm_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                             const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    sgemm_blocked(MR2, NR2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                  beta, c, ldc);
+}
+#undef AVX2F
+
 void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (finch_isa_active() == FINCH_ISA_AVX2) {
+        sgemm_avx2(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     if (!finch_sgemm_has_avx512()) {
         finch_sgemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;

@@ -3,7 +3,8 @@ import CFinchKernels
 import Testing
 @testable import FinchTensor
 
-/// The packed AVX-512 SGEMM (and the threaded CPUBackend.sgemm around it) against an f64 reference,
+/// The packed SGEMM at every ISA level this CPU runs (AVX-512 12×32, AVX2 6×16, scalar; and the threaded
+/// CPUBackend.sgemm around it) against an f64 reference,
 /// the scalar C reference and cblas, on shapes that are not multiples of the 12×32 register tile or
 /// of the cache blocks (k > 256, m > 144, n > 2048), with all four transpose combinations, padded
 /// leading dimensions, alpha ≠ 1, and beta 0 (C starts as NaN, which must never be read) or 1.
@@ -20,19 +21,35 @@ import Testing
         (13, 16, 16), (200, 16, 16),
     ]
 
-    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
-    func matchesReference(trans: (Bool, Bool)) {
-        check(trans: trans, shapes: Self.shapes, offset: 0)
+    static let transposes = [(false, false), (false, true), (true, false), (true, true)]
+    /// The ISA levels this CPU executes (FINCH_ISA_SCALAR … finch_isa_supported()).
+    static let levels: [Int32] = Array(0...finch_isa_supported())
+
+    @Test(arguments: levels, transposes)
+    func matchesReference(level: Int32, trans: (Bool, Bool)) {
+        check(level: level, trans: trans, shapes: Self.shapes, offset: 0)
     }
 
     /// Narrow shapes, with the operands and C starting at an offset into their buffers.
-    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
-    func narrowMatchesReference(trans: (Bool, Bool)) {
+    @Test(arguments: levels, transposes)
+    func narrowMatchesReference(level: Int32, trans: (Bool, Bool)) {
         for (m, n, k) in Self.narrowShapes { #expect(finch_sgemm_is_narrow(m, n, k) != 0) }
-        check(trans: trans, shapes: Self.narrowShapes, offset: 5)
+        check(level: level, trans: trans, shapes: Self.narrowShapes, offset: 5)
     }
 
-    func check(trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
+    /// The tests do run the level asked for (AVX2 included on an AVX-512 CPU).
+    @Test func everySupportedLevelIsTested() {
+        #expect(Self.levels.last == finch_isa_supported())
+        for level in Self.levels {
+            #expect(finch_isa_set_thread(level) == level)
+        }
+        _ = finch_isa_set_thread(-1)
+    }
+
+    func check(level: Int32, trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
+        // This thread's kernels run at `level`; CPUBackend.sgemm's worker threads keep the process level.
+        #expect(finch_isa_set_thread(level) == level)
+        defer { _ = finch_isa_set_thread(-1) }
         let (ta, tb) = trans
         for (si, (m, n, k)) in shapes.enumerated() {
             for beta: Float in [0, 1] {
@@ -86,7 +103,7 @@ import Testing
                             let v = Double(got[o + i * ldc + j])
                             if !(abs(v - ref) <= tol) {
                                 bad += 1
-                                if bad < 5 { Issue.record("\(name) \(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) [\(i),\(j)]: \(v) vs \(ref)") }
+                                if bad < 5 { Issue.record("\(String(cString: finch_isa_name(level))) \(name) \(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) [\(i),\(j)]: \(v) vs \(ref)") }
                             }
                         }
                     }

@@ -15,7 +15,11 @@
 /// 1 when the CPU has AVX-512F (the packed kernel's only requirement), else 0.
 int finch_sgemm_has_avx512(void);
 
-/// The whole product, single-threaded. Requires finch_sgemm_has_avx512().
+/// 1 when the active level has a packed kernel (avx512 or avx2), else 0 (callers use BLAS).
+int finch_sgemm_has_packed(void);
+
+/// The whole product, single-threaded, at the active ISA level: the 12×32 AVX-512 kernel, at avx2 the
+/// same packed structure with a 6×16 AVX2+FMA kernel (8 lanes), at scalar the reference.
 void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
@@ -27,7 +31,9 @@ void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
 /// Narrow products, n ≤ 16 or m ≤ 16 (the LoRA rank-16 shapes): an R×16 or 4×64 AVX-512 register
 /// tile reading op(A) in place (no packing), op(B) in place when untransposed, else transposed into
 /// a small thread-local buffer. finch_sgemm_avx512 (and so finch_sgemm_tile) routes these shapes here;
-/// finch_sgemm_is_narrow says which. Other shapes (or no AVX-512F) fall back to finch_sgemm_avx512.
+/// finch_sgemm_is_narrow says which. At avx2 a 6×16 AVX2 tile (op(B) copied when
+/// transposed or ragged) does the same. Other shapes
+/// (or the scalar level) fall back to finch_sgemm_avx512.
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k);
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);

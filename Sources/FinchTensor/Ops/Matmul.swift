@@ -135,10 +135,10 @@ extension CPUBackend {
                          a, lda: lda ?? p.lda, b, ldb: ldb ?? p.ldb, beta: beta, c, ldc: p.ldc)
     }
 
-    /// Finch's packed AVX-512 SGEMM (CFinchKernels/sgemm.c) where the CPU has AVX-512F, else
+    /// Finch's packed SGEMM (CFinchKernels/sgemm.c) where the active ISA level is avx512 or avx2, else
     /// OpenBLAS. `FINCH_GEMM=blas` forces OpenBLAS (for comparisons).
     public static let usePackedGemm: Bool =
-        finch_sgemm_has_avx512() != 0 && ProcessInfo.processInfo.environment["FINCH_GEMM"] != "blas"
+        finch_sgemm_has_packed() != 0 && ProcessInfo.processInfo.environment["FINCH_GEMM"] != "blas"
 
     /// `FINCH_PROFILE=shapes`: the profile lists matrix products by shape and transposes.
     static let profileShapes = ProcessInfo.processInfo.environment["FINCH_PROFILE"] == "shapes"
@@ -160,7 +160,7 @@ extension CPUBackend {
             finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        // Split the larger of m and n (whole 12-row / 32-column register tiles): each thread packs
+        // Split the larger of m and n (whole 12-row / 32-column register tiles, whole 6×16 ones at avx2): each thread packs
         // its own share of that operand and all of the other, so this duplicates the smaller one.
         let splitN = n >= m
         let unit = splitN ? 32 : 12
