@@ -33,6 +33,7 @@ typedef struct {
     float *xn;              // the normalised input of the current mat-vec (f32)
     float *xsum;            // Σ of each 32-block of the f32 input (exact mode, Q4_1's offset term)
     finch_q8x_block *xq;    // its 8-bit blocks (int8 mode)
+    finch_q16x_block *xw;   // its 16-bit blocks (int16 mode)
     const float *xf;        // the f32 input the exact kernels read
     float *scores;          // attention weights, max_positions
 } scratch;
@@ -48,6 +49,7 @@ struct finch_decoder {
     scratch *s;
     // the current job
     int pos, mode;
+    int xmask, xlo, xhi, xalt;  // EXPERIMENT: parts (1 qkv 2 o 4 gateup 8 down 16 head) / layers [xlo,xhi] exact in int8 mode
     float *logits;
     // the pool
     pthread_t *workers;
@@ -62,7 +64,7 @@ struct finch_decoder {
 };
 
 int finch_decode_supports(int t, int mode) {
-    if (mode == FINCH_DECODE_EXACT) return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0;
+    if (mode != FINCH_DECODE_INT8) return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0;
     return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0 || t == T_Q4_K || t == T_Q6_K;
 }
 
@@ -260,9 +262,10 @@ static void rope(float *v, const float *c, const float *s, int half) {
 
 // ---- mat-vecs ------------------------------------------------------------------------------------
 
-// The thread's copy of the mat-vec input: 8-bit blocks, or the f32 vector and its block sums.
+// The thread's copy of the mat-vec input: 8- or 16-bit blocks, or the f32 vector and its block sums.
 static void prepare(scratch *s, const float *x, int n, int mode) {
     if (mode == FINCH_DECODE_INT8) { finch_quantize_q8x(x, s->xq, (size_t)n); return; }
+    if (mode == FINCH_DECODE_INT16) { finch_quantize_q16x(x, s->xw, (size_t)n); return; }
     s->xf = x;
     for (int b = 0; b < n / 32; b++) {
         float t = 0.0f;
@@ -280,6 +283,13 @@ static void matvec(const finch_decode_matrix *w, const scratch *s, int mode, flo
         case T_Q4_0: finch_matvec_f32x_q4_0(w->data, s->xf, y, b, e, c); return;
         case T_Q4_1: finch_matvec_f32x_q4_1(w->data, s->xf, s->xsum, y, b, e, c); return;
         default: finch_matvec_f32x_q8_0(w->data, s->xf, y, b, e, c); return;
+        }
+    }
+    if (mode == FINCH_DECODE_INT16) {
+        switch (w->ggml_type) {
+        case T_Q4_0: finch_matvec_q16_q4_0(w->data, s->xw, y, b, e, c); return;
+        case T_Q4_1: finch_matvec_q16_q4_1(w->data, s->xw, y, b, e, c); return;
+        default: finch_matvec_q16_q8_0(w->data, s->xw, y, b, e, c); return;
         }
     }
     switch (w->ggml_type) {
@@ -310,6 +320,8 @@ static void run(struct finch_decoder *d, int t) {
 
     for (int l = 0; l < m->n_layers; l++) {
         const finch_decode_layer *L = &d->layers[l];
+        const int lx = l >= d->xlo && l <= d->xhi;
+#define PM(bit) (d->mode == FINCH_DECODE_INT8 && !lx && !(d->xmask & (bit)) ? FINCH_DECODE_INT8 : d->mode == FINCH_DECODE_INT8 ? d->xalt : d->mode)
         float *krow = L->k_cache + (size_t)pos * kvw, *vrow = L->v_cache + (size_t)pos * kvw;
         const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, H, 1),
                     oproj = phase_of(d, 5 * l + 2, C, ROWS), gateup = phase_of(d, 5 * l + 3, F, ROWS),
@@ -318,21 +330,21 @@ static void run(struct finch_decoder *d, int t) {
         // 1. q/k/v: units of one head (hd rows): H query heads, then KVH key heads, then KVH value heads
         if (open_phase(qkv)) {
             rmsnorm(d->x, L->attn_norm, s->xn, C, m->eps);
-            prepare(s, s->xn, C, mode);
+            prepare(s, s->xn, C, PM(1));
         }
         for (int u, u1; claim(qkv, H + 2 * KVH, &u, &u1); finish(qkv)) {
             if (u < H) {
-                matvec(&L->q, s, mode, d->q, u * hd, (u + 1) * hd, C);
+                matvec(&L->q, s, PM(1), d->q, u * hd, (u + 1) * hd, C);
                 add_bias(d->q, L->q_bias, u * hd, (u + 1) * hd);
                 rope(d->q + u * hd, cs, sn, half);
             } else if (u < H + KVH) {
                 const int j = u - H;
-                matvec(&L->k, s, mode, krow, j * hd, (j + 1) * hd, C);
+                matvec(&L->k, s, PM(1), krow, j * hd, (j + 1) * hd, C);
                 add_bias(krow, L->k_bias, j * hd, (j + 1) * hd);
                 rope(krow + j * hd, cs, sn, half);
             } else {
                 const int j = u - H - KVH;
-                matvec(&L->v, s, mode, vrow, j * hd, (j + 1) * hd, C);
+                matvec(&L->v, s, PM(1), vrow, j * hd, (j + 1) * hd, C);
                 add_bias(vrow, L->v_bias, j * hd, (j + 1) * hd);
             }
         }
@@ -346,9 +358,9 @@ static void run(struct finch_decoder *d, int t) {
         wait_phase(attn);
 
         // 3. x += o_proj(att)
-        if (open_phase(oproj)) prepare(s, d->att, H * hd, mode);
+        if (open_phase(oproj)) prepare(s, d->att, H * hd, PM(2));
         for (; claim(oproj, C, &rb, &re); finish(oproj)) {
-            matvec(&L->o, s, mode, d->tmp, rb, re, H * hd);
+            matvec(&L->o, s, PM(2), d->tmp, rb, re, H * hd);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(oproj);
@@ -356,29 +368,31 @@ static void run(struct finch_decoder *d, int t) {
         // 4. h = silu(gate(x̂)) · up(x̂)
         if (open_phase(gateup)) {
             rmsnorm(d->x, L->ffn_norm, s->xn, C, m->eps);
-            prepare(s, s->xn, C, mode);
+            prepare(s, s->xn, C, PM(4));
         }
         for (; claim(gateup, F, &rb, &re); finish(gateup)) {
-            matvec(&L->gate, s, mode, d->gate, rb, re, C);
-            matvec(&L->up, s, mode, d->up, rb, re, C);
+            matvec(&L->gate, s, PM(4), d->gate, rb, re, C);
+            matvec(&L->up, s, PM(4), d->up, rb, re, C);
             finch_swiglu_f32(d->gate + rb, d->up + rb, d->h + rb, (size_t)(re - rb));
         }
         wait_phase(gateup);
 
         // 5. x += down(h)
-        if (open_phase(down)) prepare(s, d->h, F, mode);
+        if (open_phase(down)) prepare(s, d->h, F, PM(8));
         for (; claim(down, C, &rb, &re); finish(down)) {
-            matvec(&L->down, s, mode, d->tmp, rb, re, F);
+            matvec(&L->down, s, PM(8), d->tmp, rb, re, F);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(down);
+#undef PM
     }
+    const int hm = mode == FINCH_DECODE_INT8 && !(d->xmask & 16) ? FINCH_DECODE_INT8 : mode == FINCH_DECODE_INT8 ? d->xalt : mode;
     const phase head = phase_of(d, 5 * m->n_layers, m->vocab, 4 * ROWS);
     if (open_phase(head)) {
         rmsnorm(d->x, m->final_norm, s->xn, C, m->eps);
-        prepare(s, s->xn, C, mode);
+        prepare(s, s->xn, C, hm);
     }
-    for (; claim(head, m->vocab, &rb, &re); finish(head)) matvec(&m->lm_head, s, mode, d->logits, rb, re, C);
+    for (; claim(head, m->vocab, &rb, &re); finish(head)) matvec(&m->lm_head, s, hm, d->logits, rb, re, C);
     wait_phase(head);
 }
 
@@ -416,7 +430,7 @@ void finch_decoder_destroy(finch_decoder *d) {
     pthread_cond_destroy(&d->cv);
     if (d->s) {
         for (int t = 0; t < d->threads; t++) {
-            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xq); free(d->s[t].scores);
+            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xq); free(d->s[t].xw); free(d->s[t].scores);
         }
     }
     free(d->s); free(d->x); free(d->q); free(d->att); free(d->tmp); free(d->gate); free(d->up); free(d->h);
@@ -456,8 +470,9 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
         d->s[t].xn = malloc(sizeof(float) * (size_t)widest);
         d->s[t].xsum = malloc(sizeof(float) * (size_t)(widest / 32));
         d->s[t].xq = malloc(sizeof(finch_q8x_block) * (size_t)(widest / 32));
+        d->s[t].xw = malloc(sizeof(finch_q16x_block) * (size_t)(widest / 32));
         d->s[t].scores = malloc(sizeof(float) * (size_t)max_positions);
-        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].scores;
+        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].xw && d->s[t].scores;
     }
     if (!ok) { finch_decoder_destroy(d); return NULL; }
     memcpy(d->layers, model->layers, sizeof(finch_decode_layer) * (size_t)model->n_layers);
@@ -484,6 +499,9 @@ void finch_decoder_step(finch_decoder *d, const float *x, int pos, int mode, flo
     d->mode = mode;
     d->logits = logits;
     d->isa = finch_isa_active();
+    { const char *e = getenv("FINCH_XMASK"); d->xmask = e ? atoi(e) : 0;
+      e = getenv("FINCH_XLO"); d->xlo = e ? atoi(e) : 1 << 20; e = getenv("FINCH_XHI"); d->xhi = e ? atoi(e) : -1;
+      d->xalt = getenv("FINCH_XQ16") ? FINCH_DECODE_INT16 : FINCH_DECODE_EXACT; }
     // A worker still finishing the previous token (it found every phase done) must leave before the reset.
     for (int spins = 0; atomic_load_explicit(&d->workers_done, memory_order_acquire) < d->started; spins++) {
         if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();
