@@ -1,6 +1,6 @@
 // One-token decode in one call (see finch_decode.h): a persistent thread pool and the layer's element-wise
 // work folded into the mat-vecs' epilogues. Per layer, 5 phases, each ending when all its chunks are done:
-//   1. each thread: x̂ = rmsnorm(x) (and its 8-bit blocks); then heads of the 960 q/k/v rows → q, or
+//   1. each thread: x̂ = rmsnorm(x) (and its 8- or 16-bit blocks); then heads of the 960 q/k/v rows → q, or
 //      straight into the KV cache's row pos; rotary on those q/k heads
 //   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att
 //   3. each thread: att's blocks; rows of o_proj, added into x
@@ -49,7 +49,6 @@ struct finch_decoder {
     scratch *s;
     // the current job
     int pos, mode;
-    int xmask, xlo, xhi, xalt;  // EXPERIMENT: parts (1 qkv 2 o 4 gateup 8 down 16 head) / layers [xlo,xhi] exact in int8 mode
     float *logits;
     // the pool
     pthread_t *workers;
@@ -320,8 +319,6 @@ static void run(struct finch_decoder *d, int t) {
 
     for (int l = 0; l < m->n_layers; l++) {
         const finch_decode_layer *L = &d->layers[l];
-        const int lx = l >= d->xlo && l <= d->xhi;
-#define PM(bit) (d->mode == FINCH_DECODE_INT8 && !lx && !(d->xmask & (bit)) ? FINCH_DECODE_INT8 : d->mode == FINCH_DECODE_INT8 ? d->xalt : d->mode)
         float *krow = L->k_cache + (size_t)pos * kvw, *vrow = L->v_cache + (size_t)pos * kvw;
         const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, H, 1),
                     oproj = phase_of(d, 5 * l + 2, C, ROWS), gateup = phase_of(d, 5 * l + 3, F, ROWS),
@@ -330,21 +327,21 @@ static void run(struct finch_decoder *d, int t) {
         // 1. q/k/v: units of one head (hd rows): H query heads, then KVH key heads, then KVH value heads
         if (open_phase(qkv)) {
             rmsnorm(d->x, L->attn_norm, s->xn, C, m->eps);
-            prepare(s, s->xn, C, PM(1));
+            prepare(s, s->xn, C, mode);
         }
         for (int u, u1; claim(qkv, H + 2 * KVH, &u, &u1); finish(qkv)) {
             if (u < H) {
-                matvec(&L->q, s, PM(1), d->q, u * hd, (u + 1) * hd, C);
+                matvec(&L->q, s, mode, d->q, u * hd, (u + 1) * hd, C);
                 add_bias(d->q, L->q_bias, u * hd, (u + 1) * hd);
                 rope(d->q + u * hd, cs, sn, half);
             } else if (u < H + KVH) {
                 const int j = u - H;
-                matvec(&L->k, s, PM(1), krow, j * hd, (j + 1) * hd, C);
+                matvec(&L->k, s, mode, krow, j * hd, (j + 1) * hd, C);
                 add_bias(krow, L->k_bias, j * hd, (j + 1) * hd);
                 rope(krow + j * hd, cs, sn, half);
             } else {
                 const int j = u - H - KVH;
-                matvec(&L->v, s, PM(1), vrow, j * hd, (j + 1) * hd, C);
+                matvec(&L->v, s, mode, vrow, j * hd, (j + 1) * hd, C);
                 add_bias(vrow, L->v_bias, j * hd, (j + 1) * hd);
             }
         }
@@ -358,9 +355,9 @@ static void run(struct finch_decoder *d, int t) {
         wait_phase(attn);
 
         // 3. x += o_proj(att)
-        if (open_phase(oproj)) prepare(s, d->att, H * hd, PM(2));
+        if (open_phase(oproj)) prepare(s, d->att, H * hd, mode);
         for (; claim(oproj, C, &rb, &re); finish(oproj)) {
-            matvec(&L->o, s, PM(2), d->tmp, rb, re, H * hd);
+            matvec(&L->o, s, mode, d->tmp, rb, re, H * hd);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(oproj);
@@ -368,31 +365,29 @@ static void run(struct finch_decoder *d, int t) {
         // 4. h = silu(gate(x̂)) · up(x̂)
         if (open_phase(gateup)) {
             rmsnorm(d->x, L->ffn_norm, s->xn, C, m->eps);
-            prepare(s, s->xn, C, PM(4));
+            prepare(s, s->xn, C, mode);
         }
         for (; claim(gateup, F, &rb, &re); finish(gateup)) {
-            matvec(&L->gate, s, PM(4), d->gate, rb, re, C);
-            matvec(&L->up, s, PM(4), d->up, rb, re, C);
+            matvec(&L->gate, s, mode, d->gate, rb, re, C);
+            matvec(&L->up, s, mode, d->up, rb, re, C);
             finch_swiglu_f32(d->gate + rb, d->up + rb, d->h + rb, (size_t)(re - rb));
         }
         wait_phase(gateup);
 
         // 5. x += down(h)
-        if (open_phase(down)) prepare(s, d->h, F, PM(8));
+        if (open_phase(down)) prepare(s, d->h, F, mode);
         for (; claim(down, C, &rb, &re); finish(down)) {
-            matvec(&L->down, s, PM(8), d->tmp, rb, re, F);
+            matvec(&L->down, s, mode, d->tmp, rb, re, F);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(down);
-#undef PM
     }
-    const int hm = mode == FINCH_DECODE_INT8 && !(d->xmask & 16) ? FINCH_DECODE_INT8 : mode == FINCH_DECODE_INT8 ? d->xalt : mode;
     const phase head = phase_of(d, 5 * m->n_layers, m->vocab, 4 * ROWS);
     if (open_phase(head)) {
         rmsnorm(d->x, m->final_norm, s->xn, C, m->eps);
-        prepare(s, s->xn, C, hm);
+        prepare(s, s->xn, C, mode);
     }
-    for (; claim(head, m->vocab, &rb, &re); finish(head)) matvec(&m->lm_head, s, hm, d->logits, rb, re, C);
+    for (; claim(head, m->vocab, &rb, &re); finish(head)) matvec(&m->lm_head, s, mode, d->logits, rb, re, C);
     wait_phase(head);
 }
 
@@ -499,9 +494,6 @@ void finch_decoder_step(finch_decoder *d, const float *x, int pos, int mode, flo
     d->mode = mode;
     d->logits = logits;
     d->isa = finch_isa_active();
-    { const char *e = getenv("FINCH_XMASK"); d->xmask = e ? atoi(e) : 0;
-      e = getenv("FINCH_XLO"); d->xlo = e ? atoi(e) : 1 << 20; e = getenv("FINCH_XHI"); d->xhi = e ? atoi(e) : -1;
-      d->xalt = getenv("FINCH_XQ16") ? FINCH_DECODE_INT16 : FINCH_DECODE_EXACT; }
     // A worker still finishing the previous token (it found every phase done) must leave before the reset.
     for (int spins = 0; atomic_load_explicit(&d->workers_done, memory_order_acquire) < d->started; spins++) {
         if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();

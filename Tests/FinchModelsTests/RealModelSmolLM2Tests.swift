@@ -111,7 +111,7 @@ struct RealModelSmolLM2Tests {
         }
         print("decoder max |Δ logprob| vs transformers: exact \(worst[.exact]!), int16 \(worst[.int16]!), int8 \(worst[.int8]!) [isa \(CPUISA.active)]")
         #expect(worst[.exact]! < 1e-3)
-        #expect(worst[.int16]! < 1e-3)
+        #expect(worst[.int16]! < 2e-2)
         #expect(worst[.int8]! < 1.0)
     }
 }
