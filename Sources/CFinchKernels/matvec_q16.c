@@ -2,8 +2,9 @@
 // (d = max|x|/32767, error ≤ d/2, about 2⁻¹⁶ of the block's largest value instead of int8's 2⁻⁸), and
 // each Q4_0 / Q4_1 / Q8_0 weight block is widened to int16 and multiplied with pmaddwd (i16 × i16 → i32
 // pairs): as few instructions per block as the 8-bit kernels' maddubs + madd, with the f32 path's numbers
-// to ~1e-5. Q4_1's offset term uses the f32 block sum of x, so it is exact.
+// to ~1e-4 of the output's size. Q4_1's offset term uses the f32 block sum of x, so it is exact.
 #include "finch_kernels.h"
+#include "quant_refs.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -11,14 +12,6 @@
 #endif
 
 enum { QK = 32, Q4_0_BYTES = 18, Q4_1_BYTES = 20, Q8_0_BYTES = 34 };
-
-static inline float h2f(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    float f;
-    finch_f16_to_f32_scalar(&h, &f, 1);
-    return f;
-}
 
 // ---- scalar references -------------------------------------------------------------------------
 
@@ -35,61 +28,11 @@ void finch_quantize_q16x_scalar(const float *x, finch_q16x_block *xq, size_t col
             xq[b].qs[j] = (int16_t)(r != r ? 0 : (r > 32767.0f ? 32767 : (r < -32767.0f ? -32767 : (int)r)));  // NaN → 0
         }
         xq[b].d = d;
-        xq[b].sum = sum;
+        xq[b].s = sum;
     }
 }
 
-void finch_matvec_q16_q4_0_scalar(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = rb; r < re; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_0_BYTES;
-        float acc = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q4_0_BYTES;
-            int isum = 0;
-            for (int j = 0; j < 16; j++) {
-                isum += ((blk[2 + j] & 0xF) - 8) * xq[b].qs[j];
-                isum += ((blk[2 + j] >> 4) - 8) * xq[b].qs[j + 16];
-            }
-            acc += h2f(blk) * xq[b].d * (float)isum;
-        }
-        y[r] = acc;
-    }
-}
-
-void finch_matvec_q16_q4_1_scalar(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = rb; r < re; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_1_BYTES;
-        float acc = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q4_1_BYTES;
-            int isum = 0;
-            for (int j = 0; j < 16; j++) {
-                isum += (blk[4 + j] & 0xF) * xq[b].qs[j];
-                isum += (blk[4 + j] >> 4) * xq[b].qs[j + 16];
-            }
-            acc += h2f(blk) * xq[b].d * (float)isum + h2f(blk + 2) * xq[b].sum;
-        }
-        y[r] = acc;
-    }
-}
-
-void finch_matvec_q16_q8_0_scalar(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = rb; r < re; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q8_0_BYTES;
-        float acc = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q8_0_BYTES;
-            const int8_t *q = (const int8_t *)(blk + 2);
-            int isum = 0;
-            for (int j = 0; j < QK; j++) isum += q[j] * xq[b].qs[j];
-            acc += h2f(blk) * xq[b].d * (float)isum;
-        }
-        y[r] = acc;
-    }
-}
+QUANT_SCALAR_REFS(finch_matvec_q16_q4_0_scalar, finch_matvec_q16_q4_1_scalar, finch_matvec_q16_q8_0_scalar, finch_q16x_block)
 
 // ---- AVX2 --------------------------------------------------------------------------------------
 #if defined(__x86_64__)
@@ -128,7 +71,7 @@ Q16_AVX2 static void quantize_avx2(const float *x, finch_q16x_block *xq, size_t 
         float sum = 0.0f;
         for (int j = 0; j < QK; j++) sum += v[j];
         xq[b].d = d;
-        xq[b].sum = sum;
+        xq[b].s = sum;
     }
 }
 
@@ -139,7 +82,7 @@ Q16_AVX2 static inline __m256i dot16(__m256i lo, __m256i hi, const finch_q16x_bl
 }
 
 // The pair's scales in one vcvtph2ps, lanes [d0, m0, d1, m1] (Q4_1) or [d0, 0, d1, 0], times the activation
-// blocks' [d, sum] pairs: lanes 0 and 2 scale the integer dots, 1 and 3 are Q4_1's offset terms.
+// blocks' [d, s] pairs: lanes 0 and 2 scale the integer dots, 1 and 3 are Q4_1's offset terms.
 Q16_AVX2 static inline __m128 pair_scales(const uint8_t *b0, const uint8_t *b1, int with_min, const finch_q16x_block *x0, const finch_q16x_block *x1) {
     uint32_t u0, u1;
     if (with_min) { memcpy(&u0, b0, 4); memcpy(&u1, b1, 4); }
@@ -252,7 +195,17 @@ Q16_AVX512 static void q8_0_avx512(const void *w, const finch_q16x_block *xq, fl
 #endif
 
 // ---- dispatch ----------------------------------------------------------------------------------
-#if defined(__x86_64__)
+// name_avx2 / name_avx512 run that variant when the CPU has it (else the next lower one); the plain name
+// follows finch_isa_active(). Elsewhere than x86-64 every level is the scalar reference.
+#if !defined(__x86_64__)
+#define q4_0_avx2 finch_matvec_q16_q4_0_scalar
+#define q4_1_avx2 finch_matvec_q16_q4_1_scalar
+#define q8_0_avx2 finch_matvec_q16_q8_0_scalar
+#define q4_0_avx512 finch_matvec_q16_q4_0_scalar
+#define q4_1_avx512 finch_matvec_q16_q4_1_scalar
+#define q8_0_avx512 finch_matvec_q16_q8_0_scalar
+#define quantize_avx2 finch_quantize_q16x_scalar
+#endif
 #define Q16_DISPATCH(name)                                                                                      \
     void finch_matvec_q16_##name##_avx2(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) { \
         if (finch_isa_supported() >= FINCH_ISA_AVX2) name##_avx2(w, xq, y, rb, re, cols);                      \
@@ -274,20 +227,6 @@ void finch_quantize_q16x(const float *x, finch_q16x_block *xq, size_t cols) {
 void finch_quantize_q16x_avx2(const float *x, finch_q16x_block *xq, size_t cols) {
     if (finch_isa_supported() >= FINCH_ISA_AVX2) quantize_avx2(x, xq, cols); else finch_quantize_q16x_scalar(x, xq, cols);
 }
-#else
-#define Q16_DISPATCH(name)                                                                                      \
-    void finch_matvec_q16_##name##_avx2(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) { \
-        finch_matvec_q16_##name##_scalar(w, xq, y, rb, re, cols);                                               \
-    }                                                                                                           \
-    void finch_matvec_q16_##name##_avx512(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) { \
-        finch_matvec_q16_##name##_scalar(w, xq, y, rb, re, cols);                                               \
-    }                                                                                                           \
-    void finch_matvec_q16_##name(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) { \
-        finch_matvec_q16_##name##_scalar(w, xq, y, rb, re, cols);                                               \
-    }
-void finch_quantize_q16x(const float *x, finch_q16x_block *xq, size_t cols) { finch_quantize_q16x_scalar(x, xq, cols); }
-void finch_quantize_q16x_avx2(const float *x, finch_q16x_block *xq, size_t cols) { finch_quantize_q16x_scalar(x, xq, cols); }
-#endif
 Q16_DISPATCH(q4_0)
 Q16_DISPATCH(q4_1)
 Q16_DISPATCH(q8_0)

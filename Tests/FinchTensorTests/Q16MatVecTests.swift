@@ -12,7 +12,7 @@ import CFinchKernels
         finch_quantize_q16x_scalar(x, &b, 32)
         let qs = withUnsafeBytes(of: b.qs) { Array($0.bindMemory(to: Int16.self)) }
         #expect(b.d == 1 && Array(qs[0..<5]) == [32767, 2, -4, 0, 0] && qs[5...].allSatisfy { $0 == 0 })
-        #expect(b.sum.isNaN)
+        #expect(b.s.isNaN)
     }
 
     @Test func vectorQuantizerMatchesScalarBitForBit() throws {

@@ -17,7 +17,7 @@
 //   FINCH_DECODE_EXACT f32 activations against blocks decoded in registers (= dequantize-then-f32 up to
 //                      summation order, what transformers computes).
 //   FINCH_DECODE_INT16 activations quantized to 16-bit blocks (finch_matvec_q16.h): integer dot products
-//                      (pmaddwd) at about int8's speed, within ~1e-5 of EXACT per mat-vec.
+//                      (pmaddwd) at about int8's speed, within ~1e-4 of EXACT per mat-vec.
 // Attention, norms, rotary and SwiGLU are f32 in both. Kernels follow finch_isa_active().
 
 enum { FINCH_DECODE_INT8 = 0, FINCH_DECODE_EXACT = 1, FINCH_DECODE_INT16 = 2 };

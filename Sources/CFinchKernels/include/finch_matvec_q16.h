@@ -6,14 +6,14 @@
 // Mat-vecs with 16-bit activations, the decoder's default arithmetic: x is quantized per 32-block to int16
 // (d = max|x|/32767: 2⁻¹⁶ of the block's largest value, vs 2⁻⁸ for llama.cpp's 8-bit blocks) and dotted
 // with Q4_0 / Q4_1 / Q8_0 weight blocks widened to int16 (pmaddwd): about the 8-bit kernels' instruction
-// count, and the f32 path's numbers to ~1e-5 relative. Scalar reference beside the AVX2 and AVX-512 (BW) kernels;
+// count, and the f32 path's numbers to ~1e-4 of the output's size. Scalar reference beside the AVX2 and AVX-512 (BW) kernels;
 // _avx2 / _avx512 fall back to the next lower level on CPUs without it.
 
 /// One block of the 16-bit activation vector (an in-memory format, never written to files).
 typedef struct {
     int16_t qs[32];
     float d;    // scale: x ≈ d * qs
-    float sum;  // Σ x over the block in f32 (Q4_1's offset term, exact)
+    float s;    // Σ x over the block in f32 (Q4_1's offset term, exact)
 } finch_q16x_block;
 
 /// Quantizes cols floats (a multiple of 32) into cols/32 blocks: d = max|x|/32767, qs = round(x/d) (ties to even).
