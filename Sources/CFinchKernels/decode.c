@@ -1,6 +1,6 @@
 // One-token decode in one call (see finch_decode.h): a persistent thread pool and the layer's element-wise
 // work folded into the mat-vecs' epilogues. Per layer, 5 phases, each ending when all its chunks are done:
-//   1. each thread: x̂ = rmsnorm(x) (and its 8-bit blocks); then heads of the 960 q/k/v rows → q, or
+//   1. each thread: x̂ = rmsnorm(x) (and its 8- or 16-bit blocks); then heads of the 960 q/k/v rows → q, or
 //      straight into the KV cache's row pos; rotary on those q/k heads
 //   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att
 //   3. each thread: att's blocks; rows of o_proj, added into x
@@ -33,6 +33,7 @@ typedef struct {
     float *xn;              // the normalised input of the current mat-vec (f32)
     float *xsum;            // Σ of each 32-block of the f32 input (exact mode, Q4_1's offset term)
     finch_q8x_block *xq;    // its 8-bit blocks (int8 mode)
+    finch_q16x_block *xw;   // its 16-bit blocks (int16 mode)
     const float *xf;        // the f32 input the exact kernels read
     float *scores;          // attention weights, max_positions
 } scratch;
@@ -62,7 +63,7 @@ struct finch_decoder {
 };
 
 int finch_decode_supports(int t, int mode) {
-    if (mode == FINCH_DECODE_EXACT) return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0;
+    if (mode != FINCH_DECODE_INT8) return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0;
     return t == T_Q4_0 || t == T_Q4_1 || t == T_Q8_0 || t == T_Q4_K || t == T_Q6_K;
 }
 
@@ -260,9 +261,10 @@ static void rope(float *v, const float *c, const float *s, int half) {
 
 // ---- mat-vecs ------------------------------------------------------------------------------------
 
-// The thread's copy of the mat-vec input: 8-bit blocks, or the f32 vector and its block sums.
+// The thread's copy of the mat-vec input: 8- or 16-bit blocks, or the f32 vector and its block sums.
 static void prepare(scratch *s, const float *x, int n, int mode) {
     if (mode == FINCH_DECODE_INT8) { finch_quantize_q8x(x, s->xq, (size_t)n); return; }
+    if (mode == FINCH_DECODE_INT16) { finch_quantize_q16x(x, s->xw, (size_t)n); return; }
     s->xf = x;
     for (int b = 0; b < n / 32; b++) {
         float t = 0.0f;
@@ -280,6 +282,13 @@ static void matvec(const finch_decode_matrix *w, const scratch *s, int mode, flo
         case T_Q4_0: finch_matvec_f32x_q4_0(w->data, s->xf, y, b, e, c); return;
         case T_Q4_1: finch_matvec_f32x_q4_1(w->data, s->xf, s->xsum, y, b, e, c); return;
         default: finch_matvec_f32x_q8_0(w->data, s->xf, y, b, e, c); return;
+        }
+    }
+    if (mode == FINCH_DECODE_INT16) {
+        switch (w->ggml_type) {
+        case T_Q4_0: finch_matvec_q16_q4_0(w->data, s->xw, y, b, e, c); return;
+        case T_Q4_1: finch_matvec_q16_q4_1(w->data, s->xw, y, b, e, c); return;
+        default: finch_matvec_q16_q8_0(w->data, s->xw, y, b, e, c); return;
         }
     }
     switch (w->ggml_type) {
@@ -416,7 +425,7 @@ void finch_decoder_destroy(finch_decoder *d) {
     pthread_cond_destroy(&d->cv);
     if (d->s) {
         for (int t = 0; t < d->threads; t++) {
-            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xq); free(d->s[t].scores);
+            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xq); free(d->s[t].xw); free(d->s[t].scores);
         }
     }
     free(d->s); free(d->x); free(d->q); free(d->att); free(d->tmp); free(d->gate); free(d->up); free(d->h);
@@ -456,8 +465,9 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
         d->s[t].xn = malloc(sizeof(float) * (size_t)widest);
         d->s[t].xsum = malloc(sizeof(float) * (size_t)(widest / 32));
         d->s[t].xq = malloc(sizeof(finch_q8x_block) * (size_t)(widest / 32));
+        d->s[t].xw = malloc(sizeof(finch_q16x_block) * (size_t)(widest / 32));
         d->s[t].scores = malloc(sizeof(float) * (size_t)max_positions);
-        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].scores;
+        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].xw && d->s[t].scores;
     }
     if (!ok) { finch_decoder_destroy(d); return NULL; }
     memcpy(d->layers, model->layers, sizeof(finch_decode_layer) * (size_t)model->n_layers);

@@ -5,6 +5,7 @@
 //   Q4_K, Q6_K: see the comments above their scalar kernels (and BlockQ4_K.swift / BlockQ6_K.swift)
 // Per block the dot product is an exact integer sum; only the per-block scaling is floating point.
 #include "finch_kernels.h"
+#include "quant_refs.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -20,13 +21,6 @@ static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
 }
 
 int finch_quant_has_avx2(void) { return finch_isa_active() >= FINCH_ISA_AVX2; }
-
-static inline float f16_to_f32(const uint8_t *p) {
-    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    float f;
-    finch_f16_to_f32_scalar(&h, &f, 1);
-    return f;
-}
 
 void finch_quantize_q8x_scalar(const float *x, finch_q8x_block *xq, size_t cols) {
     for (size_t b = 0; b < cols / QK; b++) {
@@ -49,59 +43,7 @@ void finch_quantize_q8x_scalar(const float *x, finch_q8x_block *xq, size_t cols)
 
 // ---- scalar references -------------------------------------------------------------------------
 
-void finch_matvec_q4_0_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = row_begin; r < row_end; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_0_BYTES;
-        float sum = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q4_0_BYTES;
-            int isum = 0;
-            for (int j = 0; j < 16; j++) {
-                isum += ((blk[2 + j] & 0xF) - 8) * xq[b].qs[j];
-                isum += ((blk[2 + j] >> 4) - 8) * xq[b].qs[j + 16];
-            }
-            sum += f16_to_f32(blk) * xq[b].d * (float)isum;
-        }
-        y[r] = sum;
-    }
-}
-
-void finch_matvec_q4_1_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = row_begin; r < row_end; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q4_1_BYTES;
-        float sum = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q4_1_BYTES;
-            int isum = 0;
-            for (int j = 0; j < 16; j++) {
-                isum += (blk[4 + j] & 0xF) * xq[b].qs[j];
-                isum += (blk[4 + j] >> 4) * xq[b].qs[j + 16];
-            }
-            // sum_j (q_j d_w + m) (x_j d_x) = d_w d_x Σ q_j x_j + m · d_x Σ x_j
-            sum += f16_to_f32(blk) * xq[b].d * (float)isum + f16_to_f32(blk + 2) * xq[b].s;
-        }
-        y[r] = sum;
-    }
-}
-
-void finch_matvec_q8_0_scalar(const void *w, const finch_q8x_block *xq, float *y, size_t row_begin, size_t row_end, size_t cols) {
-    const size_t nb = cols / QK;
-    for (size_t r = row_begin; r < row_end; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * Q8_0_BYTES;
-        float sum = 0.0f;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * Q8_0_BYTES;
-            const int8_t *qs = (const int8_t *)(blk + 2);
-            int isum = 0;
-            for (int j = 0; j < QK; j++) isum += qs[j] * xq[b].qs[j];
-            sum += f16_to_f32(blk) * xq[b].d * (float)isum;
-        }
-        y[r] = sum;
-    }
-}
-
+QUANT_SCALAR_REFS(finch_matvec_q4_0_scalar, finch_matvec_q4_1_scalar, finch_matvec_q8_0_scalar, finch_q8x_block)
 
 // Q4_K: d, dmin, scales[12], qs[128]; chunk c (64 values) = qs[32c..32c+32): low nibbles are sub-block 2c,
 // high nibbles sub-block 2c+1; value = d·sc·q − dmin·m. Against activation block x: d·sc·d_x·Σq·x_q − dmin·m·s_x.
@@ -112,7 +54,7 @@ void finch_matvec_q4_K_scalar(const void *w, const finch_q8x_block *xq, float *y
         float sum = 0.0f;
         for (size_t b = 0; b < nb; b++) {
             const uint8_t *blk = row + b * Q4_K_BYTES;
-            const float d = f16_to_f32(blk), dmin = f16_to_f32(blk + 2);
+            const float d = quant_ref_f16(blk), dmin = quant_ref_f16(blk + 2);
             const uint8_t *qs = blk + 16;
             for (int c = 0; c < 4; c++) {
                 int sc1, m1, sc2, m2;
@@ -142,7 +84,7 @@ void finch_matvec_q6_K_scalar(const void *w, const finch_q8x_block *xq, float *y
         float sum = 0.0f;
         for (size_t b = 0; b < nb; b++) {
             const uint8_t *blk = row + b * Q6_K_BYTES;
-            const float d = f16_to_f32(blk + 208);
+            const float d = quant_ref_f16(blk + 208);
             for (int h = 0; h < 2; h++) {
                 const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
                 const int8_t *sc = (const int8_t *)(blk + 192) + 8 * h;

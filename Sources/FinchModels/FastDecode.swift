@@ -3,9 +3,11 @@ import Foundation
 import FinchTensor
 
 /// How generation runs its decode steps on the CPU (`FINCH_DECODE`):
-/// - `exact` (default): the one-call decoder (CFinchKernels/decode.c) with f32 activations against weight blocks
-///   decoded in registers: transformers' numbers up to summation order (greedy text equals transformers' on the
-///   reference prompts; RealModelSmolLM2Tests).
+/// - `int16` (default): the one-call decoder (CFinchKernels/decode.c) with activations quantized to 16-bit blocks
+///   and integer dot products (about `int8`'s speed; each mat-vec within ~1e-4 of `exact`, greedy text equals
+///   transformers' on the reference prompts; RealModelSmolLM2Tests).
+/// - `exact`: the same decoder with f32 activations against weight blocks decoded in registers: transformers'
+///   numbers up to summation order.
 /// - `int8`: the same decoder with activations quantized to 8-bit blocks and integer dot products (llama.cpp's
 ///   arithmetic; faster). Logprobs move by up to ~0.7 against transformers on the fixture texts and greedy text
 ///   can part from transformers' within 10 tokens, so it is opt-in.
@@ -13,10 +15,10 @@ import FinchTensor
 ///   LoRA adapters attached, weight types without kernels, another device).
 /// Prefill, `logprobs`, losses and training never use the decoder.
 public enum DecodeMode: String, Sendable {
-    case int8, exact, ops
+    case int16, int8, exact, ops
 
     public static var fromEnvironment: DecodeMode {
-        DecodeMode(rawValue: ProcessInfo.processInfo.environment["FINCH_DECODE"] ?? "") ?? .exact
+        DecodeMode(rawValue: ProcessInfo.processInfo.environment["FINCH_DECODE"] ?? "") ?? .int16
     }
 }
 
@@ -32,7 +34,12 @@ final class FastDecoder {
     /// Nil when the model cannot use it (see `DecodeMode`) or threads cannot start.
     init?(model: Transformer, cache: KVCache, mode: DecodeMode) {
         guard mode != .ops, model.device == .cpu else { return nil }
-        let cMode = mode == .exact ? Int32(FINCH_DECODE_EXACT) : Int32(FINCH_DECODE_INT8)
+        let cMode: Int32
+        switch mode {
+        case .exact: cMode = Int32(FINCH_DECODE_EXACT)
+        case .int8: cMode = Int32(FINCH_DECODE_INT8)
+        case .int16, .ops: cMode = Int32(FINCH_DECODE_INT16)
+        }
         let cfg = model.config
         guard !cfg.oBias, !cfg.mlpBias, cfg.headDim * cfg.numAttentionHeads % 32 == 0 else { return nil }
         func matrix(_ t: Tensor) -> finch_decode_matrix? {

@@ -12,7 +12,7 @@ public struct GenerationOptions: Sendable {
     public var seed: UInt64 = 0
     /// Generation ends after any of these ids (the model's EOS ids by default).
     public var stopIds: Set<Int32> = []
-    /// How CPU decode steps run (`FINCH_DECODE`, default exact; see `DecodeMode`).
+    /// How CPU decode steps run (`FINCH_DECODE`, default int16; see `DecodeMode`).
     public var decode: DecodeMode = .fromEnvironment
 
     public init() {}

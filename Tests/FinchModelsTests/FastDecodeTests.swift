@@ -87,6 +87,18 @@ import Testing
         }
     }
 
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func int16ModeIsCloseToTheOpsAtEveryISA(dtype: DType) throws {
+        let model = try Self.model(dtype)
+        let reference = try Self.logits(model, decoder: .ops)
+        // 16-bit activations: per block at most Σ|w|·d_x/2 with d_x = max|x|/32767, 256× finer than int8's.
+        let spread = reference.flatMap { $0 }.map(abs).max()!
+        for level in CPUISA.runnable {
+            let got = try CPUISA.with(level) { try Self.logits(model, decoder: .int16) }
+            #expect(Self.worst(got, reference) < 1e-3 * spread, "\(dtype) \(level): int16 vs f32 \(Self.worst(got, reference)) of \(spread)")
+        }
+    }
+
     @Test func qkvBiasesAreAdded() throws {
         let model = try Self.model(.q8_0, qkvBias: true)
         let reference = try Self.logits(model, decoder: .ops)
@@ -102,6 +114,8 @@ import Testing
         o.decode = .exact
         let exact = try model.generate(prompt: Self.prompt, options: o)
         #expect(exact.tokens == ops.tokens)
+        o.decode = .int16
+        #expect(try model.generate(prompt: Self.prompt, options: o).tokens == ops.tokens)
         // f32 weights have no block kernels: the decoder declines and the ops run.
         let f32 = try Self.model(.f32)
         #expect(FastDecoder(model: f32, cache: KVCache(config: f32.config, capacity: 4), mode: .int8) == nil)

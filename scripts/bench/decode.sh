@@ -7,7 +7,8 @@
 # Env:   FINCH_MODELS (folder with the GGUF; default models), PEER_PYTHON (a python with llama-cpp-python;
 #        default /work/peers/bin/python if present, else python3), FINCH (default .build/release/finch),
 #        ISAS (default "avx512 avx2"; levels the CPU lacks run at its best level), MODES (FINCH_DECODE values,
-#        default "exact int8": exact is what generate does by default, int8 is llama.cpp's arithmetic).
+#        default "int16 exact int8": int16 is what generate does by default, exact its f32-activation twin, int8
+#        llama.cpp's arithmetic).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 P=${1:-256}; N=${2:-64}; T=${3:-2}
@@ -23,7 +24,7 @@ echo "cpu: $(cpu 'model name'), family $(cpu 'cpu family') model $(cpu '^model\s
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources || echo '+changes'), $(date -u '+%F %T UTC'), threads $T"
 echo "load: $(uptime | sed 's/.*load average/load average/')"
 finch() {
-    for isa in ${ISAS:-avx512 avx2}; do for mode in ${MODES:-exact int8}; do
+    for isa in ${ISAS:-avx512 avx2}; do for mode in ${MODES:-int16 exact int8}; do
         echo -n "FINCH_ISA=$isa FINCH_DECODE=$mode  "
         FINCH_ISA=$isa FINCH_DECODE=$mode FINCH_THREADS=$T "$FINCH" bench decode --model "$MODEL" --prompt-tokens "$P" --tokens "$N"
     done; done

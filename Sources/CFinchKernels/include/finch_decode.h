@@ -11,17 +11,19 @@
 // the residual adds, rotary embedding, KV-cache writes and SwiGLU run in the mat-vecs' epilogues.
 // Nothing is allocated per token.
 //
-// Two arithmetic modes:
+// Three arithmetic modes:
 //   FINCH_DECODE_INT8  activations quantized to 8-bit blocks (llama.cpp's method): integer dot products
 //                      (AVX-512 VNNI vpdpbusd, AVX2 maddubs) against the weight blocks.
 //   FINCH_DECODE_EXACT f32 activations against blocks decoded in registers (= dequantize-then-f32 up to
 //                      summation order, what transformers computes).
+//   FINCH_DECODE_INT16 activations quantized to 16-bit blocks (finch_matvec_q16.h): integer dot products
+//                      (pmaddwd) at about int8's speed, within ~1e-4 of EXACT per mat-vec.
 // Attention, norms, rotary and SwiGLU are f32 in both. Kernels follow finch_isa_active().
 
-enum { FINCH_DECODE_INT8 = 0, FINCH_DECODE_EXACT = 1 };
+enum { FINCH_DECODE_INT8 = 0, FINCH_DECODE_EXACT = 1, FINCH_DECODE_INT16 = 2 };
 
 /// A weight matrix (rows × cols, row-major GGUF blocks) and its ggml type id (2 q4_0, 3 q4_1, 8 q8_0,
-/// 12 q4_K, 14 q6_K; the exact mode takes q4_0, q4_1, q8_0 only).
+/// 12 q4_K, 14 q6_K; the exact and int16 modes take q4_0, q4_1, q8_0 only).
 typedef struct {
     const void *data;
     int ggml_type;

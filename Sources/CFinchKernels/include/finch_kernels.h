@@ -16,6 +16,7 @@ void finch_f32_to_f16_scalar(const float *src, uint16_t *dst, size_t n);
 #include "finch_isa.h"
 #include "finch_quant.h"
 #include "finch_matvec_f32.h"
+#include "finch_matvec_q16.h"
 #include "finch_sgemm.h"
 #include "finch_vecmath.h"
 #include "finch_decode.h"
