@@ -50,8 +50,15 @@ public final class BufferPool: @unchecked Sendable {
     public private(set) var peakBytesInUse = 0
     /// How many buffers came from the system (not from the free lists).
     public private(set) var systemAllocations = 0
-    /// Freed bytes kept for reuse beyond this are returned to the system.
+    /// Freed bytes kept for reuse beyond this are returned to the system, unless the pool then holds
+    /// no more than the most it ever had in use (`highWater`).
     public var maxFreeBytes = 1 << 30
+    /// The most bytes ever in use at once (never reset). A training step frees all its activations
+    /// at the end of the backward and takes them again in the next forward: keeping them up to this
+    /// mark means a steady-state step gets no fresh pages from the kernel (every 4 KiB page of a
+    /// fresh buffer is a page fault that zeroes it) while the pool never holds more than the process
+    /// already needed at its peak.
+    public private(set) var highWater = 0
 
     /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
     /// varying length reuse each other's buffers.
@@ -70,6 +77,7 @@ public final class BufferPool: @unchecked Sendable {
         lock.lock()
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
+        highWater = max(highWater, bytesInUse)
         if !injected, var list = free[size], let p = list.popLast() {
             free[size] = list
             freeBytes -= size
@@ -113,7 +121,7 @@ public final class BufferPool: @unchecked Sendable {
             munmap(p, mapped)
             return
         }
-        if freeBytes + size <= maxFreeBytes {
+        if freeBytes + size <= maxFreeBytes || bytesInUse + freeBytes + size <= highWater {
             free[size, default: []].append(p)
             freeBytes += size
             lock.unlock()
