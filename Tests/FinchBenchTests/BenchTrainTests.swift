@@ -44,9 +44,11 @@ import FinchModels
 
     @Test func smolLM2FlopsPerTokenAtBatchShape() {
         // 30 layers · (2·576² + 2·576·192 + 3·576·1536) + 49152·576 frozen weights; r 16; T 256.
-        let base = 30.0 * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) + 49152 * 576
-        let lora = 30.0 * 16 * (4 * 576 + 2 * (576 + 192) + 3 * (576 + 1536))
-        let attention = 30.0 * 4 * 9 * 64 * 257 / 2
+        let perLayer: Int = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536
+        let base = Double(30 * perLayer + 49152 * 576)
+        let loraPerLayer: Int = 16 * (4 * 576 + 2 * (576 + 192) + 3 * (576 + 1536))
+        let lora = Double(30 * loraPerLayer)
+        let attention: Double = Double(30 * 4 * 9 * 64 * 257) / 2
         #expect(BenchCeiling.flopsPerToken(BenchTrain.smolConfig, seqLen: 256) == 4 * base + 6 * lora + 3 * attention)
     }
 
