@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(name: "FinchModelsTests", dependencies: ["FinchModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FinchTrainTests", dependencies: ["FinchTrain"]),
         .testTarget(name: "FinchCUDATests", dependencies: ["FinchBench", "FinchCUDA"]),
+        .testTarget(name: "FinchBenchTests", dependencies: ["FinchBench"]),
         .testTarget(name: "FinchHubTests", dependencies: ["FinchHub", "FinchTestHub"]),
         .testTarget(name: "FinchLangTests", dependencies: ["FinchLang"]),
         .testTarget(name: "FinchNotebookTests", dependencies: ["FinchNotebook", "FinchTestHub"]),

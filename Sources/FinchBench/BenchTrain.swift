@@ -52,6 +52,16 @@ public enum BenchTrain {
         public var peakResident: Int
         public var peakEngine: Int
         public var checkpointing: Bool
+        /// Minor page faults and buffers taken from the system per timed step: a steady-state step
+        /// should reuse the buffer pool's memory (each fault zeroes a fresh 4 KiB page).
+        public var pageFaultsPerStep: Double
+        public var systemAllocationsPerStep: Double
+    }
+
+    static func minorPageFaults() -> Int {
+        var usage = rusage()
+        getrusage(0 /* RUSAGE_SELF */, &usage)
+        return usage.ru_minflt
     }
 
     /// Times `steps` optimizer steps (after one warm-up step) of batch × seqLen tokens, r 16 on all
@@ -75,14 +85,19 @@ public enum BenchTrain {
         model.norm.backend.resetPeak()
         var times: [Double] = []
         var last = DispatchTime.now().uptimeNanoseconds
+        var faults = 0, allocations = 0  // at the end of the warm-up step
         _ = try trainer.run(onStep: { _ in
             let now = DispatchTime.now().uptimeNanoseconds
             times.append(Double(now - last) / 1e9)
+            if times.count == 1 { (faults, allocations) = (minorPageFaults(), BufferPool.shared.systemAllocations) }
             last = now
         })
         let timed = Array(times.dropFirst())
         let tps = Double(batch * seqLen * timed.count) / timed.reduce(0, +)
+        let n = Double(max(1, timed.count))
         return Result(tokensPerSecond: tps, stepSeconds: timed, peakResident: peakResidentBytes(),
-                      peakEngine: model.norm.backend.peakBytesInUse, checkpointing: trainer.usesCheckpointing)
+                      peakEngine: model.norm.backend.peakBytesInUse, checkpointing: trainer.usesCheckpointing,
+                      pageFaultsPerStep: Double(minorPageFaults() - faults) / n,
+                      systemAllocationsPerStep: Double(BufferPool.shared.systemAllocations - allocations) / n)
     }
 }

@@ -8,6 +8,12 @@ public struct SizeClassCache<Address> {
     public private(set) var bytesInUse = 0
     public private(set) var peakBytesInUse = 0
     public private(set) var cachedBytes = 0
+    /// The most bytes ever in use at once (never reset). A training step frees all its activations
+    /// at the end of the backward and takes them again in the next forward: keeping freed blocks up
+    /// to this mark (past `maxCachedBytes`) means a steady-state step gets no fresh pages from the
+    /// system (each fresh 4 KiB host page is a fault that zeroes it), while the cache never holds
+    /// more than the process already needed at its peak.
+    public private(set) var highWater = 0
     /// Freed bytes kept beyond this are handed back to the system (`give` returns false).
     public var maxCachedBytes: Int
 
@@ -29,6 +35,7 @@ public struct SizeClassCache<Address> {
     public mutating func take(_ size: Int, reuse: Bool = true) -> Address? {
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
+        highWater = max(highWater, bytesInUse)
         guard reuse, var list = free[size], let a = list.popLast() else { return nil }
         free[size] = list
         cachedBytes -= size
@@ -38,7 +45,7 @@ public struct SizeClassCache<Address> {
     /// A block is no longer in use. Returns false when the cache is full: the owner frees it.
     public mutating func give(_ a: Address, _ size: Int) -> Bool {
         bytesInUse -= size
-        guard cachedBytes + size <= maxCachedBytes else { return false }
+        guard cachedBytes + size <= maxCachedBytes || bytesInUse + cachedBytes + size <= highWater else { return false }
         free[size, default: []].append(a)
         cachedBytes += size
         return true

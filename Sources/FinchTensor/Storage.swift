@@ -55,6 +55,10 @@ public final class BufferPool: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return cache.maxCachedBytes }
         set { lock.lock(); cache.maxCachedBytes = newValue; lock.unlock() }
     }
+    /// The most bytes ever in use at once (never reset); see `SizeClassCache.highWater`.
+    public var highWater: Int {
+        lock.lock(); defer { lock.unlock() }; return cache.highWater
+    }
 
     @inline(__always)
     public static func sizeClass(_ bytes: Int) -> Int { SizeClassCache<UnsafeMutableRawPointer>.sizeClass(bytes) }

@@ -4,6 +4,7 @@ import FinchCUDA
 import FinchTensor
 import FinchModels
 import FinchNotebook
+import FinchTrain
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +34,10 @@ struct Bench: ParsableCommand {
         @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
         @Option(help: "Frozen weight type on a GPU: bf16, q4_0 or nf4.") var weights = "bf16"
         @Option(help: "Also time greedy decoding of this many tokens (GPU).") var decodeTokens = 0
+        @Option(help: "A Python with torch, transformers and peft: run scripts/bench/peft_train.py with the same batch, sequence length and steps between two Finch runs, and print the ratio.")
+        var peer: String?
+        @Option(help: "The peer script (default: scripts/bench/peft_train.py of the working directory or of this checkout).")
+        var peerScript: String?
 
         func run() throws {
             guard let frozen = DType(rawValue: weights), [.bf16, .q4_0, .nf4].contains(frozen) else {
@@ -47,23 +52,42 @@ struct Bench: ParsableCommand {
                 try DeviceErrors.check()
                 print(String(format: "finch decode on %@: prefill %.1f tokens/s, decode %.1f tokens/s", "\(dev)", p, d))
             }
-            // The yardstick, measured in this run before training: the best f32 product rate on this machine.
+            let mode = TrainConfig.Checkpointing(rawValue: checkpointing) ?? .auto
+            let first = try trainAndReport(model: model, config: config, device: dev, mode: mode)
+            if let peer {
+                // Finch, the peer, Finch again: the machine's drift shows in the two Finch runs.
+                let script = try BenchPeer.script(peerScript)
+                let p = try BenchPeer.run(python: peer, script: script, batch: batch, seqLen: seqLen, steps: steps)
+                print("peer: " + p.line)
+                let second = try trainAndReport(model: model, config: config, device: dev, mode: mode)
+                let ratios = [first, second].map { $0 / p.tokensPerSecond }
+                print(String(format: "finch / peer: %.2f–%.2f× (finch %.1f and %.1f tokens/s around the peer's %.1f)",
+                             ratios.min()!, ratios.max()!, first, second, p.tokensPerSecond))
+            }
+            if Profiler.enabled { print(Profiler.report()) }
+            if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
+        }
+
+        /// One measured training run (on the CPU after measuring the ceiling: the best f32 product rate of
+        /// this run) and its report lines; returns its tokens/s.
+        func trainAndReport(model: Transformer, config: ModelConfig, device dev: Device,
+                            mode: TrainConfig.Checkpointing) throws -> Double {
             let ceiling = dev == .cpu ? try BenchCeiling.gflops(config) : nil
-            let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps,
-                                       checkpointing: .init(rawValue: checkpointing) ?? .auto)
+            let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps, checkpointing: mode)
             try DeviceErrors.check()
-            print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@",
+            print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@; "
+                         + "per step %.0f page faults, %.0f buffers from the system",
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
-                         Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off"))
+                         Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off",
+                         r.pageFaultsPerStep, r.systemAllocationsPerStep))
             if let ceiling {
                 let best = max(ceiling.engine, ceiling.blas)
                 let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
                 print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run: engine %.1f, OpenBLAS %.1f; isa %@); "
-                             + "%.2f GFLOP per token (attention included) → %.1f %% of the ceiling. Peer: scripts/bench/peft_train.py",
+                             + "%.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
                              best, ceiling.engine, ceiling.blas, "\(CPUISA.active)", flops / 1e9, 100 * r.tokensPerSecond * flops / (best * 1e9)))
             }
-            if Profiler.enabled { print(Profiler.report()) }
-            if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
+            return r.tokensPerSecond
         }
     }
 

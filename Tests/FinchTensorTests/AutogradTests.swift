@@ -105,6 +105,31 @@ import Testing
         #expect(BufferPool.shared.systemAllocations == before)
     }
 
+    /// A training step frees all its activations at the end of the backward and takes them back in the
+    /// next forward: beyond `maxFreeBytes` the pool still keeps them (up to the most it ever had in use),
+    /// so the next step gets no fresh, page-faulting memory from the system.
+    @Test func poolKeepsAStepsBuffersUpToItsHighWaterMark() {
+        let pool = BufferPool()
+        pool.maxFreeBytes = 4096
+        func cycle() {
+            let buffers = (0..<4).map { _ in pool.take(4096) }
+            for p in buffers { pool.give(p, 4096) }
+        }
+        cycle()
+        let before = pool.systemAllocations
+        cycle()
+        cycle()
+        #expect(pool.systemAllocations == before)
+        // A buffer of another size while the free lists hold the step's: keeping it would make the pool
+        // hold more than was ever in use at once, so it goes back to the system.
+        let other = pool.take(8192)
+        pool.give(other, 8192)
+        let again = pool.take(8192)
+        #expect(pool.systemAllocations == before + 2)
+        pool.give(again, 8192)
+        pool.trim()
+    }
+
     @Test func shapeErrorsNameTheOpAndShapes() {
         #expect(throws: TensorError.shapeMismatch(op: "linear", lhs: [2, 3], rhs: [4, 5])) {
             try Ops.linear(tensor([1, 2, 3, 4, 5, 6], [2, 3]), tensor([Double](repeating: 0, count: 20), [4, 5]))

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import FinchModels
+@testable import FinchBench
+
+@Suite struct BenchTrainTests {
+    /// 2 layers, hidden 8, FFN 16, 2 query heads sharing 1 key/value head (head size 4), vocabulary 10.
+    static let tiny = ModelConfig(
+        architecture: .llama, vocabSize: 10, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 2,
+        numAttentionHeads: 2, numKeyValueHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositionEmbeddings: 64,
+        tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
+
+    /// The formula against every useful product of one sequence, listed one by one as the engine's
+    /// forward and backward compute them (causal attention one query at a time), and a hand count.
+    @Test func flopsPerTokenCountsEveryUsefulProduct() {
+        let c = 8, f = 16, d = 4, heads = 2, kv = 1, vocab = 10, t = 3, r = 2
+        var flops = 0
+        func product(_ m: Int, _ n: Int, _ k: Int) { flops += 2 * m * n * k }
+        for _ in 0..<2 {
+            for (inF, outF) in [(c, heads * d), (c, kv * d), (c, kv * d), (heads * d, c), (c, f), (c, f), (f, c)] {
+                product(t, outF, inF)   // y = x·Wᵀ
+                product(t, inF, outF)   // dx = dy·W (W frozen: no dW)
+                product(t, r, inF)      // xa = x·Aᵀ
+                product(t, outF, r)     // y += s·xa·Bᵀ
+                product(t, r, outF)     // dxa = s·dy·B
+                product(outF, r, t)     // dB = s·dyᵀ·xa
+                product(r, inF, t)      // dA = dxaᵀ·x
+                product(t, inF, r)      // dx += dxa·A
+            }
+            for q in 0..<t {
+                let keys = q + 1
+                for _ in 0..<heads {
+                    product(1, keys, d); product(1, d, keys)                      // S = q·Kᵀ, o = P·V
+                    product(1, keys, d); product(keys, d, 1)                      // dP = do·Vᵀ, dV += Pᵀ·do
+                    product(1, d, keys); product(keys, d, 1)                      // dq = dS·K, dK += dSᵀ·q
+                }
+            }
+        }
+        product(t, vocab, c)   // logits = h·Eᵀ (tied, frozen)
+        product(t, c, vocab)   // dh = dlogits·E
+        #expect(flops == 8384 * t)  // 4·1232 base and head + 6·512 adapters + 3·128 attention, per token
+        #expect(BenchCeiling.flopsPerToken(Self.tiny, seqLen: t, rank: r) == Double(flops) / Double(t))
+    }
+
+    @Test func smolLM2FlopsPerTokenAtBatchShape() {
+        // 30 layers · (2·576² + 2·576·192 + 3·576·1536) + 49152·576 frozen weights; r 16; T 256.
+        let perLayer: Int = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536
+        let base = Double(30 * perLayer + 49152 * 576)
+        let loraPerLayer: Int = 16 * (4 * 576 + 2 * (576 + 192) + 3 * (576 + 1536))
+        let lora = Double(30 * loraPerLayer)
+        let attention: Double = Double(30 * 4 * 9 * 64 * 257) / 2
+        #expect(BenchCeiling.flopsPerToken(BenchTrain.smolConfig, seqLen: 256) == 4 * base + 6 * lora + 3 * attention)
+    }
+
+    @Test func peerRateIsReadFromItsSummaryLine() {
+        #expect(BenchPeer.rate(in: "transformers 5.25 + peft 0.21.2 (torch 2.15): 185.8 tokens/s (steps 4.80 5.80 s), peak RSS 5.18 GiB") == 185.8)
+        #expect(BenchPeer.rate(in: "loading weights") == nil)
+        #expect(BenchPeer.rate(in: "nan tokens/s") == nil)
+    }
+
+    func script(_ body: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).sh").path
+        try body.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func peerRunsWithTheSameSettingsAndThreads() throws {
+        // A stand-in peer that echoes its arguments and THREADS on its summary line.
+        let path = try script("echo \"loading\"; echo \"peer $1 $2 $3 $4 threads=$THREADS: 42.5 tokens/s (steps 1.0 s)\"\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try BenchPeer.run(python: "/bin/sh", script: path, model: "m.gguf", batch: 4, seqLen: 256, steps: 3)
+        #expect(r.tokensPerSecond == 42.5)
+        #expect(r.line.hasPrefix("peer m.gguf 3 4 256 threads="))
+    }
+
+    @Test func aFailingPeerIsReportedWithItsOutput() throws {
+        let path = try script("echo 'No module named peft' >&2; exit 3\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: BenchPeer.PeerError.failed(command: "/bin/sh \(path) m.gguf 2 1 8", status: 3, output: "No module named peft\n")) {
+            try BenchPeer.run(python: "/bin/sh", script: path, model: "m.gguf", batch: 1, seqLen: 8, steps: 2)
+        }
+        let silent = try script("echo done\n")
+        defer { try? FileManager.default.removeItem(atPath: silent) }
+        #expect(throws: BenchPeer.PeerError.self) { try BenchPeer.run(python: "/bin/sh", script: silent, model: "m.gguf", batch: 1, seqLen: 8, steps: 2) }
+        #expect(throws: BenchPeer.PeerError.self) { try BenchPeer.script("/nonexistent/peft_train.py") }
+    }
+}
