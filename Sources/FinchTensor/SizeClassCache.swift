@@ -14,10 +14,16 @@ public struct SizeClassCache<Address> {
     /// system (each fresh 4 KiB host page is a fault that zeroes it), while the cache never holds
     /// more than the process already needed at its peak.
     public private(set) var highWater = 0
+    /// Whether freed blocks are kept past `maxCachedBytes` up to `highWater` (the host pool: fresh
+    /// pages cost a fault each; device memory has no such cost, so the CUDA allocator leaves it off).
+    public var keepsUpToHighWater = false
     /// Freed bytes kept beyond this are handed back to the system (`give` returns false).
     public var maxCachedBytes: Int
 
-    public init(maxCachedBytes: Int = .max) { self.maxCachedBytes = maxCachedBytes }
+    public init(maxCachedBytes: Int = .max, keepsUpToHighWater: Bool = false) {
+        self.maxCachedBytes = maxCachedBytes
+        self.keepsUpToHighWater = keepsUpToHighWater
+    }
 
     /// Sizes are rounded up to classes (4 per power of two, at most 19% waste) so that batches of
     /// varying length reuse each other's buffers.
@@ -45,7 +51,7 @@ public struct SizeClassCache<Address> {
     /// A block is no longer in use. Returns false when the cache is full: the owner frees it.
     public mutating func give(_ a: Address, _ size: Int) -> Bool {
         bytesInUse -= size
-        guard cachedBytes + size <= maxCachedBytes || bytesInUse + cachedBytes + size <= highWater else { return false }
+        guard cachedBytes + size <= maxCachedBytes || (keepsUpToHighWater && bytesInUse + cachedBytes + size <= highWater) else { return false }
         free[size, default: []].append(a)
         cachedBytes += size
         return true

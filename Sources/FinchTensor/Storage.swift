@@ -42,7 +42,7 @@ public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
     /// Freed bytes kept for reuse beyond 1 GiB are returned to the system.
-    private var cache = SizeClassCache<UnsafeMutableRawPointer>(maxCachedBytes: 1 << 30)
+    private var cache = SizeClassCache<UnsafeMutableRawPointer>(maxCachedBytes: 1 << 30, keepsUpToHighWater: true)
     /// Stand-ins handed out after a failed allocation (mmap'ed, returned with munmap).
     private var reserved: [UnsafeMutableRawPointer: Int] = [:]
     private let lock = NSLock()

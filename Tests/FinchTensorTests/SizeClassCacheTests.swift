@@ -34,4 +34,18 @@ import Testing
         let after = c.take(384)
         #expect(drained == [1] && c.cachedBytes == 0 && after == nil)
     }
+
+    /// The host pool's rule: past the cap, freed blocks are still kept while the cache would hold no
+    /// more than was ever in use at once (a training step's activations, taken again next step).
+    @Test func highWaterRuleKeepsAStepsBlocksOnlyWhenAskedFor() {
+        var c = SizeClassCache<Int>(maxCachedBytes: 512, keepsUpToHighWater: true)
+        _ = c.take(384); _ = c.take(384)
+        #expect(c.highWater == 768)
+        let kept = (c.give(1, 384), c.give(2, 384))
+        #expect(kept.0 && kept.1)                  // 768 cached ≤ the 768 once in use
+        _ = c.take(1024)                           // another class: not cached, in use 1024
+        #expect(c.highWater == 1024)
+        let third = c.give(3, 1024)
+        #expect(!third)                            // 768 + 1024 cached would exceed the mark
+    }
 }
