@@ -65,7 +65,7 @@ let package = Package(
         // stdlib/*.fin travel inside the binary (Sources/FinchLang/stdlib links to the repository's stdlib/).
         .target(name: "FinchLang", dependencies: ["FinchSupport"], resources: [.embedInCode("stdlib")]),
         .target(name: "FinchNotebook", dependencies: ["FinchLang", "FinchModels", "FinchTrain", "FinchHub", "FinchCUDA", "FinchSupport", "CEdit"]),
-        .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "CBLAS"]),
+        .target(name: "FinchBench", dependencies: ["FinchTrain", "FinchCUDA", "FinchSupport", "CBLAS"]),
         .executableTarget(
             name: "finch",
             dependencies: ["FinchNotebook", "FinchBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]

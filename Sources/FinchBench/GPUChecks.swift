@@ -1,6 +1,7 @@
 import Foundation
 import FinchCUDA
 import FinchModels
+import FinchSupport
 import FinchTensor
 import FinchTrain
 
@@ -306,24 +307,24 @@ public enum GPUChecks {
 
     // MARK: Fixtures (transformers + PEFT references, scripts/reference/tiny_models.py)
 
-    static func json(_ path: String) throws -> [String: Any] {
-        guard let d = FileManager.default.contents(atPath: path),
-              let j = try JSONSerialization.jsonObject(with: d) as? [String: Any] else {
-            throw ModelError.invalidFile(path, problem: "is not a JSON object")
-        }
+    static func json(_ path: String) throws -> JSON {
+        guard let d = FileManager.default.contents(atPath: path) else { throw ModelError.fileNotFound(path, hint: "") }
+        let j: JSON
+        do { j = try JSON.parse(d, options: .lenient) } catch { throw ModelError.invalidFile(path, problem: "\(error)") }
+        guard j.objectValue != nil else { throw ModelError.invalidFile(path, problem: "is not a JSON object") }
         return j
     }
 
-    static func floats(_ a: Any?) -> [Float] { (a as? [Any] ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
-    static func ints(_ a: Any?) -> [Int32] { (a as? [[Any]] ?? []).flatMap { $0.map { Int32(($0 as? NSNumber)?.intValue ?? 0) } } }
+    static func floats(_ a: JSON?) -> [Float] { (a?.arrayValue ?? []).map { Float($0.doubleValue ?? .nan) } }
+    static func ints(_ a: JSON?) -> [Int32] { (a?.arrayValue ?? []).flatMap { ($0.arrayValue ?? []).map { Int32($0.intValue ?? 0) } } }
+    static func shape(_ a: JSON?) -> [Int] { (a?.arrayValue ?? []).map { $0.intValue ?? -1 } }
 
-    static func tinyModel(_ name: String, dir: String, device: Device, dtype: DType) throws -> (Transformer, [String: Any]) {
+    static func tinyModel(_ name: String, dir: String, device: Device, dtype: DType) throws -> (Transformer, JSON) {
         let doc = try json(dir + "/\(name).json")
-        let config = try ModelConfig.fromHuggingFace(try JSONSerialization.data(withJSONObject: doc["config"] ?? [:]), file: name)
+        let config = try ModelConfig.fromHuggingFace(Data((doc["config"] ?? .object([])).serialized().utf8), file: name)
         var tensors: [String: Tensor] = [:]
-        for (k, v) in doc["weights"] as? [String: Any] ?? [:] {
-            let w = v as? [String: Any] ?? [:]
-            let t = try Tensor(floats(w["data"]), shape: w["shape"] as? [Int] ?? [])
+        for (k, w) in doc["weights"]?.objectValue ?? [] {
+            let t = try Tensor(floats(w["data"]), shape: shape(w["shape"]))
             tensors[k] = try t.moved(to: device, dtype: t.rank == 2 ? dtype : .f32)
         }
         return (try Transformer(config: config, weights: WeightSet(tensors, source: name), source: name), doc)
@@ -332,18 +333,17 @@ public enum GPUChecks {
     static func fixtureChecks(_ name: String, dir: String, device: Device) throws -> [Result] {
         var out: [Result] = []
         let loraDoc = try json(dir + "/\(name)-lora.json")
-        let lora = loraDoc["lora"] as? [String: Any] ?? [:]
-        let alpha = Float((loraDoc["alpha"] as? NSNumber)?.doubleValue ?? 8)
+        let lora = loraDoc["lora"] ?? .object([])
+        let alpha = Float(loraDoc["alpha"]?.doubleValue ?? 8)
         let ids = ints(loraDoc["input_ids"]), labels = ints(loraDoc["labels"])
         /// Logits, then the summed loss and every LoRA gradient (with and without checkpointing).
-        func evaluate(_ device: Device, _ dtype: DType) throws -> (logits: Tensor, loss: [Float], grads: [[Float]], doc: [String: Any]) {
+        func evaluate(_ device: Device, _ dtype: DType) throws -> (logits: Tensor, loss: [Float], grads: [[Float]], doc: JSON) {
             let (model, doc) = try tinyModel(name, dir: dir, device: device, dtype: dtype)
             let logits = try GradMode.noGrad { try model.logits(ids: ints(doc["input_ids"]), batch: 2, seqLen: 9) }
             for (path, linear) in model.namedProjections {
-                let a = lora["base_model.model.\(path).lora_A.default.weight"] as? [String: Any] ?? [:]
-                let b = lora["base_model.model.\(path).lora_B.default.weight"] as? [String: Any] ?? [:]
-                linear.lora = LoRA(a: try Tensor(floats(a["data"]), shape: a["shape"] as? [Int] ?? []).moved(to: device),
-                                   b: try Tensor(floats(b["data"]), shape: b["shape"] as? [Int] ?? []).moved(to: device), alpha: alpha)
+                let a = lora["base_model.model.\(path).lora_A.default.weight"], b = lora["base_model.model.\(path).lora_B.default.weight"]
+                linear.lora = LoRA(a: try Tensor(floats(a?["data"]), shape: shape(a?["shape"])).moved(to: device),
+                                   b: try Tensor(floats(b?["data"]), shape: shape(b?["shape"])).moved(to: device), alpha: alpha)
             }
             var losses: [Float] = [], grads: [[Float]] = []
             for checkpointing in [false, true] {
@@ -363,12 +363,12 @@ public enum GPUChecks {
         // f32 weights: against transformers and PEFT (the fixtures).
         let f32 = try evaluate(device, .f32)
         out.append(Result(name: "\(name) f32 logits vs transformers", error: relError(f32.logits.toArray(), floats(f32.doc["logits"])), tolerance: 1e-4))
-        let refLoss = Float((loraDoc["loss_sum"] as? NSNumber)?.doubleValue ?? .nan)
+        let refLoss = Float(loraDoc["loss_sum"]?.doubleValue ?? .nan)
         var worst = f32.loss.map { Double(abs($0 - refLoss) / refLoss) }.max() ?? .infinity
         var refGrads: [[Float]] = []
         for (path, _) in try tinyModel(name, dir: dir, device: .cpu, dtype: .f32).0.namedProjections {
             for suffix in ["lora_A", "lora_B"] {
-                refGrads.append(floats((lora["base_model.model.\(path).\(suffix).default.weight"] as? [String: Any])?["grad"]))
+                refGrads.append(floats(lora["base_model.model.\(path).\(suffix).default.weight"]?["grad"]))
             }
         }
         for (i, g) in f32.grads.enumerated() { worst = max(worst, relError(g, refGrads[i % refGrads.count])) }
