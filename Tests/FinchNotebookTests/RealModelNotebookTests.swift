@@ -27,7 +27,7 @@ struct RealModelNotebookTests {
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("Skipping the Hub login") || r.out.contains("Logged in as"))
         #expect(r.out.contains("=== before training vs after training ==="))
-        #expect(r.out.contains("\"peft_type\" : \"LORA\""))
+        #expect(r.out.contains("\"peft_type\": \"LORA\""))
         #expect(r.err.contains("step 4/4"))
         for f in ["outputs/medical-cot-lora/adapter_model.safetensors", "outputs/medical-cot-lora/adapter_config.json",
                   "outputs/medical-cot-merged/config.json", "outputs/medical-cot-merged/model.safetensors",
