@@ -183,56 +183,59 @@ extension HubClient {
     /// ("*Q4_K_M.gguf"), a repo with a single .gguf needs none, and several are an error listing them.
     /// Offline (or with the Hub unreachable) the choice is made among the cached files.
     public func resolveModel(repo: String, revision: String = "main", file: String? = nil) throws -> String {
-        try HubClient.validateRepoId(repo)
-        let plain = progress
-        progress = plain.map { RepoLabelledProgress($0, repo: repo) }
-        defer { progress = plain }
-        var info: RepoInfo?
-        if !config.offline {
-            do { info = try repoInfo(repo: repo, revision: revision) } catch let e as HTTPError where e.isRetryable {
-                if localSnapshot(repo: repo, revision: revision) == nil { throw e }
+        try withRepoLabel(repo) {
+            switch try onlineOrCached(repo: repo, revision: revision, wanted: file) {
+            case .cached(let snap):
+                if let gguf = try HubClient.chooseGGUF(Files.listFiles(snap), pattern: file, repo: repo) { return snap + "/" + gguf }
+                return snap
+            case .online(let info):
+                if let gguf = try HubClient.chooseGGUF(info.files.map(\.path), pattern: file, repo: repo) {
+                    return try snapshot(info, repo: repo, revision: revision, select: .file(gguf)) + "/" + gguf
+                }
+                return try snapshot(info, repo: repo, revision: revision, select: .modelWeights)
             }
         }
-        guard let info else {
-            guard let snap = localSnapshot(repo: repo, revision: revision) else {
-                throw HubError.offlineNotCached(repo: repo, path: file)
-            }
-            let cached = Files.listFiles(snap)
-            if let gguf = try HubClient.chooseGGUF(cached, pattern: file, repo: repo) { return snap + "/" + gguf }
-            return snap
-        }
-        let names = info.files.map(\.path)
-        if let gguf = try HubClient.chooseGGUF(names, pattern: file, repo: repo) {
-            return try snapshot(info, repo: repo, revision: revision, select: .file(gguf)) + "/" + gguf
-        }
-        return try snapshot(info, repo: repo, revision: revision, select: .modelWeights)
     }
 
     /// The local folder of a PEFT adapter repo (`adapter_config.json` + `adapter_model.safetensors`),
     /// downloaded into the Hub cache when online; offline, the cached snapshot.
     public func resolveAdapter(repo: String, revision: String = "main") throws -> String {
+        try withRepoLabel(repo) {
+            switch try onlineOrCached(repo: repo, revision: revision, wanted: "adapter_config.json") {
+            case .cached(let snap): return snap
+            case .online(let info):
+                let names = info.files.map(\.path)
+                for needed in HubClient.adapterFiles where !names.contains(needed) {
+                    throw HubError.notAnAdapter(repo: repo, missing: needed, files: names.sorted())
+                }
+                return try snapshot(info, repo: repo, revision: revision, select: .patterns(HubClient.adapterFiles))
+            }
+        }
+    }
+
+    enum RepoSource { case online(RepoInfo), cached(String) }
+
+    /// The repo's file list from the Hub; offline, or with the Hub unreachable and the repo cached,
+    /// the cached snapshot's folder. `wanted` names what was asked for in the offline error.
+    func onlineOrCached(repo: String, revision: String, wanted: String?) throws -> RepoSource {
         try HubClient.validateRepoId(repo)
-        let plain = progress
-        progress = plain.map { RepoLabelledProgress($0, repo: repo) }
-        defer { progress = plain }
-        let wanted = FileSelection.patterns(HubClient.adapterFiles)
-        var info: RepoInfo?
         if !config.offline {
-            do { info = try repoInfo(repo: repo, revision: revision) } catch let e as HTTPError where e.isRetryable {
+            do { return .online(try repoInfo(repo: repo, revision: revision)) } catch let e as HTTPError where e.isRetryable {
                 if localSnapshot(repo: repo, revision: revision) == nil { throw e }
             }
         }
-        guard let info else {
-            guard let snap = localSnapshot(repo: repo, revision: revision) else {
-                throw HubError.offlineNotCached(repo: repo, path: "adapter_config.json")
-            }
-            return snap
+        guard let snap = localSnapshot(repo: repo, revision: revision) else {
+            throw HubError.offlineNotCached(repo: repo, path: wanted)
         }
-        let names = info.files.map(\.path)
-        for needed in HubClient.adapterFiles where !names.contains(needed) {
-            throw HubError.notAnAdapter(repo: repo, missing: needed, files: names.sorted())
-        }
-        return try snapshot(info, repo: repo, revision: revision, select: wanted)
+        return .cached(snap)
+    }
+
+    /// Download progress lines name the repo while `body` runs.
+    func withRepoLabel<T>(_ repo: String, _ body: () throws -> T) rethrows -> T {
+        let plain = progress
+        progress = plain.map { RepoLabelledProgress($0, repo: repo) }
+        defer { progress = plain }
+        return try body()
     }
 
     /// What `load_adapter` needs of an adapter repo (PEFT's names); nothing else is downloaded.
