@@ -123,6 +123,15 @@ public struct Arguments {
         throw typeError(name, "a string")
     }
     public func optionalString(_ name: String) throws -> String? { isNone(name) ? nil : try string(name) }
+    /// A string naming one case of `T` (an option like optimizer="adamw"); anything else is an error
+    /// listing the cases, with the nearest one suggested.
+    public func choice<T: RawRepresentable & CaseIterable>(_ name: String, as: T.Type = T.self) throws -> T where T.RawValue == String {
+        let given = try string(name)
+        if let v = T(rawValue: given) { return v }
+        let cases = T.allCases.map(\.rawValue)
+        let hint = suggestion(for: given, among: cases).map { "; did you mean \"\($0)\"?" } ?? ""
+        throw FinchError("\(function)(): argument '\(name)' must be one of \(cases.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(given)\"\(hint)")
+    }
 
     public func int(_ name: String) throws -> Int {
         switch self[name] {

@@ -5,8 +5,8 @@ import FinchTensor
 
 /// Everything `train(...)` takes, with transformers' defaults where it has them.
 public struct TrainConfig: Equatable, Sendable {
-    public enum OptimizerKind: String, Sendable { case adamw, sgd }
-    public enum Checkpointing: String, Sendable { case auto, on, off }
+    public enum OptimizerKind: String, Sendable, CaseIterable { case adamw, sgd }
+    public enum Checkpointing: String, Sendable, CaseIterable { case auto, on, off }
 
     public var steps: Int?
     public var epochs: Double?

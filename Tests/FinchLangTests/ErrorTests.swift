@@ -96,3 +96,16 @@ import Testing
     let ok = "x = " + Array(repeating: "1", count: 3000).joined(separator: " + ") + "\nprint(x)"
     #expect(try run(ok) == "3000\n")
 }
+
+/// An option argument (optimizer="adamw") names every allowed value and the nearest one.
+@Test func choiceArgumentsListTheCasesAndSuggestTheNearest() throws {
+    enum Kind: String, CaseIterable { case adamw, sgd }
+    let sig = Signature([.keyword("optimizer", default: .string("adamw"))])
+    let good = try sig.bind(function: "train", CallArgs(keywords: [("optimizer", .string("sgd"))]))
+    #expect(try good.choice("optimizer", as: Kind.self) == .sgd)
+    let bad = try sig.bind(function: "train", CallArgs(keywords: [("optimizer", .string("adam"))]))
+    #expect(throws: FinchError.self) { try bad.choice("optimizer", as: Kind.self) }
+    do { _ = try bad.choice("optimizer", as: Kind.self) } catch {
+        #expect("\(error)".contains("train(): argument 'optimizer' must be one of \"adamw\", \"sgd\", got \"adam\"; did you mean \"adamw\"?"), "\(error)")
+    }
+}

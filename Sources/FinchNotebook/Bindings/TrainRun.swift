@@ -42,16 +42,10 @@ struct TrainRequest {
         config.batchSize = try args.int("batch_size")
         config.gradAccum = try args.int("grad_accum")
         config.lr = try args.float("lr")
-        guard let opt = TrainConfig.OptimizerKind(rawValue: try args.string("optimizer")) else {
-            throw FinchError("train(): optimizer must be \"adamw\" or \"sgd\"")
-        }
-        config.optimizer = opt
+        config.optimizer = try args.choice("optimizer")
         config.weightDecay = try args.optionalFloat("weight_decay")
         config.momentum = try args.float("momentum")
-        guard let schedule = Schedule(rawValue: try args.string("schedule")) else {
-            throw FinchError("train(): schedule must be \"linear\", \"cosine\" or \"constant\"")
-        }
-        config.schedule = schedule
+        config.schedule = try args.choice("schedule")
         config.warmup = try args.int("warmup")
         config.maxGradNorm = try args.optionalFloat("max_grad_norm")
         config.seed = UInt64(truncatingIfNeeded: try args.int("seed"))
@@ -59,10 +53,7 @@ struct TrainRequest {
         config.packing = try args.bool("packing")
         config.evalEvery = try args.optionalInt("eval_every")
         config.earlyStopPatience = try args.optionalInt("early_stop")
-        guard let gc = TrainConfig.Checkpointing(rawValue: try args.string("gradient_checkpointing")) else {
-            throw FinchError("train(): gradient_checkpointing must be \"auto\", \"on\" or \"off\"")
-        }
-        config.gradientCheckpointing = gc
+        config.gradientCheckpointing = try args.choice("gradient_checkpointing")
         config.checkpointEvery = try args.optionalInt("checkpoint_every")
         // Always somewhere to checkpoint: Ctrl-C finishes the step and saves there (resume= continues).
         config.checkpointDir = try args.optionalString("checkpoint_dir") ?? "checkpoints/\(model.name.replacingOccurrences(of: "/", with: "--"))"
@@ -71,10 +62,7 @@ struct TrainRequest {
         placement = try TrainPlacement.plan(try TrainDevices.parse(args["devices"]), modelDevice: model.network.device,
                                             gpuCount: cudaGPUCount, launch: try currentLaunch())
         textField = try args.string("text_field")
-        guard let on = TrainOn(rawValue: try args.string("train_on")) else {
-            throw FinchError("train(): train_on must be \"responses\", \"all\" or \"auto\"")
-        }
-        trainOn = on
+        trainOn = try args.choice("train_on")
         evalData = try args.optionalObject("eval", as: Dataset.self)
     }
 
