@@ -90,8 +90,7 @@ public enum ModelLoader {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         if !exists {
-            let looksLikeRepo = name.split(separator: "/").count == 2 && !name.hasPrefix("/") && !name.hasPrefix(".")
-            guard looksLikeRepo else {
+            guard looksLikeHubRepoId(name) else {
                 throw ModelError.fileNotFound(path, hint: "Give a .gguf file, a Hugging Face model folder, a Hub id like \"HuggingFaceTB/SmolLM2-135M-Instruct\", or \"smollm2\" for the embedded model.")
             }
             guard let resolver = options.hubResolver else {
