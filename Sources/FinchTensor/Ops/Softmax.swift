@@ -135,6 +135,7 @@ extension CPUBackend {
     public var crossEntropyChunkBytes: Int { 48 << 20 }
 
     public func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool) {
+        Profiler.measure("cross-entropy rows") {
         let vocab = logits.cols, pl = logits.data, pLoss = losses.data
         parallelFor(logits.rows, minChunk: 1) { rows in
             for i in rows {
@@ -153,6 +154,7 @@ extension CPUBackend {
                 }
             }
         }
+    }
     }
 
     public func gatherRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
