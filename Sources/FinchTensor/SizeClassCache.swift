@@ -46,8 +46,8 @@ public struct SizeClassCache<Address> {
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
         highWater = max(highWater, bytesInUse)
-        guard reuse, var list = free[size], let a = list.popLast() else { return nil }
-        free[size] = list
+        // Popped in place: a copy of the list (as `var list = free[size]` made) costs O(blocks) a take.
+        guard reuse, let a = free[size]?.popLast() else { return nil }
         cachedBytes -= size
         return a
     }
