@@ -37,9 +37,17 @@ public final class GradNode {
     /// GEMM's β does the accumulation, with no separate add pass (x feeds q, k and v, and every
     /// residual branch).
     public func accumulateProduct(_ write: (_ buffer: Tensor, _ beta: Float) -> Void) {
-        if let existing = grad { return write(existing, 1) }
+        accumulateInPlace { buffer, accumulate in write(buffer, accumulate ? 1 : 0) }
+    }
+
+    /// grad += what a kernel writes in one pass: `write(buffer, accumulate)` fills a new buffer
+    /// (accumulate false) for the first gradient and adds onto the existing one after that, so the
+    /// residual stream's gradient (x feeds a norm and the residual add) takes no separate add pass
+    /// and no fresh buffer.
+    public func accumulateInPlace(_ write: (_ buffer: Tensor, _ accumulate: Bool) -> Void) {
+        if let existing = grad { return write(existing, true) }
         let buffer = Tensor(uninitialized: shape, device: device)
-        write(buffer, 0)
+        write(buffer, false)
         grad = buffer
     }
 

@@ -57,6 +57,10 @@ public protocol Backend: AnyObject {
     func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor)
     func rmsNormForward(x: Tensor, weight: Tensor, eps: Float, out: Tensor, rstd: Tensor)
     func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, dweight: Tensor?)
+    /// The same, adding dx onto what dx holds when `accumulate` (a default in RMSNorm.swift: fresh, then added).
+    func rmsNormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dx: Tensor?, accumulate: Bool, dweight: Tensor?)
+    /// sum = x + a, out = rmsNorm(sum) (a default in RMSNorm.swift: the add, then the norm).
+    func addRMSNormForward(x: Tensor, a: Tensor, weight: Tensor, eps: Float, sum: Tensor, out: Tensor, rstd: Tensor)
     func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor)
     func swigluForward(gate: Tensor, up: Tensor, out: Tensor)
     func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor)

@@ -9,13 +9,17 @@ public struct SizeClassCache<Address> {
     public private(set) var peakBytesInUse = 0
     public private(set) var cachedBytes = 0
     /// The most bytes ever in use at once (never reset). A training step frees all its activations
-    /// at the end of the backward and takes them again in the next forward: keeping freed blocks up
-    /// to this mark (past `maxCachedBytes`) means a steady-state step gets no fresh pages from the
-    /// system (each fresh 4 KiB host page is a fault that zeroes it), while the cache never holds
-    /// more than the process already needed at its peak.
+    /// at the end of the backward and takes them again in the next forward: keeping freed blocks
+    /// past `maxCachedBytes` means a steady-state step gets no fresh pages from the system (each
+    /// fresh 4 KiB host page is a fault that zeroes it). A block serves only its own class, so a
+    /// step needs each class's own peak, more in all than this mark (the adapter's gradients and the
+    /// optimizer's snapshot are taken after the activations went back to the cache): the pool may
+    /// hold, in use and cached, up to twice this mark. Capping it at the mark itself sent 559
+    /// buffers a step back to the system in `finch bench train`, taken again (faulting) next step.
     public private(set) var highWater = 0
-    /// Whether freed blocks are kept past `maxCachedBytes` up to `highWater` (the host pool: fresh
-    /// pages cost a fault each; device memory has no such cost, so the CUDA allocator leaves it off).
+    /// Whether freed blocks are kept past `maxCachedBytes` up to twice `highWater` held in all (the
+    /// host pool: fresh pages cost a fault each; device memory has no such cost, so the CUDA
+    /// allocator leaves it off).
     public var keepsUpToHighWater = false
     /// Freed bytes kept beyond this are handed back to the system (`give` returns false).
     public var maxCachedBytes: Int
@@ -42,8 +46,8 @@ public struct SizeClassCache<Address> {
         bytesInUse += size
         peakBytesInUse = max(peakBytesInUse, bytesInUse)
         highWater = max(highWater, bytesInUse)
-        guard reuse, var list = free[size], let a = list.popLast() else { return nil }
-        free[size] = list
+        // Popped in place: a copy of the list (as `var list = free[size]` made) costs O(blocks) a take.
+        guard reuse, let a = free[size]?.popLast() else { return nil }
         cachedBytes -= size
         return a
     }
@@ -51,7 +55,9 @@ public struct SizeClassCache<Address> {
     /// A block is no longer in use. Returns false when the cache is full: the owner frees it.
     public mutating func give(_ a: Address, _ size: Int) -> Bool {
         bytesInUse -= size
-        guard cachedBytes + size <= maxCachedBytes || (keepsUpToHighWater && bytesInUse + cachedBytes + size <= highWater) else { return false }
+        guard cachedBytes + size <= maxCachedBytes || (keepsUpToHighWater && bytesInUse + cachedBytes + size <= 2 * highWater) else {
+            return false
+        }
         free[size, default: []].append(a)
         cachedBytes += size
         return true

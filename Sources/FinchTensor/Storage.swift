@@ -41,7 +41,8 @@ public final class TensorStorage: @unchecked Sendable {
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
-    /// Freed bytes kept for reuse beyond 1 GiB are returned to the system.
+    /// Freed bytes kept for reuse beyond 1 GiB are returned to the system, unless the pool holds less
+    /// than twice its peak in use (see `SizeClassCache.highWater`).
     private var cache = SizeClassCache<UnsafeMutableRawPointer>(maxCachedBytes: 1 << 30, keepsUpToHighWater: true)
     /// Stand-ins handed out after a failed allocation (mmap'ed, returned with munmap).
     private var reserved: [UnsafeMutableRawPointer: Int] = [:]

@@ -116,6 +116,28 @@ import Testing
         #expect(counted == 4)
     }
 
+    /// Every row counted (no gather), and none: d(hidden) is written without a zero-filled buffer, so
+    /// the pool's last contents (NaN here) must not show through.
+    @Test func linearCrossEntropyDenseAndAllIgnored() throws {
+        let (n, c, v) = (4, 5, 11)
+        let dense: [Int32] = [3, 10, 0, 7]
+        func dirtyPool() { for _ in 0..<4 { _ = Tensor.full([n, c], .nan) } }
+        dirtyPool()
+        expectClose(try gradCheck(shapes: [[n, c], [v, c]], range: 1.5,
+                                  op: { try Ops.linearCrossEntropy(hidden: $0[0], weight: $0[1], labels: dense).loss },
+                                  ref: { vals in
+                                      let lsm = Ref.logSoftmax(Ref.linear(vals[0], vals[1], nil, n: n, inF: c, outF: v), cols: v)
+                                      return [dense.enumerated().reduce(0.0) { $0 - lsm[$1.offset * v + Int($1.element)] }]
+                                  }))
+        dirtyPool()
+        let h = tensor([Double](repeating: 0.3, count: n * c), [n, c], grad: true)
+        let none = try Ops.linearCrossEntropy(hidden: h, weight: tensor([Double](repeating: 0.2, count: v * c), [v, c]),
+                                              labels: [Int32](repeating: -100, count: n))
+        try none.loss.backward()
+        #expect(none.count == 0 && none.loss.item == 0)
+        #expect(h.grad?.toArray() == [Float](repeating: 0, count: n * c))
+    }
+
     @Test func reshapePassesGradients() throws {
         expectClose(try gradCheck(shapes: [[2, 6]], op: { try Ops.scale(try $0[0].reshaped([3, -1]), 2) }, ref: { $0[0].map { $0 * 2 } }))
     }

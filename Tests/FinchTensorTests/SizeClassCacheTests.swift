@@ -35,17 +35,25 @@ import Testing
         #expect(drained == [1] && c.cachedBytes == 0 && after == nil)
     }
 
-    /// The host pool's rule: past the cap, freed blocks are still kept while the cache would hold no
-    /// more than was ever in use at once (a training step's activations, taken again next step).
+    /// The host pool's rule: past the cap, freed blocks are still kept while the pool would hold (in use
+    /// and cached) no more than twice what was ever in use at once: a training step's activations, and
+    /// the blocks of other classes it takes while those sit in the cache (its gradients), taken again
+    /// next step.
     @Test func highWaterRuleKeepsAStepsBlocksOnlyWhenAskedFor() {
         var c = SizeClassCache<Int>(maxCachedBytes: 512, keepsUpToHighWater: true)
         _ = c.take(384); _ = c.take(384)
         #expect(c.highWater == 768)
         let kept = (c.give(1, 384), c.give(2, 384))
         #expect(kept.0 && kept.1)                  // 768 cached ≤ the 768 once in use
-        _ = c.take(1024)                           // another class: not cached, in use 1024
-        #expect(c.highWater == 1024)
-        let third = c.give(3, 1024)
-        #expect(!third)                            // 768 + 1024 cached would exceed the mark
+        _ = c.take(640)                            // another class while the step's blocks are cached
+        #expect(c.highWater == 768)
+        let third = c.give(3, 640)
+        #expect(third)                             // 768 + 640 held ≤ twice the mark: kept for the next step
+        _ = c.take(1024)                           // a third class: 2432 held, in use 1024
+        let fourth = c.give(4, 1024)
+        #expect(!fourth && c.cachedBytes == 1408)  // 1408 + 1024 would exceed twice the 1024 mark
+        var plain = SizeClassCache<Int>(maxCachedBytes: 512)
+        _ = plain.take(384); _ = plain.take(384)
+        #expect(plain.give(1, 384) && !plain.give(2, 384))  // without the rule: the cap alone
     }
 }

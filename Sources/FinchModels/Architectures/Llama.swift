@@ -67,8 +67,7 @@ public final class DecoderLayer {
             p.keyLen = k.rows
         }
         let a = try oProj(try Ops.attention(q: q, k: k, v: v, p))
-        let x2 = try Ops.add(x, a)
-        let m = try Ops.rmsNorm(x2, weight: postAttentionNorm, eps: cfg.rmsNormEps)
+        let (x2, m) = try Ops.addRMSNorm(x, a, weight: postAttentionNorm, eps: cfg.rmsNormEps)
         let gateUp = try Linear.applyShared([gateProj, upProj], to: m)
         let ff = try downProj(try Ops.swiglu(gate: gateUp[0], up: gateUp[1]))
         return try Ops.add(x2, ff)

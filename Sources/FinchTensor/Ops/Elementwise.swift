@@ -10,12 +10,7 @@ extension Ops {
         if a.shape == b.shape {
             let out = Tensor(uninitialized: a.shape, device: a.device)
             a.backend.elementwise(.add, a, b, out: out)
-            return out.record([a, b]) { dout in
-                // d(a+b) = dout for both: a copy for a, and b takes dout itself (the node's own
-                // buffer, released after this; for a + a it adds instead).
-                ga?.accumulate(dout)
-                gb?.accumulate(fresh: dout)
-            }
+            return recordAdd(out, a, b)
         }
         guard b.rank == 1, b.count == a.cols else { throw TensorError.shapeMismatch(op: "add", lhs: a.shape, rhs: b.shape) }
         let out = Tensor(uninitialized: a.shape, device: a.device)
@@ -23,6 +18,17 @@ extension Ops {
         return out.record([a, b]) { dout in
             ga?.accumulate(dout)
             gb?.accumulate(fresh: columnSums(dout))
+        }
+    }
+
+    /// out = a + b (same shape) in the graph.
+    static func recordAdd(_ out: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let ga = a.gradSink, gb = b.gradSink
+        return out.record([a, b]) { dout in
+            // d(a+b) = dout for both: a copy for a, and b takes dout itself (the node's own
+            // buffer, released after this; for a + a it adds instead).
+            ga?.accumulate(dout)
+            gb?.accumulate(fresh: dout)
         }
     }
 

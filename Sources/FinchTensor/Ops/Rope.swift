@@ -1,3 +1,4 @@
+import CFinchKernels
 import Foundation
 
 // Rotary position embeddings in the Hugging Face layout ("rotate_half"): within each head of
@@ -83,22 +84,14 @@ extension Ops {
 extension CPUBackend {
     public func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor) {
         Profiler.measure("rope") {
-        let half = cos.cols, d = 2 * half, c = x.cols
+        let half = cos.cols, c = x.cols
         let px = x.data, po = out.data, pc = cos.data, ps = sin.data
         let sign: Float = inverse ? -1 : 1
         positions.withUnsafeBufferPointer { pos in
             parallelFor(x.rows, minChunk: 16) { rows in
                 for r in rows {
-                    let cr = pc + Int(pos[r]) * half, sr = ps + Int(pos[r]) * half
-                    for h in 0..<heads {
-                        let xi = px + r * c + h * d, oi = po + r * c + h * d
-                        for i in 0..<half {
-                            let a = xi[i], b = xi[i + half]
-                            let co = cr[i], si = sign * sr[i]
-                            oi[i] = a * co - b * si
-                            oi[i + half] = b * co + a * si
-                        }
-                    }
+                    let p = Int(pos[r]) * half
+                    finch_rope_f32(px + r * c, pc + p, ps + p, po + r * c, heads, half, sign)
                 }
             }
         }

@@ -34,7 +34,7 @@ extension Ops {
             throw TensorError.outOfRange(op: "linearCrossEntropy label", value: Int(bad), range: 0..<vocab)
         }
         let wantGrad = GradMode.isEnabled && (hidden.needsGrad || weight.needsGrad)
-        let dh = wantGrad && hidden.needsGrad ? Tensor.zeros(hidden.shape, device: hidden.device) : nil
+        let dh = wantGrad && hidden.needsGrad ? Tensor(uninitialized: hidden.shape, device: hidden.device) : nil
         let dw = wantGrad && weight.needsGrad && weight.dtype == .f32 ? Tensor.zeros(weight.shape, device: weight.device) : nil
         let total = chunkedLinearCrossEntropy(hidden: hidden, weight: weight, labels: labels, ignoreIndex: ignoreIndex,
                                               dhidden: dh, dweight: dw)
@@ -43,7 +43,11 @@ extension Ops {
         let gh = hidden.gradSink, gw = weight.gradSink
         loss.record([hidden, weight]) { dout in
             let s = dout.data[0]
-            if let dh { gh?.accumulate(fresh: scaledCopy(dh, s)) }
+            if let dh {
+                // dh is this closure's alone (it runs once): scaled in place, then adopted.
+                dh.backend.elementwise(.scale(s), dh, nil, out: dh)
+                gh?.accumulate(fresh: dh)
+            }
             if let dw { gw?.accumulate(fresh: scaledCopy(dw, s)) }
         }
         return (loss, count)
@@ -51,14 +55,18 @@ extension Ops {
 
     /// The chunks behind `linearCrossEntropy`, the same on every backend: the rows whose label counts
     /// are gathered (prompt tokens and padding cost nothing); per chunk, logits = h·Wᵀ, the backend's
-    /// row kernel turns them into losses (and softmax − onehot for a gradient), and dh += dlogits·W,
-    /// dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where the
-    /// backend computes them until the one read at the end. Returns the summed loss.
+    /// row kernel turns them into losses (and softmax − onehot for a gradient), and dh = dlogits·W
+    /// (each chunk writes its own rows, so `dhidden` needs no zeros: it is overwritten, uncounted rows
+    /// with 0), dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where
+    /// the backend computes them until the one read at the end. Returns the summed loss.
     static func chunkedLinearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                                           dhidden: Tensor?, dweight: Tensor?) -> Double {
         let be = hidden.backend, dev = hidden.device
         let counted = labels.indices.filter { labels[$0] != ignoreIndex }
-        guard !counted.isEmpty else { return 0 }
+        guard !counted.isEmpty else {
+            if let dhidden { be.fill(dhidden, 0) }
+            return 0
+        }
         return Profiler.measure("linear cross-entropy") {
             let n = counted.count, c = hidden.cols, vocab = weight.shape[0]
             let rowIDs = counted.map { Int32($0) }, countedLabels = counted.map { labels[$0] }
@@ -66,7 +74,10 @@ extension Ops {
             if n < labels.count {
                 h = Tensor(uninitialized: [n, c], device: dev)
                 be.gatherRows(hidden, rows: rowIDs, into: h)
-                if dhidden != nil { dh = Tensor.zeros([n, c], device: dev) }
+                if let dhidden {
+                    dh = Tensor(uninitialized: [n, c], device: dev)
+                    be.fill(dhidden, 0)  // uncounted rows: no gradient
+                }
             }
             let losses = Tensor(uninitialized: [n], device: dev)
             let chunk = max(1, min(n, be.crossEntropyChunkBytes / (vocab * 4)))
@@ -82,9 +93,9 @@ extension Ops {
                 be.crossEntropyRows(logits: block, labels: Array(countedLabels[r0..<r1]),
                                     losses: Tensor(shape: [rows], storage: losses.storage, offset: r0), gradient: dh != nil || dweight != nil)
                 if let dh {
-                    // dh[r0:r1] (rows,C) += dlogits (rows,V) · W (V,C)
+                    // dh[r0:r1] (rows,C) = dlogits (rows,V) · W (V,C)
                     var q = GemmParams(m: rows, n: c, k: vocab, transA: false, transB: false, lda: vocab, ldb: c, ldc: c)
-                    q.offsetC = r0 * c; q.beta = 1
+                    q.offsetC = r0 * c
                     be.gemm(q, a: block, b: weight, c: dh)
                 }
                 if let dweight {
@@ -135,6 +146,7 @@ extension CPUBackend {
     public var crossEntropyChunkBytes: Int { 48 << 20 }
 
     public func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool) {
+        Profiler.measure("cross-entropy rows") {
         let vocab = logits.cols, pl = logits.data, pLoss = losses.data
         parallelFor(logits.rows, minChunk: 1) { rows in
             for i in rows {
@@ -153,6 +165,7 @@ extension CPUBackend {
                 }
             }
         }
+    }
     }
 
     public func gatherRows(_ src: Tensor, rows: [Int32], into dst: Tensor) {
