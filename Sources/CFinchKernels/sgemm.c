@@ -99,6 +99,30 @@ static inline void transpose8(const float *src, size_t sstride, float *dst, size
     }
 }
 
+// A panel of `width` from `rows` ≤ width rows of a row-major matrix, transposed: dst[p·width + r] =
+// src[r·ld + p] for p < kc, zero past `rows` (op(A) untransposed, op(B) transposed). Groups of 8 and 4 rows
+// go through vector transposes, the last few rows and k columns one float at a time.
+__attribute__((target("avx2"), always_inline))
+static inline void pack_panel_transposed(const size_t width, const float *src, size_t ld, size_t rows, size_t kc,
+                                         float *dst) {
+    if (rows < width) memset(dst, 0, sizeof(float) * width * kc);
+    size_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        size_t p = 0;
+        for (; p + 8 <= kc; p += 8) transpose8(src + r * ld + p, ld, dst + p * width + r, width);
+        for (; p < kc; p++)
+            for (size_t q = 0; q < 8; q++) dst[p * width + r + q] = src[(r + q) * ld + p];
+    }
+    for (; r + 4 <= rows; r += 4) {
+        size_t p = 0;
+        for (; p + 4 <= kc; p += 4) transpose4(src + r * ld + p, ld, dst + p * width + r, width);
+        for (; p < kc; p++)
+            for (size_t q = 0; q < 4; q++) dst[p * width + r + q] = src[(r + q) * ld + p];
+    }
+    for (; r < rows; r++)
+        for (size_t p = 0; p < kc; p++) dst[p * width + r] = src[r * ld + p];
+}
+
 // Packs op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows: panel r holds, for each p, the MR
 // values A(i0 + r·MR + 0…MR-1, p0 + p), zero past the last row.
 // MR/NR are parameters (always inlined with constants) so the AVX2 6×16 kernel shares the packing.
@@ -108,21 +132,7 @@ static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t
     for (size_t ir = 0; ir < mc; ir += TMR) {
         size_t mr = mc - ir < TMR ? mc - ir : TMR;
         if (!ta) {
-            if (mr < TMR) memset(dst, 0, sizeof(float) * TMR * kc);
-            size_t i = 0;
-            // Whole groups of 4 rows by 4×4 transposes (the scalar loop below does the rest).
-            for (; i + 4 <= mr; i += 4) {
-                const float *src = a + (i0 + ir + i) * lda + p0;
-                size_t p = 0;
-                for (; p + 4 <= kc; p += 4) transpose4(src + p, lda, dst + p * TMR + i, TMR);
-                for (; p < kc; p++)
-                    for (size_t q = 0; q < 4; q++) dst[p * TMR + i + q] = src[q * lda + p];
-            }
-            for (; i < mr; i++) {
-                const float *src = a + (i0 + ir + i) * lda + p0;
-                float *d = dst + i;
-                for (size_t p = 0; p < kc; p++) d[p * TMR] = src[p];
-            }
+            pack_panel_transposed(TMR, a + (i0 + ir) * lda + p0, lda, mr, kc, dst);
         } else {
             for (size_t p = 0; p < kc; p++) {
                 const float *src = a + (p0 + p) * lda + i0 + ir;
@@ -156,21 +166,7 @@ static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t
                 }
             }
         } else {
-            if (nr < TNR) memset(dst, 0, sizeof(float) * TNR * kc);
-            size_t j = 0;
-            // Whole groups of 8 columns (rows of B) by 8×8 transposes.
-            for (; j + 8 <= nr; j += 8) {
-                const float *src = b + (j0 + jr + j) * ldb + p0;
-                size_t p = 0;
-                for (; p + 8 <= kc; p += 8) transpose8(src + p, ldb, dst + p * TNR + j, TNR);
-                for (; p < kc; p++)
-                    for (size_t q = 0; q < 8; q++) dst[p * TNR + j + q] = src[q * ldb + p];
-            }
-            for (; j < nr; j++) {
-                const float *src = b + (j0 + jr + j) * ldb + p0;
-                float *d = dst + j;
-                for (size_t p = 0; p < kc; p++) d[p * TNR] = src[p];
-            }
+            pack_panel_transposed(TNR, b + (j0 + jr) * ldb + p0, ldb, nr, kc, dst);
         }
         dst += TNR * kc;
     }
