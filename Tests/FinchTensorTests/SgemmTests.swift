@@ -4,7 +4,7 @@ import Testing
 @testable import FinchTensor
 
 /// The packed SGEMM at every ISA level this CPU runs (AVX-512 12×32, AVX2 6×16, scalar; and the threaded
-/// CPUBackend.sgemm around it) against an f64 reference,
+/// CPUBackend.sgemm around it, splitting m, n or k) against an f64 reference,
 /// the scalar C reference and cblas, on shapes that are not multiples of the 12×32 register tile or
 /// of the cache blocks (k > 256, m > 144, n > 2048), with all four transpose combinations, padded
 /// leading dimensions, alpha ≠ 1, and beta 0 (C starts as NaN, which must never be read) or 1.
@@ -15,6 +15,8 @@ import Testing
         // Packed (n > 48, m > 16), for the vector-transposing packs: partial groups of 4 rows of A and of 8 columns
         // of B (ragged panels past 8 columns), k not a multiple of 4 or 8.
         (23, 77, 53), (41, 50, 9), (37, 109, 331),
+        // k ≥ 4·max(m, n) and over a million multiply-adds: CPUBackend.sgemm splits k over its threads.
+        (50, 53, 900),
     ]
 
     /// The narrow path (n ≤ 48 or m ≤ 16: the LoRA rank-16 products, alone or up to three side by side):
