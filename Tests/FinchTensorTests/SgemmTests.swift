@@ -54,6 +54,9 @@ import Testing
     }
 
     func check(level: Int32, trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
+        // CPUBackend.sgemm's choice of the packed kernel is made once, at the process level: make it here, before
+        // this thread's override (made first on a thread at the scalar level, "threaded" would be cblas throughout).
+        #expect(CPUBackend.usePackedGemm == (finch_isa_supported() >= 1))
         // This thread's kernels run at `level`; CPUBackend.sgemm's worker threads keep the process level.
         #expect(finch_isa_set_thread(level) == level)
         defer { _ = finch_isa_set_thread(-1) }
