@@ -66,21 +66,73 @@ static pack_buffers *thread_buffers(void) {
     return bufs;
 }
 
+// dst[s·dstride + r] = src[r·sstride + s] for r, s < 4 (4 rows of 4 → 4 columns), and the same 8 × 8: the
+// transposing packs (A untransposed, B transposed) move whole vectors instead of one float at a time.
+__attribute__((target("avx2"), always_inline))
+static inline void transpose4(const float *src, size_t sstride, float *dst, size_t dstride) {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + sstride);
+    __m128 r2 = _mm_loadu_ps(src + 2 * sstride), r3 = _mm_loadu_ps(src + 3 * sstride);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + dstride, r1);
+    _mm_storeu_ps(dst + 2 * dstride, r2);
+    _mm_storeu_ps(dst + 3 * dstride, r3);
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void transpose8(const float *src, size_t sstride, float *dst, size_t dstride) {
+    __m256 r[8], t[8], u[8];
+    for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + q * sstride);
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+        t[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+    }
+    for (int q = 0; q < 8; q += 4) {
+        u[q] = _mm256_shuffle_ps(t[q], t[q + 2], 0x44);
+        u[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], 0xEE);
+        u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+        u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(dst + q * dstride, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
+        _mm256_storeu_ps(dst + (q + 4) * dstride, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
+    }
+}
+
+// A panel of `width` from `rows` ≤ width rows of a row-major matrix, transposed: dst[p·width + r] =
+// src[r·ld + p] for p < kc, zero past `rows` (op(A) untransposed, op(B) transposed). Groups of 8 and 4 rows
+// go through vector transposes, the last few rows and k columns one float at a time.
+__attribute__((target("avx2"), always_inline))
+static inline void pack_panel_transposed(const size_t width, const float *src, size_t ld, size_t rows, size_t kc,
+                                         float *dst) {
+    if (rows < width) memset(dst, 0, sizeof(float) * width * kc);
+    size_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        size_t p = 0;
+        for (; p + 8 <= kc; p += 8) transpose8(src + r * ld + p, ld, dst + p * width + r, width);
+        for (; p < kc; p++)
+            for (size_t q = 0; q < 8; q++) dst[p * width + r + q] = src[(r + q) * ld + p];
+    }
+    for (; r + 4 <= rows; r += 4) {
+        size_t p = 0;
+        for (; p + 4 <= kc; p += 4) transpose4(src + r * ld + p, ld, dst + p * width + r, width);
+        for (; p < kc; p++)
+            for (size_t q = 0; q < 4; q++) dst[p * width + r + q] = src[(r + q) * ld + p];
+    }
+    for (; r < rows; r++)
+        for (size_t p = 0; p < kc; p++) dst[p * width + r] = src[r * ld + p];
+}
+
 // Packs op(A)[i0 : i0+mc, p0 : p0+kc] as panels of MR rows: panel r holds, for each p, the MR
 // values A(i0 + r·MR + 0…MR-1, p0 + p), zero past the last row.
 // MR/NR are parameters (always inlined with constants) so the AVX2 6×16 kernel shares the packing.
-__attribute__((always_inline))
+__attribute__((target("avx2"), always_inline))
 static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0,
                                 size_t kc, float *dst) {
     for (size_t ir = 0; ir < mc; ir += TMR) {
         size_t mr = mc - ir < TMR ? mc - ir : TMR;
         if (!ta) {
-            if (mr < TMR) memset(dst, 0, sizeof(float) * TMR * kc);
-            for (size_t i = 0; i < mr; i++) {
-                const float *src = a + (i0 + ir + i) * lda + p0;
-                float *d = dst + i;
-                for (size_t p = 0; p < kc; p++) d[p * TMR] = src[p];
-            }
+            pack_panel_transposed(TMR, a + (i0 + ir) * lda + p0, lda, mr, kc, dst);
         } else {
             for (size_t p = 0; p < kc; p++) {
                 const float *src = a + (p0 + p) * lda + i0 + ir;
@@ -96,7 +148,7 @@ static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t
 
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] as panels of TNR columns: panel r holds, for each p, the TNR
 // values B(p0 + p, j0 + r·TNR + 0…TNR-1), zero past the last column.
-__attribute__((always_inline))
+__attribute__((target("avx2"), always_inline))
 static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0,
                                 size_t nc, float *dst) {
     for (size_t jr = 0; jr < nc; jr += TNR) {
@@ -114,21 +166,16 @@ static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t
                 }
             }
         } else {
-            if (nr < TNR) memset(dst, 0, sizeof(float) * TNR * kc);
-            for (size_t j = 0; j < nr; j++) {
-                const float *src = b + (j0 + jr + j) * ldb + p0;
-                float *d = dst + j;
-                for (size_t p = 0; p < kc; p++) d[p * TNR] = src[p];
-            }
+            pack_panel_transposed(TNR, b + (j0 + jr) * ldb + p0, ldb, nr, kc, dst);
         }
         dst += TNR * kc;
     }
 }
 
-static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
+__attribute__((target("avx2"))) static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
     pack_a_tiles(MR, ta, a, lda, i0, mc, p0, kc, dst);
 }
-static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
+__attribute__((target("avx2"))) static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
     pack_b_tiles(NR, tb, b, ldb, p0, kc, j0, nc, dst);
 }
 
@@ -148,6 +195,12 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
     __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
     __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps();
     __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    // C's rows are needed only after the k loop: fetch them now so the (often cache-cold) C tile does not stall it.
+    for (size_t i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + NR - 1), _MM_HINT_T0);
+    }
 #define FINCH_ROW(i, r0, r1) do { __m512 ai = _mm512_set1_ps(a[i]); \
         r0 = _mm512_fmadd_ps(ai, b0, r0); r1 = _mm512_fmadd_ps(ai, b1, r1); } while (0)
     for (size_t p = 0; p < kc; p++) {
@@ -179,7 +232,7 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 }
 
 
-// ---- Narrow products: n ≤ 16 (C one zmm wide) or m ≤ 16 (C a few rows tall), without packing op(A).
+// ---- Narrow products: n ≤ 48 (C one to three zmm wide) or m ≤ 16 (C a few rows tall), without packing op(A).
 // The LoRA rank-16 products (x·Aᵀ, dy·B, dBᵀ = dyᵀ·xa, dA = dxaᵀ·x) have one side of 16: the 12×32
 // packed kernel wastes half its columns there and packing op(A) (the big operand) is most of the cost.
 // Here an R×(16·U) register tile of C accumulates Σ_p X(r, p) · Y(p, ·), X = op(A) read in place with
@@ -270,6 +323,8 @@ static inline void narrow_tile(const int R, const int U, size_t k, const float *
         if (m - i >= 1) { narrow_tile(1, U, k, x + i * xrs, xrs, xcs, y, ys, mask, c + i * ldc, ldc, alpha, beta); i += 1; } \
     }
 FINCH_NARROW_ROWS(1, 16)
+FINCH_NARROW_ROWS(2, 12)
+FINCH_NARROW_ROWS(3, 8)
 FINCH_NARROW_ROWS(4, 4)
 #undef FINCH_NARROW_ROWS
 
@@ -277,21 +332,31 @@ static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (
 
 // Columns of C per pass when m ≤ 16 (four zmm), and the transposed-B buffer that needs (floats).
 #define NARROW_W 64
+// Widest C (columns) the narrow path takes at any m: up to three LoRA ranks side by side. Wider (attention's
+// 64-wide heads included) goes through the packed kernel.
+#ifndef NARROW_N
+#define NARROW_N 48
+#endif
 
 __attribute__((target("avx512f")))
 static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                          const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
     float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W (the caller checks)
-    if (n <= 16) {
-        __mmask16 mask[1] = {lanes(n)};
+    if (n <= NARROW_N) {
+        // One pass of ⌈n/16⌉ zmm: 16 rows × 16, 12 × 32 or 8 × 48 columns a tile (x·[A_q; A_k; A_v]ᵀ is 48 wide).
+        size_t u = (n + 15) / 16;
+        __mmask16 mask[3];
+        for (size_t v = 0; v < 3; v++) mask[v] = lanes(n > 16 * v ? n - 16 * v : 0);
         const float *y = b;
         size_t ys = ldb;
         if (tb) {
-            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16, buf);
-            ys = 16;
+            y = narrow_b_copy(tb, b, ldb, k, 0, n, 16 * u, buf);
+            ys = 16 * u;
         }
-        narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        if (u == 1) narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        else if (u == 2) narrow_rows_u2(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        else narrow_rows_u3(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
         return;
     }
     // m ≤ 16: NARROW_W columns of C at a time.
@@ -311,7 +376,7 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
 
 /// 1 when finch_sgemm_avx512 takes the narrow path for this shape.
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) {
-    return (n <= 16 || m <= 16) && k >= 1 && k * NARROW_W <= (size_t)NC * KC;
+    return (n <= NARROW_N || m <= 16) && k >= 1 && k * NARROW_W <= (size_t)NC * KC;
 }
 
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -333,7 +398,8 @@ typedef void (*narrow_fn)(int ta, int tb, size_t m, size_t n, size_t k, float al
 // The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
 // `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function.
 __attribute__((always_inline))
-static inline void sgemm_blocked(const size_t TMR, const size_t TNR, pack_fn pack_a_fn, pack_fn pack_b_fn,
+static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_t TKC, const size_t TMC, const size_t TNC,
+                                 const size_t rows_first_max, pack_fn pack_a_fn, pack_fn pack_b_fn,
                                  micro_kernel kernel, narrow_fn narrow, int ta, int tb, size_t m, size_t n, size_t k,
                                  float alpha, const float *a, size_t lda, const float *b, size_t ldb, float beta,
                                  float *c, size_t ldc) {
@@ -348,19 +414,19 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, pack_fn pac
         return;
     }
     pack_buffers *bufs = thread_buffers();
-    // Equal k blocks of at most KC.
-    size_t kblocks = (k + KC - 1) / KC;
+    // Equal k blocks of at most TKC.
+    size_t kblocks = (k + TKC - 1) / TKC;
     size_t kcb = (k + kblocks - 1) / kblocks;
-    for (size_t jc = 0; jc < n; jc += NC) {
-        size_t nc = n - jc < NC ? n - jc : NC;
+    for (size_t jc = 0; jc < n; jc += TNC) {
+        size_t nc = n - jc < TNC ? n - jc : TNC;
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = k - pc < kcb ? k - pc : kcb;
             pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b);
             float bet = pc == 0 ? beta : 1;
-            for (size_t ic = 0; ic < m; ic += MC) {
-                size_t mc = m - ic < MC ? m - ic : MC;
+            for (size_t ic = 0; ic < m; ic += TMC) {
+                size_t mc = m - ic < TMC ? m - ic : TMC;
                 pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a);
-                if (kc * nc <= ROWS_FIRST_MAX) {
+                if (kc * nc <= rows_first_max) {
                     // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to
                     // right, so its stores stream (C is often freshly allocated and not in cache).
                     for (size_t ir = 0; ir < mc; ir += TMR) {
@@ -390,7 +456,7 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, pack_fn pac
 __attribute__((target("avx512f")))
 static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                          const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
-    sgemm_blocked(MR, NR, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_blocked(MR, NR, KC, MC, NC, ROWS_FIRST_MAX, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // ---- AVX2 + FMA: the same BLIS structure 8 lanes wide. A 6×16 register tile (12 ymm accumulators of
@@ -398,12 +464,25 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
 // of C go through a 6×16 scratch tile since AVX2 has no masked stores of the AVX-512 kind.
 #define MR2 6
 #define NR2 16
+#ifndef KC2
+#define KC2 256
+#endif
+#ifndef MC2
+#define MC2 144
+#endif
+#ifndef NC2
+#define NC2 2048
+#endif
+#ifndef ROWS_FIRST_MAX2
+#define ROWS_FIRST_MAX2 163840
+#endif
+_Static_assert(MC2 * KC2 <= MC * KC && NC2 * KC2 <= NC * KC, "the AVX2 blocks fit the packing buffers");
 #define AVX2F __attribute__((target("avx2,fma")))
 
-static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
+__attribute__((target("avx2"))) static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
     pack_a_tiles(MR2, ta, a, lda, i0, mc, p0, kc, dst);
 }
-static void pack_b2(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
+__attribute__((target("avx2"))) static void pack_b2(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
     pack_b_tiles(NR2, tb, b, ldb, p0, kc, j0, nc, dst);
 }
 
@@ -415,6 +494,10 @@ AVX2F static void kernel_6x16(size_t kc, const float *restrict a, const float *r
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (size_t i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + NR2 - 1), _MM_HINT_T0);
+    }
 #define FINCH_ROW(i, r0, r1) do { __m256 ai = _mm256_broadcast_ss(a + i); \
         r0 = _mm256_fmadd_ps(ai, b0, r0); r1 = _mm256_fmadd_ps(ai, b1, r1); } while (0)
     for (size_t p = 0; p < kc; p++) {
@@ -519,7 +602,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
                                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
     float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W ≥ k·NARROW_W2 (finch_sgemm_is_narrow)
-    // n ≤ 16 is one pass; m ≤ 16 takes ⌈n/16⌉ (the tile is 16 wide either way).
+    // ⌈n/16⌉ passes (the tile is 16 wide either way), each reading op(A) once more (from cache at n ≤ 48).
     for (size_t j0 = 0; j0 < n; j0 += NARROW_W2) {
         size_t w = n - j0 < NARROW_W2 ? n - j0 : NARROW_W2;
         __m256i mask[2];
@@ -536,7 +619,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
 
 AVX2F static void sgemm_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
-    sgemm_blocked(MR2, NR2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+    sgemm_blocked(MR2, NR2, KC2, MC2, NC2, ROWS_FIRST_MAX2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
                   beta, c, ldc);
 }
 #undef AVX2F

@@ -4,7 +4,7 @@ import Testing
 @testable import FinchTensor
 
 /// The packed SGEMM at every ISA level this CPU runs (AVX-512 12×32, AVX2 6×16, scalar; and the threaded
-/// CPUBackend.sgemm around it) against an f64 reference,
+/// CPUBackend.sgemm around it, splitting m, n or k) against an f64 reference,
 /// the scalar C reference and cblas, on shapes that are not multiples of the 12×32 register tile or
 /// of the cache blocks (k > 256, m > 144, n > 2048), with all four transpose combinations, padded
 /// leading dimensions, alpha ≠ 1, and beta 0 (C starts as NaN, which must never be read) or 1.
@@ -12,13 +12,20 @@ import Testing
 @Suite struct SgemmTests {
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (13, 35, 7), (37, 45, 53), (12, 32, 256), (150, 70, 300), (300, 33, 17), (25, 2100, 20), (5, 3, 600),
+        // Packed (n > 48, m > 16), for the vector-transposing packs: partial groups of 4 rows of A and of 8 columns
+        // of B (ragged panels past 8 columns), k not a multiple of 4 or 8.
+        (23, 77, 53), (41, 50, 9), (37, 109, 331),
+        // k ≥ 4·max(m, n) and over a million multiply-adds: CPUBackend.sgemm splits k over its threads.
+        (50, 53, 900),
     ]
 
-    /// The narrow path (n ≤ 16 or m ≤ 16: the LoRA rank-16 products): full 16-row / 16-column tiles,
-    /// remainders of 8, 4, 2 and 1 rows, masked columns, widths past one 64-column pass, k = 1.
+    /// The narrow path (n ≤ 48 or m ≤ 16: the LoRA rank-16 products, alone or up to three side by side):
+    /// full 16-row / 16-column tiles, 12 × 32 and 8 × 48 ones, remainders of 8, 4, 2 and 1 rows, masked
+    /// columns, widths past one 64-column pass, k = 1.
     static let narrowShapes: [(Int, Int, Int)] = [
         (1030, 16, 70), (16, 1100, 70), (61, 16, 300), (45, 15, 9), (7, 5, 1), (3, 1, 70), (16, 130, 41), (11, 64, 5), (16, 200, 1), (5, 77, 260),
         (13, 16, 16), (200, 16, 16),
+        (1030, 32, 70), (61, 48, 300), (45, 33, 9), (200, 17, 16), (7, 40, 5), (27, 47, 1),
     ]
 
     static let transposes = [(false, false), (false, true), (true, false), (true, true)]
@@ -47,6 +54,9 @@ import Testing
     }
 
     func check(level: Int32, trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
+        // CPUBackend.sgemm's choice of the packed kernel is made once, at the process level: make it here, before
+        // this thread's override (made first on a thread at the scalar level, "threaded" would be cblas throughout).
+        #expect(CPUBackend.usePackedGemm == (finch_isa_supported() >= 1))
         // This thread's kernels run at `level`; CPUBackend.sgemm's worker threads keep the process level.
         #expect(finch_isa_set_thread(level) == level)
         defer { _ = finch_isa_set_thread(-1) }

@@ -160,6 +160,12 @@ extension CPUBackend {
             finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
+        // A long k against a small C (the LM head's dh = dlogits·W, 256×576×49152): split k, so that no thread
+        // packs all of the operand the other splits (here 50 MB of dlogits); the partial C's are summed after.
+        if k >= 4 * max(m, n), finch_sgemm_is_narrow(m, n, k) == 0 {
+            sgemmSplitK(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts: threads)
+            return
+        }
         // Split the larger of m and n (whole 12-row / 32-column register tiles, whole 6×16 ones at avx2): each thread packs
         // its own share of that operand and all of the other, so this duplicates the smaller one.
         let splitN = n >= m
@@ -179,6 +185,34 @@ extension CPUBackend {
                 finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, lo, hi, 0, n)
             }
         }
+    }
+
+    /// C = alpha · op(A) · op(B) + beta · C as `parts` products over slices of k run side by side: the first
+    /// into C (with beta), the others into scratch (m × n each), which is then added to C.
+    static func sgemmSplitK(_ ta: Int32, _ tb: Int32, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, parts: Int) {
+        let partial = TensorStorage(pooledBytes: (parts - 1) * m * n * MemoryLayout<Float>.stride)
+        let t = partial.raw.assumingMemoryBound(to: Float.self)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let k0 = k * part / parts, k1 = k * (part + 1) / parts
+            let ap = ta != 0 ? a + k0 * lda : a + k0, bp = tb != 0 ? b + k0 : b + k0 * ldb
+            if part == 0 {
+                finch_sgemm_avx512(ta, tb, m, n, k1 - k0, alpha, ap, lda, bp, ldb, beta, c, ldc)
+            } else {
+                finch_sgemm_avx512(ta, tb, m, n, k1 - k0, alpha, ap, lda, bp, ldb, 0, t + (part - 1) * m * n, n)
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            for i in (m * part / parts)..<(m * (part + 1) / parts) {
+                let ci = c + i * ldc
+                for q in 1..<parts {
+                    let ti = t + (q - 1) * m * n + i * n
+                    for j in 0..<n { ci[j] += ti[j] }
+                }
+            }
+        }
+        withExtendedLifetime(partial) {}
     }
 
     /// Rows of stored (quantized or 16-bit) B are decoded a chunk at a time into scratch, so the
