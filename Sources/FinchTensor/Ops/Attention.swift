@@ -81,6 +81,14 @@ extension CPUBackend {
         withExtendedLifetime(scratch) {}
     }
 
+    /// Gathers group `g`'s query rows t0 ..< t0+rows into `qs` and writes S = scale · Q_grp · K[0:keys]ᵀ,
+    /// a (group · rows) × keys block.
+    static func groupScores(_ p: AttentionParams, _ q: UnsafePointer<Float>, _ kh: UnsafePointer<Float>, _ b: Int, _ g: Int,
+                            _ t0: Int, _ rows: Int, _ keys: Int, qs: UnsafeMutablePointer<Float>, into s: UnsafeMutablePointer<Float>) {
+        p.gatherGroup(q, b, g, t0, rows, into: qs)
+        headGemm(false, true, p.groupSize * rows, keys, p.headDim, p.scale, qs, p.headDim, kh, p.keyStride, 0, s, keys)
+    }
+
     // The query heads that share a key/value head (a GQA group) run as one product: their rows of a
     // query block are gathered into a (group · rows) × d matrix, head after head, so K and V are
     // packed once per block for the whole group and the products have 3× the rows (9 heads / 3 KV heads).
@@ -99,9 +107,7 @@ extension CPUBackend {
                 let (t0, rows, keys) = p.queryBlock(unit % blocks, bq)
                 let m = g * rows
                 let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
-                p.gatherGroup(q.data, b, kvh, t0, rows, into: qs)
-                // S (m, keys) = scale · Q_grp · K[0:keys]ᵀ
-                CPUBackend.headGemm(false, true, m, keys, d, p.scale, qs, d, kh, ldk, 0, s, keys)
+                CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: s)
                 for r in 0..<m {
                     let i = r % rows, head = kvh * g + r / rows
                     let row = s + r * keys
@@ -147,10 +153,9 @@ extension CPUBackend {
                 for blk in stride(from: blocks - 1, through: 0, by: -1) {
                     let (t0, rows, keys) = p.queryBlock(blk, bq)
                     let m = g * rows, beta: Float = blk == blocks - 1 ? 0 : 1
-                    p.gatherGroup(q.data, b, kvh, t0, rows, into: qs)
                     p.gatherGroup(dout.data, b, kvh, t0, rows, into: dos)
                     // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal; D = rowsum(dO ⊙ O).
-                    CPUBackend.headGemm(false, true, m, keys, d, p.scale, qs, d, kh, ldk, 0, pm, keys)
+                    CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: pm)
                     for r in 0..<m {
                         let i = r % rows, head = kvh * g + r / rows
                         let row = pm + r * keys
