@@ -29,9 +29,11 @@ extension Ops {
         let inputs = [q, k, v]
         let q = q.detached(), k = k.detached(), v = v.detached(), saved = out.detached()
         return out.record(inputs) { dout in
-            let dq = Tensor.zeros(q.shape, device: q.device)
-            let dk = Tensor.zeros(k.shape, device: k.device)
-            let dv = Tensor.zeros(v.shape, device: v.device)
+            // The CPU backward writes every element of dq, dk and dv; other backends get zeros to add to.
+            let fresh = { (shape: [Int]) in
+                q.device == .cpu ? Tensor(uninitialized: shape, device: q.device) : Tensor.zeros(shape, device: q.device)
+            }
+            let dq = fresh(q.shape), dk = fresh(k.shape), dv = fresh(v.shape)
             q.backend.attentionBackward(p, q: q, k: k, v: v, out: saved, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv)
             gq?.accumulate(fresh: dq)
             gk?.accumulate(fresh: dk)
@@ -57,7 +59,7 @@ extension CPUBackend {
         }
     }
 
-    /// Threads that run attention's (batch, head) units side by side: all of them with the packed
+    /// Threads that run attention's units side by side: all of them with the packed
     /// single-threaded kernel, else one (OpenBLAS threads each product instead).
     static var attentionThreads: Int { usePackedGemm ? ThreadBudget.count : 1 }
 
@@ -68,39 +70,58 @@ extension CPUBackend {
         let threads = CPUBackend.attentionThreads
         let scratch = allocate(count: threads * perThread)
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
-        parallelChunks(count, threads: threads) { worker, units in body(units, base + worker * perThread) }
+        // Workers run at the calling thread's ISA level (a test's `CPUISA.with` override included).
+        let level = finch_isa_active()
+        parallelChunks(count, threads: threads) { worker, units in
+            let override = finch_isa_active() != level
+            if override { finch_isa_set_thread(level) }
+            body(units, base + worker * perThread)
+            if override { finch_isa_set_thread(-1) }
+        }
         withExtendedLifetime(scratch) {}
     }
 
+    /// Gathers group `g`'s query rows t0 ..< t0+rows into `qs` and writes S = scale · Q_grp · K[0:keys]ᵀ,
+    /// a (group · rows) × keys block.
+    static func groupScores(_ p: AttentionParams, _ q: UnsafePointer<Float>, _ kh: UnsafePointer<Float>, _ b: Int, _ g: Int,
+                            _ t0: Int, _ rows: Int, _ keys: Int, qs: UnsafeMutablePointer<Float>, into s: UnsafeMutablePointer<Float>) {
+        p.gatherGroup(q, b, g, t0, rows, into: qs)
+        headGemm(false, true, p.groupSize * rows, keys, p.headDim, p.scale, qs, p.headDim, kh, p.keyStride, 0, s, keys)
+    }
+
+    // The query heads that share a key/value head (a GQA group) run as one product: their rows of a
+    // query block are gathered into a (group · rows) × d matrix, head after head, so K and V are
+    // packed once per block for the whole group and the products have 3× the rows (9 heads / 3 KV heads).
+
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         Profiler.measure("attention fwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen
-        let ldq = p.queryStride, ldk = p.keyStride
-        let bq = CPUBackend.attentionBlock
-        // One unit per (batch, query head); each thread owns a score block.
-        attentionUnits(p.batch * h, scratch: bq * p.keyLen) { units, s in
+        let d = p.headDim, t = p.seqLen, g = p.groupSize
+        let ldk = p.keyStride, bq = CPUBackend.attentionBlock
+        let blocks = (t + bq - 1) / bq, mMax = g * bq
+        // One unit per (batch, key/value head, query block): blocks are independent in the forward.
+        // Scratch: the gathered Q and O blocks, the score block, 1 / row sums.
+        attentionUnits(p.batch * p.kvHeads * blocks, scratch: 2 * mMax * d + mMax * p.keyLen + mMax) { units, base in
+            let qs = base, os = qs + mMax * d, s = os + mMax * d, inv = s + mMax * p.keyLen
             for unit in units {
-                let b = unit / h, head = unit % h
-                let g = head / p.groupSize
-                let qh = q.data + p.queryHead(b, head), oh = out.data + p.queryHead(b, head)
-                let kh = k.data + p.keyHead(b, g), vh = v.data + p.keyHead(b, g)
-                let lh = lse.data + (b * h + head) * t
-                p.forEachQueryBlock(bq) { t0, rows, keys in
-                    // S (rows, keys) = scale · Q_blk · K[0:keys]ᵀ
-                    CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, s, keys)
-                    for i in 0..<rows {
-                        let row = s + i * keys
-                        let valid = p.visibleKeys(t0 + i, keys)
-                        let m = finch_max_f32(row, valid)
-                        let sum = finch_exp_shift_sum_f32(row, row, valid, m)
-                        let inv = 1 / sum
-                        for j in 0..<valid { row[j] *= inv }
-                        maskScores(row, valid: valid, keys: keys)
-                        lh[t0 + i] = m + logf(sum)
-                    }
-                    // O_blk = P · V[0:keys]
-                    CPUBackend.headGemm(false, false, rows, d, keys, 1, s, keys, vh, ldk, 0, oh + t0 * ldq, ldq)
+                let bg = unit / blocks, b = bg / p.kvHeads, kvh = bg % p.kvHeads
+                let (t0, rows, keys) = p.queryBlock(unit % blocks, bq)
+                let m = g * rows
+                let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
+                CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: s)
+                for r in 0..<m {
+                    let i = r % rows, head = kvh * g + r / rows
+                    let row = s + r * keys
+                    let valid = p.visibleKeys(t0 + i, keys)
+                    let mx = finch_max_f32(row, valid)
+                    let sum = finch_exp_shift_sum_f32(row, row, valid, mx)
+                    maskScores(row, valid: valid, keys: keys)
+                    inv[r] = 1 / sum
+                    lse.data[(b * p.heads + head) * t + t0 + i] = mx + logf(sum)
                 }
+                // O_grp = (exp(S − max) · V[0:keys]) / row sums: the normalisation is applied to the
+                // d-wide output rows as they are scattered, not to the keys-wide score rows.
+                CPUBackend.headGemm(false, false, m, d, keys, 1, s, keys, vh, ldk, 0, os, d)
+                p.scatterGroup(os, rowScale: inv, into: out.data, b, kvh, t0, rows)
             }
         }
     }
@@ -109,47 +130,54 @@ extension CPUBackend {
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         Profiler.measure("attention bwd") {
-        let d = p.headDim, h = p.heads, t = p.seqLen
-        let ldq = p.queryStride, ldk = p.keyStride
-        let bq = CPUBackend.attentionBlock
-        // One unit per (batch, key/value head): the query heads that share it run in one thread,
-        // so their dK/dV accumulations never race. Each thread owns a P and a dP block.
-        attentionUnits(p.batch * p.kvHeads, scratch: 2 * bq * p.keyLen) { units, pm in
-            let dpm = pm + bq * p.keyLen
+        let d = p.headDim, t = p.seqLen, g = p.groupSize
+        let ldk = p.keyStride, bq = CPUBackend.attentionBlock
+        let blocks = (t + bq - 1) / bq, mMax = g * bq
+        // Keys any query sees; dK/dV rows past it get no gradient.
+        let seen = t > 0 ? min(p.keyLen, p.queryOffset + t) : 0
+        // One unit per (batch, key/value head): the group's query blocks run in one thread, so the
+        // dK/dV accumulations never race. Scratch: gathered Q, dO and dQ blocks, P and dP blocks, D.
+        let perThread = 3 * mMax * d + 2 * mMax * p.keyLen + mMax
+        attentionUnits(p.batch * p.kvHeads, scratch: perThread) { units, base in
+            let qs = base, dos = qs + mMax * d, dqs = dos + mMax * d
+            let pm = dqs + mMax * d, dpm = pm + mMax * p.keyLen, dd = dpm + mMax * p.keyLen
             for unit in units {
-                let b = unit / p.kvHeads, g = unit % p.kvHeads
-                let kh = k.data + p.keyHead(b, g), vh = v.data + p.keyHead(b, g)
-                let dkh = dk.data + p.keyHead(b, g), dvh = dv.data + p.keyHead(b, g)
-                for head in (g * p.groupSize)..<((g + 1) * p.groupSize) {
-                    let qh = q.data + p.queryHead(b, head), oh = out.data + p.queryHead(b, head)
-                    let doh = dout.data + p.queryHead(b, head), dqh = dq.data + p.queryHead(b, head)
-                    let lh = lse.data + (b * h + head) * t
-                    p.forEachQueryBlock(bq) { t0, rows, keys in
-                        // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal.
-                        CPUBackend.headGemm(false, true, rows, keys, d, p.scale, qh + t0 * ldq, ldq, kh, ldk, 0, pm, keys)
-                        for i in 0..<rows {
-                            let row = pm + i * keys
-                            let valid = p.visibleKeys(t0 + i, keys)
-                            _ = finch_exp_shift_sum_f32(row, row, valid, lh[t0 + i])
-                            maskScores(row, valid: valid, keys: keys)
-                        }
-                        // dV[0:keys] += Pᵀ · dO_blk
-                        CPUBackend.headGemm(true, false, keys, d, rows, 1, pm, keys, doh + t0 * ldq, ldq, 1, dvh, ldk)
-                        // dP = dO_blk · V[0:keys]ᵀ
-                        CPUBackend.headGemm(false, true, rows, keys, d, 1, doh + t0 * ldq, ldq, vh, ldk, 0, dpm, keys)
-                        // dS = P ⊙ (dP − rowsum(dO ⊙ O)), written over dP
-                        for i in 0..<rows {
-                            let o = oh + (t0 + i) * ldq, dO = doh + (t0 + i) * ldq
-                            var di: Float = 0
-                            for j in 0..<d { di += o[j] * dO[j] }
-                            let prow = pm + i * keys, drow = dpm + i * keys
-                            for j in 0..<keys { drow[j] = prow[j] * (drow[j] - di) }
-                        }
-                        // dQ_blk = scale · dS · K[0:keys]
-                        CPUBackend.headGemm(false, false, rows, d, keys, p.scale, dpm, keys, kh, ldk, 1, dqh + t0 * ldq, ldq)
-                        // dK[0:keys] += scale · dSᵀ · Q_blk
-                        CPUBackend.headGemm(true, false, keys, d, rows, p.scale, dpm, keys, qh + t0 * ldq, ldq, 1, dkh, ldk)
+                let b = unit / p.kvHeads, kvh = unit % p.kvHeads
+                let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
+                let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
+                for r in seen..<p.keyLen {
+                    (dkh + r * ldk).update(repeating: 0, count: d)
+                    (dvh + r * ldk).update(repeating: 0, count: d)
+                }
+                // Last block first: it sees every key, so it writes dK/dV (β = 0) and the rest add.
+                for blk in stride(from: blocks - 1, through: 0, by: -1) {
+                    let (t0, rows, keys) = p.queryBlock(blk, bq)
+                    let m = g * rows, beta: Float = blk == blocks - 1 ? 0 : 1
+                    p.gatherGroup(dout.data, b, kvh, t0, rows, into: dos)
+                    // Rebuild P = exp(scale · Q Kᵀ − lse), zero above the diagonal; D = rowsum(dO ⊙ O).
+                    CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: pm)
+                    for r in 0..<m {
+                        let i = r % rows, head = kvh * g + r / rows
+                        let row = pm + r * keys
+                        let valid = p.visibleKeys(t0 + i, keys)
+                        _ = finch_exp_shift_sum_f32(row, row, valid, lse.data[(b * p.heads + head) * t + t0 + i])
+                        maskScores(row, valid: valid, keys: keys)
+                        dd[r] = dotF32(dos + r * d, out.data + p.queryHead(b, head) + (t0 + i) * p.queryStride, d)
                     }
+                    // dV[0:keys] (+)= Pᵀ · dO_grp
+                    CPUBackend.headGemm(true, false, keys, d, m, 1, pm, keys, dos, d, beta, dvh, ldk)
+                    // dP = dO_grp · V[0:keys]ᵀ
+                    CPUBackend.headGemm(false, true, m, keys, d, 1, dos, d, vh, ldk, 0, dpm, keys)
+                    // dS = P ⊙ (dP − D), written over dP
+                    for r in 0..<m {
+                        let prow = pm + r * keys, drow = dpm + r * keys, di = dd[r]
+                        for j in 0..<keys { drow[j] = prow[j] * (drow[j] - di) }
+                    }
+                    // dQ_grp = scale · dS · K[0:keys] (each query row once, so written, not added)
+                    CPUBackend.headGemm(false, false, m, d, keys, p.scale, dpm, keys, kh, ldk, 0, dqs, d)
+                    p.scatterGroup(dqs, rowScale: nil, into: dq.data, b, kvh, t0, rows)
+                    // dK[0:keys] (+)= scale · dSᵀ · Q_grp
+                    CPUBackend.headGemm(true, false, keys, d, m, p.scale, dpm, keys, qs, d, beta, dkh, ldk)
                 }
             }
         }
@@ -169,20 +197,58 @@ extension AttentionParams {
     /// Where key/value head `g` of batch `b` starts (in k, v, dk and dv).
     func keyHead(_ b: Int, _ g: Int) -> Int { b * keyLen * keyStride + g * headDim }
 
-    /// Calls `body(t0, rows, keys)` for each block of at most `block` queries from t0; `keys` is
-    /// how many keys the block's last query sees (only those are touched).
+    /// Query block `index` of at most `block` queries: its first query, its rows, and how many keys
+    /// its last query sees (only those are touched).
     @inline(__always)
-    func forEachQueryBlock(_ block: Int, _ body: (_ t0: Int, _ rows: Int, _ keys: Int) -> Void) {
-        var t0 = 0
-        while t0 < seqLen {
-            let t1 = min(seqLen, t0 + block)
-            body(t0, t1 - t0, min(keyLen, queryOffset + t1))
-            t0 = t1
-        }
+    func queryBlock(_ index: Int, _ block: Int) -> (t0: Int, rows: Int, keys: Int) {
+        let t0 = index * block, t1 = min(seqLen, t0 + block)
+        return (t0, t1 - t0, min(keyLen, queryOffset + t1))
     }
 
     /// How many of a block's `keys` query `t` sees (the rest of its score row is masked).
     func visibleKeys(_ t: Int, _ keys: Int) -> Int { min(keys, queryOffset + t + 1) }
+
+    /// Copies rows t0 ..< t0+rows of the query heads of group `g` (batch `b`) out of a (B·T, H·D)
+    /// tensor into `dst` as a (group · rows) × headDim matrix, head after head.
+    @inline(__always)
+    func gatherGroup(_ src: UnsafePointer<Float>, _ b: Int, _ g: Int, _ t0: Int, _ rows: Int,
+                     into dst: UnsafeMutablePointer<Float>) {
+        for j in 0..<groupSize {
+            let head = src + queryHead(b, g * groupSize + j) + t0 * queryStride
+            for i in 0..<rows { (dst + (j * rows + i) * headDim).update(from: head + i * queryStride, count: headDim) }
+        }
+    }
+
+    /// The inverse of `gatherGroup`, each row times `rowScale[row]` when given.
+    @inline(__always)
+    func scatterGroup(_ src: UnsafePointer<Float>, rowScale: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>,
+                      _ b: Int, _ g: Int, _ t0: Int, _ rows: Int) {
+        for j in 0..<groupSize {
+            let head = dst + queryHead(b, g * groupSize + j) + t0 * queryStride
+            for i in 0..<rows {
+                let r = j * rows + i, from = src + r * headDim, to = head + i * queryStride
+                if let scale = rowScale?[r] {
+                    for c in 0..<headDim { to[c] = from[c] * scale }
+                } else {
+                    to.update(from: from, count: headDim)
+                }
+            }
+        }
+    }
+}
+
+/// Σ a[i] · b[i] in 16 f32 lanes (a scalar loop would not vectorise: the sum's order is fixed).
+@inline(__always)
+private func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>(), i = 0
+    while i + 16 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+        i += 16
+    }
+    var sum = acc.sum()
+    while i < n { sum += a[i] * b[i]; i += 1 }
+    return sum
 }
 
 /// Zeroes the masked tail of a score row: probabilities of keys past `valid`.
