@@ -6,8 +6,11 @@
 //   3. each thread: att's blocks; rows of o_proj, added into x
 //   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h
 //   5. each thread: h's blocks; rows of down_proj, added into x
-// then rmsnorm and rows of the LM head. Heads and row chunks are claimed from a counter per phase, so
-// threads write disjoint rows and a descheduled thread holds up nobody for long (see claim / wait_phase).
+// then rmsnorm and rows of the LM head. LoRA adapters ride along in f32: when phases 1, 3, 4 and 5 open, each
+// thread also takes A·x̂ of their projections (rank × in, small), and each unit of rows adds its B rows·(A·x̂)
+// before the epilogue (after the bias and before rotary in phase 1; before the residual add or SwiGLU elsewhere).
+// Heads and row chunks are claimed from a counter per phase, so threads write disjoint rows and a descheduled
+// thread holds up nobody for long (see claim / wait_phase).
 #include "finch_decode.h"
 #include "finch_kernels.h"
 #include <math.h>
