@@ -221,6 +221,16 @@ import Testing
         model.detachLoRA()
         let unloaded = try both()
         #expect(unloaded.decoder == unloaded.ops && unloaded.ops == base.ops, "after unloading")
+        // Merged into the weights (f32 now: the decoder declines and the ops run the same function).
+        try Self.attachAdapters(model, seed: 9)
+        let adapted = try both()
+        #expect(adapted.decoder == adapted.ops && adapted.ops != base.ops)
+        for (_, linear) in model.namedProjections {
+            linear.weight = try linear.mergedWeight()
+            linear.lora = nil
+        }
+        let merged = try both()
+        #expect(merged.decoder == adapted.ops && merged.ops == adapted.ops, "after merging")
     }
 
     @Test func stepRejectsBadTokensAndAFullCache() throws {
