@@ -6,8 +6,11 @@
 //   3. each thread: att's blocks; rows of o_proj, added into x
 //   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h
 //   5. each thread: h's blocks; rows of down_proj, added into x
-// then rmsnorm and rows of the LM head. Heads and row chunks are claimed from a counter per phase, so
-// threads write disjoint rows and a descheduled thread holds up nobody for long (see claim / wait_phase).
+// then rmsnorm and rows of the LM head. LoRA adapters ride along in f32: when phases 1, 3, 4 and 5 open, each
+// thread also takes A·x̂ of their projections (rank × in, small), and each unit of rows adds its B rows·(A·x̂)
+// before the epilogue (after the bias and before rotary in phase 1; before the residual add or SwiGLU elsewhere).
+// Heads and row chunks are claimed from a counter per phase, so threads write disjoint rows and a descheduled
+// thread holds up nobody for long (see claim / wait_phase).
 #include "finch_decode.h"
 #include "finch_kernels.h"
 #include <math.h>
@@ -35,6 +38,7 @@ typedef struct {
     finch_q8x_block *xq;    // its 8-bit blocks (int8 mode)
     finch_q16x_block *xw;   // its 16-bit blocks (int16 mode)
     const float *xf;        // the f32 input the exact kernels read
+    float *xa;              // the input's products with the layer's LoRA A's (each projection's rank, FINCH_LORA order)
     float *scores;          // attention weights, max_positions
 } scratch;
 
@@ -305,6 +309,26 @@ static void add_bias(float *y, const float *bias, int rb, int re) {
     for (int r = rb; r < re; r++) y[r] += bias[r];
 }
 
+// ---- LoRA branches: y += scale · B·(A·x̂), f32 in every mode -------------------------------------
+
+// Where projection p's A·x̂ sits in the thread's xa.
+static int lora_offset(const finch_decode_layer *L, int p) {
+    int off = 0;
+    for (int i = 0; i < p; i++) off += L->lora[i].rank;
+    return off;
+}
+// When a phase opens (beside `prepare`): A·x̂ of projections [p0, p1) that have an adapter (rank × in, small),
+// so that each chunk of rows needs only its B rows.
+static void lora_prepare(const finch_decode_layer *L, scratch *s, const float *x, int in, int p0, int p1) {
+    for (int p = p0, off = lora_offset(L, p0); p < p1; off += L->lora[p].rank, p++)
+        if (L->lora[p].rank) finch_sgemv_rows(L->lora[p].a, x, s->xa + off, 0, (size_t)L->lora[p].rank, (size_t)in, 1.0f, 0);
+}
+// y[r] += scale · B[r,:]·(A·x̂) for r in [rb, re).
+static void lora_add(const finch_decode_layer *L, int p, const scratch *s, float *y, int rb, int re) {
+    const finch_decode_lora *a = &L->lora[p];
+    if (a->rank) finch_sgemv_rows(a->b, s->xa + lora_offset(L, p), y, (size_t)rb, (size_t)re, (size_t)a->rank, a->scale, 1);
+}
+
 // ---- one token -----------------------------------------------------------------------------------
 
 static void run(struct finch_decoder *d, int t) {
@@ -328,21 +352,25 @@ static void run(struct finch_decoder *d, int t) {
         if (open_phase(qkv)) {
             rmsnorm(d->x, L->attn_norm, s->xn, C, m->eps);
             prepare(s, s->xn, C, mode);
+            lora_prepare(L, s, s->xn, C, FINCH_LORA_Q, FINCH_LORA_O);
         }
         for (int u, u1; claim(qkv, H + 2 * KVH, &u, &u1); finish(qkv)) {
             if (u < H) {
                 matvec(&L->q, s, mode, d->q, u * hd, (u + 1) * hd, C);
                 add_bias(d->q, L->q_bias, u * hd, (u + 1) * hd);
+                lora_add(L, FINCH_LORA_Q, s, d->q, u * hd, (u + 1) * hd);
                 rope(d->q + u * hd, cs, sn, half);
             } else if (u < H + KVH) {
                 const int j = u - H;
                 matvec(&L->k, s, mode, krow, j * hd, (j + 1) * hd, C);
                 add_bias(krow, L->k_bias, j * hd, (j + 1) * hd);
+                lora_add(L, FINCH_LORA_K, s, krow, j * hd, (j + 1) * hd);
                 rope(krow + j * hd, cs, sn, half);
             } else {
                 const int j = u - H - KVH;
                 matvec(&L->v, s, mode, vrow, j * hd, (j + 1) * hd, C);
                 add_bias(vrow, L->v_bias, j * hd, (j + 1) * hd);
+                lora_add(L, FINCH_LORA_V, s, vrow, j * hd, (j + 1) * hd);
             }
         }
         wait_phase(qkv);
@@ -355,9 +383,13 @@ static void run(struct finch_decoder *d, int t) {
         wait_phase(attn);
 
         // 3. x += o_proj(att)
-        if (open_phase(oproj)) prepare(s, d->att, H * hd, mode);
+        if (open_phase(oproj)) {
+            prepare(s, d->att, H * hd, mode);
+            lora_prepare(L, s, d->att, H * hd, FINCH_LORA_O, FINCH_LORA_GATE);
+        }
         for (; claim(oproj, C, &rb, &re); finish(oproj)) {
             matvec(&L->o, s, mode, d->tmp, rb, re, H * hd);
+            lora_add(L, FINCH_LORA_O, s, d->tmp, rb, re);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(oproj);
@@ -366,18 +398,25 @@ static void run(struct finch_decoder *d, int t) {
         if (open_phase(gateup)) {
             rmsnorm(d->x, L->ffn_norm, s->xn, C, m->eps);
             prepare(s, s->xn, C, mode);
+            lora_prepare(L, s, s->xn, C, FINCH_LORA_GATE, FINCH_LORA_DOWN);
         }
         for (; claim(gateup, F, &rb, &re); finish(gateup)) {
             matvec(&L->gate, s, mode, d->gate, rb, re, C);
             matvec(&L->up, s, mode, d->up, rb, re, C);
+            lora_add(L, FINCH_LORA_GATE, s, d->gate, rb, re);
+            lora_add(L, FINCH_LORA_UP, s, d->up, rb, re);
             finch_swiglu_f32(d->gate + rb, d->up + rb, d->h + rb, (size_t)(re - rb));
         }
         wait_phase(gateup);
 
         // 5. x += down(h)
-        if (open_phase(down)) prepare(s, d->h, F, mode);
+        if (open_phase(down)) {
+            prepare(s, d->h, F, mode);
+            lora_prepare(L, s, d->h, F, FINCH_LORA_DOWN, FINCH_LORA_COUNT);
+        }
         for (; claim(down, C, &rb, &re); finish(down)) {
             matvec(&L->down, s, mode, d->tmp, rb, re, F);
+            lora_add(L, FINCH_LORA_DOWN, s, d->tmp, rb, re);
             for (int r = rb; r < re; r++) d->x[r] += d->tmp[r];
         }
         wait_phase(down);
@@ -425,7 +464,7 @@ void finch_decoder_destroy(finch_decoder *d) {
     pthread_cond_destroy(&d->cv);
     if (d->s) {
         for (int t = 0; t < d->threads; t++) {
-            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xq); free(d->s[t].xw); free(d->s[t].scores);
+            free(d->s[t].xn); free(d->s[t].xsum); free(d->s[t].xa); free(d->s[t].xq); free(d->s[t].xw); free(d->s[t].scores);
         }
     }
     free(d->s); free(d->x); free(d->q); free(d->att); free(d->tmp); free(d->gate); free(d->up); free(d->h);
@@ -437,6 +476,17 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
     if (!model || threads < 1 || max_positions < 1 || model->head_dim % 2 || model->kv_heads < 1
         || model->heads % model->kv_heads || model->hidden % 32 || model->ffn % 32 || (model->heads * model->head_dim) % 32)
         return NULL;
+    // The adapters' total rank per layer sizes each thread's xa (max over layers).
+    int lora_width = 1;
+    for (int l = 0; model->layers && l < model->n_layers; l++) {
+        int w = 0;
+        for (int p = 0; p < FINCH_LORA_COUNT; p++) {
+            const finch_decode_lora *a = &model->layers[l].lora[p];
+            if (a->rank < 0 || (a->rank > 0 && (!a->a || !a->b))) return NULL;
+            w += a->rank;
+        }
+        if (w > lora_width) lora_width = w;
+    }
     finch_decoder *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     pthread_mutex_init(&d->mu, NULL);
@@ -467,7 +517,8 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
         d->s[t].xq = malloc(sizeof(finch_q8x_block) * (size_t)(widest / 32));
         d->s[t].xw = malloc(sizeof(finch_q16x_block) * (size_t)(widest / 32));
         d->s[t].scores = malloc(sizeof(float) * (size_t)max_positions);
-        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].xw && d->s[t].scores;
+        d->s[t].xa = malloc(sizeof(float) * (size_t)lora_width);
+        ok = d->s[t].xn && d->s[t].xsum && d->s[t].xq && d->s[t].xw && d->s[t].scores && d->s[t].xa;
     }
     if (!ok) { finch_decoder_destroy(d); return NULL; }
     memcpy(d->layers, model->layers, sizeof(finch_decode_layer) * (size_t)model->n_layers);

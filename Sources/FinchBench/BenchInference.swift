@@ -38,6 +38,19 @@ public enum BenchInference {
         return (r.decodeTokensPerSecond, Double(r.tokens.count - 1) / max(cpu, 1e-9))
     }
 
+    /// `--lora-rank`: adapters of `rank` on all seven projections, B random as after training (a fresh B is zero),
+    /// so decode runs with the LoRA branches a notebook has after `train()`.
+    public static func attachAdapters(_ model: LanguageModel, rank: Int) throws {
+        var config = LoRAConfig()
+        config.rank = rank
+        try model.network.attachLoRA(config)
+        var rng = SplitMix64(seed: 19)
+        for (_, linear) in model.network.namedProjections {
+            guard let b = linear.lora?.b, b.device == .cpu else { continue }
+            for i in 0..<b.count { b.data[i] = (rng.nextFloat() * 2 - 1) * 0.01 }
+        }
+    }
+
     static func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
 
     /// The prompt: ordinary text tokens (the same text as the peer script), cut to `count`.

@@ -12,7 +12,9 @@ import FinchTensor
 ///   arithmetic; faster). Logprobs move by up to ~0.7 against transformers on the fixture texts and greedy text
 ///   can part from transformers' within 10 tokens, so it is opt-in.
 /// - `ops`: the Tensor ops, one per node (the reference path; also what runs where the decoder cannot:
-///   LoRA adapters attached, weight types without kernels, another device).
+///   weight types without kernels, adapters with dropout switched on, another device).
+/// LoRA adapters run in the decoder as f32 branches in every mode (y += scale · B·(A·x̂)). The decoder reads the
+/// adapters when each generation starts it, so training, load_adapter, unload and merge between calls are seen.
 /// Prefill, `logprobs`, losses and training never use the decoder.
 public enum DecodeMode: String, Sendable {
     case int16, int8, exact, ops
@@ -29,6 +31,8 @@ final class FastDecoder {
     private let model: Transformer
     private let cache: KVCache
     private let embedding: UnsafeMutablePointer<Float>
+    /// The adapters whose tensors the decoder reads (kept alive with it, should a projection get another).
+    private let adapters: [LoRA]
     let logits: Tensor
 
     /// Nil when the model cannot use it (see `DecodeMode`) or threads cannot start.
@@ -50,17 +54,26 @@ final class FastDecoder {
             guard let t, t.dtype == .f32, t.device == .cpu else { return nil }
             return UnsafePointer(t.data)
         }
+        /// The adapter as the decoder runs it: rank 0 when absent; nil when the ops must run it (dropout on,
+        /// tensors elsewhere or misshapen).
+        func adapter(_ linear: Linear) -> finch_decode_lora? {
+            guard let lora = linear.lora else { return finch_decode_lora(a: nil, b: nil, rank: 0, scale: 0) }
+            let r = lora.rank
+            guard lora.dropout == 0 || lora.dropoutSeed == nil, lora.a.shape == [r, linear.inFeatures], lora.b.shape == [linear.outFeatures, r],
+                  let a = f32(lora.a), let b = f32(lora.b) else { return nil }
+            return finch_decode_lora(a: a, b: b, rank: Int32(r), scale: lora.scale)
+        }
         var layers: [finch_decode_layer] = []
         for (i, layer) in model.layers.enumerated() {
             let projections = [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]
-            guard projections.allSatisfy({ $0.lora == nil }) else { return nil }
-            let ms = projections.compactMap { matrix($0.weight) }
-            guard ms.count == 7, let an = f32(layer.inputNorm), let fn = f32(layer.postAttentionNorm) else { return nil }
+            let ms = projections.compactMap { matrix($0.weight) }, ls = projections.compactMap(adapter)
+            guard ms.count == 7, ls.count == 7, let an = f32(layer.inputNorm), let fn = f32(layer.postAttentionNorm) else { return nil }
             let biases = [layer.qProj.bias, layer.kProj.bias, layer.vProj.bias]
             guard biases.allSatisfy({ $0 == nil || f32($0) != nil }) else { return nil }
             layers.append(finch_decode_layer(q: ms[0], k: ms[1], v: ms[2], o: ms[3], gate: ms[4], up: ms[5], down: ms[6],
                                              attn_norm: an, ffn_norm: fn, q_bias: f32(biases[0]), k_bias: f32(biases[1]), v_bias: f32(biases[2]),
-                                             k_cache: cache.keys[i].data, v_cache: cache.values[i].data))
+                                             k_cache: cache.keys[i].data, v_cache: cache.values[i].data,
+                                             lora: (ls[0], ls[1], ls[2], ls[3], ls[4], ls[5], ls[6])))
         }
         guard let head = matrix(model.lmHead), let norm = f32(model.norm),
               let cos = f32(model.rope.cos), let sin = f32(model.rope.sin) else { return nil }
@@ -76,6 +89,7 @@ final class FastDecoder {
         self.mode = cMode
         self.model = model
         self.cache = cache
+        adapters = model.layers.flatMap { $0.projections.compactMap { $0.1.lora } }
         embedding = .allocate(capacity: cfg.hiddenSize)
         logits = Tensor(uninitialized: [1, cfg.vocabSize])
     }

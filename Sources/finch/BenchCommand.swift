@@ -110,11 +110,13 @@ struct Bench: ParsableCommand {
         @Option(help: "Prompt tokens.") var promptTokens = 256
         @Option(help: "Generated tokens.") var tokens = 64
         @Option(help: "Timed runs.") var repeats = 3
+        @Option(help: "Attach LoRA adapters of this rank to all seven projections (B random, as after training); 0: none.") var loraRank = 0
         func run() throws {
             let m = try ModelLoader.load(model, options: hubOptions)
+            if loraRank > 0 { try BenchInference.attachAdapters(m, rank: loraRank) }
             let r = try BenchInference.run(model: m, promptTokens: promptTokens, decodeTokens: tokens, repeats: repeats)
             try DeviceErrors.check()
-            print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens))
+            print(BenchInference.report(r, promptTokens: promptTokens, decodeTokens: tokens) + (loraRank > 0 ? " [LoRA r=\(loraRank) on all 7 projections]" : ""))
             if Profiler.enabled { print(Profiler.report()) }
         }
     }

@@ -121,9 +121,116 @@ import Testing
         #expect(FastDecoder(model: f32, cache: KVCache(config: f32.config, capacity: 4), mode: .int8) == nil)
         o.decode = .int8
         #expect(try f32.generate(prompt: Self.prompt, options: o).tokens.count == 8)
-        // A LoRA adapter: the decoder declines too.
-        model.layers[0].qProj.lora = LoRA(a: Tensor.zeros([4, 64]), b: Tensor.zeros([64, 4]), alpha: 4)
+        // A LoRA adapter runs in the decoder, unless its dropout is on (the trainer's seed set): the ops apply that.
+        model.layers[0].qProj.lora = LoRA(a: Tensor.zeros([4, 64]), b: Tensor.zeros([64, 4]), alpha: 4, dropout: 0.1)
+        #expect(FastDecoder(model: model, cache: KVCache(config: model.config, capacity: 4), mode: .int8) != nil)
+        model.layers[0].qProj.lora?.dropoutSeed = 7
         #expect(FastDecoder(model: model, cache: KVCache(config: model.config, capacity: 4), mode: .int8) == nil)
+    }
+
+    /// Adapters on all seven projections with B random (a fresh B is zero and would change nothing).
+    static func attachAdapters(_ model: Transformer, rank: Int = 8, alpha: Float = 16, rsLoRA: Bool = false, seed: UInt64 = 5) throws {
+        var config = LoRAConfig()
+        config.rank = rank
+        config.alpha = alpha
+        config.useRSLoRA = rsLoRA
+        config.seed = seed
+        try model.attachLoRA(config)
+        randomizeB(model, seed: seed)
+    }
+
+    /// B of every adapter rewritten in place, as an optimizer step does.
+    static func randomizeB(_ model: Transformer, seed: UInt64, scale: Float = 0.3) {
+        var rng = SplitMix64(seed: seed)
+        for (_, linear) in model.namedProjections {
+            guard let b = linear.lora?.b else { continue }
+            for i in 0..<b.count { b.data[i] = (rng.nextFloat() * 2 - 1) * scale }
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func adaptersOnEveryProjectionMatchTheOpsAtEveryISA(qkvBias: Bool) throws {
+        for dtype in [DType.q4_1, .q8_0] {
+            let model = try Self.model(dtype, qkvBias: qkvBias)
+            let base = try Self.logits(model, decoder: .ops)
+            try Self.attachAdapters(model, rsLoRA: qkvBias)  // both scalings: alpha/r and alpha/√r
+            let reference = try Self.logits(model, decoder: .ops)
+            let spread = reference.flatMap { $0 }.map(abs).max()!
+            // The adapters move the logits far more than the tolerances below: a decoder without them fails.
+            #expect(Self.worst(base, reference) > 0.1 * spread, "\(dtype): the adapters change little (\(Self.worst(base, reference)))")
+            for level in CPUISA.runnable {
+                let exact = try CPUISA.with(level) { try Self.logits(model, decoder: .exact) }
+                #expect(Self.worst(exact, reference) < 2e-4, "\(dtype) \(level) exact: \(Self.worst(exact, reference))")
+                let int16 = try CPUISA.with(level) { try Self.logits(model, decoder: .int16) }
+                #expect(Self.worst(int16, reference) < 1e-3 * spread, "\(dtype) \(level) int16: \(Self.worst(int16, reference)) of \(spread)")
+                let int8 = try CPUISA.with(level) { try Self.logits(model, decoder: .int8) }
+                #expect(Self.worst(int8, reference) < 0.05 * spread, "\(dtype) \(level) int8: \(Self.worst(int8, reference)) of \(spread)")
+            }
+        }
+    }
+
+    @Test func adaptersOnSomeProjectionsWithMixedRanks() throws {
+        let model = try Self.model(.q4_0)
+        var rng = SplitMix64(seed: 23)
+        for (i, layer) in model.layers.enumerated() {
+            // Layer 0: q, v and down; layer 1: k, gate and up; ranks 1, 3 and 20 (wider than some inputs' blocks).
+            let chosen = i == 0 ? [layer.qProj, layer.vProj, layer.downProj] : [layer.kProj, layer.gateProj, layer.upProj]
+            for (linear, rank) in zip(chosen, [1, 3, 20]) {
+                let lora = LoRA(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: rank, alpha: 8, rng: &rng)
+                for j in 0..<lora.b.count { lora.b.data[j] = rng.nextFloat() - 0.5 }
+                linear.lora = lora
+            }
+        }
+        let reference = try Self.logits(model, decoder: .ops)
+        for level in CPUISA.runnable {
+            let got = try CPUISA.with(level) { try Self.logits(model, decoder: .exact) }
+            #expect(Self.worst(got, reference) < 2e-4, "\(level): \(Self.worst(got, reference))")
+        }
+    }
+
+    /// generate() builds its decoder from the adapters as they are when it starts: a training step (B changed
+    /// in place), another adapter loaded (new tensors), a new scale and unloading all show in the next call.
+    @Test(arguments: [DecodeMode.int16, .exact])
+    func generateSeesEveryAdapterChange(mode: DecodeMode) throws {
+        let model = try Self.model(.q8_0)
+        var o = GenerationOptions()
+        o.maxTokens = 12
+        func both() throws -> (decoder: [Int32], ops: [Int32]) {
+            o.decode = mode
+            let fast = try model.generate(prompt: Self.prompt, options: o).tokens
+            o.decode = .ops
+            return (fast, try model.generate(prompt: Self.prompt, options: o).tokens)
+        }
+        let base = try both()
+        #expect(base.decoder == base.ops)
+        var seen = [base.ops]
+        func check(_ what: String) throws {
+            let now = try both()
+            #expect(now.decoder == now.ops, "after \(what)")
+            #expect(!seen.contains(now.ops), "\(what) did not change the greedy tokens: the check would not see a stale decoder")
+            seen.append(now.ops)
+        }
+        try Self.attachAdapters(model, seed: 1)
+        try check("attaching adapters")
+        Self.randomizeB(model, seed: 2)
+        try check("a training step")
+        try Self.attachAdapters(model, rank: 4, seed: 3)
+        try check("loading another adapter")
+        for (_, linear) in model.namedProjections { linear.lora?.alpha *= 4 }
+        try check("changing alpha")
+        model.detachLoRA()
+        let unloaded = try both()
+        #expect(unloaded.decoder == unloaded.ops && unloaded.ops == base.ops, "after unloading")
+        // Merged into the weights (f32 now: the decoder declines and the ops run the same function).
+        try Self.attachAdapters(model, seed: 9)
+        let adapted = try both()
+        #expect(adapted.decoder == adapted.ops && adapted.ops != base.ops)
+        for (_, linear) in model.namedProjections {
+            linear.weight = try linear.mergedWeight()
+            linear.lora = nil
+        }
+        let merged = try both()
+        #expect(merged.decoder == adapted.ops && merged.ops == adapted.ops, "after merging")
     }
 
     @Test func stepRejectsBadTokensAndAFullCache() throws {

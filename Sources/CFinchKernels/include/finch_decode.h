@@ -29,11 +29,23 @@ typedef struct {
     int ggml_type;
 } finch_decode_matrix;
 
+/// A LoRA adapter on one projection: y += scale · B·(A·x̂), A (rank × in) and B (out × rank) row-major f32
+/// (dropout off, as at inference). rank 0: none. The branch is f32 in every mode.
+typedef struct {
+    const float *a, *b;
+    int rank;
+    float scale;
+} finch_decode_lora;
+
+/// The projections in the order of `finch_decode_layer.lora`.
+enum { FINCH_LORA_Q, FINCH_LORA_K, FINCH_LORA_V, FINCH_LORA_O, FINCH_LORA_GATE, FINCH_LORA_UP, FINCH_LORA_DOWN, FINCH_LORA_COUNT };
+
 typedef struct {
     finch_decode_matrix q, k, v, o, gate, up, down;
     const float *attn_norm, *ffn_norm;      // (hidden)
     const float *q_bias, *k_bias, *v_bias;  // NULL when absent
     float *k_cache, *v_cache;               // (capacity, kv_heads · head_dim), rows 0..<pos filled
+    finch_decode_lora lora[7];              // FINCH_LORA_Q … FINCH_LORA_DOWN; rank 0 when absent
 } finch_decode_layer;
 
 typedef struct {
@@ -51,7 +63,8 @@ typedef struct finch_decoder finch_decoder;
 /// 1 when `ggml_type` has a kernel for `mode`.
 int finch_decode_supports(int ggml_type, int mode);
 /// A decoder with `threads` threads (the caller's plus threads − 1 workers), scratch for contexts up to
-/// `max_positions`. Copies the layer table. NULL when memory or threads are unavailable.
+/// `max_positions`. Copies the layer table, not what it points to: weights and adapters are read at every step,
+/// so they must outlive the decoder. NULL when memory or threads are unavailable.
 finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads, int max_positions);
 void finch_decoder_destroy(finch_decoder *d);
 /// Points layer `i` at new KV-cache buffers (a new generation's cache).

@@ -20,6 +20,7 @@ void finch_f32_to_f16_scalar(const float *src, uint16_t *dst, size_t n);
 #include "finch_sgemm.h"
 #include "finch_vecmath.h"
 #include "finch_rowops.h"
+#include "finch_sgemv.h"
 #include "finch_decode.h"
 #include "finch_nccl.h"
 
