@@ -160,6 +160,13 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
 
 
 
+// sc[j] = exp(sc[j] − mx) in place; ml = (mx, Σ sc) for merging runs; returns 1 / Σ.
+static float softmax_run(float *sc, int n, float mx, float *ml) {
+    ml[0] = mx;
+    ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    return 1.0f / ml[1];
+}
+
 // One query head against keys 0..<n (rows `stride` floats apart): sc = softmax(q·K[j]·scale), out = Σ sc[j]·V[j];
 // ml = (max of q·K[j]·scale, Σ exp(q·K[j]·scale − max)) for merging runs of keys (merge_runs).
 // Per ISA, so the per-key products inline (a call per key cost as much as the arithmetic at 256 keys); the
@@ -170,9 +177,7 @@ static void attend_ref(const float *q, const float *k, const float *v, size_t st
         sc[j] = dot_ref(q, k + (size_t)j * stride, hd) * scale;
         if (sc[j] > mx) mx = sc[j];
     }
-    ml[0] = mx;
-    ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
-    const float inv = 1.0f / ml[1];
+    const float inv = softmax_run(sc, n, mx, ml);
     memset(out, 0, sizeof(float) * (size_t)hd);
     for (int j = 0; j < n; j++) axpy_ref(sc[j], v + (size_t)j * stride, out, hd);
     for (int i = 0; i < hd; i++) out[i] *= inv;
@@ -186,9 +191,7 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
             sc[j] = dot_avx512(q, k + (size_t)j * stride, hd) * scale;
             if (sc[j] > mx) mx = sc[j];
         }
-        ml[0] = mx;
-        ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
-        const float inv = 1.0f / ml[1];
+        const float inv = softmax_run(sc, n, mx, ml);
         memset(out, 0, sizeof(float) * (size_t)hd);
         for (int j = 0; j < n; j++) axpy_avx512(sc[j], v + (size_t)j * stride, out, hd);
         for (int i = 0; i < hd; i++) out[i] *= inv;
@@ -205,9 +208,7 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
         sc[j] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) * scale;
         vmx = _mm512_max_ps(vmx, _mm512_set1_ps(sc[j]));
     }
-    ml[0] = _mm512_reduce_max_ps(vmx);
-    ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, ml[0]);
-    const float inv = 1.0f / ml[1];
+    const float inv = softmax_run(sc, n, _mm512_reduce_max_ps(vmx), ml);
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (j = 0; j < n; j++) {
         const float *vj = v + (size_t)j * stride;
@@ -255,9 +256,7 @@ __attribute__((target("avx2,fma"))) static void attend_avx2(const float *q, cons
             if (sc[j] > mx) mx = sc[j];
         }
     }
-    ml[0] = mx;
-    ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
-    const float inv = 1.0f / ml[1];
+    const float inv = softmax_run(sc, n, mx, ml);
     if (hd != 64) {
         memset(out, 0, sizeof(float) * (size_t)hd);
         for (int j = 0; j < n; j++) axpy_avx2(sc[j], v + (size_t)j * stride, out, hd);
