@@ -27,7 +27,8 @@
 enum { T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 // Spins before a waiting thread yields the core (end of a phase) or sleeps (between tokens).
 enum { BARRIER_SPINS = 1 << 12, IDLE_SPINS = 1 << 16 };
-// Rows per work chunk of a mat-vec (the LM head takes 4×; see balanced_rows).
+// Rows per work chunk of a mat-vec (the LM head takes 4×). Halving it for SmolLM2's 576-row phases (9 chunks
+// for 2 threads) measured 3-8 % slower, not faster.
 enum { ROWS = 64 };
 // Keys per unit of the attention phase. A unit reads its run of one KV head's keys and values once for all the
 // query heads sharing it (GQA; a run is 32 KiB of K and V at head size 64, so it stays in L1 across them), and
@@ -53,7 +54,7 @@ struct finch_decoder {
     float *x, *q, *att, *tmp, *gate, *up, *h;
     // Attention runs: per query head and run, the run's normalised output (head_dim) and its (max, Σ exp).
     float *run_out, *run_ml;
-    int max_runs, rows_c, rows_f;  // runs per KV head at max_positions; chunk rows of the C- and F-row phases
+    int max_runs;  // runs of KEYS keys per KV head at max_positions
     scratch *s;
     // the current job
     int pos, mode;
@@ -377,8 +378,8 @@ static void run(struct finch_decoder *d, int t) {
         const finch_decode_layer *L = &d->layers[l];
         float *krow = L->k_cache + (size_t)pos * kvw, *vrow = L->v_cache + (size_t)pos * kvw;
         const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, KVH * runs, 1),
-                    oproj = phase_of(d, 5 * l + 2, C, d->rows_c), gateup = phase_of(d, 5 * l + 3, F, d->rows_f),
-                    down = phase_of(d, 5 * l + 4, C, d->rows_c);
+                    oproj = phase_of(d, 5 * l + 2, C, ROWS), gateup = phase_of(d, 5 * l + 3, F, ROWS),
+                    down = phase_of(d, 5 * l + 4, C, ROWS);
 
         // 1. q/k/v: units of one head (hd rows): H query heads, then KVH key heads, then KVH value heads
         if (open_phase(qkv)) {
@@ -478,14 +479,6 @@ static void *worker_main(void *p) {
 
 // ---- life cycle ----------------------------------------------------------------------------------
 
-// Chunk rows for a phase of `units` rows: ROWS, halved (down to 16) until the chunks split evenly over the threads,
-// as a thread idles through the last chunk otherwise (SmolLM2's 576 rows are 9 chunks of 64 for 2 threads).
-static int balanced_rows(int units, int threads) {
-    int rows = ROWS;
-    while (rows > 16 && ((units + rows - 1) / rows) % threads) rows /= 2;
-    return rows;
-}
-
 void finch_decoder_destroy(finch_decoder *d) {
     if (!d) return;
     if (d->started > 0) {
@@ -539,8 +532,6 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
     d->run_out = malloc(sizeof(float) * (size_t)d->max_runs * (size_t)QW);
     d->run_ml = malloc(sizeof(float) * 2 * (size_t)d->max_runs * (size_t)model->heads);
     d->runs_done = calloc((size_t)(model->n_layers * model->kv_heads), sizeof(atomic_int));
-    d->rows_c = balanced_rows(C, threads);
-    d->rows_f = balanced_rows(F, threads);
     int ok = d->run_out && d->run_ml && d->runs_done && d->next && d->done && d->layers && d->x && d->q && d->att && d->tmp && d->gate && d->up && d->h && d->s && d->workers && d->args;
     for (int t = 0; ok && t < threads; t++) {
         d->s[t].xn = malloc(sizeof(float) * (size_t)widest);
