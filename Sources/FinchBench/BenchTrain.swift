@@ -89,7 +89,10 @@ public enum BenchTrain {
         _ = try trainer.run(onStep: { _ in
             let now = DispatchTime.now().uptimeNanoseconds
             times.append(Double(now - last) / 1e9)
-            if times.count == 1 { (faults, allocations) = (minorPageFaults(), BufferPool.shared.systemAllocations) }
+            if times.count == 1 {
+                (faults, allocations) = (minorPageFaults(), BufferPool.shared.systemAllocations)
+                Profiler.reset()  // FINCH_PROFILE covers the timed steps only, not the warm-up's first touches
+            }
             last = now
         })
         let timed = Array(times.dropFirst())
