@@ -165,7 +165,7 @@ public struct MemoryEstimate: CustomStringConvertible {
         // Saved per layer per token: norms, q/k/v (pre- and post-rotary), attention output, gate/up/product, residuals.
         let perLayerToken = 4 * (6 * c.hiddenSize + 2 * qkv + 4 * c.intermediateSize)
         let layersKept = checkpointing ? 1 : c.numHiddenLayers
-        let logits = min(tokens, max(1, (48 << 20) / (c.vocabSize * 4))) * c.vocabSize * 4
+        let logits = Ops.crossEntropyChunkRows(rows: tokens, vocab: c.vocabSize, chunkBytes: CPUBackend.crossEntropyChunkBytes) * c.vocabSize * 4
         activations = tokens * perLayerToken * layersKept + (checkpointing ? tokens * c.hiddenSize * 4 * c.numHiddenLayers : 0)
             + logits + tokens * c.hiddenSize * 4 * 4
     }

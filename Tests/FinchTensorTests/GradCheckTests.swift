@@ -138,6 +138,20 @@ import Testing
         #expect(h.grad?.toArray() == [Float](repeating: 0, count: n * c))
     }
 
+    /// The LM-head chunks: at most the byte budget each, all of one size (the last no smaller than needed).
+    @Test func crossEntropyChunksAreEqualAndWithinBudget() {
+        let vocab = 49152, budget = 96 << 20
+        #expect(Ops.crossEntropyChunkRows(rows: 1024, vocab: vocab, chunkBytes: budget) == 512)
+        #expect(Ops.crossEntropyChunkRows(rows: 1025, vocab: vocab, chunkBytes: budget) == 342)
+        #expect(Ops.crossEntropyChunkRows(rows: 300, vocab: vocab, chunkBytes: budget) == 300)
+        #expect(Ops.crossEntropyChunkRows(rows: 5, vocab: 1 << 30, chunkBytes: budget) == 1)
+        for rows in [1, 7, 511, 512, 513, 1000, 4096] {
+            let chunk = Ops.crossEntropyChunkRows(rows: rows, vocab: vocab, chunkBytes: budget)
+            let chunks = (rows + chunk - 1) / chunk
+            #expect(chunk * vocab * 4 <= budget && chunks * chunk - rows < chunks, "rows \(rows): chunk \(chunk)")
+        }
+    }
+
     @Test func reshapePassesGradients() throws {
         expectClose(try gradCheck(shapes: [[2, 6]], op: { try Ops.scale(try $0[0].reshaped([3, -1]), 2) }, ref: { $0[0].map { $0 * 2 } }))
     }

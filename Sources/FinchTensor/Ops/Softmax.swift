@@ -59,6 +59,14 @@ extension Ops {
     /// (each chunk writes its own rows, so `dhidden` needs no zeros: it is overwritten, uncounted rows
     /// with 0), dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where
     /// the backend computes them until the one read at the end. Returns the summed loss.
+    /// Rows per chunk of the LM-head cross-entropy: at most `chunkBytes` of f32 logits, and chunks of equal
+    /// size (1024 rows at 512 a chunk, not 682 + 342), so that the products of every chunk are alike.
+    public static func crossEntropyChunkRows(rows n: Int, vocab: Int, chunkBytes: Int) -> Int {
+        let most = max(1, min(n, chunkBytes / (vocab * 4)))
+        let chunks = (n + most - 1) / most
+        return (n + chunks - 1) / chunks
+    }
+
     static func chunkedLinearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                                           dhidden: Tensor?, dweight: Tensor?) -> Double {
         let be = hidden.backend, dev = hidden.device
@@ -80,7 +88,7 @@ extension Ops {
                 }
             }
             let losses = Tensor(uninitialized: [n], device: dev)
-            let chunk = max(1, min(n, be.crossEntropyChunkBytes / (vocab * 4)))
+            let chunk = crossEntropyChunkRows(rows: n, vocab: vocab, chunkBytes: be.crossEntropyChunkBytes)
             let logits = Tensor(uninitialized: [chunk, vocab], device: dev)
             var r0 = 0
             while r0 < n {
@@ -142,8 +150,11 @@ extension CPUBackend {
         }
     }
 
-    /// About 48 MB of logits a chunk: stays in cache-friendly sizes; a stored weight is decoded once per chunk.
-    public var crossEntropyChunkBytes: Int { 48 << 20 }
+    /// About 96 MB of logits a chunk (512 rows of a 49152-token vocabulary): each chunk packs the LM head's
+    /// weight for its two products (and decodes a stored one), so fewer, taller chunks spend less on that;
+    /// 192 MB bought little more. The training memory estimate counts the same chunk.
+    public static let crossEntropyChunkBytes = 96 << 20
+    public var crossEntropyChunkBytes: Int { CPUBackend.crossEntropyChunkBytes }
 
     public func crossEntropyRows(logits: Tensor, labels: [Int32], losses: Tensor, gradient: Bool) {
         Profiler.measure("cross-entropy rows") {
