@@ -60,7 +60,7 @@ public final class CPUBackend: Backend {
     }
 
     public func fill(_ x: Tensor, _ value: Float) {
-        Profiler.measure("fill") {
+        Profiler.measure(CPUBackend.profileShapes ? "fill \(x.shape)" : "fill") {
         let p = x.data
         parallelFor(x.count, minChunk: 1 << 16) { r in
             (p + r.lowerBound).update(repeating: value, count: r.count)
@@ -69,7 +69,7 @@ public final class CPUBackend: Backend {
     }
 
     public func copy(_ src: Tensor, into dst: Tensor) {
-        Profiler.measure("copy") {
+        Profiler.measure(CPUBackend.profileShapes ? "copy \(dst.shape)" : "copy") {
         let n = dst.count
         if src.dtype == .f32 {
             let s = src.data, d = dst.data

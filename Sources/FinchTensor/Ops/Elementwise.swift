@@ -180,7 +180,7 @@ extension Ops {
 
 extension CPUBackend {
     public func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor) {
-        Profiler.measure("elementwise") {
+        Profiler.measure(CPUBackend.profileShapes ? "elementwise \(op) \(out.shape)" : "elementwise") {
         let px = x.data, po = out.data
         let py = y?.data
         let n = out.count
