@@ -26,6 +26,10 @@ int finch_isa_supported(void) {
 
 int finch_isa_active(void) {
     if (thread_level >= 0) return thread_level;
+    return finch_isa_process();
+}
+
+int finch_isa_process(void) {
     if (active < 0) {
         int level = finch_isa_supported();
         const char *env = getenv("FINCH_ISA");

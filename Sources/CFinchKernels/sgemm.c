@@ -20,7 +20,7 @@
 #define ROWS_FIRST_MAX 163840
 
 int finch_sgemm_has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
-int finch_sgemm_has_packed(void) { return finch_isa_active() >= FINCH_ISA_AVX2; }
+int finch_sgemm_has_packed(void) { return finch_isa_process() >= FINCH_ISA_AVX2; }
 
 static inline float at(const float *x, size_t ld, int trans, size_t r, size_t c) {
     return trans ? x[c * ld + r] : x[r * ld + c];

@@ -1,8 +1,9 @@
 import CBLAS
+import CFinchKernels
 import Dispatch
 import Foundation
 
-/// One thread budget shared by OpenBLAS and Finch's own Dispatch-parallel loops.
+/// One thread budget shared by OpenBLAS and Finch's own parallel loops (its thread pool, `parallelPerform`).
 ///
 /// BLAS calls and parallel loops never run at the same time (ops run one after another), so both
 /// use the whole budget. `FINCH_THREADS` overrides the default (the number of active cores).
@@ -33,9 +34,40 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
         body(0..<n)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    parallelPerform(chunks) { c in
         let start = n * c / chunks
         let end = n * (c + 1) / chunks
         if start < end { body(start..<end) }
     }
+}
+
+/// Runs `body(0)` … `body(n − 1)` on the calling thread and up to `threads` − 1 workers of Finch's pool
+/// (CFinchKernels/pool.c), each index once, and returns when all are done. The pool's workers spin for a
+/// moment between jobs, so back-to-back ops (about 1,700 in a training step) do not each wait for a thread
+/// to wake, as `DispatchQueue.concurrentPerform` does; they run at the caller's ISA level. A call from
+/// inside a task, or while another thread's job runs, runs inline. `FINCH_POOL=dispatch` uses
+/// `concurrentPerform` instead (for comparisons).
+public func parallelPerform(_ n: Int, threads: Int = ThreadBudget.count, _ body: (Int) -> Void) {
+    guard n > 1, threads > 1 else {
+        for i in 0..<max(0, n) { body(i) }
+        return
+    }
+    if ThreadPool.usesDispatch {
+        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        var task = body
+        withUnsafeMutablePointer(to: &task) { context in
+            finch_pool_run(n, Int32(min(threads, Int(Int32.max))), { context, index in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+            }, context)
+        }
+    }
+}
+
+public enum ThreadPool {
+    static let usesDispatch = ProcessInfo.processInfo.environment["FINCH_POOL"] == "dispatch"
+    /// Workers the pool has started.
+    public static var workers: Int { Int(finch_pool_workers()) }
 }

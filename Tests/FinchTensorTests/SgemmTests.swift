@@ -54,10 +54,10 @@ import Testing
     }
 
     func check(level: Int32, trans: (Bool, Bool), shapes: [(Int, Int, Int)], offset o: Int) {
-        // CPUBackend.sgemm's choice of the packed kernel is made once, at the process level: make it here, before
-        // this thread's override (made first on a thread at the scalar level, "threaded" would be cblas throughout).
-        #expect(CPUBackend.usePackedGemm == (finch_isa_supported() >= 1))
-        // This thread's kernels run at `level`; CPUBackend.sgemm's worker threads keep the process level.
+        // CPUBackend.sgemm's choice of the packed kernel is made once, at the process level (whatever the
+        // thread that first asks: here one at the scalar level, in other tests a pool worker running at one).
+        #expect(CPUBackend.usePackedGemm == (finch_isa_process() >= 1))
+        // This thread's kernels, and the pool workers running CPUBackend.sgemm's parts, run at `level`.
         #expect(finch_isa_set_thread(level) == level)
         defer { _ = finch_isa_set_thread(-1) }
         let (ta, tb) = trans

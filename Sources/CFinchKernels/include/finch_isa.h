@@ -12,6 +12,9 @@ enum { FINCH_ISA_SCALAR = 0, FINCH_ISA_AVX2 = 1, FINCH_ISA_AVX512 = 2 };
 int finch_isa_supported(void);
 /// The level in use: FINCH_ISA if set (capped at finch_isa_supported()), else the best supported.
 int finch_isa_active(void);
+/// The process-wide level (FINCH_ISA or finch_isa_set), whatever this thread's override: for choices made once
+/// per process (CPUBackend.usePackedGemm), which must not depend on the thread that happens to make them.
+int finch_isa_process(void);
 /// Overrides the level (capped at finch_isa_supported()); returns the level now active. For tests and benchmarks.
 int finch_isa_set(int level);
 /// The same for the calling thread only (level < 0 clears it): what tests use, so that kernels on other

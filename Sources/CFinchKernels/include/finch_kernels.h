@@ -23,5 +23,6 @@ void finch_f32_to_f16_scalar(const float *src, uint16_t *dst, size_t n);
 #include "finch_sgemv.h"
 #include "finch_decode.h"
 #include "finch_nccl.h"
+#include "finch_pool.h"
 
 #endif

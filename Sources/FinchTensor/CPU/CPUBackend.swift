@@ -132,7 +132,7 @@ func parallelChunks(_ n: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
         body(0, 0..<n)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    parallelPerform(chunks) { c in
         let start = n * c / chunks, end = n * (c + 1) / chunks
         if start < end { body(c, start..<end) }
     }

@@ -176,7 +176,7 @@ extension CPUBackend {
             finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        parallelPerform(parts) { part in
             let lo = min(units * part / parts * unit, splitN ? n : m)
             let hi = min(units * (part + 1) / parts * unit, splitN ? n : m)
             if splitN {
@@ -194,7 +194,7 @@ extension CPUBackend {
                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, parts: Int) {
         let partial = TensorStorage(pooledBytes: (parts - 1) * m * n * MemoryLayout<Float>.stride)
         let t = partial.raw.assumingMemoryBound(to: Float.self)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        parallelPerform(parts) { part in
             let k0 = k * part / parts, k1 = k * (part + 1) / parts
             let ap = ta != 0 ? a + k0 * lda : a + k0, bp = tb != 0 ? b + k0 : b + k0 * ldb
             if part == 0 {
@@ -203,7 +203,7 @@ extension CPUBackend {
                 finch_sgemm_avx512(ta, tb, m, n, k1 - k0, alpha, ap, lda, bp, ldb, 0, t + (part - 1) * m * n, n)
             }
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        parallelPerform(parts) { part in
             for i in (m * part / parts)..<(m * (part + 1) / parts) {
                 let ci = c + i * ldc
                 for q in 1..<parts {

@@ -27,7 +27,7 @@ public enum ExactMatVec {
         let chunks = max(1, min(ThreadBudget.count, rows / 64))
         xsum.withUnsafeBufferPointer { xs in
             let xsp = xs.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            parallelPerform(chunks) { c in
                 let begin = rows * c / chunks, end = rows * (c + 1) / chunks
                 switch (dtype, scalar) {
                 case (.q4_0, false): finch_matvec_f32x_q4_0(weights, x, y, begin, end, cols)

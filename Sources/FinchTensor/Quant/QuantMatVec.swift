@@ -1,7 +1,7 @@
 // y = W·x for decode, reading quantized weights directly (llama.cpp's way): x is quantized once to
 // 8-bit blocks (`QuantizedVector`), then each GGUF weight row is dotted block by block in integers by
 // the C kernels in CFinchKernels (AVX-512 VNNI, AVX2 or the scalar reference, per `CPUISA.active`). Rows are split
-// into `ThreadBudget.count` ranges run with `DispatchQueue.concurrentPerform`.
+// into `ThreadBudget.count` ranges run on the thread pool (`parallelPerform`).
 //
 // Fast paths: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K. Every other storage type works through dequantize-row + f32 dot.
 // Accuracy: the result differs from dequantize(W)·x only by quantizing x — per block at most
@@ -106,7 +106,7 @@ public enum QuantMatVec {
         let blocks = UnsafePointer(x.blocks)
         let xs = UnsafePointer(x.values)
         let rowBytes = dtype.byteCount(elements: cols)!
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        parallelPerform(chunks) { c in
             let begin = rows * c / chunks, end = rows * (c + 1) / chunks
             if let fn {
                 fn(weights, blocks, y, begin, end, cols)
