@@ -52,6 +52,11 @@ public protocol Backend: AnyObject {
     /// element strides between consecutive matrices. op(X) is X or Xᵀ. A may be stored in any
     /// DType (quantized rows are dequantized into scratch); B and C are f32.
     func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor)
+    /// C = op(A)·op(B) + op(A2)·op(B2) + β·C (β from `p`, each product's α from its own parameters; `p2` has
+    /// p's m, n, ldc and offsetC): a LoRA branch beside its base product, which a backend may run as one
+    /// product (the CPU packs the branch as more k columns) so that C is written once. The default,
+    /// `gemmInTurn`, runs the branch first and the base product adds onto it.
+    func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor)
 
     // MARK: Element-wise and row-wise kernels (forward and backward side by side in Ops/)
     func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor)
@@ -99,6 +104,21 @@ public protocol Backend: AnyObject {
 
 extension Backend {
     public func prepareSharedOperand(_ t: Tensor) {}
+
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
+        gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
+    }
+
+    /// The two products of `gemm(_:a:b:plus:…)` one after the other: the branch (small) first, then the base
+    /// product adds onto it with β = 1 (reading C back hides under the large product).
+    public func gemmInTurn(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
+        var branch = p2
+        branch.beta = p.beta
+        gemm(branch, a: a2, b: b2, c: c)
+        var base = p
+        base.beta = 1
+        gemm(base, a: a, b: b, c: c)
+    }
 }
 
 /// One AdamW step's scalars (bias corrections already folded in by the optimizer).

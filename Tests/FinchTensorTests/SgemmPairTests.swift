@@ -1,0 +1,85 @@
+import CFinchKernels
+import Testing
+@testable import FinchTensor
+
+/// finch_sgemm2 (a LoRA branch packed as more k columns of its base product) and the threaded CPUBackend.sgemm2 at
+/// every ISA level this CPU runs, against an f64 reference of C = α·op(A)·op(B) + α₂·op(A2)·op(B2) + β·C. Shapes
+/// cover the branch wholly inside the last k block, k blocks that straddle the two pairs (k < k2, k + k2 > 256),
+/// n past one 2048-column block, ragged register tiles, the narrow shapes and the scalar level (products in
+/// turn), and over a million multiply-adds (split over threads). Tolerance: f32 accumulation, 1e-5 of the sum of
+/// |terms| per element; padding columns of C are never written.
+@Suite struct SgemmPairTests {
+    /// (m, n, k, k2)
+    static let shapes: [(Int, Int, Int, Int)] = [
+        (37, 109, 331, 16), (150, 70, 300, 7), (25, 2100, 20, 5), (13, 35, 7, 3), (41, 50, 250, 20),
+        (23, 77, 10, 300), (150, 200, 40, 8), (61, 16, 300, 16), (30, 64, 256, 48),
+    ]
+    static let transposes = [(false, false), (false, true), (true, false), (true, true)]
+
+    @Test(arguments: CPUISA.runnable, transposes)
+    func pairMatchesReference(level: CPUISA, trans: (Bool, Bool)) {
+        // The packed kernels are chosen once per process, on the first thread that asks: not this one at scalar.
+        #expect(CPUBackend.usePackedGemm == (CPUISA.supported != .scalar))
+        CPUISA.with(level) {
+            for (si, (m, n, k, k2)) in Self.shapes.enumerated() {
+                // The branch's transposes differ from the base product's (the forward's x·Wᵀ + xa·Bᵀ is NT + NT,
+                // the backward's dy·W + dxa·A NN + NN): both pairings of each.
+                for trans2 in [trans, (!trans.0, trans.1)] {
+                    for beta: Float in [0, 1] { check(m, n, k, k2, trans, trans2, beta, seed: UInt64(si * 64 + (trans2.0 ? 2 : 0) + Int(beta))) }
+                }
+            }
+        }
+    }
+
+    func check(_ m: Int, _ n: Int, _ k: Int, _ k2: Int, _ t1: (Bool, Bool), _ t2: (Bool, Bool), _ beta: Float, seed: UInt64) {
+        var rng = TestRNG(seed)
+        let alpha: Float = 1, alpha2: Float = 0.625
+        func operand(_ rows: Int, _ cols: Int, _ trans: Bool) -> (values: [Float], ld: Int) {
+            let (r, c) = trans ? (cols, rows) : (rows, cols)
+            return ((0..<(r * (c + 3))).map { _ in Float(rng.uniform()) }, c + 3)
+        }
+        let (a, lda) = operand(m, k, t1.0), (b, ldb) = operand(k, n, t1.1)
+        let (a2, lda2) = operand(m, k2, t2.0), (b2, ldb2) = operand(k2, n, t2.1)
+        let ldc = n + 3
+        let c0 = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : Float(rng.uniform()) }
+        func at(_ x: [Float], _ ld: Int, _ trans: Bool, _ i: Int, _ j: Int) -> Double { Double(trans ? x[j * ld + i] : x[i * ld + j]) }
+        var single = c0, threaded = c0
+        let i1: Int32 = t1.0 ? 1 : 0, j1: Int32 = t1.1 ? 1 : 0, i2: Int32 = t2.0 ? 1 : 0, j2: Int32 = t2.1 ? 1 : 0
+        single.withUnsafeMutableBufferPointer { c in
+            finch_sgemm2(i1, j1, m, n, k, alpha, a, lda, b, ldb, i2, j2, k2, alpha2, a2, lda2, b2, ldb2, beta, c.baseAddress!, ldc)
+        }
+        threaded.withUnsafeMutableBufferPointer { c in
+            CPUBackend.sgemm2(transA: t1.0, transB: t1.1, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb,
+                              transA2: t2.0, transB2: t2.1, k2: k2, alpha2: alpha2, a2, lda2: lda2, b2, ldb2: ldb2,
+                              beta: beta, c.baseAddress!, ldc: ldc)
+        }
+        var bad = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var ref = 0.0, mag = 0.0
+                for p in 0..<k {
+                    let t = Double(alpha) * at(a, lda, t1.0, i, p) * at(b, ldb, t1.1, p, j)
+                    ref += t; mag += abs(t)
+                }
+                for p in 0..<k2 {
+                    let t = Double(alpha2) * at(a2, lda2, t2.0, i, p) * at(b2, ldb2, t2.1, p, j)
+                    ref += t; mag += abs(t)
+                }
+                if beta != 0 {
+                    ref += Double(beta) * Double(c0[i * ldc + j])
+                    mag += abs(Double(c0[i * ldc + j]))
+                }
+                for (name, got) in [("single", single), ("threaded", threaded)] where !(abs(Double(got[i * ldc + j]) - ref) <= 1e-5 * mag + 1e-30) {
+                    bad += 1
+                    if bad < 5 { Issue.record("\(CPUISA.active) \(name) \(m)×\(n)×\(k)+\(k2) \(t1) \(t2) β \(beta) [\(i),\(j)]: \(got[i * ldc + j]) vs \(ref)") }
+                }
+            }
+        }
+        #expect(bad == 0)
+        var touched = 0
+        for idx in 0..<c0.count where idx % ldc >= n {
+            for got in [single, threaded] where got[idx].bitPattern != c0[idx].bitPattern { touched += 1 }
+        }
+        #expect(touched == 0)
+    }
+}
