@@ -747,3 +747,21 @@ void finch_sgemm2_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, f
                  trans_a2 ? a2 + m0 : a2 + m0 * lda2, lda2, trans_b2 ? b2 + n0 * ldb2 : b2 + n0, ldb2, beta,
                  c + m0 * ldc + n0, ldc);
 }
+
+void finch_sgemm_rows_pair(size_t m, size_t n, size_t r, float alpha, const float *d, size_t ldd, const float *f,
+                           size_t ldf, float beta_e, float *e, size_t lde, const float *h, size_t ldh, float beta_g,
+                           float *g, size_t ldg) {
+    // Blocks of about 96 KiB of D (whole 16-row tiles of E): read from memory by the first product, from L2 by
+    // the second.
+    size_t rb = (24576 / (n ? n : 1)) / 16 * 16;
+    rb = rb < 16 ? 16 : rb > 256 ? 256 : rb;
+    if (m == 0) {
+        finch_sgemm_avx512(1, 0, n, r, 0, alpha, d, ldd, h, ldh, beta_g, g, ldg);  // G = β·G
+        return;
+    }
+    for (size_t i0 = 0; i0 < m; i0 += rb) {
+        size_t ib = m - i0 < rb ? m - i0 : rb;
+        finch_sgemm_narrow(0, 0, ib, r, n, alpha, d + i0 * ldd, ldd, f, ldf, beta_e, e + i0 * lde, lde);
+        finch_sgemm_narrow(1, 0, n, r, ib, alpha, d + i0 * ldd, ldd, h + i0 * ldh, ldh, i0 == 0 ? beta_g : 1, g, ldg);
+    }
+}

@@ -57,6 +57,10 @@ public protocol Backend: AnyObject {
     /// product (the CPU packs the branch as more k columns) so that C is written once. The default,
     /// `gemmInTurn`, runs the branch first and the base product adds onto it.
     func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor)
+    /// C = op(A)·op(B) per `p` and C2 = op(A)ᵀ·op(B2) per `q` (q.transA == !p.transA): two products over the
+    /// same A (the LoRA backward's dxa = s·dy·B and dB = s·dyᵀ·xa), which a backend may run in one pass over A.
+    /// The default runs them in turn.
+    func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor)
 
     // MARK: Element-wise and row-wise kernels (forward and backward side by side in Ops/)
     func elementwise(_ op: ElementwiseOp, _ x: Tensor, _ y: Tensor?, out: Tensor)
@@ -107,6 +111,11 @@ extension Backend {
 
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
         gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
+    }
+
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor) {
+        gemm(p, a: a, b: b, c: c)
+        gemm(q, a: a, b: b2, c: c2)
     }
 
     /// The two products of `gemm(_:a:b:plus:…)` one after the other: the branch (small) first, then the base

@@ -57,18 +57,18 @@ extension Ops {
         let ws = w.detached(), As = a.detached(), Bs = b.detached(), xaS = xa
         return y.record(inputs) { dy in
             let be = dy.backend
-            // dxa (N,r) = s · dy (N,out) · B (out,r)
+            // dxa (N,r) = s · dy (N,out) · B (out,r) and dB (out,r) = s · dyᵀ (out,N) · xa (N,r): one pass over dy
             let dxa = Tensor(uninitialized: [n, r], device: dy.device)
             var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: r)
             q.alpha = s
-            be.gemm(q, a: dy, b: Bs, c: dxa)
             if let gb {
-                // dB (out,r) = s · dyᵀ (out,N) · xa (N,r)
                 let db = Tensor(uninitialized: [outF, r], device: dy.device)
                 var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: r, ldc: r)
                 g.alpha = s
-                be.gemm(g, a: dy, b: xaS, c: db)
+                be.gemm(q, a: dy, b: Bs, c: dxa, andTransposed: g, b2: xaS, c2: db)
                 gb.accumulate(fresh: db)
+            } else {
+                be.gemm(q, a: dy, b: Bs, c: dxa)
             }
             if let ga, let xs {
                 // dA (r,in) = dxaᵀ (r,N) · x (N,in)
@@ -158,22 +158,23 @@ extension Ops {
                     be.gemm(g, a: dy, b: ws, c: dx)
                 }
             }
+            // dxa[:, column…] += s · dy·B and dB = s · dyᵀ · xa[:, column…], one pass over dy where both are wanted
+            var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: width)
+            q.offsetC = column; q.alpha = s; q.beta = 1
+            var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: width, ldc: r)
+            g.offsetB = column; g.alpha = s
+            let db = gb != nil ? Tensor(uninitialized: [outF, r], device: dy.device) : nil
             if let gxa {
-                // dxa[:, column…] = s · dy·B ; the other columns of this projection's share are zero.
-                let dxa = Tensor.zeros([n, width], device: dy.device)
-                var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: width)
-                q.offsetC = column; q.alpha = s
-                be.gemm(q, a: dy, b: Bs, c: dxa)
-                gxa.accumulate(fresh: dxa)
-            }
-            if let gb {
-                // dB = s · dyᵀ · xa[:, column…]
-                let db = Tensor(uninitialized: [outF, r], device: dy.device)
-                var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: width, ldc: r)
-                g.offsetB = column; g.alpha = s
+                // Into xa's gradient, which the projections sharing xa fill column by column: the first one
+                // to arrive zeroes it.
+                gxa.accumulateInPlace { dxa, accumulate in
+                    if !accumulate { be.fill(dxa, 0) }
+                    if let db { be.gemm(q, a: dy, b: Bs, c: dxa, andTransposed: g, b2: xaS, c2: db) } else { be.gemm(q, a: dy, b: Bs, c: dxa) }
+                }
+            } else if let db {
                 be.gemm(g, a: dy, b: xaS, c: db)
-                gb.accumulate(fresh: db)
             }
+            if let gb, let db { gb.accumulate(fresh: db) }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
     }

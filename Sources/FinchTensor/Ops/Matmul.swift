@@ -145,6 +145,24 @@ extension CPUBackend {
         }
     }
 
+    /// One pass over A (`CPUBackend.sgemmRowsPair`) where A is (m, k) untransposed and f32, B and B2 f32 and
+    /// untransposed, and both products narrow (n ≤ 48, the LoRA rank); else the two products in turn.
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor) {
+        guard CPUBackend.usePackedGemm, [a, b, b2].allSatisfy({ $0.dtype == .f32 }), p.batch == 1, q.batch == 1,
+              !p.transA, !p.transB, q.transA, !q.transB, q.m == p.k, q.k == p.m, q.lda == p.lda, q.offsetA == p.offsetA,
+              q.alpha == p.alpha, p.n <= 48, q.n == p.n else {
+            gemm(p, a: a, b: b, c: c)
+            gemm(q, a: a, b: b2, c: c2)
+            return
+        }
+        if DeviceErrors.isPending { return }
+        Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) NN & TN" : "gemm") {
+            CPUBackend.sgemmRowsPair(m: p.m, n: p.k, r: p.n, alpha: p.alpha, a.data + p.offsetA, ldd: p.lda,
+                                     b.data + p.offsetB, ldf: p.ldb, betaE: p.beta, c.data + p.offsetC, lde: p.ldc,
+                                     b2.data + q.offsetB, ldh: q.ldb, betaG: q.beta, c2.data + q.offsetC, ldg: q.ldc)
+        }
+    }
+
     @inline(__always)
     func sgemm(_ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                m: Int, n: Int, k: Int, beta: Float, lda: Int? = nil, ldb: Int? = nil, transB: Bool? = nil) {
@@ -226,6 +244,34 @@ extension CPUBackend {
             finch_sgemm2_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, ta2, tb2, k2, ratio, a2, lda2, b2, ldb2, beta, c, ldc,
                               m0, m1, n0, n1)
         }
+    }
+
+    /// E = alpha · D·F + betaE · E (m × r) and G = alpha · Dᵀ·H + betaG · G (n × r) in one pass over D (m × n)
+    /// (finch_sgemm_rows_pair), its rows split over the thread budget in whole 16-row tiles: each thread but the
+    /// first sums its share of G into scratch, added to G after.
+    static func sgemmRowsPair(m: Int, n: Int, r: Int, alpha: Float, _ d: UnsafePointer<Float>, ldd: Int,
+                              _ f: UnsafePointer<Float>, ldf: Int, betaE: Float, _ e: UnsafeMutablePointer<Float>, lde: Int,
+                              _ h: UnsafePointer<Float>, ldh: Int, betaG: Float, _ g: UnsafeMutablePointer<Float>, ldg: Int) {
+        let tiles = (m + 15) / 16
+        let parts = max(1, min(ThreadBudget.count, tiles, 2 * m * n * r < 1 << 20 ? 1 : tiles))
+        guard parts > 1 else {
+            return finch_sgemm_rows_pair(m, n, r, alpha, d, ldd, f, ldf, betaE, e, lde, h, ldh, betaG, g, ldg)
+        }
+        let partial = TensorStorage(pooledBytes: (parts - 1) * n * r * MemoryLayout<Float>.stride)
+        let t = partial.raw.assumingMemoryBound(to: Float.self)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let i0 = min(m, tiles * part / parts * 16), i1 = min(m, tiles * (part + 1) / parts * 16)
+            let (gp, ld, beta) = part == 0 ? (g, ldg, betaG) : (t + (part - 1) * n * r, r, Float(0))
+            finch_sgemm_rows_pair(i1 - i0, n, r, alpha, d + i0 * ldd, ldd, f, ldf, betaE, e + i0 * lde, lde,
+                                  h + i0 * ldh, ldh, beta, gp, ld)
+        }
+        for q in 1..<parts {
+            let tq = t + (q - 1) * n * r
+            for i in 0..<n {
+                for j in 0..<r { g[i * ldg + j] += tq[i * r + j] }
+            }
+        }
+        withExtendedLifetime(partial) {}
     }
 
     /// C = alpha · op(A) · op(B) + beta · C as `parts` products over slices of k run side by side: the first
