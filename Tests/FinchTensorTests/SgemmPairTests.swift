@@ -63,30 +63,26 @@ import Testing
                         results.append((threaded ? "threaded" : "single", e, g))
                     }
                     var bad = 0, touched = 0
-                    func expectClose(_ name: String, _ got: Float, _ ref: Double, _ mag: Double) {
-                        guard !(abs(Double(got) - ref) <= 1e-5 * mag + 1e-30) else { return }
-                        bad += 1
-                        if bad < 5 { Issue.record("\(CPUISA.active) \(name) \(m)×\(n) r \(r) βe \(betaE) βg \(betaG): \(got) vs \(ref)") }
+                    // out (rows × r, leading dimension ld) against Σ_p α·X(i, p)·Y(p, j) + β·start; columns past r untouched.
+                    func compare(_ name: String, rows: Int, k: Int, _ x: (Int, Int) -> Float, _ y: (Int, Int) -> Float, beta: Float,
+                                 got: [Float], start: [Float], ld: Int) {
+                        for i in 0..<rows {
+                            for j in 0..<r {
+                                var ref = 0.0, mag = 0.0
+                                for p in 0..<k { let t = Double(alpha) * Double(x(i, p)) * Double(y(p, j)); ref += t; mag += abs(t) }
+                                if beta != 0 { ref += Double(start[i * ld + j]); mag += abs(Double(start[i * ld + j])) }
+                                let v = got[i * ld + j]
+                                if !(abs(Double(v) - ref) <= 1e-5 * mag + 1e-30) {
+                                    bad += 1
+                                    if bad < 5 { Issue.record("\(CPUISA.active) \(name)[\(i),\(j)] \(m)×\(n) r \(r) βe \(betaE) βg \(betaG): \(v) vs \(ref)") }
+                                }
+                            }
+                            for j in r..<ld where got[i * ld + j].bitPattern != start[i * ld + j].bitPattern { touched += 1 }
+                        }
                     }
                     for (name, e, g) in results {
-                        for i in 0..<m {
-                            for j in 0..<r {
-                                var ref = 0.0, mag = 0.0
-                                for p in 0..<n { let t = Double(alpha) * Double(d[i * ldd + p]) * Double(f[p * ldf + j]); ref += t; mag += abs(t) }
-                                if betaE != 0 { ref += Double(e0[i * lde + j]); mag += abs(Double(e0[i * lde + j])) }
-                                expectClose("\(name) E[\(i),\(j)]", e[i * lde + j], ref, mag)
-                            }
-                            for j in r..<lde where e[i * lde + j].bitPattern != e0[i * lde + j].bitPattern { touched += 1 }
-                        }
-                        for p in 0..<n {
-                            for j in 0..<r {
-                                var ref = 0.0, mag = 0.0
-                                for i in 0..<m { let t = Double(alpha) * Double(d[i * ldd + p]) * Double(h[i * ldh + j]); ref += t; mag += abs(t) }
-                                if betaG != 0 { ref += Double(g0[p * ldg + j]); mag += abs(Double(g0[p * ldg + j])) }
-                                expectClose("\(name) G[\(p),\(j)]", g[p * ldg + j], ref, mag)
-                            }
-                            for j in r..<ldg where g[p * ldg + j].bitPattern != g0[p * ldg + j].bitPattern { touched += 1 }
-                        }
+                        compare("\(name) E", rows: m, k: n, { d[$0 * ldd + $1] }, { f[$0 * ldf + $1] }, beta: betaE, got: e, start: e0, ld: lde)
+                        compare("\(name) G", rows: n, k: m, { d[$1 * ldd + $0] }, { h[$0 * ldh + $1] }, beta: betaG, got: g, start: g0, ld: ldg)
                     }
                     #expect(bad == 0)
                     #expect(touched == 0)
