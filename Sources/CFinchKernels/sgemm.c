@@ -240,6 +240,10 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 // transposed into a small thread-local buffer (k × 16·U floats). f32 accumulation in k order.
 
 #define NARROW_AHEAD 12
+// Rows of X read in place along p (op(A) untransposed: x·Aᵀ, dy·B): each row's line is fetched this many floats
+// ahead (AVX-512 / AVX2; measured on Zen 5, 2 threads: 10-20 % off the LoRA x·Aᵀ and dy·B products).
+#define NARROW_AHEAD_X 32
+#define NARROW_AHEAD_X2 64
 
 // op(B)[0:k, j0:j0+w] into buf as k rows of `width` floats, zero past w: the narrow kernels' Y when B is
 // transposed (or, at AVX2, ragged).
@@ -283,6 +287,11 @@ static inline void narrow_tile(const int R, const int U, size_t k, const float *
     } else {
         for (size_t p = 0; p < k; p++) {
             const float *xp = x + p, *yp = y + p * ys;
+            // Each of the R rows of X is read along p: fetch its line ahead once per line.
+            if ((p & 15) == 0) {
+#pragma clang loop unroll(full)
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(xp + r * xrs + NARROW_AHEAD_X), _MM_HINT_T0);
+            }
 #pragma clang loop unroll(full)
             for (int u = 0; u < U; u++) _mm_prefetch((const char *)(yp + NARROW_AHEAD * ys + 16 * u), _MM_HINT_T0);
             __m512 yv[4];
@@ -609,7 +618,11 @@ static inline void narrow_tile2(const int R, const int U, size_t k, const float 
     if (xrs == 1) {
         for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP(_mm_prefetch((const char *)(xp + NARROW_AHEAD * xcs), _MM_HINT_T0));
     } else {
-        for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP((void)0);
+        for (size_t p = 0; p < k; p++)
+            FINCH_NARROW_STEP(if ((p & 7) == 0) {
+                _Pragma("clang loop unroll(full)")
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(xp + r * xrs + NARROW_AHEAD_X2), _MM_HINT_T0);
+            });
     }
 #undef FINCH_NARROW_STEP
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
