@@ -128,7 +128,7 @@ static inline void pack_panel_transposed(const size_t width, const float *src, s
 // MR/NR are parameters (always inlined with constants) so the AVX2 6×16 kernel shares the packing.
 __attribute__((target("avx2"), always_inline))
 static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0,
-                                size_t kc, float *dst) {
+                                size_t kc, float *dst, size_t stride) {
     for (size_t ir = 0; ir < mc; ir += TMR) {
         size_t mr = mc - ir < TMR ? mc - ir : TMR;
         if (!ta) {
@@ -142,7 +142,7 @@ static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t
                 for (; i < TMR; i++) d[i] = 0;
             }
         }
-        dst += TMR * kc;
+        dst += stride;
     }
 }
 
@@ -150,7 +150,7 @@ static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t
 // values B(p0 + p, j0 + r·TNR + 0…TNR-1), zero past the last column.
 __attribute__((target("avx2"), always_inline))
 static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0,
-                                size_t nc, float *dst) {
+                                size_t nc, float *dst, size_t stride) {
     for (size_t jr = 0; jr < nc; jr += TNR) {
         size_t nr = nc - jr < TNR ? nc - jr : TNR;
         if (!tb) {
@@ -168,15 +168,15 @@ static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t
         } else {
             pack_panel_transposed(TNR, b + (j0 + jr) * ldb + p0, ldb, nr, kc, dst);
         }
-        dst += TNR * kc;
+        dst += stride;
     }
 }
 
-__attribute__((target("avx2"))) static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
-    pack_a_tiles(MR, ta, a, lda, i0, mc, p0, kc, dst);
+__attribute__((target("avx2"))) static void pack_a(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst, size_t stride) {
+    pack_a_tiles(MR, ta, a, lda, i0, mc, p0, kc, dst, stride);
 }
-__attribute__((target("avx2"))) static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
-    pack_b_tiles(NR, tb, b, ldb, p0, kc, j0, nc, dst);
+__attribute__((target("avx2"))) static void pack_b(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst, size_t stride) {
+    pack_b_tiles(NR, tb, b, ldb, p0, kc, j0, nc, dst, stride);
 }
 
 // C[0:mr, 0:nr] = alpha · Ã·B̃ + beta · C over one packed MR×kc panel of A and kc×NR panel of B.
@@ -240,6 +240,10 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 // transposed into a small thread-local buffer (k × 16·U floats). f32 accumulation in k order.
 
 #define NARROW_AHEAD 12
+// Rows of X read in place along p (op(A) untransposed: x·Aᵀ, dy·B): each row's line is fetched this many floats
+// ahead (AVX-512 / AVX2; measured on Zen 5, 2 threads: 10-20 % off the LoRA x·Aᵀ and dy·B products).
+#define NARROW_AHEAD_X 32
+#define NARROW_AHEAD_X2 64
 
 // op(B)[0:k, j0:j0+w] into buf as k rows of `width` floats, zero past w: the narrow kernels' Y when B is
 // transposed (or, at AVX2, ragged).
@@ -283,6 +287,11 @@ static inline void narrow_tile(const int R, const int U, size_t k, const float *
     } else {
         for (size_t p = 0; p < k; p++) {
             const float *xp = x + p, *yp = y + p * ys;
+            // Each of the R rows of X is read along p: fetch its line ahead once per line.
+            if ((p & 15) == 0) {
+#pragma clang loop unroll(full)
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(xp + r * xrs + NARROW_AHEAD_X), _MM_HINT_T0);
+            }
 #pragma clang loop unroll(full)
             for (int u = 0; u < U; u++) _mm_prefetch((const char *)(yp + NARROW_AHEAD * ys + 16 * u), _MM_HINT_T0);
             __m512 yv[4];
@@ -389,27 +398,63 @@ void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, 
     else sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-typedef void (*pack_fn)(int trans, const float *x, size_t ld, size_t r0, size_t rows, size_t c0, size_t cols, float *dst);
+// Packs rows × cols of op(X) from (r0, c0) as panels `stride` floats apart (a panel of a k block holding several parts).
+typedef void (*pack_fn)(int trans, const float *x, size_t ld, size_t r0, size_t rows, size_t c0, size_t cols, float *dst,
+                        size_t stride);
 typedef void (*micro_kernel)(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
                              float alpha, float beta, size_t mr, size_t nr);
 typedef void (*narrow_fn)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                           const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+// A second product into the same C (finch_sgemm2): op(A2) (m × k) and op(B2) (k × n), scaled by alpha.
+typedef struct {
+    int ta, tb;
+    size_t k;
+    float alpha;
+    const float *a, *b;
+    size_t lda, ldb;
+} gemm_pair;
+
+// Packs the k columns [pc, pc + kc) of [op(X) | op(X2)] (k1 of them from op(X), the rest from op(X2)) as panels
+// of T: each panel holds kc k-rows of T floats, op(X)'s first. The panels run along rows [r0, r0 + rows) of op(A)
+// or, `is_b`, columns of op(B) (pack_b takes the k range first). `scale` multiplies op(X2)'s part (1: as is).
+__attribute__((always_inline))
+static inline void pack_parts(const size_t T, const int is_b, pack_fn pack, int t1, const float *x1, size_t ld1,
+                              size_t k1, int t2, const float *x2, size_t ld2, float scale, size_t r0, size_t rows,
+                              size_t pc, size_t kc, float *dst) {
+    size_t kc1 = pc < k1 ? (k1 - pc < kc ? k1 - pc : kc) : 0, p2 = pc + kc1 - k1;
+    if (kc1) {
+        if (is_b) pack(t1, x1, ld1, pc, kc1, r0, rows, dst, T * kc);
+        else pack(t1, x1, ld1, r0, rows, pc, kc1, dst, T * kc);
+    }
+    if (kc1 == kc) return;
+    if (is_b) pack(t2, x2, ld2, p2, kc - kc1, r0, rows, dst + T * kc1, T * kc);
+    else pack(t2, x2, ld2, r0, rows, p2, kc - kc1, dst + T * kc1, T * kc);
+    if (scale == 1) return;
+    for (size_t q = 0; q < rows; q += T) {
+        float *d = dst + q / T * T * kc + T * kc1;
+        for (size_t i = 0; i < T * (kc - kc1); i++) d[i] *= scale;
+    }
+}
+
 // The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
-// `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function.
+// `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function. With `extra`
+// (never narrow: the caller checks), its pair runs as more k columns behind op(A)'s and op(B)'s.
 __attribute__((always_inline))
 static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_t TKC, const size_t TMC, const size_t TNC,
                                  const size_t rows_first_max, pack_fn pack_a_fn, pack_fn pack_b_fn,
                                  micro_kernel kernel, narrow_fn narrow, int ta, int tb, size_t m, size_t n, size_t k,
                                  float alpha, const float *a, size_t lda, const float *b, size_t ldb, float beta,
-                                 float *c, size_t ldc) {
+                                 float *c, size_t ldc, const gemm_pair *extra) {
     if (m == 0 || n == 0) return;
+    const size_t k1 = k;
+    if (extra) k += extra->k;
     if (k == 0) {
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
         return;
     }
-    if (finch_sgemm_is_narrow(m, n, k)) {
+    if (!extra && finch_sgemm_is_narrow(m, n, k)) {
         narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -421,11 +466,17 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_
         size_t nc = n - jc < TNC ? n - jc : TNC;
         for (size_t pc = 0; pc < k; pc += kcb) {
             size_t kc = k - pc < kcb ? k - pc : kcb;
-            pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b);
+            if (extra)
+                pack_parts(TNR, 1, pack_b_fn, tb, b, ldb, k1, extra->tb, extra->b, extra->ldb, extra->alpha, jc, nc, pc, kc, bufs->b);
+            else
+                pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b, TNR * kc);
             float bet = pc == 0 ? beta : 1;
             for (size_t ic = 0; ic < m; ic += TMC) {
                 size_t mc = m - ic < TMC ? m - ic : TMC;
-                pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a);
+                if (extra)
+                    pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k1, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kc, bufs->a);
+                else
+                    pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
                 if (kc * nc <= rows_first_max) {
                     // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to
                     // right, so its stores stream (C is often freshly allocated and not in cache).
@@ -456,7 +507,15 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_
 __attribute__((target("avx512f")))
 static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                          const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
-    sgemm_blocked(MR, NR, KC, MC, NC, ROWS_FIRST_MAX, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_blocked(MR, NR, KC, MC, NC, ROWS_FIRST_MAX, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                  NULL);
+}
+
+__attribute__((target("avx512f")))
+static void sgemm2_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                          const float *b, size_t ldb, const gemm_pair *extra, float beta, float *c, size_t ldc) {
+    sgemm_blocked(MR, NR, KC, MC, NC, ROWS_FIRST_MAX, pack_a, pack_b, kernel_12x32, sgemm_narrow, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                  extra);
 }
 
 // ---- AVX2 + FMA: the same BLIS structure 8 lanes wide. A 6×16 register tile (12 ymm accumulators of
@@ -479,11 +538,11 @@ static void sgemm_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alp
 _Static_assert(MC2 * KC2 <= MC * KC && NC2 * KC2 <= NC * KC, "the AVX2 blocks fit the packing buffers");
 #define AVX2F __attribute__((target("avx2,fma")))
 
-__attribute__((target("avx2"))) static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst) {
-    pack_a_tiles(MR2, ta, a, lda, i0, mc, p0, kc, dst);
+__attribute__((target("avx2"))) static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst, size_t stride) {
+    pack_a_tiles(MR2, ta, a, lda, i0, mc, p0, kc, dst, stride);
 }
-__attribute__((target("avx2"))) static void pack_b2(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst) {
-    pack_b_tiles(NR2, tb, b, ldb, p0, kc, j0, nc, dst);
+__attribute__((target("avx2"))) static void pack_b2(int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, float *dst, size_t stride) {
+    pack_b_tiles(NR2, tb, b, ldb, p0, kc, j0, nc, dst, stride);
 }
 
 AVX2F static void kernel_6x16(size_t kc, const float *restrict a, const float *restrict b, float *c, size_t ldc,
@@ -559,7 +618,11 @@ static inline void narrow_tile2(const int R, const int U, size_t k, const float 
     if (xrs == 1) {
         for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP(_mm_prefetch((const char *)(xp + NARROW_AHEAD * xcs), _MM_HINT_T0));
     } else {
-        for (size_t p = 0; p < k; p++) FINCH_NARROW_STEP((void)0);
+        for (size_t p = 0; p < k; p++)
+            FINCH_NARROW_STEP(if ((p & 7) == 0) {
+                _Pragma("clang loop unroll(full)")
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(xp + r * xrs + NARROW_AHEAD_X2), _MM_HINT_T0);
+            });
     }
 #undef FINCH_NARROW_STEP
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -620,7 +683,13 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
 AVX2F static void sgemm_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     sgemm_blocked(MR2, NR2, KC2, MC2, NC2, ROWS_FIRST_MAX2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
-                  beta, c, ldc);
+                  beta, c, ldc, NULL);
+}
+
+AVX2F static void sgemm2_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                              const float *b, size_t ldb, const gemm_pair *extra, float beta, float *c, size_t ldc) {
+    sgemm_blocked(MR2, NR2, KC2, MC2, NC2, ROWS_FIRST_MAX2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                  beta, c, ldc, extra);
 }
 #undef AVX2F
 
@@ -661,4 +730,51 @@ void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
     const float *as = trans_a ? a + m0 : a + m0 * lda;
     const float *bs = trans_b ? b + n0 * ldb : b + n0;
     finch_sgemm_avx512(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, as, lda, bs, ldb, beta, c + m0 * ldc + n0, ldc);
+}
+
+void finch_sgemm2(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                  const float *b, size_t ldb, int trans_a2, int trans_b2, size_t k2, float alpha2, const float *a2,
+                  size_t lda2, const float *b2, size_t ldb2, float beta, float *c, size_t ldc) {
+#if defined(__x86_64__)
+    int level = finch_isa_active();
+    if (level >= FINCH_ISA_AVX2 && m && n && k && k2 && !finch_sgemm_is_narrow(m, n, k + k2)) {
+        gemm_pair extra = {trans_a2, trans_b2, k2, alpha2, a2, b2, lda2, ldb2};
+        if (level == FINCH_ISA_AVX2) sgemm2_avx2(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, &extra, beta, c, ldc);
+        else sgemm2_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, &extra, beta, c, ldc);
+        return;
+    }
+#endif
+    // The scalar level, and shapes the narrow kernels take: the two products one after the other.
+    finch_sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    finch_sgemm_avx512(trans_a2, trans_b2, m, n, k2, alpha * alpha2, a2, lda2, b2, ldb2, 1, c, ldc);
+}
+
+void finch_sgemm2_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                       const float *b, size_t ldb, int trans_a2, int trans_b2, size_t k2, float alpha2, const float *a2,
+                       size_t lda2, const float *b2, size_t ldb2, float beta, float *c, size_t ldc,
+                       size_t m0, size_t m1, size_t n0, size_t n1) {
+    (void)m; (void)n;
+    if (m1 <= m0 || n1 <= n0) return;
+    finch_sgemm2(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, trans_a ? a + m0 : a + m0 * lda, lda,
+                 trans_b ? b + n0 * ldb : b + n0, ldb, trans_a2, trans_b2, k2, alpha2,
+                 trans_a2 ? a2 + m0 : a2 + m0 * lda2, lda2, trans_b2 ? b2 + n0 * ldb2 : b2 + n0, ldb2, beta,
+                 c + m0 * ldc + n0, ldc);
+}
+
+void finch_sgemm_rows_pair(size_t m, size_t n, size_t r, float alpha, const float *d, size_t ldd, const float *f,
+                           size_t ldf, float beta_e, float *e, size_t lde, const float *h, size_t ldh, float beta_g,
+                           float *g, size_t ldg) {
+    // Blocks of about 96 KiB of D (whole 16-row tiles of E): read from memory by the first product, from L2 by
+    // the second.
+    size_t rb = (24576 / (n ? n : 1)) / 16 * 16;
+    rb = rb < 16 ? 16 : rb > 256 ? 256 : rb;
+    if (m == 0) {
+        finch_sgemm_avx512(1, 0, n, r, 0, alpha, d, ldd, h, ldh, beta_g, g, ldg);  // G = β·G
+        return;
+    }
+    for (size_t i0 = 0; i0 < m; i0 += rb) {
+        size_t ib = m - i0 < rb ? m - i0 : rb;
+        finch_sgemm_narrow(0, 0, ib, r, n, alpha, d + i0 * ldd, ldd, f, ldf, beta_e, e + i0 * lde, lde);
+        finch_sgemm_narrow(1, 0, n, r, ib, alpha, d + i0 * ldd, ldd, h + i0 * ldh, ldh, i0 == 0 ? beta_g : 1, g, ldg);
+    }
 }

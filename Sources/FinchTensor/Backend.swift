@@ -95,10 +95,42 @@ public protocol Backend: AnyObject {
     /// products): a backend that multiplies in lower precision may make its copy now, so that
     /// every product reads the same copy. Only a hint.
     func prepareSharedOperand(_ t: Tensor)
+
+    // MARK: Pairs of matrix products (LoRA branches). Last in the protocol, so that code built against the
+    // protocol without them keeps its witness-table offsets for the requirements above.
+    /// C = op(A)·op(B) + op(A2)·op(B2) + β·C (β from `p`, each product's α from its own parameters; `p2` has
+    /// p's m, n, ldc and offsetC): a LoRA branch beside its base product, which a backend may run as one
+    /// product (the CPU packs the branch as more k columns) so that C is written once. The default,
+    /// `gemmInTurn`, runs the branch first and the base product adds onto it.
+    func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor)
+    /// C = op(A)·op(B) per `p` and C2 = op(A)ᵀ·op(B2) per `q` (q.transA == !p.transA): two products over the
+    /// same A (the LoRA backward's dxa = s·dy·B and dB = s·dyᵀ·xa), which a backend may run in one pass over A.
+    /// The default runs them in turn.
+    func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor)
 }
 
 extension Backend {
     public func prepareSharedOperand(_ t: Tensor) {}
+
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
+        gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
+    }
+
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor) {
+        gemm(p, a: a, b: b, c: c)
+        gemm(q, a: a, b: b2, c: c2)
+    }
+
+    /// The two products of `gemm(_:a:b:plus:…)` one after the other: the branch (small) first, then the base
+    /// product adds onto it with β = 1 (reading C back hides under the large product).
+    public func gemmInTurn(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
+        var branch = p2
+        branch.beta = p.beta
+        gemm(branch, a: a2, b: b2, c: c)
+        var base = p
+        base.beta = 1
+        gemm(base, a: a, b: b, c: c)
+    }
 }
 
 /// One AdamW step's scalars (bias corrections already folded in by the optimizer).

@@ -37,6 +37,66 @@ private struct LCG {
         }
     }
 
+    /// At sizes where the CPU runs base and branch as one packed product (`Backend.gemm(_:…plus:…)`: the forward's y
+    /// and the backward's dx), both LoRA forms give the output and gradients of the composed ops at every ISA level,
+    /// over an f32 W and over a bf16 one holding the same values (a stored W: the products in turn). Tolerance: 2e-5
+    /// absolute on values of order 1 (f32 sums of ~100 terms in another order).
+    @Test(arguments: CPUISA.runnable)
+    func packedPairMatchesTheComposition(level: CPUISA) throws {
+        var lcg = LCG(seed: 21)
+        func rand(_ n: Int, _ scale: Float = 1) -> [Float] { lcg.values(n, scale) }
+        let (n, inF, r) = (40, 72, 8), outs = [80, 56]
+        let xv = rand(n * inF), bv = rand(outs[0])
+        // W's values exactly representable in bf16, so that the stored W and the f32 one are the same matrix.
+        let wbits = outs.map { rand($0 * inF, 0.3).map { UInt16($0.bitPattern >> 16) } }
+        let wv = wbits.map { $0.map { Float(bitPattern: UInt32($0) << 16) } }
+        let av = outs.map { _ in rand(r * inF, 0.3) }, bbv = outs.map { rand($0 * r, 0.3) }, dyv = outs.map { rand(n * $0) }
+        func weight(_ i: Int, stored: Bool) throws -> Tensor {
+            guard stored else { return try Tensor(wv[i], shape: [outs[i], inF]) }
+            let t = Tensor(shape: [outs[i], inF], storage: Backends.cpu.allocate(bytes: 2 * wbits[i].count, dtype: .bf16))
+            wbits[i].withUnsafeBytes { Backends.cpu.upload($0.baseAddress!, byteCount: $0.count, into: t) }
+            #expect(t.dtype == .bf16)
+            return t
+        }
+        // form: 0 the plain node, 1 the shared-xa node (both projections from one x·[A_1; A_2]ᵀ), 2 the composed ops.
+        func run(form: Int, stored: Bool) throws -> [[Float]] {
+            let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
+            let bias = try Tensor(bv, shape: [outs[0]]); bias.requiresGrad = true
+            let a = try outs.indices.map { i in let t = try Tensor(av[i], shape: [r, inF]); t.requiresGrad = true; return t }
+            let b = try outs.indices.map { i in let t = try Tensor(bbv[i], shape: [outs[i], r]); t.requiresGrad = true; return t }
+            let xa = form == 1 ? try Ops.linear(x, try Ops.concatRows(a)) : nil
+            var total: Tensor?
+            var ys: [Tensor] = []
+            for i in outs.indices {
+                let w = try weight(i, stored: stored), bi = i == 0 ? bias : nil
+                let y: Tensor
+                switch form {
+                case 0: y = try Ops.loraLinear(x, weight: w, bias: bi, a: a[i], b: b[i], scale: 1.75)
+                case 1: y = try Ops.loraLinear(x, weight: w, bias: bi, sharedXA: xa!, column: i * r, b: b[i], scale: 1.75)
+                default: y = try Ops.addScaled(try Ops.linear(x, w, bias: bi), try Ops.linear(try Ops.linear(x, a[i]), b[i]), 1.75)
+                }
+                ys.append(y)
+                let loss = try Ops.sum(try Ops.mul(y, try Tensor(dyv[i], shape: [n, outs[i]])))
+                total = try total.map { try Ops.add($0, loss) } ?? loss
+            }
+            try total!.backward()
+            return ys.map { $0.toArray() } + [x.grad!.toArray(), bias.grad!.toArray()] + a.map { $0.grad!.toArray() } + b.map { $0.grad!.toArray() }
+        }
+        // The packed kernels are chosen once per process, on the first thread that asks: not this one at scalar.
+        #expect(CPUBackend.usePackedGemm == (CPUISA.supported != .scalar))
+        try CPUISA.with(level) {
+            let want = try run(form: 2, stored: false)
+            for form in [0, 1] {
+                for stored in [false, true] {
+                    for (t, (got, ref)) in zip(try run(form: form, stored: stored), want).enumerated() {
+                        let err = zip(got, ref).map { abs($0 - $1) }.max()!
+                        #expect(err < 2e-5, "\(level) form \(form) stored \(stored) tensor \(t): max |Δ| \(err)")
+                    }
+                }
+            }
+        }
+    }
+
     /// An input read by several products (as x is by q, k and v) gets the sum of their gradients,
     /// whether each adds into the gradient through its GEMM's β or comes alone.
     @Test func gradientsOfSharedInputsAccumulateThroughTheProducts() throws {

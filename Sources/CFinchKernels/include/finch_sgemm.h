@@ -28,6 +28,27 @@ void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
                       size_t m0, size_t m1, size_t n0, size_t n1);
 
+/// C = alpha · (op(A)·op(B) + alpha2 · op(A2)·op(B2)) + beta · C: two products into one C, op(A2) m × k2 and
+/// op(B2) k2 × n (a LoRA branch beside its base product: k2 the rank). The second pair is packed as more k
+/// columns behind the last k block of the first, so C is written once for both instead of once more for the
+/// branch. At the scalar level, and where m, n, k + k2 is a narrow shape, the two products run one after the
+/// other. finch_sgemm2_tile: rows [m0, m1) × columns [n0, n1) of C only (one thread's share).
+void finch_sgemm2(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                  const float *b, size_t ldb, int trans_a2, int trans_b2, size_t k2, float alpha2, const float *a2,
+                  size_t lda2, const float *b2, size_t ldb2, float beta, float *c, size_t ldc);
+void finch_sgemm2_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                       const float *b, size_t ldb, int trans_a2, int trans_b2, size_t k2, float alpha2, const float *a2,
+                       size_t lda2, const float *b2, size_t ldb2, float beta, float *c, size_t ldc,
+                       size_t m0, size_t m1, size_t n0, size_t n1);
+
+/// E = alpha · D·F + beta_e · E (m × r) and G = alpha · Dᵀ·H + beta_g · G (n × r), D m × n, F n × r, H m × r, r ≤ 48, all row-major
+/// and untransposed: two products over the same D in one pass over it (the LoRA backward's dxa = s·dy·B and
+/// dB = s·dyᵀ·xa), by row blocks of D that stay in L2 between the two narrow products. Single-threaded: callers
+/// split the rows and sum G's partials. The narrow kernels at the active level (the reference at scalar).
+void finch_sgemm_rows_pair(size_t m, size_t n, size_t r, float alpha, const float *d, size_t ldd, const float *f,
+                           size_t ldf, float beta_e, float *e, size_t lde, const float *h, size_t ldh, float beta_g,
+                           float *g, size_t ldg);
+
 /// Narrow products, n ≤ 48 or m ≤ 16 (the LoRA rank-16 shapes, alone or up to three side by side): an
 /// R×16, 12×32, 8×48 or 4×64 AVX-512 register tile reading op(A) in place (no packing), op(B) in place when
 /// untransposed, else transposed into a small thread-local buffer. finch_sgemm_avx512 (and so

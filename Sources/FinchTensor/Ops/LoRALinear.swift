@@ -2,11 +2,12 @@
 //
 //   y = x·Wᵀ (+ b) + s · (x·Aᵀ)·Bᵀ          x (N,in), W (out,in) frozen, A (r,in), B (out,r), s = alpha/r
 //
-// The branch's product is written first and the base product adds onto it through the GEMM's β
-// (no delta tensor, no separate add; reading y back costs nothing under the large product), and
-// the backward adds dx with two products into x's gradient buffer:
+// Base and branch go to the backend as one pair of products into y (`Backend.gemm(_:…plus:…)`): the CPU
+// packs the branch as r more k columns of the base product, [x | xa]·[W | s·B]ᵀ, so y is written once
+// (no delta tensor, no separate pass); elsewhere the branch is written first and the base product adds
+// onto it through the GEMM's β. The backward adds dx the same way, [dy | dxa]·[W ; A]:
 //
-//   dxa = s · dy·B (N,r)    dB = s · dyᵀ·xa    dA = dxaᵀ·x    dx += dxa·A + dy·W
+//   dxa = s · dy·B (N,r)    dB = s · dyᵀ·xa    dA = dxaᵀ·x    dx += dy·W + dxa·A
 
 extension Ops {
     /// The output (…, out) of x·Wᵀ, uninitialized.
@@ -16,14 +17,14 @@ extension Ops {
         return Tensor(uninitialized: yShape, device: x.device)
     }
 
-    /// y += x·Wᵀ (+ bias) without a graph node, onto the branch already in y: the frozen part
-    /// both LoRA forms share.
-    static func addBaseProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, into y: Tensor) {
+    /// y = x·Wᵀ + branch (+ bias) without a graph node, the branch s · xa·Bᵀ described by `p2` (xa (N,·) and
+    /// B (out,r) of both LoRA forms): the frozen part both share.
+    static func baseAndBranch(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, branch p2: GemmParams, xa: Tensor, b: Tensor,
+                              into y: Tensor) {
         let n = x.rows, inF = w.shape[1], outF = w.shape[0]
         // (N,in)·(out,in)ᵀ → (N,out)
-        var p = GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF)
-        p.beta = 1
-        x.backend.gemm(p, a: x, b: w, c: y)
+        let p = GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF)
+        x.backend.gemm(p, a: x, b: w, plus: p2, a2: xa, b2: b, c: y)
         if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
     }
 
@@ -40,15 +41,14 @@ extension Ops {
         }
         try checkBias(bias, w)
         let be = x.backend
-        // xa (N,r) = x·Aᵀ ; y = s · xa·Bᵀ ; y += x·Wᵀ (+ bias)
+        // xa (N,r) = x·Aᵀ ; y = x·Wᵀ + s · xa·Bᵀ (+ bias)
         be.prepareSharedOperand(x)
         let xa = Tensor(uninitialized: [n, r], device: x.device)
         be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
         let y = productOutput(x, w)
         var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
         p.alpha = s
-        be.gemm(p, a: xa, b: b, c: y)
-        addBaseProduct(x, w, bias, into: y)
+        baseAndBranch(x, w, bias, branch: p, xa: xa, b: b, into: y)
         var inputs = [x, a, b]
         if let bias { inputs.append(bias) }
         let gx = x.gradSink, ga = a.gradSink, gb = b.gradSink, gbias = bias?.gradSink
@@ -57,18 +57,18 @@ extension Ops {
         let ws = w.detached(), As = a.detached(), Bs = b.detached(), xaS = xa
         return y.record(inputs) { dy in
             let be = dy.backend
-            // dxa (N,r) = s · dy (N,out) · B (out,r)
+            // dxa (N,r) = s · dy (N,out) · B (out,r) and dB (out,r) = s · dyᵀ (out,N) · xa (N,r): one pass over dy
             let dxa = Tensor(uninitialized: [n, r], device: dy.device)
             var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: r)
             q.alpha = s
-            be.gemm(q, a: dy, b: Bs, c: dxa)
             if let gb {
-                // dB (out,r) = s · dyᵀ (out,N) · xa (N,r)
                 let db = Tensor(uninitialized: [outF, r], device: dy.device)
                 var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: r, ldc: r)
                 g.alpha = s
-                be.gemm(g, a: dy, b: xaS, c: db)
+                be.gemm(q, a: dy, b: Bs, c: dxa, andTransposed: g, b2: xaS, c2: db)
                 gb.accumulate(fresh: db)
+            } else {
+                be.gemm(q, a: dy, b: Bs, c: dxa)
             }
             if let ga, let xs {
                 // dA (r,in) = dxaᵀ (r,N) · x (N,in)
@@ -77,14 +77,12 @@ extension Ops {
                 ga.accumulate(fresh: da)
             }
             if let gx {
-                // dx (N,in) += dxa · A, then += dy · W (the large product last: its β read is hidden)
+                // dx (N,in) += dy · W + dxa · A, one pair of products
                 gx.accumulateProduct { dx, beta in
-                    var h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
-                    h.beta = beta
-                    be.gemm(h, a: dxa, b: As, c: dx)
                     var g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
-                    g.beta = 1
-                    be.gemm(g, a: dy, b: ws, c: dx)
+                    g.beta = beta
+                    let h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
+                    be.gemm(g, a: dy, b: ws, plus: h, a2: dxa, b2: As, c: dx)
                 }
             }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
@@ -139,13 +137,11 @@ extension Ops {
             throw TensorError.shapeMismatch(op: "loraLinear (shared)", lhs: xa.shape, rhs: b.shape)
         }
         try checkBias(bias, w)
-        let be = x.backend
-        // y = s · xa[:, column…]·Bᵀ ; y += x·Wᵀ (+ bias)
+        // y = x·Wᵀ + s · xa[:, column…]·Bᵀ (+ bias)
         let y = productOutput(x, w)
         var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: width, ldb: r, ldc: outF)
         p.offsetA = column; p.alpha = s
-        be.gemm(p, a: xa, b: b, c: y)
-        addBaseProduct(x, w, bias, into: y)
+        baseAndBranch(x, w, bias, branch: p, xa: xa, b: b, into: y)
         var inputs = [x, xa, b]
         if let bias { inputs.append(bias) }
         let gx = x.gradSink, gxa = xa.gradSink, gb = b.gradSink, gbias = bias?.gradSink
@@ -162,22 +158,23 @@ extension Ops {
                     be.gemm(g, a: dy, b: ws, c: dx)
                 }
             }
+            // dxa[:, column…] += s · dy·B and dB = s · dyᵀ · xa[:, column…], one pass over dy where both are wanted
+            var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: width)
+            q.offsetC = column; q.alpha = s; q.beta = 1
+            var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: width, ldc: r)
+            g.offsetB = column; g.alpha = s
+            let db = gb != nil ? Tensor(uninitialized: [outF, r], device: dy.device) : nil
             if let gxa {
-                // dxa[:, column…] = s · dy·B ; the other columns of this projection's share are zero.
-                let dxa = Tensor.zeros([n, width], device: dy.device)
-                var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: width)
-                q.offsetC = column; q.alpha = s
-                be.gemm(q, a: dy, b: Bs, c: dxa)
-                gxa.accumulate(fresh: dxa)
-            }
-            if let gb {
-                // dB = s · dyᵀ · xa[:, column…]
-                let db = Tensor(uninitialized: [outF, r], device: dy.device)
-                var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: width, ldc: r)
-                g.offsetB = column; g.alpha = s
+                // Into xa's gradient, which the projections sharing xa fill column by column: the first one
+                // to arrive zeroes it.
+                gxa.accumulateInPlace { dxa, accumulate in
+                    if !accumulate { be.fill(dxa, 0) }
+                    if let db { be.gemm(q, a: dy, b: Bs, c: dxa, andTransposed: g, b2: xaS, c2: db) } else { be.gemm(q, a: dy, b: Bs, c: dxa) }
+                }
+            } else if let db {
                 be.gemm(g, a: dy, b: xaS, c: db)
-                gb.accumulate(fresh: db)
             }
+            if let gb, let db { gb.accumulate(fresh: db) }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
     }

@@ -128,6 +128,41 @@ extension CPUBackend {
     }
     }
 
+    /// The branch as more k columns of the base product where all four operands are f32 (`CPUBackend.sgemm2`);
+    /// a stored (quantized or 16-bit) W goes through `gemmStoredB`, so the products run in turn there.
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
+        guard [a, b, a2, b2].allSatisfy({ $0.dtype == .f32 }), p.batch == 1, p2.batch == 1, p.alpha != 0,
+              p2.m == p.m, p2.n == p.n, p2.ldc == p.ldc, p2.offsetC == p.offsetC else {
+            return gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
+        }
+        if DeviceErrors.isPending { return }
+        Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k)+\(p2.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")" : "gemm") {
+            CPUBackend.sgemm2(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, alpha: p.alpha,
+                              a.data + p.offsetA, lda: p.lda, b.data + p.offsetB, ldb: p.ldb,
+                              transA2: p2.transA, transB2: p2.transB, k2: p2.k, alpha2: p2.alpha,
+                              a2.data + p2.offsetA, lda2: p2.lda, b2.data + p2.offsetB, ldb2: p2.ldb,
+                              beta: p.beta, c.data + p.offsetC, ldc: p.ldc)
+        }
+    }
+
+    /// One pass over A (`CPUBackend.sgemmRowsPair`) where A is (m, k) untransposed and f32, B and B2 f32 and
+    /// untransposed, and both products narrow (n ≤ 48, the LoRA rank); else the two products in turn.
+    public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor) {
+        guard CPUBackend.usePackedGemm, [a, b, b2].allSatisfy({ $0.dtype == .f32 }), p.batch == 1, q.batch == 1,
+              !p.transA, !p.transB, q.transA, !q.transB, q.m == p.k, q.k == p.m, q.lda == p.lda, q.offsetA == p.offsetA,
+              q.alpha == p.alpha, p.n <= 48, q.n == p.n else {
+            gemm(p, a: a, b: b, c: c)
+            gemm(q, a: a, b: b2, c: c2)
+            return
+        }
+        if DeviceErrors.isPending { return }
+        Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) NN & TN" : "gemm") {
+            CPUBackend.sgemmRowsPair(m: p.m, n: p.k, r: p.n, alpha: p.alpha, a.data + p.offsetA, ldd: p.lda,
+                                     b.data + p.offsetB, ldf: p.ldb, betaE: p.beta, c.data + p.offsetC, lde: p.ldc,
+                                     b2.data + q.offsetB, ldh: q.ldb, betaG: q.beta, c2.data + q.offsetC, ldg: q.ldc)
+        }
+    }
+
     @inline(__always)
     func sgemm(_ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                m: Int, n: Int, k: Int, beta: Float, lda: Int? = nil, ldb: Int? = nil, transB: Bool? = nil) {
@@ -166,25 +201,77 @@ extension CPUBackend {
             sgemmSplitK(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts: threads)
             return
         }
-        // Split the larger of m and n (whole 12-row / 32-column register tiles, whole 6×16 ones at avx2): each thread packs
-        // its own share of that operand and all of the other, so this duplicates the smaller one.
+        forEachShare(m: m, n: n, threads: threads) { m0, m1, n0, n1 in
+            finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m0, m1, n0, n1)
+        }
+    }
+
+    /// Runs `tile(m0, m1, n0, n1)` for shares of C side by side: the larger of m and n split in whole 12-row /
+    /// 32-column register tiles (whole 6×16 ones at avx2). Each thread packs its own share of that operand and
+    /// all of the other, so this duplicates the smaller one.
+    static func forEachShare(m: Int, n: Int, threads: Int, _ tile: (Int, Int, Int, Int) -> Void) {
         let splitN = n >= m
         let unit = splitN ? 32 : 12
         let units = ((splitN ? n : m) + unit - 1) / unit
         let parts = min(threads, units)
-        if parts == 1 {
-            finch_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-            return
-        }
+        if parts == 1 { return tile(0, m, 0, n) }
         parallelPerform(parts) { part in
             let lo = min(units * part / parts * unit, splitN ? n : m)
             let hi = min(units * (part + 1) / parts * unit, splitN ? n : m)
-            if splitN {
-                finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, m, lo, hi)
-            } else {
-                finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, lo, hi, 0, n)
+            if splitN { tile(0, m, lo, hi) } else { tile(lo, hi, 0, n) }
+        }
+    }
+
+    /// C = alpha · op(A)·op(B) + alpha2 · op(A2)·op(B2) + beta · C (op(A2) m × k2) over the thread budget as one
+    /// packed product (finch_sgemm2): a LoRA branch's product as k2 more columns of its base product's.
+    public static func sgemm2(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                              _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                              transA2: Bool, transB2: Bool, k2: Int, alpha2: Float,
+                              _ a2: UnsafePointer<Float>, lda2: Int, _ b2: UnsafePointer<Float>, ldb2: Int,
+                              beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        let threads = ThreadBudget.count, kk = k + k2
+        // OpenBLAS, and the shapes sgemm splits by k or sends to the narrow kernels: the products in turn.
+        guard usePackedGemm, alpha != 0, kk < 4 * max(m, n) || threads == 1, finch_sgemm_is_narrow(m, n, kk) == 0 else {
+            sgemm(transA: transA2, transB: transB2, m: m, n: n, k: k2, alpha: alpha2, a2, lda: lda2, b2, ldb: ldb2,
+                  beta: beta, c, ldc: ldc)
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb, beta: 1, c, ldc: ldc)
+            return
+        }
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0, ta2: Int32 = transA2 ? 1 : 0, tb2: Int32 = transB2 ? 1 : 0
+        let ratio = alpha2 / alpha
+        forEachShare(m: m, n: n, threads: threads == 1 || m * n * kk < 1 << 20 ? 1 : threads) { m0, m1, n0, n1 in
+            finch_sgemm2_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, ta2, tb2, k2, ratio, a2, lda2, b2, ldb2, beta, c, ldc,
+                              m0, m1, n0, n1)
+        }
+    }
+
+    /// E = alpha · D·F + betaE · E (m × r) and G = alpha · Dᵀ·H + betaG · G (n × r) in one pass over D (m × n)
+    /// (finch_sgemm_rows_pair), its rows split over the thread budget in whole 16-row tiles: each thread but the
+    /// first sums its share of G into scratch, added to G after.
+    static func sgemmRowsPair(m: Int, n: Int, r: Int, alpha: Float, _ d: UnsafePointer<Float>, ldd: Int,
+                              _ f: UnsafePointer<Float>, ldf: Int, betaE: Float, _ e: UnsafeMutablePointer<Float>, lde: Int,
+                              _ h: UnsafePointer<Float>, ldh: Int, betaG: Float, _ g: UnsafeMutablePointer<Float>, ldg: Int) {
+        let tiles = (m + 15) / 16
+        let parts = max(1, min(ThreadBudget.count, tiles, 2 * m * n * r < 1 << 20 ? 1 : tiles))
+        guard parts > 1 else {
+            return finch_sgemm_rows_pair(m, n, r, alpha, d, ldd, f, ldf, betaE, e, lde, h, ldh, betaG, g, ldg)
+        }
+        let partial = TensorStorage(pooledBytes: (parts - 1) * n * r * MemoryLayout<Float>.stride)
+        let t = partial.raw.assumingMemoryBound(to: Float.self)
+        parallelPerform(parts) { part in
+            let i0 = min(m, tiles * part / parts * 16), i1 = min(m, tiles * (part + 1) / parts * 16)
+            let (gp, ld, beta) = part == 0 ? (g, ldg, betaG) : (t + (part - 1) * n * r, r, Float(0))
+            finch_sgemm_rows_pair(i1 - i0, n, r, alpha, d + i0 * ldd, ldd, f, ldf, betaE, e + i0 * lde, lde,
+                                  h + i0 * ldh, ldh, beta, gp, ld)
+        }
+        for q in 1..<parts {
+            let tq = t + (q - 1) * n * r
+            for i in 0..<n {
+                for j in 0..<r { g[i * ldg + j] += tq[i * r + j] }
             }
         }
+        withExtendedLifetime(partial) {}
     }
 
     /// C = alpha · op(A) · op(B) + beta · C as `parts` products over slices of k run side by side: the first
