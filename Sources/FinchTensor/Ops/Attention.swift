@@ -3,9 +3,9 @@ import CFinchKernels
 import Dispatch
 import Foundation
 
-// Causal scaled-dot-product attention with grouped-query heads, computed a block of 64 queries at
+// Causal scaled-dot-product attention with grouped-query heads, computed a block of 32 queries at
 // a time: only keys up to the block's last position are touched (about half the work of a full
-// T×T product), and memory holds one (64 × T) score block, never the (T × T) matrix per head.
+// T×T product), and memory holds one (32 × T) score block, never the (T × T) matrix per head.
 // The forward saves each row's log-sum-exp so the backward can rebuild the probabilities.
 
 extension Ops {
@@ -43,7 +43,9 @@ extension Ops {
 }
 
 extension CPUBackend {
-    static let attentionBlock = 64
+    /// Queries per block: 32 rather than 64 halves the masked half of each diagonal block (the causal work
+    /// done and thrown away: 11 % of a 256-token head's products rather than 20 %).
+    static let attentionBlock = 32
 
     /// One thread's matrix product inside attention's per-head loop (the heads are what run in
     /// parallel): the packed kernel single-threaded, or OpenBLAS (threaded) when heads run serially.
