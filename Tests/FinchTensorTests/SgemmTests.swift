@@ -21,14 +21,14 @@ import Testing
 
     /// The narrow path (n ≤ 64 or m ≤ 16: the LoRA rank-16 products, alone or up to three side by side, and
     /// attention's 64-wide heads):
-    /// full 16-row / 16-column tiles, 12 × 32 and 8 × 48 ones, remainders of 8, 4, 2 and 1 rows, masked
+    /// full 16-row / 16-column tiles, 12 × 32, 8 × 48 and 6 × 64 ones, remainders of 8, 4, 2 and 1 rows, masked
     /// columns, widths past one 64-column pass, k = 1.
     static let narrowShapes: [(Int, Int, Int)] = [
         (1030, 16, 70), (16, 1100, 70), (61, 16, 300), (45, 15, 9), (7, 5, 1), (3, 1, 70), (16, 130, 41), (11, 64, 5), (16, 200, 1), (5, 77, 260),
         (13, 16, 16), (200, 16, 16),
         (1030, 32, 70), (61, 48, 300), (45, 33, 9), (200, 17, 16), (7, 40, 5), (27, 47, 1),
-        // 4 × 64 tiles (attention's P·V, dS·K, Pᵀ·dO, dSᵀ·Q at head dim 64), ragged past 48 columns.
-        (200, 64, 96), (61, 57, 300), (30, 49, 7),
+        // 6 × 64 tiles (attention's P·V, dS·K, Pᵀ·dO, dSᵀ·Q at head dim 64), ragged past 48 columns.
+        (200, 64, 96), (61, 57, 300), (30, 49, 7), (15, 100, 33), (13, 64, 20),
     ]
 
     static let transposes = [(false, false), (false, true), (true, false), (true, true)]

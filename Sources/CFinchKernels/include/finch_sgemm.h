@@ -29,7 +29,7 @@ void finch_sgemm_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       size_t m0, size_t m1, size_t n0, size_t n1);
 
 /// Narrow products, n ≤ 64 or m ≤ 16 (the LoRA rank-16 shapes, alone or up to three side by side, and
-/// attention's 64-wide heads): an R×16, 12×32, 8×48 or 4×64 AVX-512 register tile reading op(A) in place (no
+/// attention's 64-wide heads): an R×16, 12×32, 8×48 or 6×64 AVX-512 register tile reading op(A) in place (no
 /// packing), op(B) in place when untransposed, else transposed into a small thread-local buffer. finch_sgemm_avx512 (and so
 /// finch_sgemm_tile) routes these shapes here; finch_sgemm_is_narrow says which. At avx2 a 6×16 AVX2 tile
 /// (op(B) copied when transposed or ragged) does the same, ⌈n/16⌉ passes. Other shapes
