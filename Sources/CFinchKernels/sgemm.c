@@ -232,7 +232,7 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 }
 
 
-// ---- Narrow products: n ≤ 48 (C one to three zmm wide) or m ≤ 16 (C a few rows tall), without packing op(A).
+// ---- Narrow products: n ≤ 64 (C one to four zmm wide) or m ≤ 16 (C a few rows tall), without packing op(A).
 // The LoRA rank-16 products (x·Aᵀ, dy·B, dBᵀ = dyᵀ·xa, dA = dxaᵀ·x) have one side of 16: the 12×32
 // packed kernel wastes half its columns there and packing op(A) (the big operand) is most of the cost.
 // Here an R×(16·U) register tile of C accumulates Σ_p X(r, p) · Y(p, ·), X = op(A) read in place with
@@ -318,7 +318,8 @@ static inline void narrow_tile(const int R, const int U, size_t k, const float *
     }
 }
 
-// Rows [0, m) of C[·, 0:16U] in blocks of 16 rows (U = 1) or 4 rows (U = 4), remainders by halves.
+// Rows [0, m) of C[·, 0:16U] in blocks of 16 rows (U = 1) … 6 rows (U = 4: 24 accumulators, op(B) read ⌈m/6⌉
+// times; 4-row blocks took 20 % longer at m = 16, n = 576, k = 1024), remainders of 8, 4, 2 and 1.
 #define FINCH_NARROW_ROWS(U, RMAX)                                                                              \
     __attribute__((target("avx512f"))) static void narrow_rows_u##U(                                            \
         size_t m, size_t k, const float *x, size_t xrs, size_t xcs, const float *y, size_t ys,                   \
@@ -334,17 +335,18 @@ static inline void narrow_tile(const int R, const int U, size_t k, const float *
 FINCH_NARROW_ROWS(1, 16)
 FINCH_NARROW_ROWS(2, 12)
 FINCH_NARROW_ROWS(3, 8)
-FINCH_NARROW_ROWS(4, 4)
+FINCH_NARROW_ROWS(4, 6)
 #undef FINCH_NARROW_ROWS
 
 static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // Columns of C per pass when m ≤ 16 (four zmm), and the transposed-B buffer that needs (floats).
 #define NARROW_W 64
-// Widest C (columns) the narrow path takes at any m: up to three LoRA ranks side by side. Wider (attention's
-// 64-wide heads included) goes through the packed kernel.
+// Widest C (columns) the narrow path takes at any m: up to three LoRA ranks side by side, and attention's
+// 64-wide heads (P·V, dS·K, Pᵀ·dO, dSᵀ·Q: op(A) is the score block, in cache, so packing it cost more than
+// the product gained: 166 → 254 GFLOP/s for dSᵀ·Q on one Zen 5 core, 102 → 122 at avx2).
 #ifndef NARROW_N
-#define NARROW_N 48
+#define NARROW_N 64
 #endif
 
 __attribute__((target("avx512f")))
@@ -353,10 +355,10 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
     size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
     float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W (the caller checks)
     if (n <= NARROW_N) {
-        // One pass of ⌈n/16⌉ zmm: 16 rows × 16, 12 × 32 or 8 × 48 columns a tile (x·[A_q; A_k; A_v]ᵀ is 48 wide).
+        // One pass of ⌈n/16⌉ zmm: 16 rows × 16, 12 × 32, 8 × 48 or 6 × 64 columns a tile (x·[A_q; A_k; A_v]ᵀ is 48 wide).
         size_t u = (n + 15) / 16;
-        __mmask16 mask[3];
-        for (size_t v = 0; v < 3; v++) mask[v] = lanes(n > 16 * v ? n - 16 * v : 0);
+        __mmask16 mask[4];
+        for (size_t v = 0; v < 4; v++) mask[v] = lanes(n > 16 * v ? n - 16 * v : 0);
         const float *y = b;
         size_t ys = ldb;
         if (tb) {
@@ -365,7 +367,8 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
         }
         if (u == 1) narrow_rows_u1(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
         else if (u == 2) narrow_rows_u2(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
-        else narrow_rows_u3(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        else if (u == 3) narrow_rows_u3(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
+        else narrow_rows_u4(m, k, a, xrs, xcs, y, ys, mask, c, ldc, alpha, beta);
         return;
     }
     // m ≤ 16: NARROW_W columns of C at a time.
@@ -665,7 +668,7 @@ AVX2F static void sgemm_narrow_avx2(int ta, int tb, size_t m, size_t n, size_t k
                                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     size_t xrs = ta ? 1 : lda, xcs = ta ? lda : 1;
     float *buf = thread_buffers()->b;  // NC·KC floats ≥ k·NARROW_W ≥ k·NARROW_W2 (finch_sgemm_is_narrow)
-    // ⌈n/16⌉ passes (the tile is 16 wide either way), each reading op(A) once more (from cache at n ≤ 48).
+    // ⌈n/16⌉ passes (the tile is 16 wide either way), each reading op(A) once more (from cache at n ≤ 64).
     for (size_t j0 = 0; j0 < n; j0 += NARROW_W2) {
         size_t w = n - j0 < NARROW_W2 ? n - j0 : NARROW_W2;
         __m256i mask[2];

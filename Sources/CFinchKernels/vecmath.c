@@ -29,6 +29,30 @@ float finch_sum_exp_shift_f32_ref(const float *x, size_t n, float shift) {
     return s;
 }
 
+void finch_attention_grad_row_f32_ref(float *s, float *dp, size_t valid, size_t n, float lse, float d) {
+    for (size_t j = 0; j < n; j++) {
+        float p = j < valid ? expf(s[j] - lse) : 0;
+        s[j] = p;
+        dp[j] = j < valid ? p * (dp[j] - d) : 0;
+    }
+}
+
+// The rows of a causal score block, head after head: row i of a head sees min(keys, valid0 + i) keys.
+static void attention_grad_rows(void (*row_fn)(float *, float *, size_t, size_t, float, float), float *s, float *dp,
+                                size_t heads, size_t rows, size_t keys, size_t valid0, const float *lse,
+                                size_t lse_stride, const float *d) {
+    for (size_t h = 0; h < heads; h++)
+        for (size_t i = 0; i < rows; i++) {
+            size_t r = h * rows + i, valid = valid0 + i < keys ? valid0 + i : keys;
+            row_fn(s + r * keys, dp + r * keys, valid, keys, lse[h * lse_stride + i], d[r]);
+        }
+}
+
+void finch_attention_grad_rows_f32_ref(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
+                                       const float *lse, size_t lse_stride, const float *d) {
+    attention_grad_rows(finch_attention_grad_row_f32_ref, s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
+}
+
 void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = g[i] / (1 + expf(-g[i])) * u[i];
 }
@@ -116,6 +140,31 @@ AVX512 static float sum_exp_shift_avx512(const float *x, size_t n, float shift) 
         s0 = _mm512_mask_add_ps(s0, k, s0, e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+// Full vectors up to `valid`, then one vector masked to the visible keys (stored whole when the row has room),
+// then zeros to the end of the row.
+AVX512 static void attention_grad_row_avx512(float *s, float *dp, size_t valid, size_t n, float lse, float d) {
+    const __m512 sh = _mm512_set1_ps(lse), dv = _mm512_set1_ps(d);
+    size_t j = 0;
+    for (; j + 16 <= valid; j += 16) {
+        __m512 p = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), sh));
+        _mm512_storeu_ps(s + j, p);
+        _mm512_storeu_ps(dp + j, _mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dp + j), dv)));
+    }
+    if (j < valid) {
+        __mmask16 k = tail_mask(valid - j), room = tail_mask(n - j);
+        __m512 p = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), sh)));
+        __m512 ds = _mm512_maskz_mul_ps(k, p, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, dp + j), dv));
+        _mm512_mask_storeu_ps(s + j, room, p);
+        _mm512_mask_storeu_ps(dp + j, room, ds);
+        j += 16;
+    }
+    for (; j < n; j += 16) {
+        __mmask16 room = tail_mask(n - j);
+        _mm512_mask_storeu_ps(s + j, room, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(dp + j, room, _mm512_setzero_ps());
+    }
 }
 
 AVX512 static inline __m512 swiglu512(__m512 g, __m512 u) {
@@ -227,6 +276,17 @@ AVX2F static float sum_exp_shift_avx2(const float *x, size_t n, float shift) {
     return hsum256(_mm256_add_ps(s0, s1)) + finch_sum_exp_shift_f32_ref(x + i, n - i, shift);
 }
 
+AVX2F static void attention_grad_row_avx2(float *s, float *dp, size_t valid, size_t n, float lse, float d) {
+    const __m256 sh = _mm256_set1_ps(lse), dv = _mm256_set1_ps(d);
+    size_t j = 0;
+    for (; j + 8 <= valid; j += 8) {
+        __m256 p = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), sh));
+        _mm256_storeu_ps(s + j, p);
+        _mm256_storeu_ps(dp + j, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(dp + j), dv)));
+    }
+    finch_attention_grad_row_f32_ref(s + j, dp + j, valid - j, n - j, lse, d);
+}
+
 AVX2F static void swiglu_avx2(const float *g, const float *u, float *out, size_t n) {
     const __m256 one = _mm256_set1_ps(1.0f);
     size_t i = 0;
@@ -262,6 +322,12 @@ float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift) {
 float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) {
     DISPATCH(return sum_exp_shift_avx512(x, n, shift), return sum_exp_shift_avx2(x, n, shift), return finch_sum_exp_shift_f32_ref(x, n, shift));
 }
+void finch_attention_grad_rows_f32(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
+                                   const float *lse, size_t lse_stride, const float *d) {
+    void (*row_fn)(float *, float *, size_t, size_t, float, float);
+    DISPATCH(row_fn = attention_grad_row_avx512, row_fn = attention_grad_row_avx2, row_fn = finch_attention_grad_row_f32_ref);
+    attention_grad_rows(row_fn, s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
+}
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) {
     DISPATCH(swiglu_avx512(g, u, out, n), swiglu_avx2(g, u, out, n), finch_swiglu_f32_ref(g, u, out, n));
 }
@@ -276,6 +342,10 @@ void finch_exp_f32(const float *x, float *y, size_t n) { finch_exp_f32_ref(x, y,
 float finch_max_f32(const float *x, size_t n) { return finch_max_f32_ref(x, n); }
 float finch_exp_shift_sum_f32(const float *x, float *y, size_t n, float shift) { return finch_exp_shift_sum_f32_ref(x, y, n, shift); }
 float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) { return finch_sum_exp_shift_f32_ref(x, n, shift); }
+void finch_attention_grad_rows_f32(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
+                                   const float *lse, size_t lse_stride, const float *d) {
+    finch_attention_grad_rows_f32_ref(s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
+}
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) { finch_swiglu_f32_ref(g, u, out, n); }
 void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {
     finch_swiglu_backward_f32_ref(g, u, dout, dg, du, n);

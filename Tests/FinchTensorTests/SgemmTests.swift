@@ -12,20 +12,23 @@ import Testing
 @Suite struct SgemmTests {
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (13, 35, 7), (37, 45, 53), (12, 32, 256), (150, 70, 300), (300, 33, 17), (25, 2100, 20), (5, 3, 600),
-        // Packed (n > 48, m > 16), for the vector-transposing packs: partial groups of 4 rows of A and of 8 columns
+        // Packed (n > 64, m > 16), for the vector-transposing packs: partial groups of 4 rows of A and of 8 columns
         // of B (ragged panels past 8 columns), k not a multiple of 4 or 8.
-        (23, 77, 53), (41, 50, 9), (37, 109, 331),
+        (23, 77, 53), (41, 70, 9), (37, 109, 331),
         // k ≥ 4·max(m, n) and over a million multiply-adds: CPUBackend.sgemm splits k over its threads.
-        (50, 53, 900),
+        (50, 70, 900),
     ]
 
-    /// The narrow path (n ≤ 48 or m ≤ 16: the LoRA rank-16 products, alone or up to three side by side):
-    /// full 16-row / 16-column tiles, 12 × 32 and 8 × 48 ones, remainders of 8, 4, 2 and 1 rows, masked
+    /// The narrow path (n ≤ 64 or m ≤ 16: the LoRA rank-16 products, alone or up to three side by side, and
+    /// attention's 64-wide heads):
+    /// full 16-row / 16-column tiles, 12 × 32, 8 × 48 and 6 × 64 ones, remainders of 8, 4, 2 and 1 rows, masked
     /// columns, widths past one 64-column pass, k = 1.
     static let narrowShapes: [(Int, Int, Int)] = [
         (1030, 16, 70), (16, 1100, 70), (61, 16, 300), (45, 15, 9), (7, 5, 1), (3, 1, 70), (16, 130, 41), (11, 64, 5), (16, 200, 1), (5, 77, 260),
         (13, 16, 16), (200, 16, 16),
         (1030, 32, 70), (61, 48, 300), (45, 33, 9), (200, 17, 16), (7, 40, 5), (27, 47, 1),
+        // 6 × 64 tiles (attention's P·V, dS·K, Pᵀ·dO, dSᵀ·Q at head dim 64), ragged past 48 columns.
+        (200, 64, 96), (61, 57, 300), (30, 49, 7), (15, 100, 33), (13, 64, 20),
     ]
 
     static let transposes = [(false, false), (false, true), (true, false), (true, true)]

@@ -69,4 +69,42 @@ import Testing
         }
         #expect(finch_max_f32([], 0) == -.infinity)
     }
+
+    /// Attention's backward sweep (P = exp(S − lse), dS = P ⊙ (dP − D), zero past each row's visible keys) at
+    /// every level against its scalar reference and f64 math: rows that see fewer keys than a vector, whole
+    /// vectors, ragged tails, a fully visible row, and masked tails of one key up to most of the row.
+    @Test(arguments: levels) func attentionGradRowsMatchReference(level: Int32) {
+        finch_isa_set_thread(level)
+        defer { finch_isa_set_thread(-1) }
+        var rng = TestRNG(23)
+        for (heads, rows, keys, valid0) in [(3, 5, 40, 1), (2, 7, 37, 31), (1, 4, 16, 13), (3, 32, 96, 65), (2, 3, 9, 20)] {
+            let m = heads * rows, lseStride = rows + 2
+            let s = (0..<(m * keys)).map { _ in Float(rng.uniform(-8, 2)) }
+            let dp = (0..<(m * keys)).map { _ in Float(rng.uniform(-1, 1)) }
+            let lse = (0..<(heads * lseStride)).map { _ in Float(rng.uniform(0, 3)) }
+            let d = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
+            var s1 = s, dp1 = dp, s2 = s, dp2 = dp
+            finch_attention_grad_rows_f32(&s1, &dp1, heads, rows, keys, valid0, lse, lseStride, d)
+            finch_attention_grad_rows_f32_ref(&s2, &dp2, heads, rows, keys, valid0, lse, lseStride, d)
+            for h in 0..<heads {
+                for i in 0..<rows {
+                    let r = h * rows + i, valid = min(keys, valid0 + i)
+                    for j in 0..<keys {
+                        let x = r * keys + j
+                        guard j < valid else {
+                            #expect(s1[x] == 0 && dp1[x] == 0 && s2[x] == 0 && dp2[x] == 0, "level \(level): masked key \(j) of row \(r)")
+                            continue
+                        }
+                        let shifted = Double(s[x]) - Double(lse[h * lseStride + i]), p = exp(shifted)
+                        let ds = p * (Double(dp[x]) - Double(d[r]))
+                        // exp's 4 ulp, plus the rounding of S − lse in f32 (half an ulp of |S − lse| ≤ 11).
+                        let rel = 2.4e-7 + 6e-8 * abs(shifted)
+                        #expect(abs(Double(s1[x]) - p) <= rel * p && abs(Double(s2[x]) - p) <= rel * p, "level \(level): P[\(r), \(j)]")
+                        let tol = rel * abs(ds) + 2e-7 * p * (abs(Double(dp[x])) + abs(Double(d[r]))) + 1e-30
+                        #expect(abs(Double(dp1[x]) - ds) <= tol && abs(Double(dp2[x]) - ds) <= tol, "level \(level): dS[\(r), \(j)]")
+                    }
+                }
+            }
+        }
+    }
 }

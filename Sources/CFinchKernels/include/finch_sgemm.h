@@ -49,9 +49,9 @@ void finch_sgemm_rows_pair(size_t m, size_t n, size_t r, float alpha, const floa
                            size_t ldf, float beta_e, float *e, size_t lde, const float *h, size_t ldh, float beta_g,
                            float *g, size_t ldg);
 
-/// Narrow products, n ≤ 48 or m ≤ 16 (the LoRA rank-16 shapes, alone or up to three side by side): an
-/// R×16, 12×32, 8×48 or 4×64 AVX-512 register tile reading op(A) in place (no packing), op(B) in place when
-/// untransposed, else transposed into a small thread-local buffer. finch_sgemm_avx512 (and so
+/// Narrow products, n ≤ 64 or m ≤ 16 (the LoRA rank-16 shapes, alone or up to three side by side, and
+/// attention's 64-wide heads): an R×16, 12×32, 8×48 or 6×64 AVX-512 register tile reading op(A) in place (no
+/// packing), op(B) in place when untransposed, else transposed into a small thread-local buffer. finch_sgemm_avx512 (and so
 /// finch_sgemm_tile) routes these shapes here; finch_sgemm_is_narrow says which. At avx2 a 6×16 AVX2 tile
 /// (op(B) copied when transposed or ragged) does the same, ⌈n/16⌉ passes. Other shapes
 /// (or the scalar level) fall back to finch_sgemm_avx512.

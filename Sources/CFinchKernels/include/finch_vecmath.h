@@ -26,6 +26,17 @@ float finch_exp_shift_sum_f32_ref(const float *x, float *y, size_t n, float shif
 float finch_sum_exp_shift_f32(const float *x, size_t n, float shift);
 float finch_sum_exp_shift_f32_ref(const float *x, size_t n, float shift);
 
+/// Attention's backward over one causal block of scores, `heads` × `rows` rows of `keys` (head after head; row i
+/// of a head sees the first min(keys, valid0 + i) keys), in one sweep: P = exp(S − lse) over S and
+/// dS = P ⊙ (dP − D) over dP at the visible keys, both 0 past them. lse[h·lse_stride + i] and d[h·rows + i]
+/// are row i of head h's log-sum-exp and D = rowsum(dO ⊙ O).
+void finch_attention_grad_rows_f32(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
+                                   const float *lse, size_t lse_stride, const float *d);
+void finch_attention_grad_rows_f32_ref(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
+                                       const float *lse, size_t lse_stride, const float *d);
+/// One row of it: `valid` visible keys of `n`.
+void finch_attention_grad_row_f32_ref(float *s, float *dp, size_t valid, size_t n, float lse, float d);
+
 /// out = silu(g) · u = g / (1 + exp(-g)) · u
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n);
 void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n);
