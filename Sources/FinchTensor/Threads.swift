@@ -44,7 +44,7 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
 /// Runs `body(0)` … `body(n − 1)` on the calling thread and up to `threads` − 1 workers of Finch's pool
 /// (CFinchKernels/pool.c), each index once, and returns when all are done. The pool's workers spin for a
 /// moment between jobs, so back-to-back ops (about 1,700 in a training step) do not each wait for a thread
-/// to wake, as `DispatchQueue.concurrentPerform` does; they run at the caller's ISA level. A call from
+/// to wake, as `DispatchQueue.concurrentPerform` does. Tasks run at the caller's ISA level. A call from
 /// inside a task, or while another thread's job runs, runs inline. `FINCH_POOL=dispatch` uses
 /// `concurrentPerform` instead (for comparisons).
 public func parallelPerform(_ n: Int, threads: Int = ThreadBudget.count, _ body: (Int) -> Void) {
@@ -53,7 +53,13 @@ public func parallelPerform(_ n: Int, threads: Int = ThreadBudget.count, _ body:
         return
     }
     if ThreadPool.usesDispatch {
-        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        let level = finch_isa_active()  // Dispatch's threads keep the process level unless told
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            let override = finch_isa_active() != level
+            if override { finch_isa_set_thread(level) }
+            body(i)
+            if override { finch_isa_set_thread(-1) }
+        }
         return
     }
     withoutActuallyEscaping(body) { body in

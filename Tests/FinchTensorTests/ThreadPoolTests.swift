@@ -60,8 +60,7 @@ import Testing
                     usleep(50)  // long enough for a worker to take some of the tasks
                 }
             }
-            // FINCH_POOL=dispatch (comparisons only) hands tasks to Dispatch's threads, which keep the process level.
-            if !ThreadPool.usesDispatch { #expect(seen.all == [Int](repeating: level.rawValue, count: 64), "\(level)") }
+            #expect(seen.all == [Int](repeating: level.rawValue, count: 64), "\(level)")
         }
         if !ThreadPool.usesDispatch { #expect(ThreadPool.workers >= 1) }
     }

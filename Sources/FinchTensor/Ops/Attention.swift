@@ -72,14 +72,8 @@ extension CPUBackend {
         let threads = CPUBackend.attentionThreads
         let scratch = allocate(count: threads * perThread)
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
-        // Workers run at the calling thread's ISA level (a test's `CPUISA.with` override included).
-        let level = finch_isa_active()
-        parallelChunks(count, threads: threads) { worker, units in
-            let override = finch_isa_active() != level
-            if override { finch_isa_set_thread(level) }
-            body(units, base + worker * perThread)
-            if override { finch_isa_set_thread(-1) }
-        }
+        // The pool runs workers at the calling thread's ISA level (a test's `CPUISA.with` override included).
+        parallelChunks(count, threads: threads) { worker, units in body(units, base + worker * perThread) }
         withExtendedLifetime(scratch) {}
     }
 

@@ -53,12 +53,6 @@ extension Ops {
         return (loss, count)
     }
 
-    /// The chunks behind `linearCrossEntropy`, the same on every backend: the rows whose label counts
-    /// are gathered (prompt tokens and padding cost nothing); per chunk, logits = h·Wᵀ, the backend's
-    /// row kernel turns them into losses (and softmax − onehot for a gradient), and dh = dlogits·W
-    /// (each chunk writes its own rows, so `dhidden` needs no zeros: it is overwritten, uncounted rows
-    /// with 0), dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where
-    /// the backend computes them until the one read at the end. Returns the summed loss.
     /// Rows per chunk of the LM-head cross-entropy: at most `chunkBytes` of f32 logits, and chunks of equal
     /// size (1024 rows at 512 a chunk, not 682 + 342), so that the products of every chunk are alike.
     public static func crossEntropyChunkRows(rows n: Int, vocab: Int, chunkBytes: Int) -> Int {
@@ -67,6 +61,12 @@ extension Ops {
         return (n + chunks - 1) / chunks
     }
 
+    /// The chunks behind `linearCrossEntropy`, the same on every backend: the rows whose label counts
+    /// are gathered (prompt tokens and padding cost nothing); per chunk, logits = h·Wᵀ, the backend's
+    /// row kernel turns them into losses (and softmax − onehot for a gradient), and dh = dlogits·W
+    /// (each chunk writes its own rows, so `dhidden` needs no zeros: it is overwritten, uncounted rows
+    /// with 0), dW += dlogitsᵀ·h through the GEMM's β; dh is scattered back. Per-row losses stay where
+    /// the backend computes them until the one read at the end. Returns the summed loss.
     static func chunkedLinearCrossEntropy(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32,
                                           dhidden: Tensor?, dweight: Tensor?) -> Double {
         let be = hidden.backend, dev = hidden.device
