@@ -18,6 +18,9 @@
 #define NC 2048
 // Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
 #define ROWS_FIRST_MAX 163840
+// The widest branch (k2 columns: the LoRA rank) a product over a pre-packed B fuses into its last k block; wider
+// ones run as a second product.
+#define PACKED_FUSE_MAX 64
 
 int finch_sgemm_has_avx512(void) { return finch_isa_active() >= FINCH_ISA_AVX512; }
 int finch_sgemm_has_packed(void) { return finch_isa_process() >= FINCH_ISA_AVX2; }
@@ -58,7 +61,7 @@ static pack_buffers *thread_buffers(void) {
     if (!bufs) {
         bufs = malloc(sizeof *bufs);
         if (!bufs) abort();
-        bufs->a = aligned_alloc(64, sizeof(float) * MC * KC);
+        bufs->a = aligned_alloc(64, sizeof(float) * MC * (KC + PACKED_FUSE_MAX));
         bufs->b = aligned_alloc(64, sizeof(float) * NC * KC);
         if (!bufs->a || !bufs->b) abort();
         pthread_setspecific(buffers_key, bufs);
@@ -521,6 +524,98 @@ static void sgemm2_avx512(int ta, int tb, size_t m, size_t n, size_t k, float al
                   extra);
 }
 
+// ---- Pre-packed B (finch_sgemm_pack_b / finch_sgemm_packed_tile): a frozen weight (op(B) k × n: W used as
+// Wᵀ in y = x·Wᵀ, or as is in dx = dy·W) packed once into the panels sgemm_blocked would pack on every call. Layout for a level's TNR and
+// TKC: the k rows split into equal blocks of at most TKC (from k alone); block b (rows [pc, pc + kc)) at
+// pc · n_pad floats, its column panel j (columns [j·TNR, (j+1)·TNR), zero past n) at j · TNR · kc within it.
+
+__attribute__((always_inline))
+static inline size_t packed_kcb(const size_t TKC, size_t k) {
+    size_t kblocks = (k + TKC - 1) / TKC;
+    return (k + kblocks - 1) / kblocks;
+}
+
+__attribute__((always_inline))
+static inline void pack_b_all(const size_t TNR, const size_t TKC, pack_fn pack_b_fn, int tb, size_t n, size_t k,
+                              const float *b, size_t ldb, float *dst) {
+    size_t n_pad = (n + TNR - 1) / TNR * TNR, kcb = packed_kcb(TKC, k);
+    for (size_t pc = 0; pc < k; pc += kcb) {
+        size_t kc = k - pc < kcb ? k - pc : kcb;
+        pack_b_fn(tb, b, ldb, pc, kc, 0, n, dst + pc * n_pad, TNR * kc);
+    }
+}
+
+// C[:, 0:n] = alpha · op(A)·op(B) (+ alpha · op(A2)·op(B2), `extra`) + beta · C, op(B)'s columns [n0, n0 + n)
+// read from `packed` (the whole product's n_pad columns). No B is packed but the branch's (k2 × nc, scaled);
+// A is packed as in sgemm_blocked, with the branch's k2 columns behind the last k block, whose kernel calls
+// then run in two parts (the pre-packed W panel, then the branch's), the second adding onto C while it is in L1.
+__attribute__((always_inline))
+static inline void sgemm_packed_blocked(const size_t TMR, const size_t TNR, const size_t TKC, const size_t TMC,
+                                        const size_t TNC, const size_t rows_first_max, pack_fn pack_a_fn,
+                                        pack_fn pack_b_fn, micro_kernel kernel, int ta, size_t m, size_t n, size_t k,
+                                        float alpha, const float *a, size_t lda, const float *packed, size_t n_pad,
+                                        size_t n0, const gemm_pair *extra, float beta, float *c, size_t ldc) {
+    pack_buffers *bufs = thread_buffers();
+    const size_t kcb = packed_kcb(TKC, k), k2 = extra ? extra->k : 0;
+    for (size_t jc = 0; jc < n; jc += TNC) {
+        size_t nc = n - jc < TNC ? n - jc : TNC;
+        for (size_t pc = 0; pc < k; pc += kcb) {
+            size_t kc = k - pc < kcb ? k - pc : kcb;
+            size_t kb = pc + kc == k ? k2 : 0, kt = kc + kb;
+            const float *bp = packed + pc * n_pad + (n0 + jc) * kc;
+            if (kb) {
+                pack_b_fn(extra->tb, extra->b, extra->ldb, 0, kb, jc, nc, bufs->b, TNR * kb);
+                if (extra->alpha != 1)
+                    for (size_t i = 0, e = (nc + TNR - 1) / TNR * TNR * kb; i < e; i++) bufs->b[i] *= extra->alpha;
+            }
+            float bet = pc == 0 ? beta : 1;
+            for (size_t ic = 0; ic < m; ic += TMC) {
+                size_t mc = m - ic < TMC ? m - ic : TMC;
+                if (kb)
+                    pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kt, bufs->a);
+                else
+                    pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
+#define FINCH_PACKED_TILE() do { \
+                    float *ct = c + (ic + ir) * ldc + jc + jr; \
+                    kernel(kc, bufs->a + ir * kt, bp + jr * kc, ct, ldc, alpha, bet, mr, nr); \
+                    if (kb) kernel(kb, bufs->a + ir * kt + TMR * kc, bufs->b + jr * kb, ct, ldc, alpha, 1, mr, nr); \
+                } while (0)
+                if (kc * nc <= rows_first_max) {
+                    for (size_t ir = 0; ir < mc; ir += TMR) {
+                        size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                        for (size_t jr = 0; jr < nc; jr += TNR) {
+                            size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                            FINCH_PACKED_TILE();
+                        }
+                    }
+                } else {
+                    for (size_t jr = 0; jr < nc; jr += TNR) {
+                        size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                        for (size_t ir = 0; ir < mc; ir += TMR) {
+                            size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                            FINCH_PACKED_TILE();
+                        }
+                    }
+                }
+#undef FINCH_PACKED_TILE
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+static void pack_b_all_avx512(int tb, size_t n, size_t k, const float *b, size_t ldb, float *dst) {
+    pack_b_all(NR, KC, pack_b, tb, n, k, b, ldb, dst);
+}
+
+__attribute__((target("avx512f")))
+static void sgemm_packed_avx512(int ta, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                                const float *packed, size_t n_pad, size_t n0, const gemm_pair *extra, float beta,
+                                float *c, size_t ldc) {
+    sgemm_packed_blocked(MR, NR, KC, MC, NC, ROWS_FIRST_MAX, pack_a, pack_b, kernel_12x32, ta, m, n, k, alpha, a, lda,
+                         packed, n_pad, n0, extra, beta, c, ldc);
+}
+
 // ---- AVX2 + FMA: the same BLIS structure 8 lanes wide. A 6×16 register tile (12 ymm accumulators of
 // the 16) over the same KC/MC/NC blocks and packing (panels of 6 rows / 16 columns); partial tiles
 // of C go through a 6×16 scratch tile since AVX2 has no masked stores of the AVX-512 kind.
@@ -539,6 +634,7 @@ static void sgemm2_avx512(int ta, int tb, size_t m, size_t n, size_t k, float al
 #define ROWS_FIRST_MAX2 163840
 #endif
 _Static_assert(MC2 * KC2 <= MC * KC && NC2 * KC2 <= NC * KC, "the AVX2 blocks fit the packing buffers");
+_Static_assert(NC2 * PACKED_FUSE_MAX <= NC * KC, "a fused branch's B block fits the packing buffer");
 #define AVX2F __attribute__((target("avx2,fma")))
 
 __attribute__((target("avx2"))) static void pack_a2(int ta, const float *a, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, float *dst, size_t stride) {
@@ -694,6 +790,16 @@ AVX2F static void sgemm2_avx2(int ta, int tb, size_t m, size_t n, size_t k, floa
     sgemm_blocked(MR2, NR2, KC2, MC2, NC2, ROWS_FIRST_MAX2, pack_a2, pack_b2, kernel_6x16, sgemm_narrow_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
                   beta, c, ldc, extra);
 }
+AVX2F static void pack_b_all_avx2(int tb, size_t n, size_t k, const float *b, size_t ldb, float *dst) {
+    pack_b_all(NR2, KC2, pack_b2, tb, n, k, b, ldb, dst);
+}
+
+AVX2F static void sgemm_packed_avx2(int ta, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                                    const float *packed, size_t n_pad, size_t n0, const gemm_pair *extra, float beta,
+                                    float *c, size_t ldc) {
+    sgemm_packed_blocked(MR2, NR2, KC2, MC2, NC2, ROWS_FIRST_MAX2, pack_a2, pack_b2, kernel_6x16, ta, m, n, k, alpha,
+                         a, lda, packed, n_pad, n0, extra, beta, c, ldc);
+}
 #undef AVX2F
 
 void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -709,6 +815,45 @@ void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, 
     sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+size_t finch_sgemm_packed_panel(int level) {
+    return level == FINCH_ISA_AVX512 ? NR : level == FINCH_ISA_AVX2 ? NR2 : 0;
+}
+
+size_t finch_sgemm_packed_floats(int level, size_t n, size_t k) {
+    size_t panel = finch_sgemm_packed_panel(level);
+    if (!panel || level > finch_isa_supported()) return 0;
+    return (n + panel - 1) / panel * panel * k;
+}
+
+int finch_sgemm_pack_b(int level, int trans_b, size_t n, size_t k, const float *b, size_t ldb, float *dst) {
+    if (!finch_sgemm_packed_floats(level, n, k)) return -1;
+    if (level == FINCH_ISA_AVX512) pack_b_all_avx512(trans_b, n, k, b, ldb, dst);
+    else pack_b_all_avx2(trans_b, n, k, b, ldb, dst);
+    return 0;
+}
+
+int finch_sgemm_packed_tile(int level, int trans_a, size_t m, size_t n, size_t k, float alpha, const float *a,
+                            size_t lda, const float *packed, int trans_a2, int trans_b2, size_t k2, float alpha2,
+                            const float *a2, size_t lda2, const float *b2, size_t ldb2, float beta, float *c,
+                            size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1) {
+    size_t panel = finch_sgemm_packed_panel(level);
+    if (!finch_sgemm_packed_floats(level, n, k) || finch_isa_active() != level || n0 % panel || k == 0) return -1;
+    if (m1 <= m0 || n1 <= n0 || alpha == 0) return m1 <= m0 || n1 <= n0 ? 0 : -1;
+    size_t n_pad = (n + panel - 1) / panel * panel, rows = m1 - m0, cols = n1 - n0;
+    const float *as = trans_a ? a + m0 : a + m0 * lda;
+    float *cs = c + m0 * ldc + n0;
+    const float *a2s = trans_a2 ? a2 + m0 : a2 + m0 * lda2, *b2s = trans_b2 ? b2 + n0 * ldb2 : b2 + n0;
+    gemm_pair extra = {trans_a2, trans_b2, k2, alpha2, a2s, b2s, lda2, ldb2};
+    const gemm_pair *fused = k2 && k2 <= PACKED_FUSE_MAX ? &extra : NULL;
+    if (level == FINCH_ISA_AVX512)
+        sgemm_packed_avx512(trans_a, rows, cols, k, alpha, as, lda, packed, n_pad, n0, fused, beta, cs, ldc);
+    else
+        sgemm_packed_avx2(trans_a, rows, cols, k, alpha, as, lda, packed, n_pad, n0, fused, beta, cs, ldc);
+    // A branch wider than the fused part allows: a second product onto C.
+    if (k2 && !fused) finch_sgemm_avx512(trans_a2, trans_b2, rows, cols, k2, alpha * alpha2, a2s, lda2, b2s, ldb2, 1, cs, ldc);
+    return 0;
+}
+
 #else
 
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) { (void)m; (void)n; (void)k; return 0; }
@@ -721,6 +866,22 @@ void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, 
 void finch_sgemm_avx512(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     finch_sgemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+size_t finch_sgemm_packed_panel(int level) { (void)level; return 0; }
+size_t finch_sgemm_packed_floats(int level, size_t n, size_t k) { (void)level; (void)n; (void)k; return 0; }
+int finch_sgemm_pack_b(int level, int trans_b, size_t n, size_t k, const float *b, size_t ldb, float *dst) {
+    (void)level; (void)trans_b; (void)n; (void)k; (void)b; (void)ldb; (void)dst;
+    return -1;
+}
+int finch_sgemm_packed_tile(int level, int trans_a, size_t m, size_t n, size_t k, float alpha, const float *a,
+                            size_t lda, const float *packed, int trans_a2, int trans_b2, size_t k2, float alpha2,
+                            const float *a2, size_t lda2, const float *b2, size_t ldb2, float beta, float *c,
+                            size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1) {
+    (void)level; (void)trans_a; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed;
+    (void)trans_a2; (void)trans_b2; (void)k2; (void)alpha2; (void)a2; (void)lda2; (void)b2; (void)ldb2; (void)beta;
+    (void)c; (void)ldc; (void)m0; (void)m1; (void)n0; (void)n1;
+    return -1;
 }
 
 #endif

@@ -6,6 +6,8 @@ import FinchTensor
 /// gradient). When their f32 form fits comfortably in memory (a quarter of RAM by default), they
 /// are decoded once for the whole run and the stored form is put back afterwards; otherwise each
 /// use decodes rows into scratch (the QLoRA-style path for models that do not fit as f32).
+/// Within what is left of that budget, the f32 weights are also packed once for the CPU's products
+/// (PackedWeights), which would otherwise repack them on every use.
 enum FrozenWeights {
     /// The budget `Trainer.run` decodes within: a quarter of RAM.
     static var defaultBudget: Int { Int(ProcessInfo.processInfo.physicalMemory / 4) }
@@ -19,6 +21,24 @@ enum FrozenWeights {
         return f32Bytes <= budgetBytes ? f32Bytes : 0
     }
 
+    /// The frozen weights packed for the products while training (CPUBackend.packFrozenWeights): every
+    /// projection, for its forward product and for its input gradient. Not the head: a third of a
+    /// SmolLM2-135M's weights for 0.3 % of a step (its products are long enough to hide their packing).
+    static func packingLists(_ model: Transformer) -> (transposed: [Tensor], plain: [Tensor]) {
+        let projections = model.namedProjections.map { $0.1.weight }
+        return (projections, projections)
+    }
+
+    /// Bytes the packed weights take while training: within what the f32 copies leave of the budget, and only
+    /// where every weight is (or is decoded to) f32.
+    static func packedBytes(_ model: Transformer, budgetBytes: Int = defaultBudget) -> Int {
+        guard model.device == .cpu else { return 0 }
+        let decoded = decodedBytes(model, budgetBytes: budgetBytes)
+        let lists = packingLists(model)
+        if decoded == 0, lists.transposed.contains(where: { $0.dtype != .f32 }) { return 0 }
+        return Backends.cpu.packedWeightBytes(transposed: lists.transposed, plain: lists.plain, budgetBytes: budgetBytes - decoded)
+    }
+
     static func decodeForTraining(_ model: Transformer, budgetBytes: Int) -> () -> Void {
         // Accelerators keep their bf16/quantized weights: their GEMMs read those directly.
         guard model.device == .cpu else { return {} }
@@ -30,10 +50,20 @@ enum FrozenWeights {
         }
         let head = model.lmHead
         if head.dtype != .f32 { f32Bytes += head.count * 4 }
-        guard f32Bytes > 0, f32Bytes <= budgetBytes else { return {} }
-        for (lin, w) in linears { if let t = try? ModelLoader.convertTensor(w, to: .f32) { lin.weight = t } }
-        if head.dtype != .f32, let t = try? ModelLoader.convertTensor(head, to: .f32) { model.lmHead = t }
+        var decoded = false
+        if f32Bytes > 0, f32Bytes <= budgetBytes {
+            for (lin, w) in linears { if let t = try? ModelLoader.convertTensor(w, to: .f32) { lin.weight = t } }
+            if head.dtype != .f32, let t = try? ModelLoader.convertTensor(head, to: .f32) { model.lmHead = t }
+            decoded = true
+        }
+        // Then pack what is f32 now, within what is left (PackedWeights skips any weight that is not).
+        let lists = packingLists(model)
+        if f32Bytes == 0 || decoded {
+            Backends.cpu.packFrozenWeights(transposed: lists.transposed, plain: lists.plain, budgetBytes: budgetBytes - f32Bytes)
+        }
         return {
+            Backends.cpu.releasePackedWeights(lists.transposed + lists.plain)
+            guard decoded else { return }
             for (lin, w) in linears { lin.weight = w }
             model.lmHead = head
         }

@@ -151,13 +151,16 @@ public struct MemoryEstimate: CustomStringConvertible {
     public var activations: Int
     /// f32 copies of quantized frozen weights, decoded once for the run when they fit (FrozenWeights).
     public var decodedWeights: Int
-    public var total: Int { weights + decodedWeights + adapters + activations }
+    /// Frozen f32 weights packed once for the CPU's matrix products (PackedWeights), within the same budget.
+    public var packedWeights: Int
+    public var total: Int { weights + decodedWeights + packedWeights + adapters + activations }
 
     public init(model: Transformer, batch: Int, seqLen: Int, checkpointing: Bool) {
         let c = model.config
         weights = ([model.embedTokens, model.norm] + (model.lmHead === model.embedTokens ? [] : [model.lmHead])).reduce(0) { $0 + $1.storage.byteCount }
             + model.layers.reduce(0) { acc, l in acc + l.projections.reduce(0) { $0 + $1.1.weight.storage.byteCount } }
         decodedWeights = FrozenWeights.decodedBytes(model)
+        packedWeights = FrozenWeights.packedBytes(model)
         // Parameters, gradients and two AdamW moments, all f32.
         adapters = model.trainableParameterCount * 4 * 4
         let tokens = batch * seqLen
@@ -171,22 +174,23 @@ public struct MemoryEstimate: CustomStringConvertible {
     }
 
     public var description: String {
-        "memory estimate: weights \(formatBytes(weights))\(decodedWeights > 0 ? " (+ \(formatBytes(decodedWeights)) decoded to f32 for speed)" : ""), adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations)) — about \(formatBytes(total))"
+        "memory estimate: weights \(formatBytes(weights))\(decodedWeights > 0 ? " (+ \(formatBytes(decodedWeights)) decoded to f32 for speed)" : "")\(packedWeights > 0 ? " (+ \(formatBytes(packedWeights)) packed for the matrix products)" : ""), adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations)) — about \(formatBytes(total))"
     }
 
     /// The peak resident memory the run should end with, which is what the result reports: the process
     /// already holds the weights (and the runtime, tokenizer, data), so training adds the f32 copies of
-    /// quantized weights, adapters, optimizer state and activations to what is resident now; a higher
+    /// quantized weights, their packed copies, adapters, optimizer state and activations to what is resident now; a higher
     /// earlier peak stays the peak. (SmolLM2-135M Q4_1, batch 2, debug build: expected 817 MiB, reported 846 MiB.)
     public func expectedPeakResident(residentNow: Int, peakSoFar: Int) -> Int {
-        max(peakSoFar, residentNow + decodedWeights + adapters + activations)
+        max(peakSoFar, residentNow + decodedWeights + packedWeights + adapters + activations)
     }
 
     /// The line printed before training: the training memory, and the peak to expect in the same terms
     /// as the "peak resident" the result reports (the whole process, not just training's share).
     public func report(residentNow: Int, peakSoFar: Int) -> String {
         let decoded = decodedWeights > 0 ? ", frozen weights decoded to f32 \(formatBytes(decodedWeights))" : ""
-        return "memory: training needs about \(formatBytes(decodedWeights + adapters + activations)) (adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations))\(decoded)) on top of the \(formatBytes(weights)) of weights; "
+        let packed = packedWeights > 0 ? ", frozen weights packed for the matrix products \(formatBytes(packedWeights))" : ""
+        return "memory: training needs about \(formatBytes(decodedWeights + packedWeights + adapters + activations)) (adapters + optimizer \(formatBytes(adapters)), activations \(formatBytes(activations))\(decoded)\(packed)) on top of the \(formatBytes(weights)) of weights; "
             + "the process holds \(formatBytes(residentNow)) now, so expect a peak resident of about \(formatBytes(expectedPeakResident(residentNow: residentNow, peakSoFar: peakSoFar)))"
     }
 }

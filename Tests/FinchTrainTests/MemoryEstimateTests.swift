@@ -19,13 +19,20 @@ import Testing
         let est = MemoryEstimate(model: model, batch: 2, seqLen: 8, checkpointing: false)
         #expect(est.decodedWeights == quantizedBytes + (model.lmHead.dtype == .f32 ? 0 : model.lmHead.count * 4))
         #expect(est.decodedWeights > 0)
-        #expect(est.total == est.weights + est.decodedWeights + est.adapters + est.activations)
+        // Packed copies of the decoded projections, one per orientation.
+        let projections = model.namedProjections.map { $0.1.weight }
+        let packed = projections.reduce(0) { $0 + PackedWeights.bytes(rows: $1.shape[0], cols: $1.shape[1], transposed: true)
+            + PackedWeights.bytes(rows: $1.shape[0], cols: $1.shape[1], transposed: false) }
+        #expect(est.packedWeights == packed)
+        if CPUBackend.usePackedGemm { #expect(packed >= 2 * quantizedBytes) }
+        #expect(est.total == est.weights + est.decodedWeights + est.packedWeights + est.adapters + est.activations)
         let now = 300 << 20
-        #expect(est.expectedPeakResident(residentNow: now, peakSoFar: 0) == now + est.decodedWeights + est.adapters + est.activations)
+        let added = est.decodedWeights + est.packedWeights + est.adapters + est.activations
+        #expect(est.expectedPeakResident(residentNow: now, peakSoFar: 0) == now + added)
         #expect(est.expectedPeakResident(residentNow: now, peakSoFar: 2 << 30) == 2 << 30)   // an earlier, higher peak stays
         let line = est.report(residentNow: now, peakSoFar: 0)
         #expect(line.contains("frozen weights decoded to f32 "))
-        #expect(line.contains("expect a peak resident of about \(formatBytes(now + est.decodedWeights + est.adapters + est.activations))"))
+        #expect(line.contains("expect a peak resident of about \(formatBytes(now + added))"))
         // the f32 tiny model decodes nothing
         let (plain, _) = try tinyModel()
         #expect(MemoryEstimate(model: plain, batch: 2, seqLen: 8, checkpointing: false).decodedWeights == 0)

@@ -127,6 +127,27 @@ func countingRows(_ n: Int, length: Int, seed: UInt64) -> [TrainExample] {
         #expect(zip(whole, split).map { abs($0 - $1) }.max()! / scale < 1e-4)
     }
 
+    /// The frozen projections are packed for the run's products (both orientations, when the CPU has the packed
+    /// kernels) and released when it ends, so that nothing packed outlives training.
+    @Test func frozenProjectionsArePackedForTheRunAndReleasedAfter() throws {
+        let (model, _) = try tinyModel()
+        try model.attachLoRA(LoRAConfig())
+        var cfg = TrainConfig()
+        cfg.steps = 2; cfg.batchSize = 2
+        let trainer = try Trainer(model: model, train: countingRows(4, length: 8, seed: 3), config: cfg, padId: 0)
+        func packed(_ w: Tensor) -> (forward: Bool, backward: Bool) {
+            let (rows, cols) = (w.shape[0], w.shape[1])
+            let fwd = GemmParams(m: 32, n: rows, k: cols, transA: false, transB: true, lda: cols, ldb: cols, ldc: rows)
+            let bwd = GemmParams(m: 32, n: cols, k: rows, transA: false, transB: false, lda: rows, ldb: cols, ldc: cols)
+            return (Backends.cpu.packedWeights.lookup(fwd, b: w) != nil, Backends.cpu.packedWeights.lookup(bwd, b: w) != nil)
+        }
+        var during: [(forward: Bool, backward: Bool)] = []
+        _ = try trainer.run(onStep: { _ in during = model.namedProjections.map { packed($0.1.weight) } })
+        #expect(during.count == model.namedProjections.count)
+        #expect(during.allSatisfy { $0.forward == CPUBackend.usePackedGemm && $0.backward == CPUBackend.usePackedGemm })
+        #expect(model.namedProjections.allSatisfy { packed($0.1.weight) == (false, false) })
+    }
+
     @Test func trainingLowersTrainAndEvalLoss() throws {
         let (model, _) = try tinyModel()
         var lc = LoRAConfig(); lc.rank = 8; lc.alpha = 16

@@ -41,6 +41,23 @@ void finch_sgemm2_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, f
                        size_t lda2, const float *b2, size_t ldb2, float beta, float *c, size_t ldc,
                        size_t m0, size_t m1, size_t n0, size_t n1);
 
+/// Pre-packed B: a frozen op(B) (k × n; a weight W used as Wᵀ in y = x·Wᵀ, trans_b 1, or as is in dx = dy·W)
+/// multiplied many times, packed once into the panels the packed product would otherwise pack on every call,
+/// for one ISA level (FINCH_ISA_AVX512: 32-column panels; FINCH_ISA_AVX2: 16). finch_sgemm_packed_floats: the
+/// floats that takes (0 where the level has no packed kernel or the CPU lacks it); finch_sgemm_pack_b fills
+/// dst (64-byte aligned), -1 where the level has none. finch_sgemm_packed_tile: rows [m0, m1) × columns
+/// [n0, n1) of C = alpha · (op(A)·op(B) + alpha2 · op(A2)·op(B2)) + beta · C (k2 = 0: no branch; a branch of up
+/// to 64 columns fused into the last k block as in finch_sgemm2), A never narrow-shaped in practice but any m
+/// works. -1 (nothing written) unless the active level is `level` and n0 a multiple of the panel width
+/// (finch_sgemm_packed_panel).
+size_t finch_sgemm_packed_panel(int level);
+size_t finch_sgemm_packed_floats(int level, size_t n, size_t k);
+int finch_sgemm_pack_b(int level, int trans_b, size_t n, size_t k, const float *b, size_t ldb, float *dst);
+int finch_sgemm_packed_tile(int level, int trans_a, size_t m, size_t n, size_t k, float alpha, const float *a,
+                            size_t lda, const float *packed, int trans_a2, int trans_b2, size_t k2, float alpha2,
+                            const float *a2, size_t lda2, const float *b2, size_t ldb2, float beta, float *c,
+                            size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1);
+
 /// E = alpha · D·F + beta_e · E (m × r) and G = alpha · Dᵀ·H + beta_g · G (n × r), D m × n, F n × r, H m × r, r ≤ 48, all row-major
 /// and untransposed: two products over the same D in one pass over it (the LoRA backward's dxa = s·dy·B and
 /// dB = s·dyᵀ·xa), by row blocks of D that stay in L2 between the two narrow products. Single-threaded: callers

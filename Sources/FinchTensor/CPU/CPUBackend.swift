@@ -5,6 +5,8 @@ import Foundation
 /// everything else. Kernels for each op live in `Ops/` beside the op's autograd wiring.
 public final class CPUBackend: Backend {
     public let device = Device.cpu
+    /// Frozen weights packed for the products of a training run (PackedWeights.swift).
+    let packedWeights = PackedWeights()
 
     public func allocate(count: Int) -> TensorStorage {
         TensorStorage(pooledBytes: count * MemoryLayout<Float>.stride)

@@ -116,6 +116,9 @@ extension CPUBackend {
         if DeviceErrors.isPending { return }  // an allocation failed: its result is thrown away (Backend)
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")\(p.batch > 1 ? " ×\(p.batch)" : "")\(a.dtype == .f32 && b.dtype == .f32 ? "" : " stored")" : "gemm") {
         if a.dtype == .f32 && b.dtype == .f32 {
+            if let packed = packedB(p, a: a, b: b) {
+                return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.data + p.offsetB, branch: nil, c.data + p.offsetC)
+            }
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
                       m: p.m, n: p.n, k: p.k, beta: p.beta)
@@ -137,6 +140,10 @@ extension CPUBackend {
         }
         if DeviceErrors.isPending { return }
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k)+\(p2.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")" : "gemm") {
+            if let packed = packedB(p, a: a, b: b, k2: p2.k) {
+                return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.data + p.offsetB,
+                                              branch: (p2, UnsafePointer(a2.data + p2.offsetA), UnsafePointer(b2.data + p2.offsetB)), c.data + p.offsetC)
+            }
             CPUBackend.sgemm2(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, alpha: p.alpha,
                               a.data + p.offsetA, lda: p.lda, b.data + p.offsetB, ldb: p.ldb,
                               transA2: p2.transA, transB2: p2.transB, k2: p2.k, alpha2: p2.alpha,
@@ -206,11 +213,42 @@ extension CPUBackend {
         }
     }
 
+    /// The pre-packed B of `p` (PackedWeights) where the packed path takes the product: f32 A, a shape the
+    /// narrow kernels would not take (`k2`: a fused branch's columns).
+    func packedB(_ p: GemmParams, a: Tensor, b: Tensor, k2: Int = 0) -> PackedWeights.Packed? {
+        guard CPUBackend.usePackedGemm, a.dtype == .f32, p.alpha != 0, p.m > 0, p.n > 0,
+              finch_sgemm_is_narrow(p.m, p.n, p.k + k2) == 0 else { return nil }
+        return packedWeights.lookup(p, b: b)
+    }
+
+    /// C = α·op(A)·B + (the branch's α)·op(A2)·op(B2) + β·C over the thread budget, B pre-packed. C is split by
+    /// rows, so that no thread packs all of A (none packs B), unless it is far wider than tall (the LM head's
+    /// logits), where columns keep each thread to its half of the packed weight. A tile the packed kernel
+    /// refuses (it checks the level and alignment again) runs unpacked.
+    static func sgemmPacked(_ packed: PackedWeights.Packed, _ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                            branch: (GemmParams, UnsafePointer<Float>, UnsafePointer<Float>)?, _ c: UnsafeMutablePointer<Float>) {
+        let m = p.m, n = p.n, k = p.k, ta: Int32 = p.transA ? 1 : 0, tb: Int32 = p.transB ? 1 : 0
+        let (q, a2, b2) = branch ?? (GemmParams(m: m, n: n, k: 0, transA: false, transB: false, lda: 1, ldb: 1, ldc: p.ldc), a, b)
+        let ta2: Int32 = q.transA ? 1 : 0, tb2: Int32 = q.transB ? 1 : 0, ratio = q.alpha / p.alpha
+        let threads = ThreadBudget.count == 1 || m * n * (k + q.k) < 1 << 20 ? 1 : ThreadBudget.count
+        let level = packed.level, floats = packed.floats
+        forEachShare(m: m, n: n, threads: threads, splitColumns: n >= 8 * m) { m0, m1, n0, n1 in
+            if finch_sgemm_packed_tile(level, ta, m, n, k, p.alpha, a, p.lda, floats, ta2, tb2, q.k, ratio, a2, q.lda,
+                                       b2, q.ldb, p.beta, c, p.ldc, m0, m1, n0, n1) == 0 { return }
+            if q.k > 0 {
+                finch_sgemm2_tile(ta, tb, m, n, k, p.alpha, a, p.lda, b, p.ldb, ta2, tb2, q.k, ratio, a2, q.lda, b2, q.ldb,
+                                  p.beta, c, p.ldc, m0, m1, n0, n1)
+            } else {
+                finch_sgemm_tile(ta, tb, m, n, k, p.alpha, a, p.lda, b, p.ldb, p.beta, c, p.ldc, m0, m1, n0, n1)
+            }
+        }
+    }
+
     /// Runs `tile(m0, m1, n0, n1)` for shares of C side by side: the larger of m and n split in whole 12-row /
-    /// 32-column register tiles (whole 6×16 ones at avx2). Each thread packs its own share of that operand and
-    /// all of the other, so this duplicates the smaller one.
-    static func forEachShare(m: Int, n: Int, threads: Int, _ tile: (Int, Int, Int, Int) -> Void) {
-        let splitN = n >= m
+    /// 32-column register tiles (whole 6×16 ones at avx2), or as `splitColumns` says. Each thread packs its own
+    /// share of that operand and all of the other, so this duplicates the smaller one.
+    static func forEachShare(m: Int, n: Int, threads: Int, splitColumns: Bool? = nil, _ tile: (Int, Int, Int, Int) -> Void) {
+        let splitN = splitColumns ?? (n >= m)
         let unit = splitN ? 32 : 12
         let units = ((splitN ? n : m) + unit - 1) / unit
         let parts = min(threads, units)

@@ -1,0 +1,125 @@
+import CFinchKernels
+import Foundation
+
+/// Frozen f32 weights packed once into the panels of Finch's packed SGEMM (`finch_sgemm_pack_b`), in the two
+/// orientations training multiplies them in: y = x·Wᵀ (forward, "transposed") and dx = dy·W (input gradient,
+/// "plain"). A product whose B is a registered weight, at the ISA level it was packed for, packs no B: LoRA
+/// training otherwise repacks every frozen weight twice a step, straight from memory (4–9 % of each such
+/// product on Zen 5: BENCHMARKS.md). Keyed by the weight's first
+/// element; an entry holds its weight, so that memory cannot be reused by another tensor while registered.
+/// Registered weights must not change (the trainer registers frozen ones for the length of a run).
+final class PackedWeights: @unchecked Sendable {
+    struct Packed {
+        let storage: TensorStorage
+        let level: Int32
+        var floats: UnsafePointer<Float> { UnsafePointer(storage.raw.assumingMemoryBound(to: Float.self)) }
+    }
+
+    private struct Entry {
+        let weight: Tensor
+        var transposed: Packed?
+        var plain: Packed?
+    }
+
+    private var entries: [UnsafeMutableRawPointer: Entry] = [:]
+    private let lock = NSLock()
+
+    /// Bytes one orientation of a rows × cols weight takes when packed at the calling thread's ISA level (0
+    /// where there is no packed kernel: the scalar level, `FINCH_GEMM=blas`).
+    static func bytes(rows: Int, cols: Int, transposed: Bool) -> Int {
+        guard CPUBackend.usePackedGemm else { return 0 }
+        let (n, k) = transposed ? (rows, cols) : (cols, rows)
+        return finch_sgemm_packed_floats(finch_isa_active(), n, k) * MemoryLayout<Float>.stride
+    }
+
+    /// Packs `weight` (2-D, f32) in one orientation at the calling thread's level (the level the products
+    /// will find it at; another level's products read the weight as it is); false where that is impossible.
+    @discardableResult
+    func add(_ weight: Tensor, transposed: Bool) -> Bool {
+        guard weight.rank == 2, weight.dtype == .f32, weight.device == .cpu, !weight.needsGrad else { return false }
+        let rows = weight.shape[0], cols = weight.shape[1]
+        let size = Self.bytes(rows: rows, cols: cols, transposed: transposed)
+        guard size > 0 else { return false }
+        let level = finch_isa_active()
+        let storage = TensorStorage(pooledBytes: size)
+        let dst = storage.raw.assumingMemoryBound(to: Float.self)
+        let (n, k) = transposed ? (rows, cols) : (cols, rows)
+        guard finch_sgemm_pack_b(level, transposed ? 1 : 0, n, k, weight.data, cols, dst) == 0 else { return false }
+        let packed = Packed(storage: storage, level: level)
+        lock.lock()
+        defer { lock.unlock() }
+        let key = UnsafeMutableRawPointer(weight.data)
+        var entry = entries[key] ?? Entry(weight: weight)
+        guard entry.weight.shape == weight.shape else { return false }
+        if transposed { entry.transposed = packed } else { entry.plain = packed }
+        entries[key] = entry
+        return true
+    }
+
+    /// The packed B of product `p` when B is a whole registered weight in the orientation `p` reads it, packed
+    /// at the calling thread's level.
+    func lookup(_ p: GemmParams, b: Tensor) -> Packed? {
+        guard p.batch == 1, b.dtype == .f32 else { return nil }
+        let key = UnsafeMutableRawPointer(b.data + p.offsetB)
+        lock.lock()
+        let entry = entries[key]
+        lock.unlock()
+        guard let entry else { return nil }
+        let rows = entry.weight.shape[0], cols = entry.weight.shape[1]
+        guard p.ldb == cols else { return nil }
+        let packed: Packed?
+        if p.transB { packed = p.n == rows && p.k == cols ? entry.transposed : nil }
+        else { packed = p.k == rows && p.n == cols ? entry.plain : nil }
+        guard let packed, packed.level == finch_isa_active() else { return nil }
+        return packed
+    }
+
+    func remove(_ weights: [Tensor]) {
+        lock.lock()
+        for w in weights where w.dtype == .f32 { entries[UnsafeMutableRawPointer(w.data)] = nil }
+        lock.unlock()
+    }
+}
+
+extension CPUBackend {
+    /// The bytes `packFrozenWeights` would take for these weights (same budget, same order).
+    public func packedWeightBytes(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> Int {
+        plan(transposed: transposed, plain: plain, budgetBytes: budgetBytes).reduce(0) { $0 + $1.bytes }
+    }
+
+    private func plan(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> [(weight: Tensor, transposed: Bool, bytes: Int)] {
+        guard ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"] != "0" else { return [] }
+        var out: [(weight: Tensor, transposed: Bool, bytes: Int)] = []
+        var used = 0
+        // Every forward orientation first (those products also run in evaluation), then the input gradients'.
+        for (list, t) in [(transposed, true), (plain, false)] {
+            // Any dtype: the estimate plans before quantized weights are decoded (`add` packs only f32 ones).
+            for w in list where w.rank == 2 && w.device == .cpu && !w.needsGrad {
+                let b = PackedWeights.bytes(rows: w.shape[0], cols: w.shape[1], transposed: t)
+                guard b > 0, used + b <= budgetBytes else { continue }
+                used += b
+                out.append((w, t, b))
+            }
+        }
+        return out
+    }
+
+    /// Packs frozen f32 weights for the products that read them (`transposed`: y = x·Wᵀ; `plain`: dx = dy·W),
+    /// forward orientations first, within `budgetBytes`, until `releasePackedWeights(_:)`. Returns the bytes taken.
+    /// `FINCH_PACK_WEIGHTS=0` turns it off (for comparisons).
+    @discardableResult
+    public func packFrozenWeights(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> Int {
+        let work = plan(transposed: transposed, plain: plain, budgetBytes: budgetBytes)
+        let done = UnsafeMutableBufferPointer<Bool>.allocate(capacity: work.count)
+        defer { done.deallocate() }
+        parallelPerform(work.count) { i in done[i] = packedWeights.add(work[i].weight, transposed: work[i].transposed) }
+        return zip(work, done).reduce(0) { $0 + ($1.1 ? $1.0.bytes : 0) }
+    }
+
+    /// Frees the packed forms of `weights` (what `packFrozenWeights` was given); products read them as they
+    /// are again.
+    public func releasePackedWeights(_ weights: [Tensor]) {
+        packedWeights.remove(weights)
+        BufferPool.shared.trim()  // the packed buffers' sizes are unlike any other: keep none cached
+    }
+}
