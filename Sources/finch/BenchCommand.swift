@@ -68,24 +68,27 @@ struct Bench: ParsableCommand {
             if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
         }
 
-        /// One measured training run (on the CPU after measuring the ceiling: the best f32 product rate of
-        /// this run) and its report lines; returns its tokens/s.
+        /// One measured training run (on the CPU between two measurements of the ceiling, the best f32 product
+        /// rate of this run: a machine whose speed drifts during the run is judged against its faster moment)
+        /// and its report lines; returns its tokens/s.
         func trainAndReport(model: Transformer, config: ModelConfig, device dev: Device,
                             mode: TrainConfig.Checkpointing) throws -> Double {
-            let ceiling = dev == .cpu ? try BenchCeiling.gflops(config) : nil
+            let before = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps, checkpointing: mode)
             try DeviceErrors.check()
+            let after = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@; "
                          + "per step %.0f page faults, %.0f buffers from the system",
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off",
                          r.pageFaultsPerStep, r.systemAllocationsPerStep))
-            if let ceiling {
-                let best = max(ceiling.engine, ceiling.blas)
+            if let before, let after {
+                let best = max(before.engine, before.blas, after.engine, after.blas)
                 let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
-                print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run: engine %.1f, OpenBLAS %.1f; isa %@); "
-                             + "%.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
-                             best, ceiling.engine, ceiling.blas, "\(CPUISA.active)", flops / 1e9, 100 * r.tokensPerSecond * flops / (best * 1e9)))
+                print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run, before and after the steps: engine %.1f and %.1f, "
+                             + "OpenBLAS %.1f and %.1f; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
+                             best, before.engine, after.engine, before.blas, after.blas, "\(CPUISA.active)", flops / 1e9,
+                             100 * r.tokensPerSecond * flops / (best * 1e9)))
             }
             return r.tokensPerSecond
         }
