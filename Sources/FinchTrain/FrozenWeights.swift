@@ -22,11 +22,16 @@ enum FrozenWeights {
     }
 
     /// The frozen weights packed for the products while training (CPUBackend.packFrozenWeights): every
-    /// projection, for its forward product and for its input gradient. Not the head: a third of a
-    /// SmolLM2-135M's weights for 0.3 % of a step (its products are long enough to hide their packing).
+    /// projection for its forward product (y = x·Wᵀ, also evaluation's), which gains the most (9–12 % a
+    /// product on Zen 5, against 2–7 % for the input gradient's dx = dy·W: BENCHMARKS.md). Each orientation
+    /// costs another f32 copy of the projections, so the input gradient's is packed only with
+    /// `FINCH_PACK_WEIGHTS=all` (`0`: none, for comparisons). Not the head: a third of SmolLM2-135M's weights
+    /// for 0.3 % of a step (its products are long enough to hide their packing).
     static func packingLists(_ model: Transformer) -> (transposed: [Tensor], plain: [Tensor]) {
+        let mode = ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"]
+        guard mode != "0" else { return ([], []) }
         let projections = model.namedProjections.map { $0.1.weight }
-        return (projections, projections)
+        return (projections, mode == "all" ? projections : [])
     }
 
     /// Bytes the packed weights take while training: within what the f32 copies leave of the budget, and only

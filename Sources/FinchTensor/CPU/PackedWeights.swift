@@ -88,7 +88,6 @@ extension CPUBackend {
     }
 
     private func plan(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> [(weight: Tensor, transposed: Bool, bytes: Int)] {
-        guard ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"] != "0" else { return [] }
         var out: [(weight: Tensor, transposed: Bool, bytes: Int)] = []
         var used = 0
         // Every forward orientation first (those products also run in evaluation), then the input gradients'.
@@ -106,7 +105,6 @@ extension CPUBackend {
 
     /// Packs frozen f32 weights for the products that read them (`transposed`: y = x·Wᵀ; `plain`: dx = dy·W),
     /// forward orientations first, within `budgetBytes`, until `releasePackedWeights(_:)`. Returns the bytes taken.
-    /// `FINCH_PACK_WEIGHTS=0` turns it off (for comparisons).
     @discardableResult
     public func packFrozenWeights(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> Int {
         let work = plan(transposed: transposed, plain: plain, budgetBytes: budgetBytes)
