@@ -443,6 +443,42 @@ static inline void pack_parts(const size_t T, const int is_b, pack_fn pack, int 
     }
 }
 
+// The register tiles of one mc × nc block of C over its packed operands: A's TMR-row panels `a_panel` floats
+// apart (kc of them the product's; with `kb`, kb more behind them for the branch), B's TNR-column panels kc × TNR
+// (`b`) and, with `kb`, the branch's kb × TNR (`b2`), whose kernel call adds onto the tile while it is in L1.
+__attribute__((always_inline))
+static inline void sweep_tiles(const size_t TMR, const size_t TNR, const size_t rows_first_max, micro_kernel kernel,
+                               size_t mc, size_t nc, size_t kc, const float *a, size_t a_panel, const float *b,
+                               size_t kb, const float *b2, float *c, size_t ldc, float alpha, float beta) {
+#define FINCH_TILE() do { \
+        float *ct = c + ir * ldc + jr; \
+        const float *at = a + ir / TMR * a_panel; \
+        kernel(kc, at, b + jr * kc, ct, ldc, alpha, beta, mr, nr); \
+        if (kb) kernel(kb, at + TMR * kc, b2 + jr * kb, ct, ldc, alpha, 1, mr, nr); \
+    } while (0)
+    if (kc * nc <= rows_first_max) {
+        // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to right, so its stores
+        // stream (C is often freshly allocated and not in cache).
+        for (size_t ir = 0; ir < mc; ir += TMR) {
+            size_t mr = mc - ir < TMR ? mc - ir : TMR;
+            for (size_t jr = 0; jr < nc; jr += TNR) {
+                size_t nr = nc - jr < TNR ? nc - jr : TNR;
+                FINCH_TILE();
+            }
+        }
+    } else {
+        // Keep each KC×TNR panel of B in L1 while the TMR-row panels of A stream past it.
+        for (size_t jr = 0; jr < nc; jr += TNR) {
+            size_t nr = nc - jr < TNR ? nc - jr : TNR;
+            for (size_t ir = 0; ir < mc; ir += TMR) {
+                size_t mr = mc - ir < TMR ? mc - ir : TMR;
+                FINCH_TILE();
+            }
+        }
+    }
+#undef FINCH_TILE
+}
+
 // The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
 // `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function. With `extra`
 // (never narrow: the caller checks), its pair runs as more k columns behind op(A)'s and op(B)'s.
@@ -483,28 +519,8 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_
                     pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k1, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kc, bufs->a);
                 else
                     pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
-                if (kc * nc <= rows_first_max) {
-                    // The packed B block fits in L2: sweep C a band of TMR rows at a time, left to
-                    // right, so its stores stream (C is often freshly allocated and not in cache).
-                    for (size_t ir = 0; ir < mc; ir += TMR) {
-                        size_t mr = mc - ir < TMR ? mc - ir : TMR;
-                        for (size_t jr = 0; jr < nc; jr += TNR) {
-                            size_t nr = nc - jr < TNR ? nc - jr : TNR;
-                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                   alpha, bet, mr, nr);
-                        }
-                    }
-                } else {
-                    // Keep each KC×TNR panel of B in L1 while the TMR-row panels of A stream past it.
-                    for (size_t jr = 0; jr < nc; jr += TNR) {
-                        size_t nr = nc - jr < TNR ? nc - jr : TNR;
-                        for (size_t ir = 0; ir < mc; ir += TMR) {
-                            size_t mr = mc - ir < TMR ? mc - ir : TMR;
-                            kernel(kc, bufs->a + ir * kc, bufs->b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                   alpha, bet, mr, nr);
-                        }
-                    }
-                }
+                sweep_tiles(TMR, TNR, rows_first_max, kernel, mc, nc, kc, bufs->a, TMR * kc, bufs->b, 0, NULL,
+                            c + ic * ldc + jc, ldc, alpha, bet);
             }
         }
     }
@@ -575,29 +591,8 @@ static inline void sgemm_packed_blocked(const size_t TMR, const size_t TNR, cons
                     pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kt, bufs->a);
                 else
                     pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
-#define FINCH_PACKED_TILE() do { \
-                    float *ct = c + (ic + ir) * ldc + jc + jr; \
-                    kernel(kc, bufs->a + ir * kt, bp + jr * kc, ct, ldc, alpha, bet, mr, nr); \
-                    if (kb) kernel(kb, bufs->a + ir * kt + TMR * kc, bufs->b + jr * kb, ct, ldc, alpha, 1, mr, nr); \
-                } while (0)
-                if (kc * nc <= rows_first_max) {
-                    for (size_t ir = 0; ir < mc; ir += TMR) {
-                        size_t mr = mc - ir < TMR ? mc - ir : TMR;
-                        for (size_t jr = 0; jr < nc; jr += TNR) {
-                            size_t nr = nc - jr < TNR ? nc - jr : TNR;
-                            FINCH_PACKED_TILE();
-                        }
-                    }
-                } else {
-                    for (size_t jr = 0; jr < nc; jr += TNR) {
-                        size_t nr = nc - jr < TNR ? nc - jr : TNR;
-                        for (size_t ir = 0; ir < mc; ir += TMR) {
-                            size_t mr = mc - ir < TMR ? mc - ir : TMR;
-                            FINCH_PACKED_TILE();
-                        }
-                    }
-                }
-#undef FINCH_PACKED_TILE
+                sweep_tiles(TMR, TNR, rows_first_max, kernel, mc, nc, kc, bufs->a, TMR * kt, bp, kb, bufs->b,
+                            c + ic * ldc + jc, ldc, alpha, bet);
             }
         }
     }
