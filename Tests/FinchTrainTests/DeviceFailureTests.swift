@@ -56,6 +56,32 @@ import Testing
         #expect(adapter(model) == before)
     }
 
+    /// Running out of memory while packing the frozen weights for the run (its first allocations when the CPU
+    /// has the packed kernels) is a typed error before the first step: nothing is packed or left registered,
+    /// the adapter is untouched, and the next run trains.
+    @Test func aFailureWhilePackingTheFrozenWeightsStopsBeforeTheFirstStep() throws {
+        guard CPUBackend.usePackedGemm, ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"] != "0" else { return }
+        let (model, _) = try tinyModel()
+        try model.attachLoRA(LoRAConfig())
+        let before = adapter(model)
+        let t = try trainer(model)
+        FaultInjection.arm(.init(phase: .any, allocation: 2))
+        defer { FaultInjection.disarm() }
+        let e = #expect(throws: TrainError.self) { try t.run() }
+        guard case let .device(step, phaseName, kept, error, _, _)? = e else { Issue.record("expected a device failure, got \(String(describing: e))"); return }
+        #expect(step == 1 && kept == 0 && phaseName.contains("preparing"))
+        #expect(error.injected)
+        #expect(adapter(model) == before)
+        #expect(DeviceErrors.pending == nil)
+        for (_, l) in model.namedProjections {
+            let w = l.weight, rows = w.shape[0], cols = w.shape[1]
+            let fwd = GemmParams(m: 32, n: rows, k: cols, transA: false, transB: true, lda: cols, ldb: cols, ldc: rows)
+            #expect(Backends.cpu.packedWeights.lookup(fwd, b: w) == nil)
+        }
+        let again = try trainer(model).run()
+        #expect(again.steps.count == 3 && again.loss.isFinite)
+    }
+
     /// A CUDA launch can fail after some parameters were updated: the step is undone.
     final class FailsHalfway: Optimizer {
         let inner = AdamW()

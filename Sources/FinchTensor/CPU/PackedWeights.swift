@@ -32,28 +32,25 @@ final class PackedWeights: @unchecked Sendable {
         return finch_sgemm_packed_floats(finch_isa_active(), n, k) * MemoryLayout<Float>.stride
     }
 
-    /// Packs `weight` (2-D, f32) in one orientation at the calling thread's level (the level the products
-    /// will find it at; another level's products read the weight as it is); false where that is impossible.
-    @discardableResult
-    func add(_ weight: Tensor, transposed: Bool) -> Bool {
+    /// Packs `weight` (2-D, f32, frozen) in one orientation at `level` into `storage` (`bytes` of it at that
+    /// level); false where that is impossible. Allocates nothing, so it may run on any thread.
+    static func pack(_ weight: Tensor, transposed: Bool, level: Int32, into storage: TensorStorage) -> Bool {
         guard weight.rank == 2, weight.dtype == .f32, weight.device == .cpu, !weight.needsGrad else { return false }
         let rows = weight.shape[0], cols = weight.shape[1]
-        let size = Self.bytes(rows: rows, cols: cols, transposed: transposed)
-        guard size > 0 else { return false }
-        let level = finch_isa_active()
-        let storage = TensorStorage(pooledBytes: size)
-        let dst = storage.raw.assumingMemoryBound(to: Float.self)
         let (n, k) = transposed ? (rows, cols) : (cols, rows)
-        guard finch_sgemm_pack_b(level, transposed ? 1 : 0, n, k, weight.data, cols, dst) == 0 else { return false }
-        let packed = Packed(storage: storage, level: level)
+        guard storage.byteCount >= finch_sgemm_packed_floats(level, n, k) * MemoryLayout<Float>.stride else { return false }
+        return finch_sgemm_pack_b(level, transposed ? 1 : 0, n, k, weight.data, cols, storage.raw.assumingMemoryBound(to: Float.self)) == 0
+    }
+
+    /// Registers a packed form of `weight` (filled by `pack`); products at `packed.level` find it by `lookup`.
+    func register(_ weight: Tensor, transposed: Bool, _ packed: Packed) {
         lock.lock()
         defer { lock.unlock() }
         let key = UnsafeMutableRawPointer(weight.data)
         var entry = entries[key] ?? Entry(weight: weight)
-        guard entry.weight.shape == weight.shape else { return false }
+        guard entry.weight.shape == weight.shape else { return }
         if transposed { entry.transposed = packed } else { entry.plain = packed }
         entries[key] = entry
-        return true
     }
 
     /// The packed B of product `p` when B is a whole registered weight in the orientation `p` reads it, packed
@@ -108,10 +105,26 @@ extension CPUBackend {
     @discardableResult
     public func packFrozenWeights(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> Int {
         let work = plan(transposed: transposed, plain: plain, budgetBytes: budgetBytes)
+        guard !work.isEmpty, !DeviceErrors.isPending else { return 0 }
+        // Allocated on this thread, where an allocation failure is recorded and the caller checks for it
+        // (pending errors are per thread): then nothing is packed, and the buffers go back with `storages`.
+        var storages: [TensorStorage] = []
+        for w in work {
+            storages.append(TensorStorage(pooledBytes: w.bytes))
+            if DeviceErrors.isPending { return 0 }
+        }
+        let level = finch_isa_active()
         let done = UnsafeMutableBufferPointer<Bool>.allocate(capacity: work.count)
         defer { done.deallocate() }
-        parallelPerform(work.count) { i in done[i] = packedWeights.add(work[i].weight, transposed: work[i].transposed) }
-        return zip(work, done).reduce(0) { $0 + ($1.1 ? $1.0.bytes : 0) }
+        parallelPerform(work.count) { i in
+            done[i] = PackedWeights.pack(work[i].weight, transposed: work[i].transposed, level: level, into: storages[i])
+        }
+        var taken = 0
+        for (i, w) in work.enumerated() where done[i] {
+            packedWeights.register(w.weight, transposed: w.transposed, PackedWeights.Packed(storage: storages[i], level: level))
+            taken += w.bytes
+        }
+        return taken
     }
 
     /// Frees the packed forms of `weights` (what `packFrozenWeights` was given); products read them as they
