@@ -47,9 +47,9 @@ void finch_sgemm2_tile(int trans_a, int trans_b, size_t m, size_t n, size_t k, f
 /// floats that takes (0 where the level has no packed kernel or the CPU lacks it); finch_sgemm_pack_b fills
 /// dst (64-byte aligned), -1 where the level has none. finch_sgemm_packed_tile: rows [m0, m1) × columns
 /// [n0, n1) of C = alpha · (op(A)·op(B) + alpha2 · op(A2)·op(B2)) + beta · C (k2 = 0: no branch; a branch of up
-/// to 64 columns fused into the last k block as in finch_sgemm2), A never narrow-shaped in practice but any m
-/// works. -1 (nothing written) unless the active level is `level` and n0 a multiple of the panel width
-/// (finch_sgemm_packed_panel).
+/// to 64 columns fused into the last k block as in finch_sgemm2; any m, though callers send the narrow
+/// shapes to finch_sgemm_narrow). -1 (nothing written) unless the active level is `level` and n0 a multiple
+/// of the panel width (finch_sgemm_packed_panel).
 size_t finch_sgemm_packed_panel(int level);
 size_t finch_sgemm_packed_floats(int level, size_t n, size_t k);
 int finch_sgemm_pack_b(int level, int trans_b, size_t n, size_t k, const float *b, size_t ldb, float *dst);

@@ -4,9 +4,9 @@ import Foundation
 /// Frozen f32 weights packed once into the panels of Finch's packed SGEMM (`finch_sgemm_pack_b`), in the two
 /// orientations training multiplies them in: y = x·Wᵀ (forward, "transposed") and dx = dy·W (input gradient,
 /// "plain"). A product whose B is a registered weight, at the ISA level it was packed for, packs no B: LoRA
-/// training otherwise repacks every frozen weight twice a step, straight from memory (4–9 % of each such
-/// product on Zen 5: BENCHMARKS.md). Keyed by the weight's first
-/// element; an entry holds its weight, so that memory cannot be reused by another tensor while registered.
+/// training otherwise repacks every frozen weight twice a step, straight from memory (2–12 % of each such
+/// product on Zen 5: BENCHMARKS.md, session 8). Keyed by the weight's first element; an entry holds its
+/// weight, so that memory cannot be reused by another tensor while registered.
 /// Registered weights must not change (the trainer registers frozen ones for the length of a run).
 final class PackedWeights: @unchecked Sendable {
     struct Packed {
