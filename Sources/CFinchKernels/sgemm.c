@@ -154,23 +154,28 @@ static inline void pack_a_tiles(const size_t TMR, int ta, const float *a, size_t
 __attribute__((target("avx2"), always_inline))
 static inline void pack_b_tiles(const size_t TNR, int tb, const float *b, size_t ldb, size_t p0, size_t kc, size_t j0,
                                 size_t nc, float *dst, size_t stride) {
-    for (size_t jr = 0; jr < nc; jr += TNR) {
-        size_t nr = nc - jr < TNR ? nc - jr : TNR;
-        if (!tb) {
-            for (size_t p = 0; p < kc; p++) {
-                const float *src = b + (p0 + p) * ldb + j0 + jr;
-                float *d = dst + p * TNR;
+    if (!tb) {
+        // Row by row, each row of B read once left to right: one stream from memory rather than one per panel
+        // (the input gradient's W and the LoRA dA's x come from memory; 9-13 % off dA = dxaᵀ·x on one Zen 5 core).
+        for (size_t p = 0; p < kc; p++) {
+            const float *src = b + (p0 + p) * ldb + j0;
+            for (size_t jr = 0; jr < nc; jr += TNR) {
+                float *d = dst + jr / TNR * stride + p * TNR;
+                size_t nr = nc - jr < TNR ? nc - jr : TNR;
                 if (nr == TNR) {
-                    memcpy(d, src, sizeof(float) * TNR);
+                    memcpy(d, src + jr, sizeof(float) * TNR);
                 } else {
                     size_t j = 0;
-                    for (; j < nr; j++) d[j] = src[j];
+                    for (; j < nr; j++) d[j] = src[jr + j];
                     for (; j < TNR; j++) d[j] = 0;
                 }
             }
-        } else {
-            pack_panel_transposed(TNR, b + (j0 + jr) * ldb + p0, ldb, nr, kc, dst);
         }
+        return;
+    }
+    for (size_t jr = 0; jr < nc; jr += TNR) {
+        size_t nr = nc - jr < TNR ? nc - jr : TNR;
+        pack_panel_transposed(TNR, b + (j0 + jr) * ldb + p0, ldb, nr, kc, dst);
         dst += stride;
     }
 }

@@ -64,7 +64,6 @@ struct Bench: ParsableCommand {
                 print(String(format: "finch / peer: %.2f–%.2f× (finch %.1f and %.1f tokens/s around the peer's %.1f)",
                              ratios.min()!, ratios.max()!, first, second, p.tokensPerSecond))
             }
-            if Profiler.enabled { print(Profiler.report()) }
             if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
         }
 
@@ -76,6 +75,8 @@ struct Bench: ParsableCommand {
             let before = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps, checkpointing: mode)
             try DeviceErrors.check()
+            // The profile of the timed steps only: the ceiling measured next runs products too.
+            let profile = Profiler.enabled ? Profiler.report() : nil
             let after = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             print(String(format: "finch on %@: %.1f tokens/s (steps %@ s), peak RSS %.2f GiB, engine peak %.2f GiB, checkpointing %@; "
                          + "per step %.0f page faults, %.0f buffers from the system",
@@ -89,6 +90,12 @@ struct Bench: ParsableCommand {
                              + "OpenBLAS %.1f and %.1f; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
                              best, before.engine, after.engine, before.blas, after.blas, "\(CPUISA.active)", flops / 1e9,
                              100 * r.tokensPerSecond * flops / (best * 1e9)))
+            }
+            if let profile {
+                print(String(format: "profile of the %d timed steps (%.3f s; nested lines, such as the products inside linear cross-entropy, count twice):",
+                             r.stepSeconds.count, r.stepSeconds.reduce(0, +)))
+                print(profile)
+                Profiler.reset()
             }
             return r.tokensPerSecond
         }
