@@ -584,11 +584,9 @@ static inline void sgemm_packed_blocked(const size_t TMR, const size_t TNR, cons
             size_t kc = k - pc < kcb ? k - pc : kcb;
             size_t kb = pc + kc == k ? k2 : 0, kt = kc + kb;
             const float *bp = packed + pc * n_pad + (n0 + jc) * kc;
-            if (kb) {
-                pack_b_fn(extra->tb, extra->b, extra->ldb, 0, kb, jc, nc, bufs->b, TNR * kb);
-                if (extra->alpha != 1)
-                    for (size_t i = 0, e = (nc + TNR - 1) / TNR * TNR * kb; i < e; i++) bufs->b[i] *= extra->alpha;
-            }
+            // The branch's B (kb × nc, scaled): pack_parts with no columns of op(B) before it.
+            if (kb)
+                pack_parts(TNR, 1, pack_b_fn, 0, NULL, 0, 0, extra->tb, extra->b, extra->ldb, extra->alpha, jc, nc, 0, kb, bufs->b);
             float bet = pc == 0 ? beta : 1;
             for (size_t ic = 0; ic < m; ic += TMC) {
                 size_t mc = m - ic < TMC ? m - ic : TMC;

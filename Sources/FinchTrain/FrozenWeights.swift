@@ -22,8 +22,9 @@ enum FrozenWeights {
     }
 
     /// The frozen weights packed for the products while training (CPUBackend.packFrozenWeights): every
-    /// projection for its forward product (y = x·Wᵀ, also evaluation's), which gains the most (9–12 % a
-    /// product on Zen 5, against 2–7 % for the input gradient's dx = dy·W: BENCHMARKS.md). Each orientation
+    /// projection for its forward product (y = x·Wᵀ, also evaluation's), which gains the most (6–12 % a
+    /// product on one Zen 5 core, against 2–5 % for the input gradient's dx = dy·W since B is packed row by
+    /// row, and nothing measurable in a training step: BENCHMARKS.md, sessions 8–9). Each orientation
     /// costs another f32 copy of the projections, so the input gradient's is packed only with
     /// `FINCH_PACK_WEIGHTS=all` (`0`: none, for comparisons). Not the head: a third of SmolLM2-135M's weights
     /// for 0.3 % of a step (its products are long enough to hide their packing).

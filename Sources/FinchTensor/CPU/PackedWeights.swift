@@ -89,7 +89,7 @@ extension CPUBackend {
         var used = 0
         // Every forward orientation first (those products also run in evaluation), then the input gradients'.
         for (list, t) in [(transposed, true), (plain, false)] {
-            // Any dtype: the estimate plans before quantized weights are decoded (`add` packs only f32 ones).
+            // Any dtype: the estimate plans before quantized weights are decoded (`pack` takes only f32 ones).
             for w in list where w.rank == 2 && w.device == .cpu && !w.needsGrad {
                 let b = PackedWeights.bytes(rows: w.shape[0], cols: w.shape[1], transposed: t)
                 guard b > 0, used + b <= budgetBytes else { continue }
