@@ -484,6 +484,23 @@ static inline void sweep_tiles(const size_t TMR, const size_t TNR, const size_t 
 #undef FINCH_TILE
 }
 
+// Rows [0, m) of one k block, TMC at a time: op(A)'s columns [pc, pc + kt) packed into `abuf` (with `ex`, those
+// past k1 from op(A2): a branch's columns behind the product's), then their tiles swept over the packed B
+// (`b`: kc rows; `b2`: kb more, the pre-packed product's branch).
+__attribute__((always_inline))
+static inline void sweep_row_blocks(const size_t TMR, const size_t TNR, const size_t TMC, const size_t rows_first_max,
+                                    pack_fn pack_a_fn, micro_kernel kernel, int ta, const float *a, size_t lda,
+                                    const gemm_pair *ex, size_t k1, size_t m, size_t nc, size_t pc, size_t kc,
+                                    size_t kt, const float *b, size_t kb, const float *b2, float *abuf, float *c,
+                                    size_t ldc, float alpha, float beta) {
+    for (size_t ic = 0; ic < m; ic += TMC) {
+        size_t mc = m - ic < TMC ? m - ic : TMC;
+        if (ex) pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k1, ex->ta, ex->a, ex->lda, 1, ic, mc, pc, kt, abuf);
+        else pack_a_fn(ta, a, lda, ic, mc, pc, kt, abuf, TMR * kt);
+        sweep_tiles(TMR, TNR, rows_first_max, kernel, mc, nc, kc, abuf, TMR * kt, b, kb, b2, c + ic * ldc, ldc, alpha, beta);
+    }
+}
+
 // The blocked product shared by the ISA levels: TMR×TNR register tiles of `kernel` over operands packed by
 // `pack_a_fn` / `pack_b_fn`, narrow shapes to `narrow`. Inlined into each level's target function. With `extra`
 // (never narrow: the caller checks), its pair runs as more k columns behind op(A)'s and op(B)'s.
@@ -517,16 +534,8 @@ static inline void sgemm_blocked(const size_t TMR, const size_t TNR, const size_
                 pack_parts(TNR, 1, pack_b_fn, tb, b, ldb, k1, extra->tb, extra->b, extra->ldb, extra->alpha, jc, nc, pc, kc, bufs->b);
             else
                 pack_b_fn(tb, b, ldb, pc, kc, jc, nc, bufs->b, TNR * kc);
-            float bet = pc == 0 ? beta : 1;
-            for (size_t ic = 0; ic < m; ic += TMC) {
-                size_t mc = m - ic < TMC ? m - ic : TMC;
-                if (extra)
-                    pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k1, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kc, bufs->a);
-                else
-                    pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
-                sweep_tiles(TMR, TNR, rows_first_max, kernel, mc, nc, kc, bufs->a, TMR * kc, bufs->b, 0, NULL,
-                            c + ic * ldc + jc, ldc, alpha, bet);
-            }
+            sweep_row_blocks(TMR, TNR, TMC, rows_first_max, pack_a_fn, kernel, ta, a, lda, extra, k1, m, nc, pc, kc, kc,
+                             bufs->b, 0, NULL, bufs->a, c + jc, ldc, alpha, pc == 0 ? beta : 1);
         }
     }
 }
@@ -587,16 +596,8 @@ static inline void sgemm_packed_blocked(const size_t TMR, const size_t TNR, cons
             // The branch's B (kb × nc, scaled): pack_parts with no columns of op(B) before it.
             if (kb)
                 pack_parts(TNR, 1, pack_b_fn, 0, NULL, 0, 0, extra->tb, extra->b, extra->ldb, extra->alpha, jc, nc, 0, kb, bufs->b);
-            float bet = pc == 0 ? beta : 1;
-            for (size_t ic = 0; ic < m; ic += TMC) {
-                size_t mc = m - ic < TMC ? m - ic : TMC;
-                if (kb)
-                    pack_parts(TMR, 0, pack_a_fn, ta, a, lda, k, extra->ta, extra->a, extra->lda, 1, ic, mc, pc, kt, bufs->a);
-                else
-                    pack_a_fn(ta, a, lda, ic, mc, pc, kc, bufs->a, TMR * kc);
-                sweep_tiles(TMR, TNR, rows_first_max, kernel, mc, nc, kc, bufs->a, TMR * kt, bp, kb, bufs->b,
-                            c + ic * ldc + jc, ldc, alpha, bet);
-            }
+            sweep_row_blocks(TMR, TNR, TMC, rows_first_max, pack_a_fn, kernel, ta, a, lda, kb ? extra : NULL, k, m, nc, pc,
+                             kc, kt, bp, kb, bufs->b, bufs->a, c + jc, ldc, alpha, pc == 0 ? beta : 1);
         }
     }
 }
