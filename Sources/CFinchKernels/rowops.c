@@ -1,5 +1,6 @@
 // Row kernels of a training step's pointwise ops: RMSNorm (forward, fused with the residual add
-// before it, and backward) and rotary embeddings. See finch_rowops.h.
+// before it, and backward) and rotary embeddings; and the optimizer's passes over the adapter (the
+// AdamW update, the sum of squares behind gradient clipping). See finch_rowops.h.
 #include "finch_rowops.h"
 #include "finch_isa.h"
 #include <math.h>
@@ -44,6 +45,36 @@ void finch_rope_f32_ref(const float *x, const float *cos, const float *sin, floa
             oi[i + half] = b * co + a * si;
         }
     }
+}
+
+// PyTorch's AdamW, one statement per rounding step (no contraction into FMAs), as the Swift loop it replaced.
+static inline void adamw_one(float *p, const float *g, float *m, float *v, const finch_adamw_hyper *h) {
+    const float gi = *g;
+    const float m1 = h->beta1 * *m, m2 = (1 - h->beta1) * gi;
+    const float mi = m1 + m2;
+    const float v1 = h->beta2 * *v, v2 = (1 - h->beta2) * gi * gi;
+    const float vi = v1 + v2;
+    const float root = sqrtf(vi) / h->bc2_sqrt;
+    const float denom = root + h->eps;
+    const float pd = *p * h->decay;
+    *m = mi;
+    *v = vi;
+    *p = pd - h->step_size * mi / denom;
+}
+
+void finch_adamw_f32_ref(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
+    for (size_t i = 0; i < n; i++) adamw_one(p + i, g + i, m + i, v + i, h);
+}
+
+double finch_sum_squares_f32_ref(const float *x, size_t n) {
+    double total = 0;
+    for (size_t i = 0; i < n; i += FINCH_SUM_SQUARES_BLOCK) {
+        const size_t end = n - i < FINCH_SUM_SQUARES_BLOCK ? n : i + FINCH_SUM_SQUARES_BLOCK;
+        float acc = 0;
+        for (size_t j = i; j < end; j++) acc += x[j] * x[j];
+        total += acc;
+    }
+    return total;
 }
 
 #if defined(__x86_64__)
@@ -165,6 +196,33 @@ AVX512 static void rope_avx512(const float *x, const float *cos, const float *si
     }
 }
 
+// The reference's operations lane by lane (mul, add, sqrt, div: no FMA), so results equal it bit for bit.
+AVX512 static void adamw_avx512(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
+    const __m512 b1 = _mm512_set1_ps(h->beta1), c1 = _mm512_set1_ps(1 - h->beta1);
+    const __m512 b2 = _mm512_set1_ps(h->beta2), c2 = _mm512_set1_ps(1 - h->beta2);
+    const __m512 bc2 = _mm512_set1_ps(h->bc2_sqrt), eps = _mm512_set1_ps(h->eps);
+    const __m512 step = _mm512_set1_ps(h->step_size), decay = _mm512_set1_ps(h->decay);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 gi = _mm512_loadu_ps(g + i);
+        const __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(c1, gi));
+        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
+        const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        const __m512 pd = _mm512_mul_ps(_mm512_loadu_ps(p + i), decay);
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        _mm512_storeu_ps(p + i, _mm512_sub_ps(pd, _mm512_div_ps(_mm512_mul_ps(step, mi), denom)));
+    }
+    finch_adamw_f32_ref(p + i, g + i, m + i, v + i, n - i, h);
+}
+
+AVX512 static double sum_squares_avx512(const float *x, size_t n) {
+    double total = 0;
+    for (size_t i = 0; i < n; i += FINCH_SUM_SQUARES_BLOCK)
+        total += sum_squares512(x + i, n - i < FINCH_SUM_SQUARES_BLOCK ? n - i : FINCH_SUM_SQUARES_BLOCK);
+    return total;
+}
+
 // MARK: AVX2 + FMA (8 lanes; tails run the scalar arithmetic)
 #define AVX2F __attribute__((target("avx2,fma")))
 
@@ -182,7 +240,8 @@ AVX2F static inline void scale_weight256(const float *x, const float *w, float *
     for (; i < c; i++) out[i] = x[i] * s * w[i];
 }
 
-AVX2F static float rmsnorm_avx2(const float *x, const float *w, float *out, size_t c, float eps) {
+// Σ x² over c elements in two accumulators.
+AVX2F static inline float sum_squares256(const float *x, size_t c) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 16 <= c; i += 16) {
@@ -193,7 +252,11 @@ AVX2F static float rmsnorm_avx2(const float *x, const float *w, float *out, size
     for (; i + 8 <= c; i += 8) { const __m256 v = _mm256_loadu_ps(x + i); a0 = _mm256_fmadd_ps(v, v, a0); }
     float ss = hsum8(_mm256_add_ps(a0, a1));
     for (; i < c; i++) ss += x[i] * x[i];
-    const float s = rms_scale(ss, c, eps);
+    return ss;
+}
+
+AVX2F static float rmsnorm_avx2(const float *x, const float *w, float *out, size_t c, float eps) {
+    const float s = rms_scale(sum_squares256(x, c), c, eps);
     scale_weight256(x, w, out, c, s);
     return s;
 }
@@ -255,6 +318,32 @@ AVX2F static void rope_avx2(const float *x, const float *cos, const float *sin, 
     }
 }
 
+AVX2F static void adamw_avx2(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
+    const __m256 b1 = _mm256_set1_ps(h->beta1), c1 = _mm256_set1_ps(1 - h->beta1);
+    const __m256 b2 = _mm256_set1_ps(h->beta2), c2 = _mm256_set1_ps(1 - h->beta2);
+    const __m256 bc2 = _mm256_set1_ps(h->bc2_sqrt), eps = _mm256_set1_ps(h->eps);
+    const __m256 step = _mm256_set1_ps(h->step_size), decay = _mm256_set1_ps(h->decay);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gi = _mm256_loadu_ps(g + i);
+        const __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(c1, gi));
+        const __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
+        const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
+        const __m256 pd = _mm256_mul_ps(_mm256_loadu_ps(p + i), decay);
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(pd, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
+    }
+    finch_adamw_f32_ref(p + i, g + i, m + i, v + i, n - i, h);
+}
+
+AVX2F static double sum_squares_avx2(const float *x, size_t n) {
+    double total = 0;
+    for (size_t i = 0; i < n; i += FINCH_SUM_SQUARES_BLOCK)
+        total += sum_squares256(x + i, n - i < FINCH_SUM_SQUARES_BLOCK ? n - i : FINCH_SUM_SQUARES_BLOCK);
+    return total;
+}
+
 #define DISPATCH(call_avx512, call_avx2, call_ref) do { const int isa_ = finch_isa_active(); \
     if (isa_ >= FINCH_ISA_AVX512) { call_avx512; } else if (isa_ == FINCH_ISA_AVX2) { call_avx2; } else { call_ref; } } while (0)
 
@@ -279,4 +368,12 @@ void finch_rmsnorm_backward_f32(const float *x, const float *w, const float *dy,
 void finch_rope_f32(const float *x, const float *cos, const float *sin, float *out, size_t heads, size_t half, float sign) {
     DISPATCH(rope_avx512(x, cos, sin, out, heads, half, sign), rope_avx2(x, cos, sin, out, heads, half, sign),
              finch_rope_f32_ref(x, cos, sin, out, heads, half, sign));
+}
+
+void finch_adamw_f32(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
+    DISPATCH(adamw_avx512(p, g, m, v, n, h), adamw_avx2(p, g, m, v, n, h), finch_adamw_f32_ref(p, g, m, v, n, h));
+}
+
+double finch_sum_squares_f32(const float *x, size_t n) {
+    DISPATCH(return sum_squares_avx512(x, n), return sum_squares_avx2(x, n), return finch_sum_squares_f32_ref(x, n));
 }

@@ -107,6 +107,12 @@ public protocol Backend: AnyObject {
     /// same A (the LoRA backward's dxa = s·dy·B and dB = s·dyᵀ·xa), which a backend may run in one pass over A.
     /// The default runs them in turn.
     func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor, andTransposed q: GemmParams, b2: Tensor, c2: Tensor)
+
+    // MARK: Optimizer passes over many tensors (an adapter is hundreds of small ones). Defaults: each in turn.
+    /// `adamwStep(param:grad:m:v:_:)` on each, which a backend may run as one parallel pass.
+    func adamwStep(_ tensors: [AdamWTensors], _ h: AdamWStep)
+    /// Σ x² over all of `xs`.
+    func sumSquares(_ xs: [Tensor]) -> Double
 }
 
 extension Backend {
@@ -121,6 +127,12 @@ extension Backend {
         gemm(q, a: a, b: b2, c: c2)
     }
 
+    public func adamwStep(_ tensors: [AdamWTensors], _ h: AdamWStep) {
+        for t in tensors { adamwStep(param: t.param, grad: t.grad, m: t.m, v: t.v, h) }
+    }
+
+    public func sumSquares(_ xs: [Tensor]) -> Double { xs.reduce(0) { $0 + sumSquares($1) } }
+
     /// The two products of `gemm(_:a:b:plus:…)` one after the other: the branch (small) first, then the base
     /// product adds onto it with β = 1 (reading C back hides under the large product).
     public func gemmInTurn(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
@@ -130,6 +142,14 @@ extension Backend {
         var base = p
         base.beta = 1
         gemm(base, a: a, b: b, c: c)
+    }
+}
+
+/// One parameter's tensors for an AdamW step: the parameter, its gradient and its two moments (same size).
+public struct AdamWTensors {
+    public let param: Tensor, grad: Tensor, m: Tensor, v: Tensor
+    public init(param: Tensor, grad: Tensor, m: Tensor, v: Tensor) {
+        self.param = param; self.grad = grad; self.m = m; self.v = v
     }
 }
 

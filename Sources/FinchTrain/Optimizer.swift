@@ -48,12 +48,15 @@ public final class AdamW: Optimizer {
         let bc2Sqrt = bc2.squareRoot()
         let decay = 1 - lr * weightDecay
         let h = AdamWStep(beta1: beta1, beta2: beta2, eps: eps, stepSize: stepSize, bc2Sqrt: bc2Sqrt, decay: decay)
+        var work: [AdamWTensors] = []
         for (i, p) in params.enumerated() {
             guard let g = p.grad else { continue }
             // State restored from a checkpoint arrives on the host.
             if m[i].device != p.device, let mm = try? m[i].moved(to: p.device), let vv = try? v[i].moved(to: p.device) { m[i] = mm; v[i] = vv }
-            p.backend.adamwStep(param: p, grad: g, m: m[i], v: v[i], h)
+            work.append(AdamWTensors(param: p, grad: g, m: m[i], v: v[i]))
         }
+        // One call per device: the CPU runs an adapter's hundreds of small tensors as one parallel pass.
+        for group in groupedByDevice(work, \.param) { group[0].param.backend.adamwStep(group, h) }
     }
 
     public func state() -> [String: [Float]] {
@@ -128,7 +131,7 @@ public enum Schedule: String, Sendable, CaseIterable {
 @discardableResult
 public func clipGradNorm(_ params: [Tensor], maxNorm: Float?) -> Float {
     var total: Double = 0
-    for p in params { if let g = p.grad { total += g.backend.sumSquares(g) } }
+    for grads in groupedByDevice(params.compactMap(\.grad), \.self) { total += grads[0].backend.sumSquares(grads) }
     let norm = Float(total.squareRoot())
     if let maxNorm, norm.isFinite {
         let coef = maxNorm / (norm + 1e-6)
@@ -137,6 +140,17 @@ public func clipGradNorm(_ params: [Tensor], maxNorm: Float?) -> Float {
         }
     }
     return norm
+}
+
+/// `items` in groups of one device each (by `tensor`'s), in order of first appearance.
+func groupedByDevice<T>(_ items: [T], _ tensor: KeyPath<T, Tensor>) -> [[T]] {
+    var groups: [[T]] = []
+    var index: [Device: Int] = [:]
+    for item in items {
+        let device = item[keyPath: tensor].device
+        if let i = index[device] { groups[i].append(item) } else { index[device] = groups.count; groups.append([item]) }
+    }
+    return groups
 }
 
 public enum TrainError: Error, CustomStringConvertible, Equatable {

@@ -114,4 +114,58 @@ import Testing
             try Ops.addRMSNorm(x, a, weight: tensor([1, 2, 3], [3]), eps: 1e-6)
         }
     }
+
+    static let adamw = finch_adamw_hyper(beta1: 0.9, beta2: 0.999, eps: 1e-8, step_size: 2e-4 / 0.271, bc2_sqrt: 0.0632, decay: 1 - 2e-6)
+
+    /// AdamW's vector versions do the reference's operations lane by lane, so they must equal it bit for bit
+    /// (tails included); the sum of squares sums in lanes (2e-6 relative to it; both within 2e-5 of an f64 sum, the rounding of f32 blocks of 4096).
+    @Test(arguments: levels) func optimizerKernelsMatchTheReference(level: CPUISA) {
+        var rng = TestRNG(7)
+        var h = Self.adamw
+        CPUISA.with(level) {
+            for n in Self.widths + [4095, 4096, 4097, 9000] {
+                let p = rng.array(n).map(Float.init), g = rng.array(n, -0.1, 0.1).map(Float.init)
+                let m = rng.array(n, -0.01, 0.01).map(Float.init), v = rng.array(n, 0, 1e-4).map(Float.init)
+                var (p1, m1, v1) = (p, m, v), (p2, m2, v2) = (p, m, v)
+                finch_adamw_f32(&p1, g, &m1, &v1, n, &h)
+                finch_adamw_f32_ref(&p2, g, &m2, &v2, n, &h)
+                #expect(p1 == p2 && m1 == m2 && v1 == v2, "AdamW over \(n) at \(level)")
+                #expect(p1 != p, "the step moved the parameter")
+                let exact = p.reduce(0.0) { $0 + Double($1) * Double($1) }
+                let s1 = finch_sum_squares_f32(p, n), s2 = finch_sum_squares_f32_ref(p, n)
+                #expect(abs(s1 - s2) <= 2e-6 * s2 && abs(s1 - exact) <= 2e-5 * exact, "sum of squares over \(n) at \(level): \(s1), \(s2), \(exact)")
+            }
+        }
+    }
+
+    /// The backend's passes over many tensors (an adapter's) split the elements end to end across threads, a
+    /// share spanning several tensors and a tensor several shares: every element once, as each tensor alone.
+    @Test(arguments: levels) func multiTensorPassesCoverEveryElementOnce(level: CPUISA) throws {
+        var rng = TestRNG(8)
+        var h = Self.adamw
+        try CPUISA.with(level) {
+            let sizes = [3, 9216, 40_000, 1, 17, 20_000, 5000]  // 74 K elements: shares of 16 K and more
+            var ps: [[Float]] = [], gs: [[Float]] = [], ms: [[Float]] = [], vs: [[Float]] = []
+            for n in sizes {
+                ps.append(rng.array(n).map(Float.init)); gs.append(rng.array(n, -0.1, 0.1).map(Float.init))
+                ms.append(rng.array(n, -0.01, 0.01).map(Float.init)); vs.append(rng.array(n, 0, 1e-4).map(Float.init))
+            }
+            let work = try sizes.indices.map { i in
+                AdamWTensors(param: try Tensor(ps[i], shape: [sizes[i]]), grad: try Tensor(gs[i], shape: [sizes[i]]),
+                             m: try Tensor(ms[i], shape: [sizes[i]]), v: try Tensor(vs[i], shape: [sizes[i]]))
+            }
+            let step = AdamWStep(beta1: h.beta1, beta2: h.beta2, eps: h.eps, stepSize: h.step_size, bc2Sqrt: h.bc2_sqrt, decay: h.decay)
+            Backends.cpu.adamwStep(work, step)
+            var exact = 0.0
+            for i in sizes.indices {
+                exact += ps[i].reduce(0.0) { $0 + Double($1) * Double($1) }
+                finch_adamw_f32_ref(&ps[i], gs[i], &ms[i], &vs[i], sizes[i], &h)
+                #expect(work[i].param.toArray() == ps[i] && work[i].m.toArray() == ms[i] && work[i].v.toArray() == vs[i],
+                        "tensor \(i) of \(sizes[i]) at \(level)")
+            }
+            let updated = ps.reduce(0.0) { $0 + $1.reduce(0.0) { $0 + Double($1) * Double($1) } }
+            let sum = Backends.cpu.sumSquares(work.map(\.param))
+            #expect(abs(sum - updated) <= 2e-5 * updated && abs(updated - exact) > 1e-9, "sum of squares \(sum) against \(updated)")
+        }
+    }
 }
