@@ -19,6 +19,9 @@ import Testing
         Case(b: 1, t: 67, h: 3, kvh: 3, d: 24, offset: 5, extraKeys: 0),    // no grouping, a key cache in front
         Case(b: 1, t: 70, h: 8, kvh: 2, d: 20, offset: 3, extraKeys: 9),    // keys no query sees: zero gradient
         Case(b: 3, t: 9, h: 4, kvh: 1, d: 64, offset: 0, extraKeys: 0),     // one short block, a group of 4
+        // A training batch's layout: enough heads that each forward unit takes several blocks over one packed Kᵀ
+        // (on up to 11 threads).
+        Case(b: 4, t: 100, h: 6, kvh: 3, d: 64, offset: 0, extraKeys: 0),
     ]
 
     @Test(arguments: cases)
@@ -41,6 +44,41 @@ import Testing
                 for (name, (g, r)) in zip(["out", "dq", "dk", "dv"], zip(got, [ref.out, ref.dq, ref.dk, ref.dv])) {
                     let err = maxRelError(g, r)
                     #expect(err < 1e-4, "\(c) \(level): \(name) error \(err)")
+                }
+            }
+        }
+    }
+
+    /// The score-like products over a head's Kᵀ packed once (`PackedKeys`), for every prefix of keys a query
+    /// block reads, against the same product packing per call (`headGemm`): the same kernel, so within rounding
+    /// of the sums (1e-5 of the largest value).
+    @Test func packedKeyProductsMatchPerCallProducts() throws {
+        var rng = TestRNG(9)
+        let d = 64, ldk = 3 * d, total = 130, m = 96
+        let k = rng.array(total * ldk, -2, 2).map(Float.init), a = rng.array(m * d).map(Float.init)
+        var p = AttentionParams(batch: 1, seqLen: total, heads: 3, kvHeads: 3, headDim: d)
+        p.keyLen = total
+        for level in CPUISA.runnable where level != .scalar {
+            CPUISA.with(level) {
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: CPUBackend.PackedKeys.floats(p) + 16)
+                defer { buffer.deallocate() }
+                let aligned = UnsafeMutablePointer<Float>(bitPattern: (Int(bitPattern: buffer) + 63) & ~63)!
+                k.withUnsafeBufferPointer { kp in
+                    a.withUnsafeBufferPointer { ap in
+                        let head = kp.baseAddress! + d  // the second key/value head of the row
+                        guard let packed = CPUBackend.PackedKeys(head, keys: total, p, ldx: ldk, into: aligned) else {
+                            Issue.record("no packed kernel at \(level)")
+                            return
+                        }
+                        for keys in [1, 31, 32, 33, 64, 65, 100, 130] {
+                            var got = [Float](repeating: .nan, count: m * keys), want = got
+                            CPUBackend.keyProduct(m, keys, d, 0.125, ap.baseAddress!, d, head, ldk, packed, &got)
+                            CPUBackend.headGemm(false, true, m, keys, d, 0.125, ap.baseAddress!, d, head, ldk, 0, &want, keys)
+                            let scale = want.map(abs).max()!
+                            let err = zip(got, want).map { abs($0 - $1) }.max()!
+                            #expect(err <= 1e-5 * scale, "\(level), \(keys) keys: \(err)")
+                        }
+                    }
                 }
             }
         }

@@ -78,32 +78,85 @@ extension CPUBackend {
     }
 
     /// Gathers group `g`'s query rows t0 ..< t0+rows into `qs` and writes S = scale · Q_grp · K[0:keys]ᵀ,
-    /// a (group · rows) × keys block.
-    static func groupScores(_ p: AttentionParams, _ q: UnsafePointer<Float>, _ kh: UnsafePointer<Float>, _ b: Int, _ g: Int,
-                            _ t0: Int, _ rows: Int, _ keys: Int, qs: UnsafeMutablePointer<Float>, into s: UnsafeMutablePointer<Float>) {
+    /// a (group · rows) × keys block, reading Kᵀ from `packedK` where given.
+    static func groupScores(_ p: AttentionParams, _ q: UnsafePointer<Float>, _ kh: UnsafePointer<Float>, packedK: PackedKeys?,
+                            _ b: Int, _ g: Int, _ t0: Int, _ rows: Int, _ keys: Int, qs: UnsafeMutablePointer<Float>,
+                            into s: UnsafeMutablePointer<Float>) {
         p.gatherGroup(q, b, g, t0, rows, into: qs)
-        headGemm(false, true, p.groupSize * rows, keys, p.headDim, p.scale, qs, p.headDim, kh, p.keyStride, 0, s, keys)
+        keyProduct(p.groupSize * rows, keys, p.headDim, p.scale, qs, p.headDim, kh, p.keyStride, packedK, s)
+    }
+
+    /// C (m × keys) = alpha · A (m × d) · X[0:keys]ᵀ for X a head's keys or values (rows `ldx` apart): from `packed`
+    /// (Xᵀ packed once for the unit's query blocks) where given and m is above the narrow kernels' rows, else
+    /// `headGemm`, which packs X[0:keys]ᵀ again for this block alone.
+    @inline(__always)
+    static func keyProduct(_ m: Int, _ keys: Int, _ d: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+                           _ x: UnsafePointer<Float>, _ ldx: Int, _ packed: PackedKeys?, _ c: UnsafeMutablePointer<Float>) {
+        if let packed, m > 16, keys <= packed.keys,
+           finch_sgemm_packed_tile(packed.level, 0, m, packed.keys, d, alpha, a, lda, packed.floats, 0, 0, 0, 0, nil, 1,
+                                   nil, 1, 0, c, keys, 0, m, 0, keys) == 0 { return }
+        headGemm(false, true, m, keys, d, alpha, a, lda, x, ldx, 0, c, keys)
+    }
+
+    /// Xᵀ of a head's first `keys` keys or values, packed once (finch_sgemm_pack_b) for the score-like products
+    /// (S = Q·Kᵀ, dP = dO·Vᵀ) of all the query blocks of a unit, each of which reads a prefix of its panels: packing
+    /// it again for every block cost as much as a third of those products (keys × d floats transposed for each
+    /// 96 × keys × d product).
+    struct PackedKeys {
+        let floats: UnsafeMutablePointer<Float>
+        let keys: Int
+        let level: Int32
+
+        /// Floats one packed head of `p` takes at the calling thread's level; 0 where products are not packed.
+        static func floats(_ p: AttentionParams) -> Int {
+            guard CPUBackend.usePackedGemm else { return 0 }
+            // Whole cache lines, so that what follows in the scratch stays aligned as the packed panels must be.
+            return (finch_sgemm_packed_floats(finch_isa_active(), p.keyLen, p.headDim) + 15) / 16 * 16
+        }
+
+        /// Packs X[0:keys]ᵀ (X rows `ldx` apart) into `buffer` (`floats(p)` of it, 64-byte aligned); nil where
+        /// the level has no packed kernel.
+        init?(_ x: UnsafePointer<Float>, keys: Int, _ p: AttentionParams, ldx: Int, into buffer: UnsafeMutablePointer<Float>) {
+            let level = finch_isa_active()
+            guard keys > 0, finch_sgemm_packed_floats(level, keys, p.headDim) > 0,
+                  finch_sgemm_pack_b(level, 1, keys, p.headDim, x, ldx, buffer) == 0 else { return nil }
+            (floats, self.keys, self.level) = (buffer, keys, level)
+        }
+    }
+
+    /// Query blocks per forward unit: a key/value head's blocks share one packed Kᵀ, so a unit takes as many of
+    /// them as still leaves about four units a thread (all of a head's blocks for a training batch on a few cores;
+    /// one block a unit for a single sequence on many).
+    static func forwardSpan(heads: Int, blocks: Int) -> Int {
+        let perHead = min(blocks, max(1, (4 * attentionThreads + heads - 1) / heads))
+        return (blocks + perHead - 1) / perHead
     }
 
     // The query heads that share a key/value head (a GQA group) run as one product: their rows of a
     // query block are gathered into a (group · rows) × d matrix, head after head, so K and V are
-    // packed once per block for the whole group and the products have 3× the rows (9 heads / 3 KV heads).
+    // packed once for the whole group and the products have 3× the rows (9 heads / 3 KV heads).
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
         Profiler.measure("attention fwd") {
         let d = p.headDim, t = p.seqLen, g = p.groupSize
         let ldk = p.keyStride, bq = CPUBackend.attentionBlock
         let blocks = (t + bq - 1) / bq, mMax = g * bq
-        // One unit per (batch, key/value head, query block): blocks are independent in the forward.
-        // Scratch: the gathered Q and O blocks, the score block, 1 / row sums.
-        attentionUnits(p.batch * p.kvHeads * blocks, scratch: 2 * mMax * d + mMax * p.keyLen + mMax) { units, base in
-            let qs = base, os = qs + mMax * d, s = os + mMax * d, inv = s + mMax * p.keyLen
+        // One unit per (batch, key/value head, run of `span` query blocks): blocks are independent in the
+        // forward. Scratch: the packed Kᵀ, the gathered Q and O blocks, the score block, 1 / row sums.
+        let span = CPUBackend.forwardSpan(heads: p.batch * p.kvHeads, blocks: blocks), spans = (blocks + span - 1) / span
+        let packedFloats = PackedKeys.floats(p)
+        attentionUnits(p.batch * p.kvHeads * spans, scratch: packedFloats + 2 * mMax * d + mMax * p.keyLen + mMax) { units, base in
+            let qs = base + packedFloats, os = qs + mMax * d, s = os + mMax * d, inv = s + mMax * p.keyLen
             for unit in units {
-                let bg = unit / blocks, b = bg / p.kvHeads, kvh = bg % p.kvHeads
-                let (t0, rows, keys) = p.queryBlock(unit % blocks, bq)
-                let m = g * rows
+                let bg = unit / spans, b = bg / p.kvHeads, kvh = bg % p.kvHeads
+                let first = unit % spans * span, last = min(blocks, first + span)
                 let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
-                CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: s)
+                let packedK = packedFloats > 0 && last - first > 1
+                    ? PackedKeys(kh, keys: p.queryBlock(last - 1, bq).keys, p, ldx: ldk, into: base) : nil
+              for blk in first..<last {
+                let (t0, rows, keys) = p.queryBlock(blk, bq)
+                let m = g * rows
+                CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: s)
                 for r in 0..<m {
                     let i = r % rows, head = kvh * g + r / rows
                     let row = s + r * keys
@@ -118,6 +171,7 @@ extension CPUBackend {
                 // d-wide output rows as they are scattered, not to the keys-wide score rows.
                 CPUBackend.headGemm(false, false, m, d, keys, 1, s, keys, vh, ldk, 0, os, d)
                 p.scatterGroup(os, rowScale: inv, into: out.data, b, kvh, t0, rows)
+              }
             }
         }
     }
@@ -132,14 +186,19 @@ extension CPUBackend {
         // Keys any query sees; dK/dV rows past it get no gradient.
         let seen = t > 0 ? min(p.keyLen, p.queryOffset + t) : 0
         // One unit per (batch, key/value head): the group's query blocks run in one thread, so the
-        // dK/dV accumulations never race. Scratch: gathered Q, dO and dQ blocks, P and dP blocks, D.
-        let perThread = 3 * mMax * d + 2 * mMax * p.keyLen + mMax
+        // dK/dV accumulations never race. Scratch: packed Kᵀ and Vᵀ, gathered Q, dO and dQ blocks, P and dP
+        // blocks, D.
+        let packedFloats = PackedKeys.floats(p)
+        let perThread = 2 * packedFloats + 3 * mMax * d + 2 * mMax * p.keyLen + mMax
         attentionUnits(p.batch * p.kvHeads, scratch: perThread) { units, base in
-            let qs = base, dos = qs + mMax * d, dqs = dos + mMax * d
+            let qs = base + 2 * packedFloats, dos = qs + mMax * d, dqs = dos + mMax * d
             let pm = dqs + mMax * d, dpm = pm + mMax * p.keyLen, dd = dpm + mMax * p.keyLen
             for unit in units {
                 let b = unit / p.kvHeads, kvh = unit % p.kvHeads
                 let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
+                let packs = packedFloats > 0 && blocks > 1
+                let packedK = packs ? PackedKeys(kh, keys: seen, p, ldx: ldk, into: base) : nil
+                let packedV = packs ? PackedKeys(vh, keys: seen, p, ldx: ldk, into: base + packedFloats) : nil
                 let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
                 for r in seen..<p.keyLen {
                     (dkh + r * ldk).update(repeating: 0, count: d)
@@ -151,12 +210,12 @@ extension CPUBackend {
                     let m = g * rows, beta: Float = blk == blocks - 1 ? 0 : 1
                     p.gatherGroup(dout.data, b, kvh, t0, rows, into: dos)
                     // S = scale · Q Kᵀ; D = rowsum(dO ⊙ O); dP = dO_grp · V[0:keys]ᵀ.
-                    CPUBackend.groupScores(p, q.data, kh, b, kvh, t0, rows, keys, qs: qs, into: pm)
+                    CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: pm)
                     for r in 0..<m {
                         let i = r % rows, head = kvh * g + r / rows
                         dd[r] = dotF32(dos + r * d, out.data + p.queryHead(b, head) + (t0 + i) * p.queryStride, d)
                     }
-                    CPUBackend.headGemm(false, true, m, keys, d, 1, dos, d, vh, ldk, 0, dpm, keys)
+                    CPUBackend.keyProduct(m, keys, d, 1, dos, d, vh, ldk, packedV, dpm)
                     // One sweep over both blocks: P = exp(S − lse) over S, dS = P ⊙ (dP − D) over dP, both zero
                     // above the diagonal (row i of a head sees keys 0 … queryOffset + t0 + i).
                     finch_attention_grad_rows_f32(pm, dpm, g, rows, keys, p.queryOffset + t0 + 1,
