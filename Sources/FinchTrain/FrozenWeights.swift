@@ -22,17 +22,19 @@ enum FrozenWeights {
     }
 
     /// The frozen weights packed for the products while training (CPUBackend.packFrozenWeights): every
-    /// projection for its forward product (y = x·Wᵀ, also evaluation's), which gains the most (6–12 % a
-    /// product on one Zen 5 core, against 2–5 % for the input gradient's dx = dy·W since B is packed row by
-    /// row, and nothing measurable in a training step: BENCHMARKS.md, sessions 8–9). Each orientation
-    /// costs another f32 copy of the projections, so the input gradient's is packed only with
-    /// `FINCH_PACK_WEIGHTS=all` (`0`: none, for comparisons). Not the head: a third of SmolLM2-135M's weights
-    /// for 0.3 % of a step (its products are long enough to hide their packing).
+    /// projection for its forward product (y = x·Wᵀ, also evaluation's) first, which gains the most (6–12 % a
+    /// product on one Zen 5 core), then for its input gradient's (dx = dy·W; 2–5 % a product on one core, but
+    /// 1.3 % of a whole SmolLM2-135M step with two threads, where each thread packed all of B per call: the
+    /// input-gradient products' time fell 4–8 %, BENCHMARKS.md, session 10). Each orientation costs another f32
+    /// copy of the projections, within the budget (a quarter of RAM with the decoded copies), so on a small
+    /// machine or a large model the input gradient's goes first. `FINCH_PACK_WEIGHTS=forward` packs only the
+    /// forward orientation, `0` none (for comparisons). Not the head: a third of SmolLM2-135M's weights for
+    /// 0.3 % of a step (its products are long enough to hide their packing).
     static func packingLists(_ model: Transformer) -> (transposed: [Tensor], plain: [Tensor]) {
         let mode = ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"]
         guard mode != "0" else { return ([], []) }
         let projections = model.namedProjections.map { $0.1.weight }
-        return (projections, mode == "all" ? projections : [])
+        return (projections, mode == "forward" ? [] : projections)
     }
 
     /// Bytes the packed weights take while training: within what the f32 copies leave of the budget, and only

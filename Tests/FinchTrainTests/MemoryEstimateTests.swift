@@ -19,12 +19,12 @@ import Testing
         let est = MemoryEstimate(model: model, batch: 2, seqLen: 8, checkpointing: false)
         #expect(est.decodedWeights == quantizedBytes + (model.lmHead.dtype == .f32 ? 0 : model.lmHead.count * 4))
         #expect(est.decodedWeights > 0)
-        // Packed copies of the decoded projections for their forward products (FrozenWeights.packingLists; with
-        // FINCH_PACK_WEIGHTS=all for their input gradients too, and none with 0).
+        // Packed copies of the decoded projections for their forward products and their input gradients'
+        // (FrozenWeights.packingLists; only the first with FINCH_PACK_WEIGHTS=forward, none with 0).
         let mode = ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"]
         let projections = model.namedProjections.map { $0.1.weight }
         let packed = mode == "0" ? 0 : projections.reduce(0) { $0 + PackedWeights.bytes(rows: $1.shape[0], cols: $1.shape[1], transposed: true)
-            + (mode == "all" ? PackedWeights.bytes(rows: $1.shape[0], cols: $1.shape[1], transposed: false) : 0) }
+            + (mode == "forward" ? 0 : PackedWeights.bytes(rows: $1.shape[0], cols: $1.shape[1], transposed: false)) }
         #expect(est.packedWeights == packed)
         if CPUBackend.usePackedGemm && mode != "0" { #expect(packed >= quantizedBytes) }
         #expect(est.total == est.weights + est.decodedWeights + est.packedWeights + est.adapters + est.activations)
