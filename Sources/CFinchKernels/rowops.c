@@ -196,25 +196,28 @@ AVX512 static void rope_avx512(const float *x, const float *cos, const float *si
     }
 }
 
-// The reference's operations lane by lane (mul, add, sqrt, div: no FMA), so results equal it bit for bit.
-AVX512 static void adamw_avx512(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
-    const __m512 b1 = _mm512_set1_ps(h->beta1), c1 = _mm512_set1_ps(1 - h->beta1);
-    const __m512 b2 = _mm512_set1_ps(h->beta2), c2 = _mm512_set1_ps(1 - h->beta2);
-    const __m512 bc2 = _mm512_set1_ps(h->bc2_sqrt), eps = _mm512_set1_ps(h->eps);
-    const __m512 step = _mm512_set1_ps(h->step_size), decay = _mm512_set1_ps(h->decay);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 gi = _mm512_loadu_ps(g + i);
-        const __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(c1, gi));
-        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
-        const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
-        const __m512 pd = _mm512_mul_ps(_mm512_loadu_ps(p + i), decay);
-        _mm512_storeu_ps(m + i, mi);
-        _mm512_storeu_ps(v + i, vi);
-        _mm512_storeu_ps(p + i, _mm512_sub_ps(pd, _mm512_div_ps(_mm512_mul_ps(step, mi), denom)));
+// AdamW for a vector width: the reference's operations lane by lane (mul, add, sqrt, div: no FMA), so results
+// equal it bit for bit; V the vector type, P its intrinsics' prefix, W its lanes; the tail runs the reference.
+#define FINCH_ADAMW(NAME, TARGET, V, P, W)                                                                       \
+    TARGET static void NAME(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) { \
+        const V b1 = P##_set1_ps(h->beta1), c1 = P##_set1_ps(1 - h->beta1);                                    \
+        const V b2 = P##_set1_ps(h->beta2), c2 = P##_set1_ps(1 - h->beta2);                                    \
+        const V bc2 = P##_set1_ps(h->bc2_sqrt), eps = P##_set1_ps(h->eps);                                     \
+        const V step = P##_set1_ps(h->step_size), decay = P##_set1_ps(h->decay);                               \
+        size_t i = 0;                                                                                          \
+        for (; i + W <= n; i += W) {                                                                           \
+            const V gi = P##_loadu_ps(g + i);                                                                  \
+            const V mi = P##_add_ps(P##_mul_ps(b1, P##_loadu_ps(m + i)), P##_mul_ps(c1, gi));                  \
+            const V vi = P##_add_ps(P##_mul_ps(b2, P##_loadu_ps(v + i)), P##_mul_ps(P##_mul_ps(c2, gi), gi));  \
+            const V denom = P##_add_ps(P##_div_ps(P##_sqrt_ps(vi), bc2), eps);                                 \
+            const V pd = P##_mul_ps(P##_loadu_ps(p + i), decay);                                               \
+            P##_storeu_ps(m + i, mi);                                                                          \
+            P##_storeu_ps(v + i, vi);                                                                          \
+            P##_storeu_ps(p + i, P##_sub_ps(pd, P##_div_ps(P##_mul_ps(step, mi), denom)));                     \
+        }                                                                                                      \
+        finch_adamw_f32_ref(p + i, g + i, m + i, v + i, n - i, h);                                             \
     }
-    finch_adamw_f32_ref(p + i, g + i, m + i, v + i, n - i, h);
-}
+FINCH_ADAMW(adamw_avx512, AVX512, __m512, _mm512, 16)
 
 AVX512 static double sum_squares_avx512(const float *x, size_t n) {
     double total = 0;
@@ -318,24 +321,8 @@ AVX2F static void rope_avx2(const float *x, const float *cos, const float *sin, 
     }
 }
 
-AVX2F static void adamw_avx2(float *p, const float *g, float *m, float *v, size_t n, const finch_adamw_hyper *h) {
-    const __m256 b1 = _mm256_set1_ps(h->beta1), c1 = _mm256_set1_ps(1 - h->beta1);
-    const __m256 b2 = _mm256_set1_ps(h->beta2), c2 = _mm256_set1_ps(1 - h->beta2);
-    const __m256 bc2 = _mm256_set1_ps(h->bc2_sqrt), eps = _mm256_set1_ps(h->eps);
-    const __m256 step = _mm256_set1_ps(h->step_size), decay = _mm256_set1_ps(h->decay);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 gi = _mm256_loadu_ps(g + i);
-        const __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(c1, gi));
-        const __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
-        const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-        const __m256 pd = _mm256_mul_ps(_mm256_loadu_ps(p + i), decay);
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(pd, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
-    }
-    finch_adamw_f32_ref(p + i, g + i, m + i, v + i, n - i, h);
-}
+FINCH_ADAMW(adamw_avx2, AVX2F, __m256, _mm256, 8)
+#undef FINCH_ADAMW
 
 AVX2F static double sum_squares_avx2(const float *x, size_t n) {
     double total = 0;
