@@ -140,18 +140,3 @@ public final class CPUBackend: Backend {
         }
     }
 }
-
-/// Runs `body(worker, range)` over `0..<n` split into at most `threads` contiguous ranges, with the
-/// worker index (0 ..< threads) so each can use its own slice of scratch. One range runs inline.
-func parallelChunks(_ n: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
-    guard n > 0 else { return }
-    let chunks = max(1, min(threads, n))
-    if chunks == 1 {
-        body(0, 0..<n)
-        return
-    }
-    parallelPerform(chunks) { c in
-        let start = n * c / chunks, end = n * (c + 1) / chunks
-        if start < end { body(c, start..<end) }
-    }
-}
