@@ -25,7 +25,7 @@ enum FrozenWeights {
     /// projection for its forward product (y = x·Wᵀ, also evaluation's) first, which gains the most (6–12 % a
     /// product on one Zen 5 core), then for its input gradient's (dx = dy·W; 2–5 % a product on one core, but
     /// 1.3 % of a whole SmolLM2-135M step with two threads, where each thread packed all of B per call: the
-    /// input-gradient products' time fell 4–8 %, BENCHMARKS.md, session 10). Each orientation costs another f32
+    /// input-gradient products' time fell 3–5 %, BENCHMARKS.md, session 10). Each orientation costs another f32
     /// copy of the projections, within the budget (a quarter of RAM with the decoded copies), so on a small
     /// machine or a large model the input gradient's goes first. `FINCH_PACK_WEIGHTS=forward` packs only the
     /// forward orientation, `0` none (for comparisons). Not the head: a third of SmolLM2-135M's weights for
