@@ -53,6 +53,28 @@ void finch_attention_grad_rows_f32_ref(float *s, float *dp, size_t heads, size_t
     attention_grad_rows(finch_attention_grad_row_f32_ref, s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
 }
 
+// The forward's softmax rows of a causal score block: exp(s − max) over the visible keys, 0 past them; 1 / Σ and
+// max + log Σ per row. `max_fn` and `expsum_fn` are one ISA level's row kernels.
+static void attention_softmax_rows(float (*max_fn)(const float *, size_t),
+                                   float (*expsum_fn)(const float *, float *, size_t, float), float *s, size_t heads,
+                                   size_t rows, size_t keys, size_t valid0, float *inv, float *lse, size_t lse_stride) {
+    for (size_t h = 0; h < heads; h++)
+        for (size_t i = 0; i < rows; i++) {
+            size_t r = h * rows + i, valid = valid0 + i < keys ? valid0 + i : keys;
+            float *row = s + r * keys;
+            const float mx = max_fn(row, valid);
+            const float sum = expsum_fn(row, row, valid, mx);
+            for (size_t j = valid; j < keys; j++) row[j] = 0;
+            inv[r] = 1 / sum;
+            lse[h * lse_stride + i] = mx + logf(sum);
+        }
+}
+
+void finch_attention_softmax_rows_f32_ref(float *s, size_t heads, size_t rows, size_t keys, size_t valid0, float *inv,
+                                          float *lse, size_t lse_stride) {
+    attention_softmax_rows(finch_max_f32_ref, finch_exp_shift_sum_f32_ref, s, heads, rows, keys, valid0, inv, lse, lse_stride);
+}
+
 void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = g[i] / (1 + expf(-g[i])) * u[i];
 }
@@ -328,6 +350,14 @@ void finch_attention_grad_rows_f32(float *s, float *dp, size_t heads, size_t row
     DISPATCH(row_fn = attention_grad_row_avx512, row_fn = attention_grad_row_avx2, row_fn = finch_attention_grad_row_f32_ref);
     attention_grad_rows(row_fn, s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
 }
+void finch_attention_softmax_rows_f32(float *s, size_t heads, size_t rows, size_t keys, size_t valid0, float *inv,
+                                      float *lse, size_t lse_stride) {
+    float (*max_fn)(const float *, size_t);
+    float (*expsum_fn)(const float *, float *, size_t, float);
+    DISPATCH((max_fn = max_avx512, expsum_fn = exp_shift_sum_avx512), (max_fn = max_avx2, expsum_fn = exp_shift_sum_avx2),
+             (max_fn = finch_max_f32_ref, expsum_fn = finch_exp_shift_sum_f32_ref));
+    attention_softmax_rows(max_fn, expsum_fn, s, heads, rows, keys, valid0, inv, lse, lse_stride);
+}
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) {
     DISPATCH(swiglu_avx512(g, u, out, n), swiglu_avx2(g, u, out, n), finch_swiglu_f32_ref(g, u, out, n));
 }
@@ -345,6 +375,10 @@ float finch_sum_exp_shift_f32(const float *x, size_t n, float shift) { return fi
 void finch_attention_grad_rows_f32(float *s, float *dp, size_t heads, size_t rows, size_t keys, size_t valid0,
                                    const float *lse, size_t lse_stride, const float *d) {
     finch_attention_grad_rows_f32_ref(s, dp, heads, rows, keys, valid0, lse, lse_stride, d);
+}
+void finch_attention_softmax_rows_f32(float *s, size_t heads, size_t rows, size_t keys, size_t valid0, float *inv,
+                                      float *lse, size_t lse_stride) {
+    finch_attention_softmax_rows_f32_ref(s, heads, rows, keys, valid0, inv, lse, lse_stride);
 }
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n) { finch_swiglu_f32_ref(g, u, out, n); }
 void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n) {

@@ -107,4 +107,40 @@ import Testing
             }
         }
     }
+
+    /// Attention's forward softmax rows (exp(S − max) at the visible keys, 0 past them, 1 / Σ and max + log Σ) at
+    /// every level against its scalar reference and f64 math, on the same row shapes as the backward sweep.
+    @Test(arguments: levels) func attentionSoftmaxRowsMatchReference(level: Int32) {
+        finch_isa_set_thread(level)
+        defer { finch_isa_set_thread(-1) }
+        var rng = TestRNG(29)
+        for (heads, rows, keys, valid0) in [(3, 5, 40, 1), (2, 7, 37, 31), (1, 4, 16, 13), (3, 32, 96, 65), (2, 3, 9, 20)] {
+            let m = heads * rows, lseStride = rows + 2
+            let s = (0..<(m * keys)).map { _ in Float(rng.uniform(-6, 6)) }
+            var s1 = s, s2 = s
+            var inv1 = [Float](repeating: .nan, count: m), inv2 = inv1
+            var lse1 = [Float](repeating: .nan, count: heads * lseStride), lse2 = lse1
+            finch_attention_softmax_rows_f32(&s1, heads, rows, keys, valid0, &inv1, &lse1, lseStride)
+            finch_attention_softmax_rows_f32_ref(&s2, heads, rows, keys, valid0, &inv2, &lse2, lseStride)
+            for h in 0..<heads {
+                for i in 0..<rows {
+                    let r = h * rows + i, valid = min(keys, valid0 + i)
+                    let row = (0..<valid).map { Double(s[r * keys + $0]) }
+                    let mx = row.max()!, sum = row.reduce(0) { $0 + exp($1 - mx) }
+                    for (name, out, inv, lse) in [("vector", s1, inv1, lse1), ("reference", s2, inv2, lse2)] {
+                        for j in 0..<keys {
+                            let x = out[r * keys + j]
+                            if j >= valid { #expect(x == 0, "level \(level) \(name): masked key \(j) of row \(r)"); continue }
+                            let shifted = Double(s[r * keys + j]) - mx, e = exp(shifted)
+                            // exp's 4 ulp, plus the rounding of S − max in f32 (half an ulp of |S − max| ≤ 12).
+                            #expect(abs(Double(x) - e) <= (2.4e-7 + 6e-8 * abs(shifted)) * e, "level \(level) \(name): e[\(r), \(j)]")
+                        }
+                        // Σ of up to 96 terms in f32 lanes: 1e-6 relative.
+                        #expect(abs(Double(inv[r]) * sum - 1) <= 1e-6, "level \(level) \(name): 1 / Σ of row \(r)")
+                        #expect(abs(Double(lse[h * lseStride + i]) - (mx + log(sum))) <= 1e-6 * (1 + abs(mx)), "level \(level) \(name): lse")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -37,6 +37,15 @@ void finch_attention_grad_rows_f32_ref(float *s, float *dp, size_t heads, size_t
 /// One row of it: `valid` visible keys of `n`.
 void finch_attention_grad_row_f32_ref(float *s, float *dp, size_t valid, size_t n, float lse, float d);
 
+/// Attention's forward softmax over one causal block of scores, `heads` × `rows` rows of `keys` (head after head; row
+/// i of a head sees the first min(keys, valid0 + i) keys), in one call: each row becomes exp(s − max) at its visible
+/// keys and 0 past them, inv[h·rows + i] = 1 / Σ and lse[h·lse_stride + i] = max + log Σ. One call a block, not
+/// three a row: rows are short (32–256 keys), and per-row calls each paid the ISA dispatch.
+void finch_attention_softmax_rows_f32(float *s, size_t heads, size_t rows, size_t keys, size_t valid0, float *inv,
+                                      float *lse, size_t lse_stride);
+void finch_attention_softmax_rows_f32_ref(float *s, size_t heads, size_t rows, size_t keys, size_t valid0, float *inv,
+                                          float *lse, size_t lse_stride);
+
 /// out = silu(g) · u = g / (1 + exp(-g)) · u
 void finch_swiglu_f32(const float *g, const float *u, float *out, size_t n);
 void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n);

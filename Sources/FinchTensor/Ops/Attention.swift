@@ -178,16 +178,10 @@ extension CPUBackend {
                 let (t0, rows, keys) = p.queryBlock(blk, bq)
                 let m = g * rows
                 CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: s)
-                for r in 0..<m {
-                    let i = r % rows, head = kvh * g + r / rows
-                    let row = s + r * keys
-                    let valid = p.visibleKeys(t0 + i, keys)
-                    let mx = finch_max_f32(row, valid)
-                    let sum = finch_exp_shift_sum_f32(row, row, valid, mx)
-                    maskScores(row, valid: valid, keys: keys)
-                    inv[r] = 1 / sum
-                    lse.data[(b * p.heads + head) * t + t0 + i] = mx + logf(sum)
-                }
+                // exp(S − max) at the visible keys (row i of a head sees keys 0 … queryOffset + t0 + i), 0 past
+                // them; 1 / row sums and the log-sum-exp for the backward.
+                finch_attention_softmax_rows_f32(s, g, rows, keys, p.queryOffset + t0 + 1, inv,
+                                                 lse.data + (b * p.heads + kvh * g) * t + t0, t)
                 // O_grp = (exp(S − max) · V[0:keys]) / row sums: the normalisation is applied to the
                 // d-wide output rows as they are scattered, not to the keys-wide score rows.
                 CPUBackend.headGemm(false, false, m, d, keys, 1, s, keys, vh, ldk, 0, os, d)
@@ -272,8 +266,6 @@ extension AttentionParams {
         return (t0, t1 - t0, min(keyLen, queryOffset + t1))
     }
 
-    /// How many of a block's `keys` query `t` sees (the rest of its score row is masked).
-    func visibleKeys(_ t: Int, _ keys: Int) -> Int { min(keys, queryOffset + t + 1) }
 
     /// Copies rows t0 ..< t0+rows of the query heads of group `g` (batch `b`) out of a (B·T, H·D)
     /// tensor into `dst` as a (group · rows) × headDim matrix, head after head.
@@ -316,10 +308,4 @@ private func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: I
     var sum = acc.sum()
     while i < n { sum += a[i] * b[i]; i += 1 }
     return sum
-}
-
-/// Zeroes the masked tail of a score row: probabilities of keys past `valid`.
-@inline(__always)
-private func maskScores(_ row: UnsafeMutablePointer<Float>, valid: Int, keys: Int) {
-    if valid < keys { (row + valid).update(repeating: 0, count: keys - valid) }
 }
