@@ -41,12 +41,15 @@ public final class CPUBackend: Backend {
     /// One parallel pass over all the tensors' elements end to end (finch_adamw_f32): an adapter's 420 tensors
     /// of 3–25 K elements each went one by one, most on one thread, in 14 ms a step of SmolLM2-135M.
     public func adamwStep(_ tensors: [AdamWTensors], _ h: AdamWStep) {
-        var hyper = finch_adamw_hyper(beta1: h.beta1, beta2: h.beta2, eps: h.eps, step_size: h.stepSize,
+        let hyper = finch_adamw_hyper(beta1: h.beta1, beta2: h.beta2, eps: h.eps, step_size: h.stepSize,
                                       bc2_sqrt: h.bc2Sqrt, decay: h.decay)
-        forEachSpan(tensors.map(\.param.count)) { i, r in
-            let t = tensors[i]
-            finch_adamw_f32(t.param.data + r.lowerBound, t.grad.data + r.lowerBound, t.m.data + r.lowerBound,
-                            t.v.data + r.lowerBound, r.count, &hyper)
+        // One read-only copy of the scalars for every thread (an inout `&hyper` would be a write access per call).
+        withUnsafePointer(to: hyper) { hp in
+            forEachSpan(tensors.map(\.param.count)) { i, r in
+                let t = tensors[i]
+                finch_adamw_f32(t.param.data + r.lowerBound, t.grad.data + r.lowerBound, t.m.data + r.lowerBound,
+                                t.v.data + r.lowerBound, r.count, hp)
+            }
         }
     }
 
