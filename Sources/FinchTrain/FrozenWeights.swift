@@ -27,7 +27,7 @@ enum FrozenWeights {
     /// 1.3 % of a whole SmolLM2-135M step with two threads, where each thread packed all of B per call: the
     /// input-gradient products' time fell 3–5 %, BENCHMARKS.md, session 10). Each orientation costs another f32
     /// copy of the projections, within the budget (a quarter of RAM with the decoded copies), so on a small
-    /// machine or a large model the input gradient's goes first. `FINCH_PACK_WEIGHTS=forward` packs only the
+    /// machine or a large model the input gradient's orientation is the one left out. `FINCH_PACK_WEIGHTS=forward` packs only the
     /// forward orientation, `0` none (for comparisons). Not the head: a third of SmolLM2-135M's weights for
     /// 0.3 % of a step (its products are long enough to hide their packing).
     static func packingLists(_ model: Transformer) -> (transposed: [Tensor], plain: [Tensor]) {

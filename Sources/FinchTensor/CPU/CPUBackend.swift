@@ -45,7 +45,7 @@ public final class CPUBackend: Backend {
                                       bc2_sqrt: h.bc2Sqrt, decay: h.decay)
         // One read-only copy of the scalars for every thread (an inout `&hyper` would be a write access per call).
         withUnsafePointer(to: hyper) { hp in
-            forEachSpan(tensors.map(\.param.count)) { i, r in
+            forEachSpan(tensors.map(\.param.count)) { i, r, _ in
                 let t = tensors[i]
                 finch_adamw_f32(t.param.data + r.lowerBound, t.grad.data + r.lowerBound, t.m.data + r.lowerBound,
                                 t.v.data + r.lowerBound, r.count, hp)
@@ -124,10 +124,6 @@ public final class CPUBackend: Backend {
                 i += 1
             }
         }
-    }
-
-    func forEachSpan(_ counts: [Int], _ body: (Int, Range<Int>) -> Void) {
-        forEachSpan(counts) { i, r, _ in body(i, r) }
     }
 
     /// Decodes whole rows of a (rows × cols) tensor stored in any dtype into f32 at `dst`.

@@ -67,8 +67,8 @@ extension CPUBackend {
 
     /// Runs `body(unit, scratch)` for attention's `count` units on `attentionThreads` threads, each with its own
     /// `scratch` floats (kept alive until all are done). Each thread takes the next unit as it finishes one, the
-    /// heaviest first by `work` where given: the causal forward's units differ in work (a query block sees more
-    /// keys the later it is): equal shares of a 256-token prompt's units left one thread 35 % more work than the other.
+    /// heaviest first by `work` where given. The causal forward's units differ in work (a query block sees more
+    /// keys the later it is), and equal shares of a 256-token prompt's units left one thread 35 % more than the other.
     func attentionUnits(_ count: Int, scratch perThread: Int, work: ((Int) -> Int)? = nil,
                         _ body: (_ unit: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
         let threads = min(CPUBackend.attentionThreads, count)
@@ -265,7 +265,6 @@ extension AttentionParams {
         let t0 = index * block, t1 = min(seqLen, t0 + block)
         return (t0, t1 - t0, min(keyLen, queryOffset + t1))
     }
-
 
     /// Copies rows t0 ..< t0+rows of the query heads of group `g` (batch `b`) out of a (B·T, H·D)
     /// tensor into `dst` as a (group · rows) × headDim matrix, head after head.
