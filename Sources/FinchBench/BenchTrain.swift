@@ -58,6 +58,32 @@ public enum BenchTrain {
         public var systemAllocationsPerStep: Double
     }
 
+    /// One measured run as `finch bench train` reports it: tokens/s, and the % of the ceiling measured around
+    /// it (CPU only).
+    public struct Measured: Sendable {
+        public var tokensPerSecond: Double
+        public var percentOfCeiling: Double?
+        public init(tokensPerSecond: Double, percentOfCeiling: Double?) {
+            self.tokensPerSecond = tokensPerSecond
+            self.percentOfCeiling = percentOfCeiling
+        }
+    }
+
+    /// The median and range of several runs (nil for fewer than two): on a machine whose speed drifts by a
+    /// few % within minutes (a shared VM, a laptop's boost), one run says little about a bar a point away.
+    public static func summary(_ runs: [Measured]) -> String? {
+        guard runs.count > 1 else { return nil }
+        func spread(_ values: [Double], _ format: String) -> String {
+            let v = values.sorted(), mid = v.count / 2
+            let median = v.count % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+            return String(format: "median \(format) (\(format)–\(format))", median, v[0], v[v.count - 1])
+        }
+        var line = "over \(runs.count) runs: " + spread(runs.map(\.tokensPerSecond), "%.1f") + " tokens/s"
+        let percents = runs.compactMap(\.percentOfCeiling)
+        if percents.count == runs.count { line += ", " + spread(percents, "%.1f") + " % of the ceiling" }
+        return line
+    }
+
     static func minorPageFaults() -> Int {
         var usage = rusage()
         getrusage(0 /* RUSAGE_SELF */, &usage)

@@ -29,6 +29,8 @@ struct Bench: ParsableCommand {
         @Option(help: "Sequences per step.") var batch = 4
         @Option(help: "Tokens per sequence.") var seqLen = 256
         @Option(help: "Timed steps (after one warm-up step).") var steps = 5
+        @Option(help: "Measured runs (each between two measurements of the ceiling); with more than one, the median and range follow.")
+        var repeats = 1
         @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
         @Option(help: "Where to train: cpu or cuda (cuda:N).") var device = "cpu"
         @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
@@ -38,6 +40,10 @@ struct Bench: ParsableCommand {
         var peer: String?
         @Option(help: "The peer script (default: scripts/bench/peft_train.py of the working directory or of this checkout).")
         var peerScript: String?
+
+        func validate() throws {
+            guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1 (got \(repeats))") }
+        }
 
         func run() throws {
             guard let frozen = DType(rawValue: weights), [.bf16, .q4_0, .nf4].contains(frozen) else {
@@ -53,25 +59,30 @@ struct Bench: ParsableCommand {
                 print(String(format: "finch decode on %@: prefill %.1f tokens/s, decode %.1f tokens/s", "\(dev)", p, d))
             }
             let mode = TrainConfig.Checkpointing(rawValue: checkpointing) ?? .auto
-            let first = try trainAndReport(model: model, config: config, device: dev, mode: mode)
+            var runs: [BenchTrain.Measured] = []
+            for _ in 0..<repeats { runs.append(try trainAndReport(model: model, config: config, device: dev, mode: mode)) }
+            let first = runs[0].tokensPerSecond
             if let peer {
                 // Finch, the peer, Finch again: the machine's drift shows in the two Finch runs.
                 let script = try BenchPeer.script(peerScript)
                 let p = try BenchPeer.run(python: peer, script: script, batch: batch, seqLen: seqLen, steps: steps)
                 print("peer: " + p.line)
-                let second = try trainAndReport(model: model, config: config, device: dev, mode: mode)
+                let last = try trainAndReport(model: model, config: config, device: dev, mode: mode)
+                runs.append(last)
+                let second = last.tokensPerSecond
                 let ratios = [first, second].map { $0 / p.tokensPerSecond }
                 print(String(format: "finch / peer: %.2f–%.2f× (finch %.1f and %.1f tokens/s around the peer's %.1f)",
                              ratios.min()!, ratios.max()!, first, second, p.tokensPerSecond))
             }
+            if let summary = BenchTrain.summary(runs) { print(summary) }
             if case let .cuda(n) = dev, let b = CUDA.backend(n), b.profiling { print(b.profileReport()) }
         }
 
         /// One measured training run (on the CPU between two measurements of the ceiling, the best f32 product
         /// rate of this run: a machine whose speed drifts during the run is judged against its faster moment)
-        /// and its report lines; returns its tokens/s.
+        /// and its report lines; returns its tokens/s and, on the CPU, its % of the ceiling.
         func trainAndReport(model: Transformer, config: ModelConfig, device dev: Device,
-                            mode: TrainConfig.Checkpointing) throws -> Double {
+                            mode: TrainConfig.Checkpointing) throws -> BenchTrain.Measured {
             let before = dev == .cpu ? try BenchCeiling.gflops(config) : nil
             let r = try BenchTrain.run(model: model, batch: batch, seqLen: seqLen, steps: steps, checkpointing: mode)
             try DeviceErrors.check()
@@ -83,13 +94,15 @@ struct Bench: ParsableCommand {
                          "\(dev)", r.tokensPerSecond, r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " "),
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off",
                          r.pageFaultsPerStep, r.systemAllocationsPerStep))
+            var percent: Double?
             if let before, let after {
                 let best = max(before.engine, before.blas, after.engine, after.blas)
                 let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
+                percent = 100 * r.tokensPerSecond * flops / (best * 1e9)
                 print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run, before and after the steps: engine %.1f and %.1f, "
                              + "OpenBLAS %.1f and %.1f; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
                              best, before.engine, after.engine, before.blas, after.blas, "\(CPUISA.active)", flops / 1e9,
-                             100 * r.tokensPerSecond * flops / (best * 1e9)))
+                             percent!))
             }
             if let profile {
                 print(String(format: "profile of the %d timed steps (%.3f s; nested lines, such as the products inside linear cross-entropy, count twice):",
@@ -97,7 +110,7 @@ struct Bench: ParsableCommand {
                 print(profile)
                 Profiler.reset()
             }
-            return r.tokensPerSecond
+            return BenchTrain.Measured(tokensPerSecond: r.tokensPerSecond, percentOfCeiling: percent)
         }
     }
 

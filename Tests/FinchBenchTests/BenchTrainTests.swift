@@ -84,4 +84,17 @@ import FinchModels
         #expect(throws: BenchPeer.PeerError.self) { try BenchPeer.run(python: "/bin/sh", script: silent, model: "m.gguf", batch: 1, seqLen: 8, steps: 2) }
         #expect(throws: BenchPeer.PeerError.self) { try BenchPeer.script("/nonexistent/peft_train.py") }
     }
+
+    @Test func repeatedRunsAreSummarisedByMedianAndRange() {
+        let runs = [(700.0, 84.0), (740.5, 86.5), (690.0, 81.0), (720.0, 85.0)].map {
+            BenchTrain.Measured(tokensPerSecond: $0.0, percentOfCeiling: $0.1)
+        }
+        // An even count: the mean of the middle two.
+        #expect(BenchTrain.summary(runs) == "over 4 runs: median 710.0 (690.0–740.5) tokens/s, median 84.5 (81.0–86.5) % of the ceiling")
+        #expect(BenchTrain.summary(Array(runs.prefix(3))) == "over 3 runs: median 700.0 (690.0–740.5) tokens/s, median 84.0 (81.0–86.5) % of the ceiling")
+        #expect(BenchTrain.summary(Array(runs.prefix(1))) == nil)
+        // A GPU run has no ceiling: tokens/s only.
+        let gpu = [BenchTrain.Measured(tokensPerSecond: 10, percentOfCeiling: nil), BenchTrain.Measured(tokensPerSecond: 12, percentOfCeiling: nil)]
+        #expect(BenchTrain.summary(gpu) == "over 2 runs: median 11.0 (10.0–12.0) tokens/s")
+    }
 }
