@@ -38,7 +38,9 @@ public enum BenchCeiling {
     /// Useful FLOPs per trained token of LoRA rank `rank` on all seven projections (frozen base, frozen head):
     /// base and head products forward (2·N) and their input gradients (2·N); the adapters forward (2·r·(in+out))
     /// and backward (4·r·(in+out)); causal attention over `seqLen` (Q·Kᵀ and P·V forward, 4·H·D per key and
-    /// query, on average (seqLen+1)/2 keys; backward twice that). Recomputation by checkpointing is not useful work.
+    /// query, on average (seqLen+1)/2 keys; backward twice that). Recomputation by checkpointing is not useful work,
+    /// and neither is the gradient of the first layer's input through q, k and v (base and adapter): it would only
+    /// reach the frozen embeddings, so neither Finch nor PyTorch computes it.
     public static func flopsPerToken(_ config: ModelConfig, seqLen: Int, rank: Int = 16) -> Double {
         let c = Double(config.hiddenSize), f = Double(config.intermediateSize), d = Double(config.headDim)
         let q = Double(config.numAttentionHeads) * d, kv = Double(config.numKeyValueHeads) * d
@@ -47,6 +49,7 @@ public enum BenchCeiling {
         let base = layers * shapes.reduce(0) { $0 + $1.0 * $1.1 } + Double(config.vocabSize) * c
         let lora = layers * shapes.reduce(0) { $0 + Double(rank) * ($1.0 + $1.1) }
         let attention = layers * 4 * Double(config.numAttentionHeads) * d * Double(seqLen + 1) / 2
-        return 4 * base + 6 * lora + 3 * attention
+        let firstLayerInputGradient = 2 * c * (q + 2 * kv) + 3 * 2 * Double(rank) * c
+        return 4 * base + 6 * lora + 3 * attention - firstLayerInputGradient
     }
 }
