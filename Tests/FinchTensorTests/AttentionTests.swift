@@ -52,6 +52,28 @@ import Testing
     /// The score-like products over a head's Kᵀ packed once (`PackedKeys`), for every prefix of keys a query
     /// block reads, against the same product packing per call (`headGemm`): the same kernel, so within rounding
     /// of the sums (1e-5 of the largest value).
+    /// Every unit runs once, on a scratch share that starts on a 64-byte line and overlaps no other thread's,
+    /// whatever the share's length (the packed kernels read packed keys at its start with aligned loads).
+    @Test func unitScratchIsLineAlignedAndPrivate() {
+        for perThread in [72 + 1, 96, 4099] {
+            let lock = NSLock()
+            var seen: [Int] = [], starts: Set<Int> = []
+            Backends.cpu.attentionUnits(7, scratch: perThread) { unit, scratch in
+                scratch.update(repeating: Float(unit), count: perThread)  // the whole share is writable
+                usleep(2000)  // long enough that every thread takes a unit
+                lock.lock()
+                seen.append(unit)
+                starts.insert(Int(bitPattern: scratch))
+                lock.unlock()
+            }
+            #expect(seen.sorted() == Array(0..<7))
+            #expect(starts.count == min(7, CPUBackend.attentionThreads))
+            #expect(starts.allSatisfy { $0 % 64 == 0 })
+            let sorted = starts.sorted()
+            for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(b - a >= perThread * MemoryLayout<Float>.stride) }
+        }
+    }
+
     @Test func packedKeyProductsMatchPerCallProducts() throws {
         var rng = TestRNG(9)
         let d = 64, ldk = 3 * d, total = 130, m = 96

@@ -72,7 +72,11 @@ extension CPUBackend {
     func attentionUnits(_ count: Int, scratch perThread: Int, work: ((Int) -> Int)? = nil,
                         _ body: (_ unit: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
         let threads = min(CPUBackend.attentionThreads, count)
-        let scratch = allocate(count: threads * perThread)
+        // Each thread's share starts on a 64-byte line: the packed kernels load the packed keys at its start with
+        // aligned loads (a 24-query block made the shares 72 floats longer than a multiple of 16, and the second
+        // thread's first load faulted), and no two threads write one line.
+        let stride = (perThread + 15) / 16 * 16
+        let scratch = allocate(count: threads * stride)
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
         let order = work.map { w in (0..<count).sorted { w($0) > w($1) } } ?? Array(0..<count)
         let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
@@ -87,7 +91,7 @@ extension CPUBackend {
                 next.pointee += 1
                 lock.unlock()
                 guard i < count else { return }
-                body(order[i], base + worker * perThread)
+                body(order[i], base + worker * stride)
             }
         }
         withExtendedLifetime(scratch) {}
