@@ -61,8 +61,8 @@ struct Bench: ParsableCommand {
             let mode = TrainConfig.Checkpointing(rawValue: checkpointing) ?? .auto
             var runs: [BenchTrain.Measured] = []
             for _ in 0..<repeats { runs.append(try trainAndReport(model: model, config: config, device: dev, mode: mode)) }
-            let first = runs[0].tokensPerSecond
             if let peer {
+                let first = runs[runs.count - 1].tokensPerSecond  // the run just before the peer
                 // Finch, the peer, Finch again: the machine's drift shows in the two Finch runs.
                 let script = try BenchPeer.script(peerScript)
                 let p = try BenchPeer.run(python: peer, script: script, batch: batch, seqLen: seqLen, steps: steps)
