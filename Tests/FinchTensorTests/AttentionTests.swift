@@ -49,9 +49,6 @@ import Testing
         }
     }
 
-    /// The score-like products over a head's Kᵀ packed once (`PackedKeys`), for every prefix of keys a query
-    /// block reads, against the same product packing per call (`headGemm`): the same kernel, so within rounding
-    /// of the sums (1e-5 of the largest value).
     /// Every unit runs once, on a scratch share that starts on a 64-byte line and overlaps no other thread's,
     /// whatever the share's length (the packed kernels read packed keys at its start with aligned loads).
     @Test func unitScratchIsLineAlignedAndPrivate() {
@@ -74,6 +71,9 @@ import Testing
         }
     }
 
+    /// The score-like products over a head's Kᵀ packed once (`PackedKeys`), for every prefix of keys a query
+    /// block reads, against the same product packing per call (`headGemm`): the same kernel, so within rounding
+    /// of the sums (1e-5 of the largest value).
     @Test func packedKeyProductsMatchPerCallProducts() throws {
         var rng = TestRNG(9)
         let d = 64, ldk = 3 * d, total = 130, m = 96

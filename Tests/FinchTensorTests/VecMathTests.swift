@@ -70,14 +70,17 @@ import Testing
         #expect(finch_max_f32([], 0) == -.infinity)
     }
 
+    /// (heads, rows, keys, valid0) of the attention row kernels' tests: rows that see fewer keys than a vector,
+    /// whole vectors, ragged tails, a fully visible row, and masked tails of one key up to most of the row.
+    static let attentionRowShapes = [(3, 5, 40, 1), (2, 7, 37, 31), (1, 4, 16, 13), (3, 32, 96, 65), (2, 3, 9, 20)]
+
     /// Attention's backward sweep (P = exp(S − lse), dS = P ⊙ (dP − D), zero past each row's visible keys) at
-    /// every level against its scalar reference and f64 math: rows that see fewer keys than a vector, whole
-    /// vectors, ragged tails, a fully visible row, and masked tails of one key up to most of the row.
+    /// every level against its scalar reference and f64 math, on `attentionRowShapes`.
     @Test(arguments: levels) func attentionGradRowsMatchReference(level: Int32) {
         finch_isa_set_thread(level)
         defer { finch_isa_set_thread(-1) }
         var rng = TestRNG(23)
-        for (heads, rows, keys, valid0) in [(3, 5, 40, 1), (2, 7, 37, 31), (1, 4, 16, 13), (3, 32, 96, 65), (2, 3, 9, 20)] {
+        for (heads, rows, keys, valid0) in Self.attentionRowShapes {
             let m = heads * rows, lseStride = rows + 2
             let s = (0..<(m * keys)).map { _ in Float(rng.uniform(-8, 2)) }
             let dp = (0..<(m * keys)).map { _ in Float(rng.uniform(-1, 1)) }
@@ -109,12 +112,12 @@ import Testing
     }
 
     /// Attention's forward softmax rows (exp(S − max) at the visible keys, 0 past them, 1 / Σ and max + log Σ) at
-    /// every level against its scalar reference and f64 math, on the same row shapes as the backward sweep.
+    /// every level against its scalar reference and f64 math, on `attentionRowShapes`.
     @Test(arguments: levels) func attentionSoftmaxRowsMatchReference(level: Int32) {
         finch_isa_set_thread(level)
         defer { finch_isa_set_thread(-1) }
         var rng = TestRNG(29)
-        for (heads, rows, keys, valid0) in [(3, 5, 40, 1), (2, 7, 37, 31), (1, 4, 16, 13), (3, 32, 96, 65), (2, 3, 9, 20)] {
+        for (heads, rows, keys, valid0) in Self.attentionRowShapes {
             let m = heads * rows, lseStride = rows + 2
             let s = (0..<(m * keys)).map { _ in Float(rng.uniform(-6, 6)) }
             var s1 = s, s2 = s
