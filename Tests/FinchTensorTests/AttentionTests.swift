@@ -50,9 +50,13 @@ import Testing
     }
 
     /// Every unit runs once, on a scratch share that starts on a 64-byte line and overlaps no other thread's,
-    /// whatever the share's length (the packed kernels read packed keys at its start with aligned loads).
+    /// whatever the share's length (the packed kernels read packed keys at its start with aligned loads). How many
+    /// threads take part depends on the pool (busy with another test, it runs the units inline), so the stride
+    /// between shares is checked directly too.
     @Test func unitScratchIsLineAlignedAndPrivate() {
         for perThread in [72 + 1, 96, 4099] {
+            let stride = CPUBackend.scratchStride(perThread)
+            #expect(stride >= perThread && stride % 16 == 0 && stride - perThread < 16, "stride \(stride) for \(perThread)")
             let lock = NSLock()
             var seen: [Int] = [], starts: Set<Int> = []
             Backends.cpu.attentionUnits(7, scratch: perThread) { unit, scratch in
@@ -64,7 +68,7 @@ import Testing
                 lock.unlock()
             }
             #expect(seen.sorted() == Array(0..<7))
-            #expect(starts.count == min(7, CPUBackend.attentionThreads))
+            #expect(!starts.isEmpty && starts.count <= min(7, CPUBackend.attentionThreads))
             #expect(starts.allSatisfy { $0 % 64 == 0 })
             let sorted = starts.sorted()
             for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(b - a >= perThread * MemoryLayout<Float>.stride) }

@@ -65,6 +65,12 @@ extension CPUBackend {
     /// single-threaded kernel, else one (OpenBLAS threads each product instead).
     static var attentionThreads: Int { usePackedGemm ? ThreadBudget.count : 1 }
 
+    /// Floats between two threads' scratch shares of `perThread` floats: whole 64-byte lines, because the packed
+    /// kernels load the packed keys at a share's start with aligned loads (a 24-query block made the shares 72
+    /// floats longer than a multiple of 16, and the second thread's first load faulted), and so that no two
+    /// threads write one line.
+    static func scratchStride(_ perThread: Int) -> Int { (perThread + 15) / 16 * 16 }
+
     /// Runs `body(unit, scratch)` for attention's `count` units on `attentionThreads` threads, each with its own
     /// `scratch` floats (kept alive until all are done). Each thread takes the next unit as it finishes one, the
     /// heaviest first by `work` where given. The causal forward's units differ in work (a query block sees more
@@ -72,10 +78,7 @@ extension CPUBackend {
     func attentionUnits(_ count: Int, scratch perThread: Int, work: ((Int) -> Int)? = nil,
                         _ body: (_ unit: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
         let threads = min(CPUBackend.attentionThreads, count)
-        // Each thread's share starts on a 64-byte line: the packed kernels load the packed keys at its start with
-        // aligned loads (a 24-query block made the shares 72 floats longer than a multiple of 16, and the second
-        // thread's first load faulted), and no two threads write one line.
-        let stride = (perThread + 15) / 16 * 16
+        let stride = CPUBackend.scratchStride(perThread)
         let scratch = allocate(count: threads * stride)
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
         let order = work.map { w in (0..<count).sorted { w($0) > w($1) } } ?? Array(0..<count)
