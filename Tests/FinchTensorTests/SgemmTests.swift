@@ -31,6 +31,11 @@ import Testing
         (200, 64, 96), (61, 57, 300), (30, 49, 7), (15, 100, 33), (13, 64, 20),
     ]
 
+    /// Aᵀ of 17 … 48 rows against an untransposed B wider than 64 (an adapter's weight gradient dA = d(xa)ᵀ·x):
+    /// narrow only in that orientation (finch_sgemm_takes_narrow), packed in the other three. 6-row tiles with
+    /// remainders, ragged 64-column passes, k = 1.
+    static let gradientShapes: [(Int, Int, Int)] = [(48, 130, 41), (17, 100, 70), (33, 65, 1), (47, 200, 33), (40, 77, 260)]
+
     static let transposes = [(false, false), (false, true), (true, false), (true, true)]
     /// The ISA levels this CPU executes (FINCH_ISA_SCALAR … finch_isa_supported()).
     static let levels: [Int32] = Array(0...finch_isa_supported())
@@ -45,6 +50,15 @@ import Testing
     func narrowMatchesReference(level: Int32, trans: (Bool, Bool)) {
         for (m, n, k) in Self.narrowShapes { #expect(finch_sgemm_is_narrow(m, n, k) != 0) }
         check(level: level, trans: trans, shapes: Self.narrowShapes, offset: 5)
+    }
+
+    @Test(arguments: levels, transposes)
+    func gradientShapesMatchReference(level: Int32, trans: (Bool, Bool)) {
+        for (m, n, k) in Self.gradientShapes {
+            #expect(finch_sgemm_is_narrow(m, n, k) == 0)
+            #expect((finch_sgemm_takes_narrow(trans.0 ? 1 : 0, trans.1 ? 1 : 0, m, n, k) != 0) == (trans.0 && !trans.1))
+        }
+        check(level: level, trans: trans, shapes: Self.gradientShapes, offset: 3)
     }
 
     /// The tests do run the level asked for (AVX2 included on an AVX-512 CPU).

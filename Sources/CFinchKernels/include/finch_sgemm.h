@@ -73,6 +73,9 @@ void finch_sgemm_rows_pair(size_t m, size_t n, size_t r, float alpha, const floa
 /// (op(B) copied when transposed or ragged) does the same, ⌈n/16⌉ passes. Other shapes
 /// (or the scalar level) fall back to finch_sgemm_avx512.
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k);
+/// finch_sgemm_is_narrow's shapes, and op(A) = Aᵀ up to 48 rows against an untransposed B of any width (an
+/// adapter's weight gradient, dA = d(xa)ᵀ·x): what finch_sgemm_avx512 and finch_sgemm_narrow run narrow.
+int finch_sgemm_takes_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k);
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
 

@@ -204,7 +204,7 @@ extension CPUBackend {
         }
         // A long k against a small C (the LM head's dh = dlogits·W, 256×576×49152): split k, so that no thread
         // packs all of the operand the other splits (here 50 MB of dlogits); the partial C's are summed after.
-        if k >= 4 * max(m, n), finch_sgemm_is_narrow(m, n, k) == 0 {
+        if k >= 4 * max(m, n), finch_sgemm_takes_narrow(ta, tb, m, n, k) == 0 {
             sgemmSplitK(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts: threads)
             return
         }
