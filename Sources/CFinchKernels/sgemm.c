@@ -394,9 +394,12 @@ static void sgemm_narrow(int ta, int tb, size_t m, size_t n, size_t k, float alp
     }
 }
 
+// The narrow kernels' transposed-B buffer holds k rows of NARROW_W floats.
+static inline int narrow_k_fits(size_t k) { return k >= 1 && k * NARROW_W <= (size_t)NC * KC; }
+
 /// 1 when finch_sgemm_avx512 takes the narrow path for this shape.
 int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) {
-    return (n <= NARROW_N || m <= 16) && k >= 1 && k * NARROW_W <= (size_t)NC * KC;
+    return (n <= NARROW_N || m <= 16) && narrow_k_fits(k);
 }
 
 // Tallest op(A) = Aᵀ against an untransposed B that takes the narrow path: an adapter's weight gradient
@@ -406,8 +409,7 @@ int finch_sgemm_is_narrow(size_t m, size_t n, size_t k) {
 #define NARROW_TN_M 48
 
 int finch_sgemm_takes_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k) {
-    return finch_sgemm_is_narrow(m, n, k) ||
-           (trans_a && !trans_b && m <= NARROW_TN_M && k >= 1 && k * NARROW_W <= (size_t)NC * KC);
+    return (n <= NARROW_N || m <= 16 || (trans_a && !trans_b && m <= NARROW_TN_M)) && narrow_k_fits(k);
 }
 
 void finch_sgemm_narrow(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,

@@ -98,11 +98,12 @@ struct Bench: ParsableCommand {
             if let before, let after {
                 let best = max(before.engine, before.blas, after.engine, after.blas)
                 let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
-                percent = 100 * r.tokensPerSecond * flops / (best * 1e9)
+                let p = 100 * r.tokensPerSecond * flops / (best * 1e9)
+                percent = p
                 print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run, before and after the steps: engine %.1f and %.1f, "
                              + "OpenBLAS %.1f and %.1f; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
                              best, before.engine, after.engine, before.blas, after.blas, "\(CPUISA.active)", flops / 1e9,
-                             percent!))
+                             p))
             }
             if let profile {
                 print(String(format: "profile of the %d timed steps (%.3f s; nested lines, such as the products inside linear cross-entropy, count twice):",

@@ -61,7 +61,7 @@ import Testing
             var seen: [Int] = [], starts: Set<Int> = []
             Backends.cpu.attentionUnits(7, scratch: perThread) { unit, scratch in
                 scratch.update(repeating: Float(unit), count: perThread)  // the whole share is writable
-                usleep(2000)  // long enough that every thread takes a unit
+                usleep(2000)  // so that, when the pool is free, every thread takes a unit
                 lock.lock()
                 seen.append(unit)
                 starts.insert(Int(bitPattern: scratch))
