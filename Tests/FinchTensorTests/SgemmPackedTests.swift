@@ -126,6 +126,55 @@ import Testing
         }
     }
 
+    /// A stored (16-bit or quantized) weight registered as it is: packing decodes it, its products read the packed
+    /// forms, and a LoRA linear's output and gradients over it equal those over its f32 decoding unregistered (the
+    /// unpacked path), 1e-5 of the largest value; releasing it sends its products back to the stored path
+    /// (`gemmStoredB`), with the same results.
+    @Test(arguments: packedLevels, [DType.f16, .q8_0])
+    func storedWeightsArePackedWithoutAnF32Copy(level: CPUISA, dtype: DType) throws {
+        var rng = TestRNG(91)
+        func values(_ count: Int, _ scale: Float = 1) -> [Float] { (0..<count).map { _ in Float(rng.uniform() * 2 - 1) * scale } }
+        let (n, inF, outF, r) = (96, 224, 136, 8)  // in a multiple of q8_0's 32-element blocks
+        let xv = values(n * inF), wv = values(outF * inF, 0.3), av = values(r * inF, 0.3), bv = values(outF * r, 0.3), dyv = values(n * outF)
+        let bytes = try #require(dtype.byteCount(elements: outF * inF))
+        let storage = TensorStorage(pooledBytes: bytes, dtype: dtype)
+        try wv.withUnsafeBufferPointer { try quantize(dtype, $0.baseAddress!, into: storage.raw, count: outF * inF) }
+        let stored = Tensor(shape: [outF, inF], storage: storage)
+        var decoded = [Float](repeating: 0, count: outF * inF)
+        decoded.withUnsafeMutableBufferPointer { dequantize(dtype, UnsafeRawPointer(storage.raw), into: $0.baseAddress!, count: outF * inF) }
+        let backend = Backends.cpu
+        try CPUISA.with(level) {
+            func run(_ w: Tensor) throws -> [[Float]] {
+                let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
+                let a = try Tensor(av, shape: [r, inF]); a.requiresGrad = true
+                let b = try Tensor(bv, shape: [outF, r]); b.requiresGrad = true
+                let y = try Ops.loraLinear(x, weight: w, bias: nil, a: a, b: b, scale: 1.25)
+                let plain = try Ops.linear(x, w)
+                try Ops.add(y, plain).backward(seed: try Tensor(dyv, shape: [n, outF]))
+                return [y.toArray(), plain.toArray(), x.grad!.toArray(), a.grad!.toArray(), b.grad!.toArray()]
+            }
+            let want = try run(try Tensor(decoded, shape: [outF, inF]))
+            let taken = backend.packFrozenWeights(transposed: [stored], plain: [stored], budgetBytes: 1 << 30)
+            #expect(taken == PackedWeights.bytes(rows: outF, cols: inF, transposed: true) + PackedWeights.bytes(rows: outF, cols: inF, transposed: false))
+            let forward = GemmParams(m: n, n: outF, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF)
+            let backward = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+            #expect(backend.packedWeights.lookup(forward, b: stored) != nil)
+            #expect(backend.packedWeights.lookup(backward, b: stored) != nil)
+            #expect(stored.dtype == dtype)  // registered as it is: no f32 copy replaces it
+            let packed = try run(stored)
+            backend.releasePackedWeights([stored])
+            #expect(backend.packedWeights.lookup(forward, b: stored) == nil)
+            let unpacked = try run(stored)
+            #expect(DeviceErrors.pending == nil)
+            for (label, got) in [("packed", packed), ("stored path", unpacked)] {
+                for (i, (g, w)) in zip(got, want).enumerated() {
+                    let err = zip(g, w).map { abs($0 - $1) }.max()!, scale = w.map { abs($0) }.max()!
+                    #expect(err <= 1e-5 * scale, "\(level) \(dtype) \(label) output \(i): max |Δ| \(err), largest |value| \(scale)")
+                }
+            }
+        }
+    }
+
     /// The budget is kept (forward orientations first), trainable weights are never packed, and the plan
     /// (what the memory estimate counts) is what packing takes.
     @Test func packingKeepsToTheBudgetAndSkipsTrainableWeights() throws {

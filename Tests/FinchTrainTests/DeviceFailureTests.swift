@@ -58,10 +58,12 @@ import Testing
 
     /// Running out of memory while packing the frozen weights for the run (its first allocations when the CPU
     /// has the packed kernels) is a typed error before the first step: nothing is packed or left registered,
-    /// the adapter is untouched, and the next run trains.
-    @Test func aFailureWhilePackingTheFrozenWeightsStopsBeforeTheFirstStep() throws {
+    /// the adapter is untouched, and the next run trains. `stored`: f16 projections, packed from their stored form.
+    @Test(arguments: [false, true])
+    func aFailureWhilePackingTheFrozenWeightsStopsBeforeTheFirstStep(stored: Bool) throws {
         guard CPUBackend.usePackedGemm, ProcessInfo.processInfo.environment["FINCH_PACK_WEIGHTS"] != "0" else { return }
         let (model, _) = try tinyModel()
+        if stored { for (_, l) in model.namedProjections { l.weight = try ModelLoader.convertTensor(l.weight, to: .f16) } }
         try model.attachLoRA(LoRAConfig())
         let before = adapter(model)
         let t = try trainer(model)

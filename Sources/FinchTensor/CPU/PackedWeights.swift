@@ -7,6 +7,9 @@ import Foundation
 /// training otherwise repacks every frozen weight twice a step, straight from memory (2–12 % of each such
 /// product on Zen 5: BENCHMARKS.md, session 8). Keyed by the weight's first element; an entry holds its
 /// weight, so that memory cannot be reused by another tensor while registered.
+/// A stored weight (quantized or 16-bit) is decoded once while it is packed and registered as it is: its products
+/// read the packed forms, and no f32 copy of it stays (FrozenWeights packs SmolLM2's projections so, 0.4 GiB less
+/// than keeping their f32 copies beside the packed ones). Other readers (decoding's mat-vecs) read the stored form.
 /// Registered weights must not change (the trainer registers frozen ones for the length of a run).
 final class PackedWeights: @unchecked Sendable {
     struct Packed {
@@ -32,21 +35,25 @@ final class PackedWeights: @unchecked Sendable {
         return finch_sgemm_packed_floats(finch_isa_active(), n, k) * MemoryLayout<Float>.stride
     }
 
-    /// Packs `weight` (2-D, f32, frozen) in one orientation at `level` into `storage` (`bytes` of it at that
-    /// level); false where that is impossible. Allocates nothing, so it may run on any thread.
-    static func pack(_ weight: Tensor, transposed: Bool, level: Int32, into storage: TensorStorage) -> Bool {
-        guard weight.rank == 2, weight.dtype == .f32, weight.device == .cpu, !weight.needsGrad else { return false }
-        let rows = weight.shape[0], cols = weight.shape[1]
+    /// Where the registry keys `weight`: its first element's bytes (for f32, `data`).
+    static func key(_ weight: Tensor) -> UnsafeMutableRawPointer { weight.rawBytes }
+
+    /// Packs the f32 elements `values` of a frozen 2-D `shape` weight in one orientation at `level` into
+    /// `storage` (`bytes` of it at that level); false where that is impossible. Allocates nothing, so it may
+    /// run on any thread.
+    static func pack(_ values: UnsafePointer<Float>, shape: [Int], transposed: Bool, level: Int32, into storage: TensorStorage) -> Bool {
+        guard shape.count == 2 else { return false }
+        let rows = shape[0], cols = shape[1]
         let (n, k) = transposed ? (rows, cols) : (cols, rows)
         guard storage.byteCount >= finch_sgemm_packed_floats(level, n, k) * MemoryLayout<Float>.stride else { return false }
-        return finch_sgemm_pack_b(level, transposed ? 1 : 0, n, k, weight.data, cols, storage.raw.assumingMemoryBound(to: Float.self)) == 0
+        return finch_sgemm_pack_b(level, transposed ? 1 : 0, n, k, values, cols, storage.raw.assumingMemoryBound(to: Float.self)) == 0
     }
 
     /// Registers a packed form of `weight` (filled by `pack`); products at `packed.level` find it by `lookup`.
     func register(_ weight: Tensor, transposed: Bool, _ packed: Packed) {
         lock.lock()
         defer { lock.unlock() }
-        let key = UnsafeMutableRawPointer(weight.data)
+        let key = PackedWeights.key(weight)
         var entry = entries[key] ?? Entry(weight: weight)
         guard entry.weight.shape == weight.shape else { return }
         if transposed { entry.transposed = packed } else { entry.plain = packed }
@@ -54,10 +61,10 @@ final class PackedWeights: @unchecked Sendable {
     }
 
     /// The packed B of product `p` when B is a whole registered weight in the orientation `p` reads it, packed
-    /// at the calling thread's level.
+    /// at the calling thread's level. A stored B is only ever the whole tensor (`offsetB` counts f32 elements).
     func lookup(_ p: GemmParams, b: Tensor) -> Packed? {
-        guard p.batch == 1, b.dtype == .f32 else { return nil }
-        let key = UnsafeMutableRawPointer(b.data + p.offsetB)
+        guard p.batch == 1, b.dtype == .f32 || p.offsetB == 0 else { return nil }
+        let key = b.dtype == .f32 ? UnsafeMutableRawPointer(b.data + p.offsetB) : PackedWeights.key(b)
         lock.lock()
         let entry = entries[key]
         lock.unlock()
@@ -73,7 +80,7 @@ final class PackedWeights: @unchecked Sendable {
 
     func remove(_ weights: [Tensor]) {
         lock.lock()
-        for w in weights where w.dtype == .f32 { entries[UnsafeMutableRawPointer(w.data)] = nil }
+        for w in weights { entries[PackedWeights.key(w)] = nil }
         lock.unlock()
     }
 }
@@ -89,7 +96,7 @@ extension CPUBackend {
         var used = 0
         // Every forward orientation first (those products also run in evaluation), then the input gradients'.
         for (list, t) in [(transposed, true), (plain, false)] {
-            // Any dtype: the estimate plans before quantized weights are decoded (`pack` takes only f32 ones).
+            // Any dtype: a stored weight is decoded while it is packed (or, in the old plan, before).
             for w in list where w.rank == 2 && w.device == .cpu && !w.needsGrad {
                 let b = PackedWeights.bytes(rows: w.shape[0], cols: w.shape[1], transposed: t)
                 guard b > 0, used + b <= budgetBytes else { continue }
@@ -100,8 +107,10 @@ extension CPUBackend {
         return out
     }
 
-    /// Packs frozen f32 weights for the products that read them (`transposed`: y = x·Wᵀ; `plain`: dx = dy·W),
+    /// Packs frozen weights for the products that read them (`transposed`: y = x·Wᵀ; `plain`: dx = dy·W),
     /// forward orientations first, within `budgetBytes`, until `releasePackedWeights(_:)`. Returns the bytes taken.
+    /// A stored (quantized or 16-bit) weight is decoded into one f32 scratch while its orientations are packed,
+    /// one weight after another, so no more than the largest one's f32 copy exists at a time.
     @discardableResult
     public func packFrozenWeights(transposed: [Tensor], plain: [Tensor], budgetBytes: Int) -> Int {
         let work = plan(transposed: transposed, plain: plain, budgetBytes: budgetBytes)
@@ -113,12 +122,34 @@ extension CPUBackend {
             storages.append(TensorStorage(pooledBytes: w.bytes))
             if DeviceErrors.isPending { return 0 }
         }
+        let largestStored = work.lazy.filter { $0.weight.dtype != .f32 }.map(\.weight.count).max() ?? 0
+        let scratch = largestStored > 0 ? TensorStorage(pooledBytes: largestStored * MemoryLayout<Float>.stride) : nil
+        if DeviceErrors.isPending { return 0 }
         let level = finch_isa_active()
         let done = UnsafeMutableBufferPointer<Bool>.allocate(capacity: work.count)
+        done.initialize(repeating: false)
         defer { done.deallocate() }
-        parallelPerform(work.count) { i in
-            done[i] = PackedWeights.pack(work[i].weight, transposed: work[i].transposed, level: level, into: storages[i])
+        let f32Items = work.indices.filter { work[$0].weight.dtype == .f32 }
+        parallelPerform(f32Items.count) { j in
+            let w = work[f32Items[j]]
+            done[f32Items[j]] = PackedWeights.pack(w.weight.data, shape: w.weight.shape, transposed: w.transposed, level: level, into: storages[f32Items[j]])
         }
+        if let scratch {
+            let values = scratch.raw.assumingMemoryBound(to: Float.self)
+            var decoded: UnsafeMutableRawPointer?
+            for i in work.indices where work[i].weight.dtype != .f32 && !done[i] {
+                let w = work[i].weight
+                guard decoded != PackedWeights.key(w) else { continue }
+                decoded = PackedWeights.key(w)
+                dequantizeRows(w, rows: 0..<w.shape[0], into: values)
+                // This weight's orientations (at most two) side by side.
+                let items = work.indices.filter { PackedWeights.key(work[$0].weight) == decoded }
+                parallelPerform(items.count) { j in
+                    done[items[j]] = PackedWeights.pack(values, shape: w.shape, transposed: work[items[j]].transposed, level: level, into: storages[items[j]])
+                }
+            }
+        }
+        withExtendedLifetime(scratch) {}
         var taken = 0
         for (i, w) in work.enumerated() where done[i] {
             packedWeights.register(w.weight, transposed: w.transposed, PackedWeights.Packed(storage: storages[i], level: level))

@@ -115,10 +115,11 @@ extension CPUBackend {
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, c: Tensor) {
         if DeviceErrors.isPending { return }  // an allocation failed: its result is thrown away (Backend)
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")\(p.batch > 1 ? " ×\(p.batch)" : "")\(a.dtype == .f32 && b.dtype == .f32 ? "" : " stored")" : "gemm") {
+        // A registered frozen weight, f32 or stored, is read from its packed form.
+        if let packed = packedB(p, a: a, b: b) {
+            return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.dtype == .f32 ? b.data + p.offsetB : nil, branch: nil, c.data + p.offsetC)
+        }
         if a.dtype == .f32 && b.dtype == .f32 {
-            if let packed = packedB(p, a: a, b: b) {
-                return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.data + p.offsetB, branch: nil, c.data + p.offsetC)
-            }
             for i in 0..<p.batch {
                 sgemm(p, a.data + p.offsetA + i * p.strideA, b.data + p.offsetB + i * p.strideB, c.data + p.offsetC + i * p.strideC,
                       m: p.m, n: p.n, k: p.k, beta: p.beta)
@@ -131,17 +132,18 @@ extension CPUBackend {
     }
     }
 
-    /// The branch as more k columns of the base product where all four operands are f32 (`CPUBackend.sgemm2`);
-    /// a stored (quantized or 16-bit) W goes through `gemmStoredB`, so the products run in turn there.
+    /// The branch as more k columns of the base product where all four operands are f32 (`CPUBackend.sgemm2`), or
+    /// W is stored (quantized or 16-bit) and packed (PackedWeights); another stored W goes through `gemmStoredB`,
+    /// so the products run in turn there.
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
-        guard [a, b, a2, b2].allSatisfy({ $0.dtype == .f32 }), p.batch == 1, p2.batch == 1, p.alpha != 0,
-              p2.m == p.m, p2.n == p.n, p2.ldc == p.ldc, p2.offsetC == p.offsetC else {
+        guard [a, a2, b2].allSatisfy({ $0.dtype == .f32 }), b.dtype == .f32 || packedB(p, a: a, b: b, k2: p2.k) != nil,
+              p.batch == 1, p2.batch == 1, p.alpha != 0, p2.m == p.m, p2.n == p.n, p2.ldc == p.ldc, p2.offsetC == p.offsetC else {
             return gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
         }
         if DeviceErrors.isPending { return }
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k)+\(p2.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")" : "gemm") {
             if let packed = packedB(p, a: a, b: b, k2: p2.k) {
-                return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.data + p.offsetB,
+                return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.dtype == .f32 ? b.data + p.offsetB : nil,
                                               branch: (p2, UnsafePointer(a2.data + p2.offsetA), UnsafePointer(b2.data + p2.offsetB)), c.data + p.offsetC)
             }
             CPUBackend.sgemm2(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, alpha: p.alpha,
@@ -216,7 +218,7 @@ extension CPUBackend {
     /// The pre-packed B of `p` (PackedWeights) where the packed path takes the product: f32 A, a shape the
     /// narrow kernels would not take (`k2`: a fused branch's columns).
     func packedB(_ p: GemmParams, a: Tensor, b: Tensor, k2: Int = 0) -> PackedWeights.Packed? {
-        guard CPUBackend.usePackedGemm, a.dtype == .f32, p.alpha != 0, p.m > 0, p.n > 0,
+        guard CPUBackend.usePackedGemm, a.dtype == .f32, p.alpha != 0, p.m > 0, p.n > 0, p.k > 0,
               finch_sgemm_is_narrow(p.m, p.n, p.k + k2) == 0 else { return nil }
         return packedWeights.lookup(p, b: b)
     }
@@ -224,17 +226,30 @@ extension CPUBackend {
     /// C = α·op(A)·B + (the branch's α)·op(A2)·op(B2) + β·C over the thread budget, B pre-packed. C is split by
     /// rows, so that no thread packs all of A (none packs B), unless it is far wider than tall (the LM head's
     /// logits), where columns keep each thread to its half of the packed weight. A tile the packed kernel
-    /// refuses (it checks the level and alignment again) runs unpacked.
-    static func sgemmPacked(_ packed: PackedWeights.Packed, _ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    /// refuses (it checks the level and alignment again) runs unpacked from `b`, B's f32 elements; a stored B
+    /// (`b` nil) has none, but `packedB` only offers its packed form where no tile is refused: the level is
+    /// the active one, k > 0, α ≠ 0, and `forEachShare` splits columns at multiples of every level's panel.
+    static func sgemmPacked(_ packed: PackedWeights.Packed, _ p: GemmParams, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?,
                             branch: (GemmParams, UnsafePointer<Float>, UnsafePointer<Float>)?, _ c: UnsafeMutablePointer<Float>) {
         let m = p.m, n = p.n, k = p.k, ta: Int32 = p.transA ? 1 : 0, tb: Int32 = p.transB ? 1 : 0
         let (q, a2, b2) = branch ?? (GemmParams(m: m, n: n, k: 0, transA: false, transB: false, lda: 1, ldb: 1, ldc: p.ldc), a, b)
         let ta2: Int32 = q.transA ? 1 : 0, tb2: Int32 = q.transB ? 1 : 0, ratio = q.alpha / p.alpha
         let threads = ThreadBudget.count == 1 || m * n * (k + q.k) < 1 << 20 ? 1 : ThreadBudget.count
         let level = packed.level, floats = packed.floats
+        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        refused.initialize(to: false)
+        defer {
+            // Should a stored B's tile be refused all the same, the product fails as a device call would (on
+            // this thread, where the caller's boundary takes it) rather than return a wrong C.
+            if refused.pointee {
+                DeviceErrors.record(DeviceError(device: .cpu, kind: .failed("the packed product \(m)×\(n)×\(k) refused a tile of its stored weight (level \(level))")))
+            }
+            refused.deallocate()
+        }
         forEachShare(m: m, n: n, threads: threads, splitColumns: n >= 8 * m) { m0, m1, n0, n1 in
             if finch_sgemm_packed_tile(level, ta, m, n, k, p.alpha, a, p.lda, floats, ta2, tb2, q.k, ratio, a2, q.lda,
                                        b2, q.ldb, p.beta, c, p.ldc, m0, m1, n0, n1) == 0 { return }
+            guard let b else { return refused.pointee = true }
             if q.k > 0 {
                 finch_sgemm2_tile(ta, tb, m, n, k, p.alpha, a, p.lda, b, p.ldb, ta2, tb2, q.k, ratio, a2, q.lda, b2, q.ldb,
                                   p.beta, c, p.ldc, m0, m1, n0, n1)
