@@ -86,6 +86,18 @@ import Testing
         #expect(touched == 0)
     }
 
+    /// A LoRA linear over `w` and a plain linear beside it, summed and run backward: [y, the plain product, dx, dA, dB].
+    static func loraProducts(_ w: Tensor, x xv: [Float], a av: [Float], b bv: [Float], dy dyv: [Float], rank r: Int) throws -> [[Float]] {
+        let outF = w.shape[0], inF = w.shape[1], n = xv.count / inF
+        let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
+        let a = try Tensor(av, shape: [r, inF]); a.requiresGrad = true
+        let b = try Tensor(bv, shape: [outF, r]); b.requiresGrad = true
+        let y = try Ops.loraLinear(x, weight: w, bias: nil, a: a, b: b, scale: 1.25)
+        let plain = try Ops.linear(x, w)
+        try Ops.add(y, plain).backward(seed: try Tensor(dyv, shape: [n, outF]))
+        return [y.toArray(), plain.toArray(), x.grad!.toArray(), a.grad!.toArray(), b.grad!.toArray()]
+    }
+
     /// A LoRA linear over a registered (packed) weight: forward y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ and backward dx = dy·W + …
     /// through the packed kernels, the same as over the weight unregistered, at every packed level. Shapes above a
     /// million multiply-adds, so the threaded split runs too.
@@ -98,15 +110,7 @@ import Testing
         let backend = Backends.cpu
         try CPUISA.with(level) {
             let w = try Tensor(wv, shape: [outF, inF])
-            func run() throws -> [[Float]] {
-                let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
-                let a = try Tensor(av, shape: [r, inF]); a.requiresGrad = true
-                let b = try Tensor(bv, shape: [outF, r]); b.requiresGrad = true
-                let y = try Ops.loraLinear(x, weight: w, bias: nil, a: a, b: b, scale: 1.25)
-                let plain = try Ops.linear(x, w)
-                try Ops.add(y, plain).backward(seed: try Tensor(dyv, shape: [n, outF]))
-                return [y.toArray(), plain.toArray(), x.grad!.toArray(), a.grad!.toArray(), b.grad!.toArray()]
-            }
+            func run() throws -> [[Float]] { try Self.loraProducts(w, x: xv, a: av, b: bv, dy: dyv, rank: r) }
             let unpacked = try run()
             let bytes = backend.packFrozenWeights(transposed: [w], plain: [w], budgetBytes: 1 << 30)
             #expect(bytes == PackedWeights.bytes(rows: outF, cols: inF, transposed: true) + PackedWeights.bytes(rows: outF, cols: inF, transposed: false))
@@ -144,15 +148,7 @@ import Testing
         decoded.withUnsafeMutableBufferPointer { dequantize(dtype, UnsafeRawPointer(storage.raw), into: $0.baseAddress!, count: outF * inF) }
         let backend = Backends.cpu
         try CPUISA.with(level) {
-            func run(_ w: Tensor) throws -> [[Float]] {
-                let x = try Tensor(xv, shape: [n, inF]); x.requiresGrad = true
-                let a = try Tensor(av, shape: [r, inF]); a.requiresGrad = true
-                let b = try Tensor(bv, shape: [outF, r]); b.requiresGrad = true
-                let y = try Ops.loraLinear(x, weight: w, bias: nil, a: a, b: b, scale: 1.25)
-                let plain = try Ops.linear(x, w)
-                try Ops.add(y, plain).backward(seed: try Tensor(dyv, shape: [n, outF]))
-                return [y.toArray(), plain.toArray(), x.grad!.toArray(), a.grad!.toArray(), b.grad!.toArray()]
-            }
+            func run(_ w: Tensor) throws -> [[Float]] { try Self.loraProducts(w, x: xv, a: av, b: bv, dy: dyv, rank: r) }
             let want = try run(try Tensor(decoded, shape: [outF, inF]))
             let taken = backend.packFrozenWeights(transposed: [stored], plain: [stored], budgetBytes: 1 << 30)
             #expect(taken == PackedWeights.bytes(rows: outF, cols: inF, transposed: true) + PackedWeights.bytes(rows: outF, cols: inF, transposed: false))
