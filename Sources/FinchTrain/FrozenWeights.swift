@@ -70,27 +70,11 @@ enum FrozenWeights {
     static func decodeForTraining(_ model: Transformer, budgetBytes: Int) -> () -> Void {
         // Accelerators keep their bf16/quantized weights: their GEMMs read those directly.
         guard model.device == .cpu else { return {} }
-        if packsStoredProjections(model, budgetBytes: budgetBytes) {
-            let head = model.lmHead
-            let headBytes = head.dtype != .f32 ? head.count * 4 : 0
-            let lists = packingLists(model)
-            let expected = Backends.cpu.packedWeightBytes(transposed: lists.transposed, plain: lists.plain, budgetBytes: budgetBytes - headBytes)
-            let taken = Backends.cpu.packFrozenWeights(transposed: lists.transposed, plain: lists.plain, budgetBytes: budgetBytes - headBytes)
-            if taken == expected {
-                if head.dtype != .f32, let t = try? ModelLoader.convertTensor(head, to: .f32) { model.lmHead = t }
-                return {
-                    Backends.cpu.releasePackedWeights(lists.transposed + lists.plain)
-                    model.lmHead = head
-                }
-            }
-            // Some projection could not be packed (an allocation failed: the caller finds the error pending):
-            // nothing stays registered, and the plan below applies.
-            Backends.cpu.releasePackedWeights(lists.transposed + lists.plain)
-            if DeviceErrors.isPending { return {} }
-        }
         var linears: [(Linear, Tensor)] = []
         var f32Bytes = 0
-        for (_, lin) in model.namedProjections where lin.weight.dtype != .f32 {
+        // Stored projections packed from their stored form (below) need no f32 copy.
+        let packsStored = packsStoredProjections(model, budgetBytes: budgetBytes)
+        for (_, lin) in model.namedProjections where lin.weight.dtype != .f32 && !packsStored {
             linears.append((lin, lin.weight))
             f32Bytes += lin.weight.count * 4
         }
@@ -102,7 +86,8 @@ enum FrozenWeights {
             if head.dtype != .f32, let t = try? ModelLoader.convertTensor(head, to: .f32) { model.lmHead = t }
             decoded = true
         }
-        // Then pack what is f32 now, within what is left (PackedWeights skips any weight that is not).
+        // Then pack within what is left: the f32 weights, and the stored projections from their stored form
+        // where `packsStored` (an allocation failure leaves nothing registered and the error pending).
         let lists = packingLists(model)
         if f32Bytes == 0 || decoded {
             Backends.cpu.packFrozenWeights(transposed: lists.transposed, plain: lists.plain, budgetBytes: budgetBytes - f32Bytes)

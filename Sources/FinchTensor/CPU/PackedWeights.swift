@@ -135,15 +135,12 @@ extension CPUBackend {
             done[f32Items[j]] = PackedWeights.pack(w.weight.data, shape: w.weight.shape, transposed: w.transposed, level: level, into: storages[f32Items[j]])
         }
         if let scratch {
+            // One stored weight at a time through the scratch, its orientations (at most two) side by side.
             let values = scratch.raw.assumingMemoryBound(to: Float.self)
-            var decoded: UnsafeMutableRawPointer?
-            for i in work.indices where work[i].weight.dtype != .f32 && !done[i] {
-                let w = work[i].weight
-                guard decoded != PackedWeights.key(w) else { continue }
-                decoded = PackedWeights.key(w)
+            let stored = Dictionary(grouping: work.indices.filter { work[$0].weight.dtype != .f32 }) { PackedWeights.key(work[$0].weight) }
+            for items in stored.values {
+                let w = work[items[0]].weight
                 dequantizeRows(w, rows: 0..<w.shape[0], into: values)
-                // This weight's orientations (at most two) side by side.
-                let items = work.indices.filter { PackedWeights.key(work[$0].weight) == decoded }
                 parallelPerform(items.count) { j in
                     done[items[j]] = PackedWeights.pack(values, shape: w.shape, transposed: work[items[j]].transposed, level: level, into: storages[items[j]])
                 }

@@ -136,13 +136,14 @@ extension CPUBackend {
     /// W is stored (quantized or 16-bit) and packed (PackedWeights); another stored W goes through `gemmStoredB`,
     /// so the products run in turn there.
     public func gemm(_ p: GemmParams, a: Tensor, b: Tensor, plus p2: GemmParams, a2: Tensor, b2: Tensor, c: Tensor) {
-        guard [a, a2, b2].allSatisfy({ $0.dtype == .f32 }), b.dtype == .f32 || packedB(p, a: a, b: b, k2: p2.k) != nil,
+        let packed = packedB(p, a: a, b: b, k2: p2.k)
+        guard [a, a2, b2].allSatisfy({ $0.dtype == .f32 }), b.dtype == .f32 || packed != nil,
               p.batch == 1, p2.batch == 1, p.alpha != 0, p2.m == p.m, p2.n == p.n, p2.ldc == p.ldc, p2.offsetC == p.offsetC else {
             return gemmInTurn(p, a: a, b: b, plus: p2, a2: a2, b2: b2, c: c)
         }
         if DeviceErrors.isPending { return }
         Profiler.measure(CPUBackend.profileShapes ? "gemm \(p.m)×\(p.n)×\(p.k)+\(p2.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N")" : "gemm") {
-            if let packed = packedB(p, a: a, b: b, k2: p2.k) {
+            if let packed {
                 return CPUBackend.sgemmPacked(packed, p, a.data + p.offsetA, b.dtype == .f32 ? b.data + p.offsetB : nil,
                                               branch: (p2, UnsafePointer(a2.data + p2.offsetA), UnsafePointer(b2.data + p2.offsetB)), c.data + p.offsetC)
             }
@@ -236,20 +237,20 @@ extension CPUBackend {
         let ta2: Int32 = q.transA ? 1 : 0, tb2: Int32 = q.transB ? 1 : 0, ratio = q.alpha / p.alpha
         let threads = ThreadBudget.count == 1 || m * n * (k + q.k) < 1 << 20 ? 1 : ThreadBudget.count
         let level = packed.level, floats = packed.floats
-        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
-        refused.initialize(to: false)
+        // Should a stored B's tile be refused all the same, the product fails as a device call would (on this
+        // thread, where the caller's boundary takes it) rather than return a wrong C.
+        let refused = b == nil ? UnsafeMutablePointer<Bool>.allocate(capacity: 1) : nil
+        refused?.initialize(to: false)
         defer {
-            // Should a stored B's tile be refused all the same, the product fails as a device call would (on
-            // this thread, where the caller's boundary takes it) rather than return a wrong C.
-            if refused.pointee {
+            if let refused, refused.pointee {
                 DeviceErrors.record(DeviceError(device: .cpu, kind: .failed("the packed product \(m)×\(n)×\(k) refused a tile of its stored weight (level \(level))")))
             }
-            refused.deallocate()
+            refused?.deallocate()
         }
         forEachShare(m: m, n: n, threads: threads, splitColumns: n >= 8 * m) { m0, m1, n0, n1 in
             if finch_sgemm_packed_tile(level, ta, m, n, k, p.alpha, a, p.lda, floats, ta2, tb2, q.k, ratio, a2, q.lda,
                                        b2, q.ldb, p.beta, c, p.ldc, m0, m1, n0, n1) == 0 { return }
-            guard let b else { return refused.pointee = true }
+            guard let b else { refused?.pointee = true; return }
             if q.k > 0 {
                 finch_sgemm2_tile(ta, tb, m, n, k, p.alpha, a, p.lda, b, p.ldb, ta2, tb2, q.k, ratio, a2, q.lda, b2, q.ldb,
                                   p.beta, c, p.ldc, m0, m1, n0, n1)
