@@ -9,13 +9,17 @@
 #endif
 
 // Register tile (MR rows × NR columns of C) and cache blocks: an MR×KC panel of packed A streams
-// from L2 while a KC×NR panel of packed B stays in L1 (32 KiB of Zen 5's / Skylake-X's 48 / 32 KiB);
-// the MC×KC block of A (144 KiB) sits in L2 and the KC×NC block of B (2 MiB) in L2/L3.
+// from L2 past a KC×NR panel of packed B (72 KiB, from L2 with the kernel's prefetch); the MC×KC block
+// of A (324 KiB) sits in L2 and the KC×NC block of B (2.25 MiB) in L2/L3. KC covers k = 576 (SmolLM2's
+// width, and the projections' k ≤ 576 generally) in one block, so C is written once instead of read and
+// written again for each block: with KC = 256 (a panel sized for L1) the LM head's logits product, a
+// 100 MB C, ran 7 % slower and the projections 2–3 % slower on a Zen 4 (32 KiB L1d; BENCHMARKS.md,
+// session 14). NC keeps the B block near the 2 MiB it had, a thread's share of L3 on many-core CPUs.
 #define MR 12
 #define NR 32
-#define KC 256
+#define KC 576
 #define MC 144
-#define NC 2048
+#define NC 1024
 // Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
 #define ROWS_FIRST_MAX 163840
 // The widest branch (k2 columns: the LoRA rank) a product over a pre-packed B fuses into its last k block; wider
@@ -634,13 +638,13 @@ static void sgemm_packed_avx512(int ta, size_t m, size_t n, size_t k, float alph
 #define MR2 6
 #define NR2 16
 #ifndef KC2
-#define KC2 256
+#define KC2 576
 #endif
 #ifndef MC2
 #define MC2 144
 #endif
 #ifndef NC2
-#define NC2 2048
+#define NC2 1024
 #endif
 #ifndef ROWS_FIRST_MAX2
 #define ROWS_FIRST_MAX2 163840

@@ -4,8 +4,8 @@ import Testing
 
 /// finch_sgemm2 (a LoRA branch packed as more k columns of its base product) and the threaded CPUBackend.sgemm2 at
 /// every ISA level this CPU runs, against an f64 reference of C = α·op(A)·op(B) + α₂·op(A2)·op(B2) + β·C. Shapes
-/// cover the branch wholly inside the last k block, k blocks that straddle the two pairs (k < k2, k + k2 > 256),
-/// n past one 2048-column block, ragged register tiles, the narrow shapes and the scalar level (products in
+/// cover the branch wholly inside the last k block, k blocks that straddle the two pairs (k < k2, k + k2 > 576),
+/// n past one 1024-column block, ragged register tiles, the narrow shapes and the scalar level (products in
 /// turn), and over a million multiply-adds (split over threads). Tolerance: f32 accumulation, 1e-5 of the sum of
 /// |terms| per element; padding columns of C are never written.
 @Suite struct SgemmPairTests {
@@ -13,6 +13,7 @@ import Testing
     static let shapes: [(Int, Int, Int, Int)] = [
         (37, 109, 331, 16), (150, 70, 300, 7), (25, 2100, 20, 5), (13, 35, 7, 3), (41, 50, 250, 20),
         (23, 77, 10, 300), (150, 200, 40, 8), (61, 16, 300, 16), (30, 64, 256, 48),
+        (23, 77, 10, 600), (41, 50, 650, 20),
     ]
     static let transposes = [(false, false), (false, true), (true, false), (true, true)]
 

@@ -6,12 +6,12 @@ import Testing
 /// The packed SGEMM at every ISA level this CPU runs (AVX-512 12×32, AVX2 6×16, scalar; and the threaded
 /// CPUBackend.sgemm around it, splitting m, n or k) against an f64 reference,
 /// the scalar C reference and cblas, on shapes that are not multiples of the 12×32 register tile or
-/// of the cache blocks (k > 256, m > 144, n > 2048), with all four transpose combinations, padded
+/// of the cache blocks (k > 576, m > 144, n > 1024), with all four transpose combinations, padded
 /// leading dimensions, alpha ≠ 1, and beta 0 (C starts as NaN, which must never be read) or 1.
 /// Tolerance: f32 accumulation, 1e-5 of the sum of |terms| per element.
 @Suite struct SgemmTests {
     static let shapes: [(Int, Int, Int)] = [
-        (1, 1, 1), (13, 35, 7), (37, 45, 53), (12, 32, 256), (150, 70, 300), (300, 33, 17), (25, 2100, 20), (5, 3, 600),
+        (1, 1, 1), (13, 35, 7), (37, 45, 53), (12, 32, 256), (150, 70, 1300), (300, 33, 17), (25, 2100, 20), (5, 3, 600),
         // Packed (n > 64, m > 16), for the vector-transposing packs: partial groups of 4 rows of A and of 8 columns
         // of B (ragged panels past 8 columns), k not a multiple of 4 or 8.
         (23, 77, 53), (41, 70, 9), (37, 109, 331),
