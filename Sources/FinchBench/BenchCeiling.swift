@@ -35,6 +35,16 @@ public enum BenchCeiling {
         return best
     }
 
+    /// The ceiling of a run from its measurements before and after the steps: the best of the engine's and
+    /// OpenBLAS's rates, but the engine's alone where `FINCH_ISA` holds the kernels below the CPU's own level
+    /// (`active` < `supported`). OpenBLAS picks its kernels for the CPU when it loads and does not follow
+    /// `FINCH_ISA`: on an AVX-512 CPU with full-width units its AVX-512 rate is no ceiling for an AVX2 run, and
+    /// the machines `FINCH_ISA=avx2` stands for have no such kernels.
+    public static func ceiling(engine: [Double], blas: [Double], active: CPUISA, supported: CPUISA) -> (best: Double, countsBLAS: Bool) {
+        let countsBLAS = active == supported
+        return ((engine + (countsBLAS ? blas : [])).max() ?? 0, countsBLAS)
+    }
+
     /// Useful FLOPs per trained token of LoRA rank `rank` on all seven projections (frozen base, frozen head):
     /// base and head products forward (2·N) and their input gradients (2·N); the adapters forward (2·r·(in+out))
     /// and backward (4·r·(in+out)); causal attention over `seqLen` (Q·Kᵀ and P·V forward, 4·H·D per key and

@@ -96,13 +96,15 @@ struct Bench: ParsableCommand {
                          r.pageFaultsPerStep, r.systemAllocationsPerStep))
             var percent: Double?
             if let before, let after {
-                let best = max(before.engine, before.blas, after.engine, after.blas)
+                let (best, countsBLAS) = BenchCeiling.ceiling(engine: [before.engine, after.engine], blas: [before.blas, after.blas],
+                                                              active: CPUISA.active, supported: CPUISA.supported)
                 let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
                 let p = 100 * r.tokensPerSecond * flops / (best * 1e9)
                 percent = p
+                let blasNote = countsBLAS ? "" : " at the CPU's own level \(CPUISA.supported), not counted"
                 print(String(format: "ceiling %.1f GFLOP/s (best f32 product in this run, before and after the steps: engine %.1f and %.1f, "
-                             + "OpenBLAS %.1f and %.1f; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
-                             best, before.engine, after.engine, before.blas, after.blas, "\(CPUISA.active)", flops / 1e9,
+                             + "OpenBLAS %.1f and %.1f%@; isa %@); %.3f GFLOP per token (attention included) → %.1f %% of the ceiling",
+                             best, before.engine, after.engine, before.blas, after.blas, blasNote, "\(CPUISA.active)", flops / 1e9,
                              p))
             }
             if let profile {

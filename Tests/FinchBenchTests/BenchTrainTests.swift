@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FinchModels
+import FinchTensor
 @testable import FinchBench
 
 @Suite struct BenchTrainTests {
@@ -101,5 +102,17 @@ import FinchModels
         // A GPU run has no ceiling: tokens/s only.
         let gpu = [BenchTrain.Measured(tokensPerSecond: 10, percentOfCeiling: nil), BenchTrain.Measured(tokensPerSecond: 12, percentOfCeiling: nil)]
         #expect(BenchTrain.summary(gpu) == "over 2 runs: median 11.0 (10.0–12.0) tokens/s")
+    }
+
+    /// The ceiling is the best rate measured, OpenBLAS's included, unless FINCH_ISA holds the engine below the
+    /// CPU's level: OpenBLAS does not follow it, so its rate is then left out.
+    @Test func ceilingLeavesOutOpenBLASBelowTheCPUsLevel() {
+        let engine = [210.0, 205.5], blas = [190.0, 260.0]
+        let same = BenchCeiling.ceiling(engine: engine, blas: blas, active: .avx512, supported: .avx512)
+        #expect(same.best == 260 && same.countsBLAS)
+        let forced = BenchCeiling.ceiling(engine: engine, blas: blas, active: .avx2, supported: .avx512)
+        #expect(forced.best == 210 && !forced.countsBLAS)
+        let avx2CPU = BenchCeiling.ceiling(engine: engine, blas: blas, active: .avx2, supported: .avx2)
+        #expect(avx2CPU.best == 260 && avx2CPU.countsBLAS)
     }
 }
