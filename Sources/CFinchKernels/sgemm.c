@@ -17,9 +17,16 @@
 // session 14). NC keeps the B block near the 2 MiB it had, a thread's share of L3 on many-core CPUs.
 #define MR 12
 #define NR 32
+// (KC, MC and NC can be set when compiling, for scripts/bench/sgemm_blocks.c.)
+#ifndef KC
 #define KC 576
+#endif
+#ifndef MC
 #define MC 144
+#endif
+#ifndef NC
 #define NC 1024
+#endif
 // Largest packed B block (floats, 640 KiB) swept row band by row band instead of panel by panel.
 #define ROWS_FIRST_MAX 163840
 // The widest branch (k2 columns: the LoRA rank) a product over a pre-packed B fuses into its last k block; wider
