@@ -11,10 +11,10 @@
 // Register tile (MR rows × NR columns of C) and cache blocks: an MR×KC panel of packed A streams
 // from L2 past a KC×NR panel of packed B (72 KiB, from L2 with the kernel's prefetch); the MC×KC block
 // of A (324 KiB) sits in L2 and the KC×NC block of B (2.25 MiB) in L2/L3. KC covers k = 576 (SmolLM2's
-// width, and the projections' k ≤ 576 generally) in one block, so C is written once instead of read and
-// written again for each block: with KC = 256 (a panel sized for L1) the LM head's logits product, a
-// 100 MB C, ran 7 % slower and the projections 2–3 % slower on a Zen 4 (32 KiB L1d; BENCHMARKS.md,
-// session 14). NC keeps the B block near the 2 MiB it had, a thread's share of L3 on many-core CPUs.
+// hidden size: every product of the forward but down's, and the LM head's) in one block, so C is written
+// once instead of read and written again for each block: with KC = 256 (a panel sized for L1) the LM head's
+// logits product, a 100 MB C, ran 8 % slower and the projections 1–3 % slower on a Zen 4 (32 KiB L1d;
+// BENCHMARKS.md, session 14). NC keeps the B block near the 2 MiB it had, a thread's share of L3 on many-core CPUs.
 #define MR 12
 #define NR 32
 // (KC, MC and NC can be set when compiling, for scripts/bench/sgemm_blocks.c.)
