@@ -8,7 +8,8 @@ import FinchTensor
 public enum BenchCeiling {
     /// The best GFLOP/s of the engine's product (`Ops.linear`, the path training takes, with W packed per call
     /// and with W packed once as training packs its frozen weights, PackedWeights; and raw `cblas_sgemm`) on the
-    /// model's training shapes at `rows` rows, measured now. The highest is the ceiling.
+    /// model's training shapes at `rows` rows, measured now. The highest is the ceiling
+    /// (`ceiling` says when OpenBLAS's counts).
     public static func gflops(_ config: ModelConfig, rows: Int = 1024, budget: Double = 0.25) throws -> (engine: Double, blas: Double) {
         var seed: UInt64 = 3
         var best = (engine: 0.0, blas: 0.0)
