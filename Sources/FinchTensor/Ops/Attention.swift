@@ -75,9 +75,9 @@ extension CPUBackend {
     /// `scratch` floats (kept alive until all are done). Each thread takes the next unit as it finishes one, the
     /// heaviest first by `work` where given. The causal forward's units differ in work (a query block sees more
     /// keys the later it is), and equal shares of a 256-token prompt's units left one thread 35 % more than the other.
-    func attentionUnits(_ count: Int, scratch perThread: Int, work: ((Int) -> Int)? = nil,
+    func attentionUnits(_ count: Int, threads: Int = CPUBackend.attentionThreads, scratch perThread: Int, work: ((Int) -> Int)? = nil,
                         _ body: (_ unit: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
-        let threads = min(CPUBackend.attentionThreads, count)
+        let threads = min(threads, count)
         let stride = CPUBackend.scratchStride(perThread)
         let scratch = allocate(count: threads * stride)
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
@@ -198,42 +198,81 @@ extension CPUBackend {
     }
     }
 
+    /// The query blocks of each backward unit: `[0, blocks]` (a key/value head's blocks in one unit) unless the heads
+    /// are too few to keep the threads busy (4 × 3 for a training batch on 16 threads: 12 units, each as long as a
+    /// head's whole backward, left a quarter of the threads idle), then runs of blocks of about equal work (the keys
+    /// they see), as many as make about two units a thread. The bounds are the runs' first blocks, then `blocks`.
+    static func backwardSpans(heads: Int, blocks: Int, threads: Int, work: (Int) -> Int) -> [Int] {
+        let spans = min(blocks, max(1, (2 * threads + heads - 1) / max(1, heads)))
+        guard spans > 1 else { return [0, blocks] }
+        let total = (0..<blocks).reduce(0) { $0 + work($1) }
+        var bounds = [0], sum = 0
+        for blk in 0..<blocks - 1 where bounds.count < spans {
+            sum += work(blk)
+            // Close a run at its share of the work, or when every run still to come needs one of the blocks left.
+            if sum * spans >= total * bounds.count || blocks - blk - 1 == spans - bounds.count { bounds.append(blk + 1) }
+        }
+        return bounds + [blocks]
+    }
+
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
+        attentionBackward(p, q: q, k: k, v: v, out: out, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv, threads: CPUBackend.attentionThreads)
+    }
+
+    /// The backward on `threads` threads (tests ask for more than the machine's to split the heads into runs).
+    func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                           dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, threads: Int) {
         Profiler.measure("attention bwd") {
         let d = p.headDim, t = p.seqLen, g = p.groupSize
         let ldk = p.keyStride, bq = CPUBackend.attentionBlock
         let blocks = (t + bq - 1) / bq, mMax = g * bq
         // Keys any query sees; dK/dV rows past it get no gradient.
         let seen = t > 0 ? min(p.keyLen, p.queryOffset + t) : 0
-        // One unit per (batch, key/value head): the group's query blocks run in one thread, so the
-        // dK/dV accumulations never race. Scratch: packed Kᵀ and Vᵀ, gathered Q, dO and dQ blocks, P and dP
-        // blocks, D.
+        // One unit per (batch, key/value head, run of query blocks): a run's blocks go in one thread, in turn, so
+        // their dK/dV accumulations never race. The run with a head's last block sums into dK/dV; the others each
+        // into their own partial dK/dV (`partial`, as many keys as their last block sees), added to dK/dV after.
+        // Scratch: packed Kᵀ and Vᵀ, gathered Q, dO and dQ blocks, P and dP blocks, D.
+        let heads = p.batch * p.kvHeads
+        let bounds = CPUBackend.backwardSpans(heads: heads, blocks: blocks, threads: threads) { p.queryBlock($0, bq).keys }
+        let spans = bounds.count - 1
+        let spanKeys = (0..<spans).map { p.queryBlock(bounds[$0 + 1] - 1, bq).keys }
+        let partialKeys = spans > 1 ? spanKeys[spans - 2] : 0
+        let partial = allocate(count: max(1, heads * (spans - 1) * 2 * partialKeys * d))
+        let partials = partial.raw.assumingMemoryBound(to: Float.self)
         let packedFloats = PackedKeys.floats(p)
         let perThread = 2 * packedFloats + 3 * mMax * d + 2 * mMax * p.keyLen + mMax
-        attentionUnits(p.batch * p.kvHeads, scratch: perThread) { unit, base in
+        let work = { (unit: Int) in
+            let span = unit % spans
+            return (bounds[span]..<bounds[span + 1]).reduce(0) { $0 + p.queryBlock($1, bq).keys }
+        }
+        attentionUnits(heads * spans, threads: threads, scratch: perThread, work: spans > 1 ? work : nil) { unit, base in
             let qs = base + 2 * packedFloats, dos = qs + mMax * d, dqs = dos + mMax * d
             let pm = dqs + mMax * d, dpm = pm + mMax * p.keyLen, dd = dpm + mMax * p.keyLen
-            let b = unit / p.kvHeads, kvh = unit % p.kvHeads
+            let head = unit / spans, span = unit % spans, b = head / p.kvHeads, kvh = head % p.kvHeads
+            let first = bounds[span], last = bounds[span + 1], isLast = span == spans - 1
             let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
-            let packs = packedFloats > 0 && blocks > 1
-            let packedK = packs ? PackedKeys(kh, keys: seen, p, ldx: ldk, into: base) : nil
-            let packedV = packs ? PackedKeys(vh, keys: seen, p, ldx: ldk, into: base + packedFloats) : nil
-            let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
-            for r in seen..<p.keyLen {
-                (dkh + r * ldk).update(repeating: 0, count: d)
-                (dvh + r * ldk).update(repeating: 0, count: d)
+            let packs = packedFloats > 0 && last - first > 1
+            let packedK = packs ? PackedKeys(kh, keys: spanKeys[span], p, ldx: ldk, into: base) : nil
+            let packedV = packs ? PackedKeys(vh, keys: spanKeys[span], p, ldx: ldk, into: base + packedFloats) : nil
+            let own = partials + (head * (spans - 1) + span) * 2 * partialKeys * d
+            let (dkh, dvh, ldo) = isLast ? (dk.data + p.keyHead(b, kvh), dv.data + p.keyHead(b, kvh), ldk) : (own, own + partialKeys * d, d)
+            if isLast {
+                for r in seen..<p.keyLen {
+                    (dkh + r * ldk).update(repeating: 0, count: d)
+                    (dvh + r * ldk).update(repeating: 0, count: d)
+                }
             }
-            // Last block first: it sees every key, so it writes dK/dV (β = 0) and the rest add.
-            for blk in stride(from: blocks - 1, through: 0, by: -1) {
+            // The run's last block first: it sees every key the run does, so it writes dK/dV (β = 0) and the rest add.
+            for blk in stride(from: last - 1, through: first, by: -1) {
                 let (t0, rows, keys) = p.queryBlock(blk, bq)
-                let m = g * rows, beta: Float = blk == blocks - 1 ? 0 : 1
+                let m = g * rows, beta: Float = blk == last - 1 ? 0 : 1
                 p.gatherGroup(dout.data, b, kvh, t0, rows, into: dos)
                 // S = scale · Q Kᵀ; D = rowsum(dO ⊙ O); dP = dO_grp · V[0:keys]ᵀ.
                 CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: pm)
                 for r in 0..<m {
-                    let i = r % rows, head = kvh * g + r / rows
-                    dd[r] = dotF32(dos + r * d, out.data + p.queryHead(b, head) + (t0 + i) * p.queryStride, d)
+                    let i = r % rows, qh = kvh * g + r / rows
+                    dd[r] = dotF32(dos + r * d, out.data + p.queryHead(b, qh) + (t0 + i) * p.queryStride, d)
                 }
                 CPUBackend.keyProduct(m, keys, d, 1, dos, d, vh, ldk, packedV, dpm)
                 // One sweep over both blocks: P = exp(S − lse) over S, dS = P ⊙ (dP − D) over dP, both zero
@@ -241,14 +280,31 @@ extension CPUBackend {
                 finch_attention_grad_rows_f32(pm, dpm, g, rows, keys, p.queryOffset + t0 + 1,
                                               lse.data + (b * p.heads + kvh * g) * t + t0, t, dd)
                 // dV[0:keys] (+)= Pᵀ · dO_grp
-                CPUBackend.headGemm(true, false, keys, d, m, 1, pm, keys, dos, d, beta, dvh, ldk)
+                CPUBackend.headGemm(true, false, keys, d, m, 1, pm, keys, dos, d, beta, dvh, ldo)
                 // dQ_grp = scale · dS · K[0:keys] (each query row once, so written, not added)
                 CPUBackend.headGemm(false, false, m, d, keys, p.scale, dpm, keys, kh, ldk, 0, dqs, d)
                 p.scatterGroup(dqs, rowScale: nil, into: dq.data, b, kvh, t0, rows)
                 // dK[0:keys] (+)= scale · dSᵀ · Q_grp
-                CPUBackend.headGemm(true, false, keys, d, m, p.scale, dpm, keys, qs, d, beta, dkh, ldk)
+                CPUBackend.headGemm(true, false, keys, d, m, p.scale, dpm, keys, qs, d, beta, dkh, ldo)
             }
         }
+        // The other runs' partial dK/dV onto the heads' (in run order, the same for any thread count that splits alike).
+        if spans > 1 {
+            parallelPerform(heads, threads: threads) { head in
+                let b = head / p.kvHeads, kvh = head % p.kvHeads
+                let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
+                for span in 0..<spans - 1 {
+                    let own = partials + (head * (spans - 1) + span) * 2 * partialKeys * d
+                    for r in 0..<spanKeys[span] {
+                        for c in 0..<d {
+                            dkh[r * ldk + c] += own[r * d + c]
+                            dvh[r * ldk + c] += own[partialKeys * d + r * d + c]
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(partial) {}
     }
     }
 }
