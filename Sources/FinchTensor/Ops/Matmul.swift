@@ -281,8 +281,9 @@ extension CPUBackend {
     /// Why a grid: a share's work comes in whole register tiles, so 1024 rows on 16 threads are 6 tiles of 12 for
     /// some threads and 5⅓ on average, and every thread waits for the 6 (89 %); 2 × 8 shares of 1032 × 1536 are
     /// 43 × 6 tiles each with no remainder. The cost of a share (r × c, whole tiles) in multiply-adds per k: r·c for
-    /// the product, and 4 per float it packs (a float packed costs about four multiply-adds of the kernel's time):
-    /// its rows of op(A), once per 1024-column block of B, and (unless B is pre-packed) its columns of op(B).
+    /// the product, and 16 per float it packs: its rows of op(A), once per 1024-column block of B, and (unless B is
+    /// pre-packed) its columns of op(B). 16 leans away from packing A many times over: on one Zen 4 core a 72 × 1536
+    /// share of 1024 × 1536 × 592 took 1.22 ms, 132 × 768 1.07 and 516 × 192 1.09 (scripts/bench/sgemm_share.c).
     /// With one or two threads, or shapes a side split leaves even, the side split stands: the same shares as ever.
     /// A grid whose shares would take the narrow kernels (see `finch_sgemm_is_narrow`) is not considered.
     static func shareGrid(m: Int, n: Int, k: Int, threads: Int, prepacked: Bool, splitColumns: Bool) -> (rows: Int, cols: Int) {
@@ -291,7 +292,7 @@ extension CPUBackend {
         guard threads > 2, m > 0, n > 0 else { return side }
         func cost(_ g: (rows: Int, cols: Int)) -> Double {
             let r = Double((rowUnits + g.rows - 1) / g.rows * 12), c = Double((colUnits + g.cols - 1) / g.cols * 32)
-            return r * c + 4 * (r * (c / 1024).rounded(.up) + (prepacked ? 0 : c))
+            return r * c + 16 * (r * (c / 1024).rounded(.up) + (prepacked ? 0 : c))
         }
         var best = side, bestCost = 0.97 * cost(side)
         for rows in 1...min(threads, rowUnits) {
