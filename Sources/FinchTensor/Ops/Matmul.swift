@@ -211,7 +211,7 @@ extension CPUBackend {
             sgemmSplitK(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts: threads)
             return
         }
-        forEachShare(m: m, n: n, k: k, threads: threads) { m0, m1, n0, n1 in
+        forEachShare(m: m, n: n, threads: threads) { m0, m1, n0, n1 in
             finch_sgemm_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m0, m1, n0, n1)
         }
     }
@@ -247,7 +247,7 @@ extension CPUBackend {
             }
             refused?.deallocate()
         }
-        forEachShare(m: m, n: n, k: k + q.k, threads: threads, prepacked: true, splitColumns: n >= 8 * m) { m0, m1, n0, n1 in
+        forEachShare(m: m, n: n, threads: threads, splitColumns: n >= 8 * m) { m0, m1, n0, n1 in
             if finch_sgemm_packed_tile(level, ta, m, n, k, p.alpha, a, p.lda, floats, ta2, tb2, q.k, ratio, a2, q.lda,
                                        b2, q.ldb, p.beta, c, p.ldc, m0, m1, n0, n1) == 0 { return }
             guard let b else { refused?.pointee = true; return }
@@ -260,50 +260,20 @@ extension CPUBackend {
         }
     }
 
-    /// Runs `tile(m0, m1, n0, n1)` for shares of C side by side: a `shareGrid` of them, rows cut at whole 12-row and
-    /// columns at whole 32-column register tiles (whole 6×16 ones at avx2 too).
-    static func forEachShare(m: Int, n: Int, k: Int, threads: Int, prepacked: Bool = false, splitColumns: Bool? = nil,
-                             _ tile: (Int, Int, Int, Int) -> Void) {
-        let grid = shareGrid(m: m, n: n, k: k, threads: threads, prepacked: prepacked, splitColumns: splitColumns ?? (n >= m))
-        if grid.rows * grid.cols == 1 { return tile(0, m, 0, n) }
-        let rowUnits = (m + 11) / 12, colUnits = (n + 31) / 32
-        parallelPerform(grid.rows * grid.cols) { part in
-            let i = part / grid.cols, j = part % grid.cols
-            let m0 = min(rowUnits * i / grid.rows * 12, m), m1 = min(rowUnits * (i + 1) / grid.rows * 12, m)
-            let n0 = min(colUnits * j / grid.cols * 32, n), n1 = min(colUnits * (j + 1) / grid.cols * 32, n)
-            tile(m0, m1, n0, n1)
+    /// Runs `tile(m0, m1, n0, n1)` for shares of C side by side: the larger of m and n split in whole 12-row /
+    /// 32-column register tiles (whole 6×16 ones at avx2), or as `splitColumns` says. Each thread packs its own
+    /// share of that operand and all of the other, so this duplicates the smaller one.
+    static func forEachShare(m: Int, n: Int, threads: Int, splitColumns: Bool? = nil, _ tile: (Int, Int, Int, Int) -> Void) {
+        let splitN = splitColumns ?? (n >= m)
+        let unit = splitN ? 32 : 12
+        let units = ((splitN ? n : m) + unit - 1) / unit
+        let parts = min(threads, units)
+        if parts == 1 { return tile(0, m, 0, n) }
+        parallelPerform(parts) { part in
+            let lo = min(units * part / parts * unit, splitN ? n : m)
+            let hi = min(units * (part + 1) / parts * unit, splitN ? n : m)
+            if splitN { tile(0, m, lo, hi) } else { tile(lo, hi, 0, n) }
         }
-    }
-
-    /// How `forEachShare` cuts C (m × n, k deep) for `threads`: along one side (columns where `splitColumns`, else
-    /// rows), or in a grid of rows × cols shares where that shortens the slowest thread's work by more than 3 %.
-    ///
-    /// Why a grid: a share's work comes in whole register tiles, so 1024 rows on 16 threads are 6 tiles of 12 for
-    /// some threads and 5⅓ on average, and every thread waits for the 6 (89 %); 2 × 8 shares of 1032 × 1536 are
-    /// 43 × 6 tiles each with no remainder. The cost of a share (r × c, whole tiles) in multiply-adds per k: r·c for
-    /// the product, and 16 per float it packs: its rows of op(A), once per 1024-column block of B, and (unless B is
-    /// pre-packed) its columns of op(B). 16 leans away from packing A many times over: on one Zen 4 core a 72 × 1536
-    /// share of 1024 × 1536 × 592 took 1.22 ms, 132 × 768 1.07 and 516 × 192 1.09 (scripts/bench/sgemm_share.c).
-    /// With one or two threads, or shapes a side split leaves even, the side split stands: the same shares as ever.
-    /// A grid whose shares would take the narrow kernels (see `finch_sgemm_is_narrow`) is not considered.
-    static func shareGrid(m: Int, n: Int, k: Int, threads: Int, prepacked: Bool, splitColumns: Bool) -> (rows: Int, cols: Int) {
-        let rowUnits = (m + 11) / 12, colUnits = (n + 31) / 32
-        let side = splitColumns ? (rows: 1, cols: max(1, min(threads, colUnits))) : (rows: max(1, min(threads, rowUnits)), cols: 1)
-        guard threads > 2, m > 0, n > 0 else { return side }
-        func cost(_ g: (rows: Int, cols: Int)) -> Double {
-            let r = Double((rowUnits + g.rows - 1) / g.rows * 12), c = Double((colUnits + g.cols - 1) / g.cols * 32)
-            return r * c + 16 * (r * (c / 1024).rounded(.up) + (prepacked ? 0 : c))
-        }
-        var best = side, bestCost = 0.97 * cost(side)
-        for rows in 1...min(threads, rowUnits) {
-            let cols = min(threads / rows, colUnits)
-            guard rows * cols > 1, rows > 1 && cols > 1 else { continue }
-            let shareRows = min(m, (rowUnits + rows - 1) / rows * 12), shareCols = min(n, (colUnits + cols - 1) / cols * 32)
-            guard finch_sgemm_is_narrow(shareRows, shareCols, k) == 0 else { continue }
-            let c = cost((rows, cols))
-            if c < bestCost { (best, bestCost) = ((rows, cols), c) }
-        }
-        return best
     }
 
     /// C = alpha · op(A)·op(B) + alpha2 · op(A2)·op(B2) + beta · C (op(A2) m × k2) over the thread budget as one
@@ -324,7 +294,7 @@ extension CPUBackend {
         }
         let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0, ta2: Int32 = transA2 ? 1 : 0, tb2: Int32 = transB2 ? 1 : 0
         let ratio = alpha2 / alpha
-        forEachShare(m: m, n: n, k: kk, threads: threads == 1 || m * n * kk < 1 << 20 ? 1 : threads) { m0, m1, n0, n1 in
+        forEachShare(m: m, n: n, threads: threads == 1 || m * n * kk < 1 << 20 ? 1 : threads) { m0, m1, n0, n1 in
             finch_sgemm2_tile(ta, tb, m, n, k, alpha, a, lda, b, ldb, ta2, tb2, k2, ratio, a2, lda2, b2, ldb2, beta, c, ldc,
                               m0, m1, n0, n1)
         }
@@ -349,8 +319,9 @@ extension CPUBackend {
             finch_sgemm_rows_pair(i1 - i0, n, r, alpha, d + i0 * ldd, ldd, f, ldf, betaE, e + i0 * lde, lde,
                                   h + i0 * ldh, ldh, beta, gp, ld)
         }
-        // The partial G's added in order, G's rows split over the threads as well (on 16 threads, 15 partials of
-        // 1536 × 16 added by one thread took as long as the products).
+        // The partial G's added in order, G's rows split over the threads as well: on 16 threads one thread adding
+        // 15 partials of 1536 × 16 was about a quarter of the pair's time (a 16-core Xeon, SmolLM2's gate/up pairs:
+        // 0.053–0.063 → 0.041–0.042 s over 3 steps; BENCHMARKS.md, session 15).
         parallelFor(n, minChunk: max(1, 4096 / max(1, r))) { rows in
             for q in 1..<parts {
                 let tq = t + (q - 1) * n * r
