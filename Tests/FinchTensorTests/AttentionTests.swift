@@ -26,14 +26,7 @@ import Testing
 
     @Test(arguments: cases)
     func matchesNaiveReferenceAtEveryISA(c: Case) throws {
-        var rng = TestRNG(7)
-        let qv = rng.array(c.b * c.t * c.h * c.d, -2, 2)
-        let kv = rng.array(c.b * c.tk * c.kvh * c.d, -2, 2), vv = rng.array(c.b * c.tk * c.kvh * c.d)
-        let dov = rng.array(c.b * c.t * c.h * c.d)
-        let ref = Self.reference(c, q: qv, k: kv, v: vv, dout: dov)
-        var p = AttentionParams(batch: c.b, seqLen: c.t, heads: c.h, kvHeads: c.kvh, headDim: c.d)
-        p.queryOffset = c.offset
-        p.keyLen = c.tk
+        let (qv, kv, vv, dov, ref, p) = Self.inputs(c, seed: 7)
         for level in CPUISA.runnable {
             try CPUISA.with(level) {
                 let q = tensor(qv, [c.b * c.t, c.h * c.d], grad: true)
@@ -135,14 +128,7 @@ import Testing
     /// naive reference at every ISA level with a packed kernel (more threads than heads need one).
     @Test func backwardInRunsMatchesReference() throws {
         let c = Case(b: 2, t: 200, h: 9, kvh: 3, d: 32, offset: 4, extraKeys: 6)
-        var rng = TestRNG(11)
-        let qv = rng.array(c.b * c.t * c.h * c.d, -2, 2)
-        let kv = rng.array(c.b * c.tk * c.kvh * c.d, -2, 2), vv = rng.array(c.b * c.tk * c.kvh * c.d)
-        let dov = rng.array(c.b * c.t * c.h * c.d)
-        let ref = Self.reference(c, q: qv, k: kv, v: vv, dout: dov)
-        var p = AttentionParams(batch: c.b, seqLen: c.t, heads: c.h, kvHeads: c.kvh, headDim: c.d)
-        p.queryOffset = c.offset
-        p.keyLen = c.tk
+        let (qv, kv, vv, dov, ref, p) = Self.inputs(c, seed: 11)
         #expect(CPUBackend.backwardSpans(heads: 6, blocks: 7, threads: 16) { p.queryBlock($0, CPUBackend.attentionBlock).keys }.count - 1 == 6)
         for level in CPUISA.runnable where level != .scalar {
             CPUISA.with(level) {
@@ -162,6 +148,19 @@ import Testing
                 }
             }
         }
+    }
+
+    /// Random q, k, v and dO for `c` (values in [-2, 2] for q and k), their f64 reference, and the parameters.
+    static func inputs(_ c: Case, seed: UInt64)
+        -> (q: [Double], k: [Double], v: [Double], dout: [Double], ref: (out: [Double], dq: [Double], dk: [Double], dv: [Double]), p: AttentionParams) {
+        var rng = TestRNG(seed)
+        let qv = rng.array(c.b * c.t * c.h * c.d, -2, 2)
+        let kv = rng.array(c.b * c.tk * c.kvh * c.d, -2, 2), vv = rng.array(c.b * c.tk * c.kvh * c.d)
+        let dov = rng.array(c.b * c.t * c.h * c.d)
+        var p = AttentionParams(batch: c.b, seqLen: c.t, heads: c.h, kvHeads: c.kvh, headDim: c.d)
+        p.queryOffset = c.offset
+        p.keyLen = c.tk
+        return (qv, kv, vv, dov, reference(c, q: qv, k: kv, v: vv, dout: dov), p)
     }
 
     /// Softmax attention and its gradients, one query row at a time in f64.
