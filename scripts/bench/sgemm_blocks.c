@@ -3,9 +3,13 @@
 // where n ≥ m, else rows; a pre-packed B splits rows unless n ≥ 8m), B unpacked (packed per call, as the LM head's
 // logits) or pre-packed (as training's frozen projections), op(B) = Wᵀ (the forward, TB 1, the default) or W
 // (the input gradient dx = dy·W, TB 0). Prints the best of 5 timings. BENCHMARKS.md, session 14.
+// With SECONDS and MODE it prints each window's rate instead, for SECONDS: MODE 1 bursts of 0.25 s every 2.25 s
+// (how `finch bench train` measures its ceiling), MODE 0 one-second windows without a pause (how training runs;
+// BENCHMARKS.md, session 15: on a Xeon VM the sustained rate sat well below the bursts').
 //
 //   clang -O3 -I Sources/CFinchKernels/include -DKC=256 -DNC=2048 -DKC2=256 -DNC2=2048 scripts/bench/sgemm_blocks.c -o /tmp/blocks256 -lpthread -lm
-//   /tmp/blocks256 M N K PACKED [TB]     e.g. 510 49152 576 0 (the head's logits), 1024 1536 576 1; FINCH_ISA=avx2 for AVX2
+//   /tmp/blocks256 M N K PACKED [TB [SECONDS MODE]]     e.g. 510 49152 576 0 (the head's logits), 1024 1536 576 1;
+//   FINCH_ISA=avx2 for AVX2; add -static to carry it to a machine without the build (the device's hosts)
 #include "../../Sources/CFinchKernels/isa.c"
 #include "../../Sources/CFinchKernels/pool.c"
 #include "../../Sources/CFinchKernels/sgemm.c"
@@ -27,7 +31,7 @@ static void task(void *ctx, long t) {
         finch_sgemm_tile(0, j->tb, j->m, j->n, j->k, 1.f, j->a, j->k, j->b, j->tb ? j->k : j->n, 0, j->c, j->n, m0, m1, n0, n1);
 }
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: %s M N K PACKED [TB]\n", argv[0]); return 2; }
+    if (argc < 5) { fprintf(stderr, "usage: %s M N K PACKED [TB [SECONDS MODE]]\n", argv[0]); return 2; }
     int m = atoi(argv[1]), n = atoi(argv[2]), k = atoi(argv[3]), packed = atoi(argv[4]), tb = argc > 5 ? atoi(argv[5]) : 1;
     float *b = aligned_alloc(64, 4 * (size_t)n * k), *a = aligned_alloc(64, 4 * (size_t)m * k), *c = aligned_alloc(64, 4 * (size_t)m * n);
     for (size_t q = 0; q < (size_t)n * k; q++) b[q] = ((int)(q % 7) - 3) * 0.01f;
@@ -40,6 +44,19 @@ int main(int argc, char **argv) {
     }
     finch_pool_run(2, 2, task, &j);
     double flops = 2.0 * m * n * k, best = 1e9;
+    if (argc > 7) {
+        double seconds = atof(argv[6]), t0 = now();
+        int bursts = atoi(argv[7]);
+        while (now() - t0 < seconds) {
+            double s0 = now();
+            long count = 0;
+            while (now() - s0 < (bursts ? 0.25 : 1.0)) { finch_pool_run(2, 2, task, &j); count++; }
+            printf("%6.2f s: %.1f GFLOP/s\n", now() - t0, flops * count / (now() - s0) / 1e9);
+            fflush(stdout);
+            if (bursts) { struct timespec pause = {2, 0}; nanosleep(&pause, NULL); }
+        }
+        return 0;
+    }
     int iterations = (int)(3e9 / flops) + 1;
     for (int rep = 0; rep < 5; rep++) {
         double t0 = now();
