@@ -748,14 +748,23 @@ static inline void narrow_tile2(const int R, const int U, size_t k, const float 
     }
 #undef FINCH_NARROW_STEP
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    // Masked loads and stores are slow on AMD cores: whole-width tiles take plain ones.
+    int full = 1;
+#pragma clang loop unroll(full)
+    for (int u = 0; u < U; u++) full &= _mm256_movemask_ps(_mm256_castsi256_ps(mask[u])) == 0xFF;
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
 #pragma clang loop unroll(full)
         for (int u = 0; u < U; u++) {
             float *cr = c + r * ldc + 8 * u;
             __m256 v = _mm256_mul_ps(va, acc[r * U + u]);
-            if (beta != 0) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, mask[u]), v);
-            _mm256_maskstore_ps(cr, mask[u], v);
+            if (full) {
+                if (beta != 0) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v);
+                _mm256_storeu_ps(cr, v);
+            } else {
+                if (beta != 0) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, mask[u]), v);
+                _mm256_maskstore_ps(cr, mask[u], v);
+            }
         }
     }
 }
