@@ -238,8 +238,8 @@ extension CPUBackend {
         let spans = bounds.count - 1
         let spanKeys = (0..<spans).map { p.queryBlock(bounds[$0 + 1] - 1, bq).keys }
         let partialKeys = spans > 1 ? spanKeys[spans - 2] : 0
-        let partial = allocate(count: max(1, heads * (spans - 1) * 2 * partialKeys * d))
-        let partials = partial.raw.assumingMemoryBound(to: Float.self)
+        let partial = spans > 1 ? allocate(count: heads * (spans - 1) * 2 * partialKeys * d) : nil
+        let partials = partial?.raw.assumingMemoryBound(to: Float.self)
         let packedFloats = PackedKeys.floats(p)
         let perThread = 2 * packedFloats + 3 * mMax * d + 2 * mMax * p.keyLen + mMax
         let work = { (unit: Int) in
@@ -255,13 +255,16 @@ extension CPUBackend {
             let packs = packedFloats > 0 && last - first > 1
             let packedK = packs ? PackedKeys(kh, keys: spanKeys[span], p, ldx: ldk, into: base) : nil
             let packedV = packs ? PackedKeys(vh, keys: spanKeys[span], p, ldx: ldk, into: base + packedFloats) : nil
-            let own = partials + (head * (spans - 1) + span) * 2 * partialKeys * d
-            let (dkh, dvh, ldo) = isLast ? (dk.data + p.keyHead(b, kvh), dv.data + p.keyHead(b, kvh), ldk) : (own, own + partialKeys * d, d)
+            let dkh: UnsafeMutablePointer<Float>, dvh: UnsafeMutablePointer<Float>, ldo: Int
             if isLast {
+                (dkh, dvh, ldo) = (dk.data + p.keyHead(b, kvh), dv.data + p.keyHead(b, kvh), ldk)
                 for r in seen..<p.keyLen {
                     (dkh + r * ldk).update(repeating: 0, count: d)
                     (dvh + r * ldk).update(repeating: 0, count: d)
                 }
+            } else {
+                let own = partials! + (head * (spans - 1) + span) * 2 * partialKeys * d  // spans > 1: allocated
+                (dkh, dvh, ldo) = (own, own + partialKeys * d, d)
             }
             // The run's last block first: it sees every key the run does, so it writes dK/dV (β = 0) and the rest add.
             for blk in stride(from: last - 1, through: first, by: -1) {
@@ -289,7 +292,7 @@ extension CPUBackend {
             }
         }
         // The other runs' partial dK/dV onto the heads' (in run order, the same for any thread count that splits alike).
-        if spans > 1 {
+        if let partials {
             parallelPerform(heads, threads: threads) { head in
                 let b = head / p.kvHeads, kvh = head % p.kvHeads
                 let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
