@@ -103,54 +103,48 @@ import Testing
         }
     }
 
-    /// A head's query blocks in sets of about equal work (`blockSets`): every block in one set, heaviest first, the
-    /// head's last block in set 0, loads apart by no more than one block's work; and how many sets (`blockSetCount`):
-    /// one while the heads alone keep the threads evenly busy, else enough for the units to share out evenly.
-    @Test func blockSetsShareTheWorkEvenly() {
+    /// The backward's runs of query blocks (`backwardSpans`): one run a head while the heads keep the threads busy;
+    /// else runs of about equal work (keys seen), each with at least one block, covering every block once.
+    @Test func backwardRunsSplitTheBlocksByWork() {
         let keys = { (blk: Int) in 32 * (blk + 1) }  // a 256-token sequence in blocks of 32
-        #expect(CPUBackend.blockSets(blocks: 8, count: 4, work: keys) == [[7, 0], [6, 1], [5, 2], [4, 3]])
-        #expect(CPUBackend.blockSets(blocks: 8, count: 2, work: keys) == [[7, 4, 3, 0], [6, 5, 2, 1]])
+        #expect(CPUBackend.backwardSpans(heads: 12, blocks: 8, threads: 2, work: keys) == [0, 8])
+        #expect(CPUBackend.backwardSpans(heads: 12, blocks: 8, threads: 6, work: keys) == [0, 8])
+        // 16 threads, 12 heads: three runs of 480, 448 and 256 keys.
+        #expect(CPUBackend.backwardSpans(heads: 12, blocks: 8, threads: 16, work: keys) == [0, 5, 7, 8])
+        // More runs wanted than blocks: one block each.
+        #expect(CPUBackend.backwardSpans(heads: 1, blocks: 3, threads: 16, work: keys) == [0, 1, 2, 3])
+        #expect(CPUBackend.backwardSpans(heads: 1, blocks: 1, threads: 16, work: keys) == [0, 1])
         for blocks in 1...9 {
-            for count in 1...blocks {
-                let sets = CPUBackend.blockSets(blocks: blocks, count: count, work: keys)
-                #expect(sets.flatMap { $0 }.sorted() == Array(0..<blocks), "\(sets)")
-                #expect(sets.allSatisfy { !$0.isEmpty && $0 == $0.sorted(by: >) } && sets[0][0] == blocks - 1, "\(sets)")
-                let loads = sets.map { $0.reduce(0) { $0 + keys($1) } }
-                #expect(loads.max()! - loads.min()! <= keys(blocks - 1), "\(blocks) blocks in \(count): \(loads)")
+            for threads in [1, 3, 8, 16, 64] {
+                let bounds = CPUBackend.backwardSpans(heads: 2, blocks: blocks, threads: threads, work: keys)
+                #expect(bounds.first == 0 && bounds.last == blocks && zip(bounds, bounds.dropFirst()).allSatisfy { $0 < $1 }, "\(bounds)")
+                #expect(bounds.count - 1 == min(blocks, (2 * threads + 1) / 2), "\(blocks) blocks, \(threads) threads: \(bounds)")
             }
         }
-        // A training batch of 4 × 3 heads: one set on 2 and 4 threads (12 units share out evenly), 2 on 8, 4 on 16.
-        for (threads, count) in [(1, 1), (2, 1), (4, 1), (8, 2), (16, 4)] {
-            #expect(CPUBackend.blockSetCount(heads: 12, blocks: 8, threads: threads, work: keys) == count, "\(threads) threads")
-        }
-        // A single 256-token prompt's 3 heads on 2 threads: 2 sets each (3 units would leave a thread idle a third of the time).
-        #expect(CPUBackend.blockSetCount(heads: 3, blocks: 8, threads: 2, work: keys) == 2)
-        #expect(CPUBackend.blockSetCount(heads: 3, blocks: 1, threads: 16, work: keys) == 1)
     }
 
-    /// The forward and backward on more threads than heads: 6 key/value heads of 7 query blocks in 2 sets (4 threads),
-    /// 4 (8 threads) or 5 (16), all but set 0 summing into partial dK/dV added after; keys in front of the queries
-    /// and keys no query sees. Against the naive reference at every ISA level with a packed kernel (more threads
-    /// than heads need one).
-    @Test(arguments: [(4, 2), (8, 4), (16, 5)])
-    func setsOfBlocksMatchReference(threads: Int, sets: Int) throws {
+    /// The backward on 16 threads for 6 key/value heads: each head's 7 query blocks in 6 runs, all but the last
+    /// summing into partial dK/dV added after; keys in front of the queries and keys no query sees. Against the
+    /// naive reference at every ISA level with a packed kernel (more threads than heads need one).
+    @Test func backwardInRunsMatchesReference() throws {
         let c = Case(b: 2, t: 200, h: 9, kvh: 3, d: 32, offset: 4, extraKeys: 6)
         let (qv, kv, vv, dov, ref, p) = Self.inputs(c, seed: 11)
-        #expect(CPUBackend.blockSetCount(heads: 6, blocks: 7, threads: threads) { p.queryBlock($0, CPUBackend.attentionBlock).keys } == sets)
+        #expect(CPUBackend.backwardSpans(heads: 6, blocks: 7, threads: 16) { p.queryBlock($0, CPUBackend.attentionBlock).keys }.count - 1 == 6)
         for level in CPUISA.runnable where level != .scalar {
             CPUISA.with(level) {
                 guard CPUBackend.usePackedGemm else { return }
                 let q = tensor(qv, [c.b * c.t, c.h * c.d]), k = tensor(kv, [c.b * c.tk, c.kvh * c.d]), v = tensor(vv, [c.b * c.tk, c.kvh * c.d])
                 let out = Tensor(uninitialized: q.shape), lse = Tensor(uninitialized: [c.b, c.h, c.t])
                 let dq = Tensor(uninitialized: q.shape), dk = Tensor(uninitialized: k.shape), dv = Tensor(uninitialized: v.shape)
-                for t in [out, lse, dq, dk, dv] { t.data.update(repeating: .nan, count: t.count) }
-                Backends.cpu.attentionForward(p, q: q, k: k, v: v, out: out, lse: lse, threads: threads)
+                dk.data.update(repeating: .nan, count: dk.count)
+                dv.data.update(repeating: .nan, count: dv.count)
+                Backends.cpu.attentionForward(p, q: q, k: k, v: v, out: out, lse: lse)
                 Backends.cpu.attentionBackward(p, q: q, k: k, v: v, out: out, lse: lse, dout: tensor(dov, q.shape),
-                                               dq: dq, dk: dk, dv: dv, threads: threads)
+                                               dq: dq, dk: dk, dv: dv, threads: 16)
                 let got = [out, dq, dk, dv].map { $0.toArray().map(Double.init) }
                 for (name, (g, r)) in zip(["out", "dq", "dk", "dv"], zip(got, [ref.out, ref.dq, ref.dk, ref.dv])) {
                     let err = maxRelError(g, r)
-                    #expect(err < 1e-4, "\(c) \(level), \(threads) threads: \(name) error \(err)")
+                    #expect(err < 1e-4, "\(c) \(level): \(name) error \(err)")
                 }
             }
         }

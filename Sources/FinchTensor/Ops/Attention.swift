@@ -147,45 +147,12 @@ extension CPUBackend {
         }
     }
 
-    /// A head's query blocks in `count` sets of about equal work (`work(block)`: the keys it sees), each block,
-    /// heaviest first, to the set with the least work so far. Each set lists its blocks heaviest first, and set 0
-    /// holds the heaviest block. Sets rather than runs of neighbouring blocks: a causal head's blocks see 1, 2, …
-    /// 8 times the first one's keys, so runs of them are uneven (3 runs of 8 blocks: 15, 13 and 8), while the
-    /// first and last blocks together weigh what the second and second-to-last do (4 sets of 9).
-    static func blockSets(blocks: Int, count: Int, work: (Int) -> Int) -> [[Int]] {
-        var sets = [[Int]](repeating: [], count: count), load = [Int](repeating: 0, count: count)
-        for blk in (0..<blocks).sorted(by: { (work($0), $0) > (work($1), $1) }) {
-            let g = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
-            sets[g].append(blk)
-            load[g] += work(blk)
-        }
-        return sets
-    }
-
-    /// Sets a head's blocks go in (`blockSets`) so that the heads × sets units keep `threads` threads evenly
-    /// busy: for 1 up to about four units a thread, the time the last thread finishes when each takes the next
-    /// unit, heaviest first (as `attentionUnits` hands them out); the fewest sets within 2 % of the best, because
-    /// each set packs its keys again (and in the backward sums into its own partial dK/dV). A training batch of
-    /// 4 × 3 heads takes 1 set on 2 or 4 threads, 2 on 8 and 4 on 16 (runs of neighbouring blocks left a quarter
-    /// of 16 threads idle).
-    static func blockSetCount(heads: Int, blocks: Int, threads: Int, work: (Int) -> Int) -> Int {
-        guard heads > 0, blocks > 1, threads > 1 else { return 1 }
-        let most = min(blocks, max(1, (4 * threads + heads - 1) / heads))
-        var best = Int.max, chosen = 1, finish = [Int](repeating: 0, count: most)
-        for count in 1...most {
-            let loads = blockSets(blocks: blocks, count: count, work: work).map { $0.reduce(0) { $0 + work($1) } }
-            var threadLoad = [Int](repeating: 0, count: min(threads, heads * count))
-            for load in loads.sorted(by: >) {
-                for _ in 0..<heads {
-                    let t = threadLoad.indices.min { threadLoad[$0] < threadLoad[$1] }!
-                    threadLoad[t] += load
-                }
-            }
-            finish[count - 1] = threadLoad.max()!
-            best = min(best, finish[count - 1])
-        }
-        while finish[chosen - 1] * 50 > best * 51 { chosen += 1 }
-        return chosen
+    /// Query blocks per forward unit: a key/value head's blocks share one packed Kᵀ, so a unit takes as many of
+    /// them as still leaves about four units a thread (all of a head's blocks for a training batch on a few cores;
+    /// one block a unit for a single sequence on many).
+    static func forwardSpan(heads: Int, blocks: Int) -> Int {
+        let perHead = min(blocks, max(1, (4 * attentionThreads + heads - 1) / heads))
+        return (blocks + perHead - 1) / perHead
     }
 
     // The query heads that share a key/value head (a GQA group) run as one product: their rows of a
@@ -193,31 +160,28 @@ extension CPUBackend {
     // packed once for the whole group and the products have 3× the rows (9 heads / 3 KV heads).
 
     public func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor) {
-        attentionForward(p, q: q, k: k, v: v, out: out, lse: lse, threads: CPUBackend.attentionThreads)
-    }
-
-    /// The forward on `threads` threads (tests ask for more than the machine's to split the heads into sets).
-    func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, threads: Int) {
         Profiler.measure("attention fwd") {
         let d = p.headDim, t = p.seqLen, g = p.groupSize
         let ldk = p.keyStride, bq = CPUBackend.attentionBlock
         let blocks = (t + bq - 1) / bq, mMax = g * bq
-        // One unit per (batch, key/value head, set of query blocks): blocks are independent in the forward, and a
-        // set's share one packed Kᵀ. Scratch: the packed Kᵀ, the gathered Q and O blocks, the score block, 1 / row sums.
-        let heads = p.batch * p.kvHeads, keys = { (blk: Int) in p.queryBlock(blk, bq).keys }
-        let sets = CPUBackend.blockSets(blocks: blocks, count: CPUBackend.blockSetCount(heads: heads, blocks: blocks, threads: threads, work: keys),
-                                            work: keys)
+        // One unit per (batch, key/value head, run of `span` query blocks): blocks are independent in the
+        // forward. Scratch: the packed Kᵀ, the gathered Q and O blocks, the score block, 1 / row sums.
+        let span = CPUBackend.forwardSpan(heads: p.batch * p.kvHeads, blocks: blocks), spans = (blocks + span - 1) / span
         let packedFloats = PackedKeys.floats(p)
         // A unit's work: the keys its blocks see.
-        let work = { (unit: Int) in sets[unit % sets.count].reduce(0) { $0 + keys($1) } }
-        attentionUnits(heads * sets.count, threads: threads, scratch: packedFloats + 2 * mMax * d + mMax * p.keyLen + mMax,
+        let work = { (unit: Int) in
+            let first = unit % spans * span
+            return (first..<min(blocks, first + span)).reduce(0) { $0 + p.queryBlock($1, bq).keys }
+        }
+        attentionUnits(p.batch * p.kvHeads * spans, scratch: packedFloats + 2 * mMax * d + mMax * p.keyLen + mMax,
                        work: work) { unit, base in
             let qs = base + packedFloats, os = qs + mMax * d, s = os + mMax * d, inv = s + mMax * p.keyLen
-            let head = unit / sets.count, b = head / p.kvHeads, kvh = head % p.kvHeads, unitBlocks = sets[unit % sets.count]
+            let bg = unit / spans, b = bg / p.kvHeads, kvh = bg % p.kvHeads
+            let first = unit % spans * span, last = min(blocks, first + span)
             let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
-            // Heaviest block first: the packed Kᵀ covers every key the set's blocks see.
-            let packedK = packedFloats > 0 && unitBlocks.count > 1 ? PackedKeys(kh, keys: keys(unitBlocks[0]), p, ldx: ldk, into: base) : nil
-            for blk in unitBlocks {
+            let packedK = packedFloats > 0 && last - first > 1
+                ? PackedKeys(kh, keys: p.queryBlock(last - 1, bq).keys, p, ldx: ldk, into: base) : nil
+            for blk in first..<last {
                 let (t0, rows, keys) = p.queryBlock(blk, bq)
                 let m = g * rows
                 CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: s)
@@ -234,12 +198,29 @@ extension CPUBackend {
     }
     }
 
+    /// The query blocks of each backward unit: `[0, blocks]` (a key/value head's blocks in one unit) unless the heads
+    /// are too few to keep the threads busy (4 × 3 for a training batch on 16 threads: 12 units, each as long as a
+    /// head's whole backward, left a quarter of the threads idle), then runs of blocks of about equal work (the keys
+    /// they see), as many as make about two units a thread. The bounds are the runs' first blocks, then `blocks`.
+    static func backwardSpans(heads: Int, blocks: Int, threads: Int, work: (Int) -> Int) -> [Int] {
+        let spans = min(blocks, max(1, (2 * threads + heads - 1) / max(1, heads)))
+        guard spans > 1 else { return [0, blocks] }
+        let total = (0..<blocks).reduce(0) { $0 + work($1) }
+        var bounds = [0], sum = 0
+        for blk in 0..<blocks - 1 where bounds.count < spans {
+            sum += work(blk)
+            // Close a run at its share of the work, or when every run still to come needs one of the blocks left.
+            if sum * spans >= total * bounds.count || blocks - blk - 1 == spans - bounds.count { bounds.append(blk + 1) }
+        }
+        return bounds + [blocks]
+    }
+
     public func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                                   dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) {
         attentionBackward(p, q: q, k: k, v: v, out: out, lse: lse, dout: dout, dq: dq, dk: dk, dv: dv, threads: CPUBackend.attentionThreads)
     }
 
-    /// The backward on `threads` threads (tests ask for more than the machine's to split the heads into sets).
+    /// The backward on `threads` threads (tests ask for more than the machine's to split the heads into runs).
     func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                            dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, threads: Int) {
         Profiler.measure("attention bwd") {
@@ -248,43 +229,47 @@ extension CPUBackend {
         let blocks = (t + bq - 1) / bq, mMax = g * bq
         // Keys any query sees; dK/dV rows past it get no gradient.
         let seen = t > 0 ? min(p.keyLen, p.queryOffset + t) : 0
-        // One unit per (batch, key/value head, set of query blocks): a set's blocks go in one thread, in turn, so
-        // their dK/dV accumulations never race. Set 0 (it holds a head's last block) sums into dK/dV; the others
-        // each into their own partial dK/dV (`partial`, as many keys as any of them sees), added to dK/dV after.
+        // One unit per (batch, key/value head, run of query blocks): a run's blocks go in one thread, in turn, so
+        // their dK/dV accumulations never race. The run with a head's last block sums into dK/dV; the others each
+        // into their own partial dK/dV (`partial`, as many keys as their last block sees), added to dK/dV after.
         // Scratch: packed Kᵀ and Vᵀ, gathered Q, dO and dQ blocks, P and dP blocks, D.
-        let heads = p.batch * p.kvHeads, keys = { (blk: Int) in p.queryBlock(blk, bq).keys }
-        let sets = CPUBackend.blockSets(blocks: blocks, count: CPUBackend.blockSetCount(heads: heads, blocks: blocks, threads: threads, work: keys),
-                                            work: keys)
-        let partialKeys = sets.dropFirst().map { keys($0[0]) }.max() ?? 0
-        let partial = sets.count > 1 ? allocate(count: heads * (sets.count - 1) * 2 * partialKeys * d) : nil
+        let heads = p.batch * p.kvHeads
+        let bounds = CPUBackend.backwardSpans(heads: heads, blocks: blocks, threads: threads) { p.queryBlock($0, bq).keys }
+        let spans = bounds.count - 1
+        let spanKeys = (0..<spans).map { p.queryBlock(bounds[$0 + 1] - 1, bq).keys }
+        let partialKeys = spans > 1 ? spanKeys[spans - 2] : 0
+        let partial = spans > 1 ? allocate(count: heads * (spans - 1) * 2 * partialKeys * d) : nil
         let partials = partial?.raw.assumingMemoryBound(to: Float.self)
         let packedFloats = PackedKeys.floats(p)
         let perThread = 2 * packedFloats + 3 * mMax * d + 2 * mMax * p.keyLen + mMax
-        let work = { (unit: Int) in sets[unit % sets.count].reduce(0) { $0 + keys($1) } }
-        attentionUnits(heads * sets.count, threads: threads, scratch: perThread, work: sets.count > 1 ? work : nil) { unit, base in
+        let work = { (unit: Int) in
+            let span = unit % spans
+            return (bounds[span]..<bounds[span + 1]).reduce(0) { $0 + p.queryBlock($1, bq).keys }
+        }
+        attentionUnits(heads * spans, threads: threads, scratch: perThread, work: spans > 1 ? work : nil) { unit, base in
             let qs = base + 2 * packedFloats, dos = qs + mMax * d, dqs = dos + mMax * d
             let pm = dqs + mMax * d, dpm = pm + mMax * p.keyLen, dd = dpm + mMax * p.keyLen
-            let head = unit / sets.count, index = unit % sets.count, unitBlocks = sets[index]
-            let b = head / p.kvHeads, kvh = head % p.kvHeads
+            let head = unit / spans, span = unit % spans, b = head / p.kvHeads, kvh = head % p.kvHeads
+            let first = bounds[span], last = bounds[span + 1], isLast = span == spans - 1
             let kh = k.data + p.keyHead(b, kvh), vh = v.data + p.keyHead(b, kvh)
-            let packs = packedFloats > 0 && unitBlocks.count > 1
-            let packedK = packs ? PackedKeys(kh, keys: keys(unitBlocks[0]), p, ldx: ldk, into: base) : nil
-            let packedV = packs ? PackedKeys(vh, keys: keys(unitBlocks[0]), p, ldx: ldk, into: base + packedFloats) : nil
+            let packs = packedFloats > 0 && last - first > 1
+            let packedK = packs ? PackedKeys(kh, keys: spanKeys[span], p, ldx: ldk, into: base) : nil
+            let packedV = packs ? PackedKeys(vh, keys: spanKeys[span], p, ldx: ldk, into: base + packedFloats) : nil
             let dkh: UnsafeMutablePointer<Float>, dvh: UnsafeMutablePointer<Float>, ldo: Int
-            if index == 0 {
+            if isLast {
                 (dkh, dvh, ldo) = (dk.data + p.keyHead(b, kvh), dv.data + p.keyHead(b, kvh), ldk)
                 for r in seen..<p.keyLen {
                     (dkh + r * ldk).update(repeating: 0, count: d)
                     (dvh + r * ldk).update(repeating: 0, count: d)
                 }
             } else {
-                let own = partials! + (head * (sets.count - 1) + index - 1) * 2 * partialKeys * d  // sets > 1: allocated
+                let own = partials! + (head * (spans - 1) + span) * 2 * partialKeys * d  // spans > 1: allocated
                 (dkh, dvh, ldo) = (own, own + partialKeys * d, d)
             }
-            // Heaviest block first: it sees every key the set does, so it writes dK/dV (β = 0) and the rest add.
-            for blk in unitBlocks {
+            // The run's last block first: it sees every key the run does, so it writes dK/dV (β = 0) and the rest add.
+            for blk in stride(from: last - 1, through: first, by: -1) {
                 let (t0, rows, keys) = p.queryBlock(blk, bq)
-                let m = g * rows, beta: Float = blk == unitBlocks[0] ? 0 : 1
+                let m = g * rows, beta: Float = blk == last - 1 ? 0 : 1
                 p.gatherGroup(dout.data, b, kvh, t0, rows, into: dos)
                 // S = scale · Q Kᵀ; D = rowsum(dO ⊙ O); dP = dO_grp · V[0:keys]ᵀ.
                 CPUBackend.groupScores(p, q.data, kh, packedK: packedK, b, kvh, t0, rows, keys, qs: qs, into: pm)
@@ -306,14 +291,14 @@ extension CPUBackend {
                 CPUBackend.headGemm(true, false, keys, d, m, p.scale, dpm, keys, qs, d, beta, dkh, ldo)
             }
         }
-        // The other sets' partial dK/dV onto the heads' (in set order, the same for any thread count that sets alike).
+        // The other runs' partial dK/dV onto the heads' (in run order, the same for any thread count that splits alike).
         if let partials {
             parallelPerform(heads, threads: threads) { head in
                 let b = head / p.kvHeads, kvh = head % p.kvHeads
                 let dkh = dk.data + p.keyHead(b, kvh), dvh = dv.data + p.keyHead(b, kvh)
-                for index in 1..<sets.count {
-                    let own = partials + (head * (sets.count - 1) + index - 1) * 2 * partialKeys * d
-                    for r in 0..<keys(sets[index][0]) {
+                for span in 0..<spans - 1 {
+                    let own = partials + (head * (spans - 1) + span) * 2 * partialKeys * d
+                    for r in 0..<spanKeys[span] {
                         for c in 0..<d {
                             dkh[r * ldk + c] += own[r * d + c]
                             dvh[r * ldk + c] += own[partialKeys * d + r * d + c]
