@@ -36,6 +36,34 @@ public enum BenchCeiling {
         return best
     }
 
+    /// The engine's rate on one training shape run back to back for `seconds` with no pause: x (rows × hidden)
+    /// times Wᵀ with W (intermediate × hidden) packed once, as training packs its frozen weights. The ceiling
+    /// (`gflops`) is the best median of short bursts after idling; this is what the cores sustain while products
+    /// follow each other, as in a step. On hosts whose bursts run faster than sustained work (the 16-vCPU Xeons
+    /// of BENCHMARKS.md session 15: 224 against 197 GFLOP/s on two threads) the % of this rate tells how much of
+    /// the gap to the ceiling is the machine's. Total FLOPs over total time, warm-up call excluded.
+    public static func sustainedGflops(_ config: ModelConfig, rows: Int = 1024, seconds: Double) throws -> Double {
+        var seed: UInt64 = 5
+        let c = config.hiddenSize, f = config.intermediateSize
+        let rate: Double = try GradMode.noGrad {
+            let x = BenchOps.random([rows, c], seed: &seed), w = BenchOps.random([f, c], seed: &seed)
+            Backends.cpu.packFrozenWeights(transposed: [w], plain: [], budgetBytes: Int.max)
+            defer { Backends.cpu.releasePackedWeights([w]) }
+            _ = try Ops.linear(x, w)
+            var calls = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var elapsed = 0.0
+            repeat {
+                _ = try Ops.linear(x, w)
+                calls += 1
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            } while elapsed < seconds
+            return 2.0 * Double(rows * c * f) * Double(calls) / elapsed / 1e9
+        }
+        BufferPool.shared.trim()
+        return rate
+    }
+
     /// The ceiling of a run from its measurements before and after the steps: the best of the engine's and
     /// OpenBLAS's rates, but the engine's alone where `FINCH_ISA` holds the kernels below the CPU's own level
     /// (`active` < `supported`). OpenBLAS picks its kernels for the CPU when it loads and does not follow

@@ -63,9 +63,12 @@ public enum BenchTrain {
     public struct Measured: Sendable {
         public var tokensPerSecond: Double
         public var percentOfCeiling: Double?
-        public init(tokensPerSecond: Double, percentOfCeiling: Double?) {
+        /// Of the rate sustained right after the steps (`--sustained`), where measured.
+        public var percentOfSustained: Double?
+        public init(tokensPerSecond: Double, percentOfCeiling: Double?, percentOfSustained: Double? = nil) {
             self.tokensPerSecond = tokensPerSecond
             self.percentOfCeiling = percentOfCeiling
+            self.percentOfSustained = percentOfSustained
         }
     }
 
@@ -81,6 +84,8 @@ public enum BenchTrain {
         var line = "over \(runs.count) runs: " + spread(runs.map(\.tokensPerSecond), "%.1f") + " tokens/s"
         let percents = runs.compactMap(\.percentOfCeiling)
         if percents.count == runs.count { line += ", " + spread(percents, "%.1f") + " % of the ceiling" }
+        let sustained = runs.compactMap(\.percentOfSustained)
+        if sustained.count == runs.count { line += ", " + spread(sustained, "%.1f") + " % of the sustained rate" }
         return line
     }
 

@@ -31,6 +31,9 @@ struct Bench: ParsableCommand {
         @Option(help: "Timed steps (after one warm-up step).") var steps = 5
         @Option(help: "Measured runs (each between two measurements of the ceiling); with more than one, the median and range follow.")
         var repeats = 1
+        @Option(help: ArgumentHelp("After each run, also measure the rate one training product sustains back to back for this many seconds, and print the % of it (0: off).",
+                                   valueName: "seconds"))
+        var sustained = 0.0
         @Option(help: "Gradient checkpointing: auto, on, off.") var checkpointing = "auto"
         @Option(help: "Where to train: cpu or cuda (cuda:N).") var device = "cpu"
         @Option(help: "Model shape: smollm2 (135M) or llama8b (Llama-3.1-8B).") var shape = "smollm2"
@@ -43,6 +46,7 @@ struct Bench: ParsableCommand {
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1 (got \(repeats))") }
+            guard sustained >= 0, sustained <= 600 else { throw ValidationError("--sustained must be 0 to 600 seconds (got \(sustained))") }
         }
 
         func run() throws {
@@ -107,13 +111,21 @@ struct Bench: ParsableCommand {
                              best, before.engine, after.engine, before.blas, after.blas, blasNote, "\(CPUISA.active)", flops / 1e9,
                              p))
             }
+            var sustainedPercent: Double?
+            if dev == .cpu, sustained > 0 {
+                let rate = try BenchCeiling.sustainedGflops(config, seconds: sustained)
+                let p = 100 * r.tokensPerSecond * BenchCeiling.flopsPerToken(config, seqLen: seqLen) / (rate * 1e9)
+                sustainedPercent = p
+                print(String(format: "sustained %.1f GFLOP/s (x·Wᵀ, 1024 × %d → %d over a pre-packed W, back to back for %.1f s after the steps) → %.1f %% of it",
+                             rate, config.hiddenSize, config.intermediateSize, sustained, p))
+            }
             if let profile {
                 print(String(format: "profile of the %d timed steps (%.3f s; nested lines, such as the products inside linear cross-entropy, count twice):",
                              r.stepSeconds.count, r.stepSeconds.reduce(0, +)))
                 print(profile)
                 Profiler.reset()
             }
-            return BenchTrain.Measured(tokensPerSecond: r.tokensPerSecond, percentOfCeiling: percent)
+            return BenchTrain.Measured(tokensPerSecond: r.tokensPerSecond, percentOfCeiling: percent, percentOfSustained: sustainedPercent)
         }
     }
 

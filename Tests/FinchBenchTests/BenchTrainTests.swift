@@ -102,6 +102,31 @@ import FinchTensor
         // A GPU run has no ceiling: tokens/s only.
         let gpu = [BenchTrain.Measured(tokensPerSecond: 10, percentOfCeiling: nil), BenchTrain.Measured(tokensPerSecond: 12, percentOfCeiling: nil)]
         #expect(BenchTrain.summary(gpu) == "over 2 runs: median 11.0 (10.0–12.0) tokens/s")
+        // With --sustained, its % follows the ceiling's.
+        let both = [(700.0, 84.0, 90.0), (740.5, 86.5, 95.5), (690.0, 81.0, 88.0)].map {
+            BenchTrain.Measured(tokensPerSecond: $0.0, percentOfCeiling: $0.1, percentOfSustained: $0.2)
+        }
+        #expect(BenchTrain.summary(both) == "over 3 runs: median 700.0 (690.0–740.5) tokens/s, median 84.0 (81.0–86.5) % of the ceiling, "
+                + "median 90.0 (88.0–95.5) % of the sustained rate")
+    }
+
+    /// The sustained rate (`--sustained`): FLOPs of back-to-back products over their time, as many calls as fill the
+    /// seconds. Against the same product timed here call by call: the two measure one kernel, so they agree within a
+    /// factor the machine's noise cannot reach (a rate off by the call count or the FLOPs per call would not).
+    @Test func sustainedRateIsTheProductsFlopsOverTheirTime() throws {
+        let config = ModelConfig(
+            architecture: .llama, vocabSize: 10, hiddenSize: 64, intermediateSize: 256, numHiddenLayers: 1,
+            numAttentionHeads: 2, numKeyValueHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositionEmbeddings: 64,
+            tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
+        let rate = try BenchCeiling.sustainedGflops(config, rows: 128, seconds: 0.2)
+        let c = config.hiddenSize, f = config.intermediateSize
+        var seed: UInt64 = 9
+        let x = BenchOps.random([128, c], seed: &seed), w = BenchOps.random([f, c], seed: &seed)
+        Backends.cpu.packFrozenWeights(transposed: [w], plain: [], budgetBytes: Int.max)
+        defer { Backends.cpu.releasePackedWeights([w]) }
+        let perCall = try GradMode.noGrad { try BenchOps.time(budget: 0.2) { _ = try Ops.linear(x, w) } }
+        let expected = 2.0 * Double(128 * c * f) / perCall / 1e9
+        #expect(rate > expected / 4 && rate < expected * 4, "sustained \(rate) GFLOP/s against \(expected) call by call")
     }
 
     /// The ceiling is the best rate measured, OpenBLAS's included, unless FINCH_ISA holds the engine below the
