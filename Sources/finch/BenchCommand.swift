@@ -99,10 +99,10 @@ struct Bench: ParsableCommand {
                          Double(r.peakResident) / 1073741824, Double(r.peakEngine) / 1073741824, r.checkpointing ? "on" : "off",
                          r.pageFaultsPerStep, r.systemAllocationsPerStep))
             var percent: Double?
+            let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
             if let before, let after {
                 let (best, countsBLAS) = BenchCeiling.ceiling(engine: [before.engine, after.engine], blas: [before.blas, after.blas],
                                                               active: CPUISA.active, supported: CPUISA.supported)
-                let flops = BenchCeiling.flopsPerToken(config, seqLen: seqLen)
                 let p = 100 * r.tokensPerSecond * flops / (best * 1e9)
                 percent = p
                 let blasNote = countsBLAS ? "" : " at the CPU's own level \(CPUISA.supported), not counted"
@@ -114,7 +114,7 @@ struct Bench: ParsableCommand {
             var sustainedPercent: Double?
             if dev == .cpu, sustained > 0 {
                 let rate = try BenchCeiling.sustainedGflops(config, seconds: sustained)
-                let p = 100 * r.tokensPerSecond * BenchCeiling.flopsPerToken(config, seqLen: seqLen) / (rate * 1e9)
+                let p = 100 * r.tokensPerSecond * flops / (rate * 1e9)
                 sustainedPercent = p
                 print(String(format: "sustained %.1f GFLOP/s (x·Wᵀ, 1024 × %d → %d over a pre-packed W, back to back for %.1f s after the steps) → %.1f %% of it",
                              rate, config.hiddenSize, config.intermediateSize, sustained, p))
