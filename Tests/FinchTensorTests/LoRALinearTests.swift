@@ -97,6 +97,38 @@ private struct LCG {
         }
     }
 
+    /// The MLP tail as one node that rebuilds silu(gate) ⊙ up in its backward gives the output and gradients of
+    /// `loraLinear(swiglu(gate, up))` at every ISA level: 500 rows of 600 columns (each thread's share of the rows
+    /// over more than one pass of the kernel's 218 rows, and the threads' partial dA added), rank 5, with a bias.
+    /// Tolerance: 2e-5 of the largest value of each tensor (f32 sums of up to 500 terms in another order).
+    @Test(arguments: CPUISA.runnable)
+    func swigluLoRALinearMatchesTheComposition(level: CPUISA) throws {
+        var lcg = LCG(seed: 33)
+        func rand(_ n: Int, _ scale: Float = 1) -> [Float] { lcg.values(n, scale) }
+        let (n, f, outF, r) = (500, 600, 40, 5)
+        let gv = rand(n * f, 3), uv = rand(n * f), wv = rand(outF * f, 0.1), bv = rand(outF)
+        let av = rand(r * f, 0.1), bbv = rand(outF * r, 0.3), dyv = rand(n * outF)
+        func run(fused: Bool) throws -> [[Float]] {
+            let gate = try Tensor(gv, shape: [n, f]); gate.requiresGrad = true
+            let up = try Tensor(uv, shape: [n, f]); up.requiresGrad = true
+            let w = try Tensor(wv, shape: [outF, f])
+            let bias = try Tensor(bv, shape: [outF]); bias.requiresGrad = true
+            let a = try Tensor(av, shape: [r, f]); a.requiresGrad = true
+            let b = try Tensor(bbv, shape: [outF, r]); b.requiresGrad = true
+            let y = fused ? try Ops.swigluLoRALinear(gate: gate, up: up, weight: w, bias: bias, a: a, b: b, scale: 1.5)
+                : try Ops.loraLinear(try Ops.swiglu(gate: gate, up: up), weight: w, bias: bias, a: a, b: b, scale: 1.5)
+            try y.backward(seed: try Tensor(dyv, shape: [n, outF]))
+            return [y, gate.grad!, up.grad!, a.grad!, b.grad!, bias.grad!].map { $0.toArray() }
+        }
+        try CPUISA.with(level) {
+            let want = try run(fused: false)
+            for (t, (got, ref)) in zip(try run(fused: true), want).enumerated() {
+                let err = zip(got, ref).map { abs($0 - $1) }.max()!, size = ref.map { abs($0) }.max()!
+                #expect(err <= 2e-5 * max(1, size), "\(level) tensor \(t): max |Δ| \(err) of \(size)")
+            }
+        }
+    }
+
     /// An input read by several products (as x is by q, k and v) gets the sum of their gradients,
     /// whether each adds into the gradient through its GEMM's β or comes alone.
     @Test func gradientsOfSharedInputsAccumulateThroughTheProducts() throws {

@@ -146,4 +146,58 @@ import Testing
             }
         }
     }
+
+    /// The backward's rebuilt h is the forward's to the bit, and its dg, du are `finch_swiglu_backward_f32`'s, at
+    /// every level (lengths with every tail).
+    @Test(arguments: levels) func swigluBackwardRebuildsTheForwardProduct(level: Int32) {
+        finch_isa_set_thread(level)
+        defer { finch_isa_set_thread(-1) }
+        var rng = TestRNG(41)
+        for n in [1, 7, 8, 15, 16, 17, 40, 100] {
+            let g = (0..<n).map { _ in Float(rng.uniform(-12, 12)) }, u = (0..<n).map { _ in Float(rng.uniform(-2, 2)) }
+            let d = (0..<n).map { _ in Float(rng.uniform(-1, 1)) }
+            var h = [Float](repeating: .nan, count: n), fwd = h, dg = h, du = h, dg2 = h, du2 = h
+            finch_swiglu_f32(g, u, &fwd, n)
+            finch_swiglu_backward_h_f32(g, u, d, &dg, &du, &h, n)
+            finch_swiglu_backward_f32(g, u, d, &dg2, &du2, n)
+            #expect(h.map(\.bitPattern) == fwd.map(\.bitPattern), "level \(level) n \(n): h")
+            #expect(dg.map(\.bitPattern) == dg2.map(\.bitPattern) && du.map(\.bitPattern) == du2.map(\.bitPattern), "level \(level) n \(n)")
+        }
+    }
+
+    /// finch_swiglu_lora_backward_f32 against the scalar backward and an f64 dA = dxaᵀ·h, at every level: rows past
+    /// one pass (451 rows of 290 columns a pass), ranks under and over the narrow kernels' 48, rows longer than the
+    /// scratch (a row at a time, in pieces), and no rows (dA zeroed).
+    @Test(arguments: levels) func swigluLoRABackwardMatchesReference(level: Int32) {
+        finch_isa_set_thread(level)
+        defer { finch_isa_set_thread(-1) }
+        var rng = TestRNG(43)
+        let scratchFloats = Int(FINCH_SWIGLU_LORA_SCRATCH)
+        for (rows, cols, r) in [(600, 290, 5), (37, 300, 50), (0, 40, 3), (3, scratchFloats + 1000, 2)] {
+            let count = rows * cols
+            let g = (0..<count).map { _ in Float(rng.uniform(-6, 6)) }, u = (0..<count).map { _ in Float(rng.uniform(-2, 2)) }
+            let dh = (0..<count).map { _ in Float(rng.uniform(-1, 1)) }, dxa = (0..<(rows * r)).map { _ in Float(rng.uniform(-1, 1)) }
+            var dg = [Float](repeating: .nan, count: count), du = dg, da = [Float](repeating: .nan, count: r * cols)
+            var scratch = [Float](repeating: 0, count: scratchFloats)
+            finch_swiglu_lora_backward_f32(g, u, dh, &dg, &du, rows, cols, dxa, r, &da, &scratch)
+            var dgRef = [Float](repeating: 0, count: count), duRef = dgRef
+            finch_swiglu_backward_f32_ref(g, u, dh, &dgRef, &duRef, count)
+            // The vector exp against expf: a few ulp.
+            func off(_ got: Float, _ want: Float) -> Bool { !(abs(got - want) <= 1e-6 * (1 + abs(want))) }
+            let worst = (0..<count).filter { off(dg[$0], dgRef[$0]) || off(du[$0], duRef[$0]) }
+            #expect(worst.isEmpty, "level \(level) \(rows) × \(cols): dg, du differ at \(worst.prefix(3))")
+            for j in 0..<r {
+                for c in 0..<cols {
+                    var want = 0.0, size = 0.0
+                    for i in 0..<rows {
+                        let gi = Double(g[i * cols + c]), h = gi / (1 + exp(-gi)) * Double(u[i * cols + c])
+                        want += Double(dxa[i * r + j]) * h
+                        size += abs(Double(dxa[i * r + j]) * h)
+                    }
+                    // f32 sums of up to 600 terms: 1e-6 of the sum of magnitudes.
+                    #expect(abs(Double(da[j * cols + c]) - want) <= 1e-6 * (1 + size), "level \(level) \(rows) × \(cols) r \(r): dA[\(j), \(c)]")
+                }
+            }
+        }
+    }
 }

@@ -54,4 +54,21 @@ void finch_swiglu_f32_ref(const float *g, const float *u, float *out, size_t n);
 void finch_swiglu_backward_f32(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n);
 void finch_swiglu_backward_f32_ref(const float *g, const float *u, const float *dout, float *dg, float *du, size_t n);
 
+/// The same, also writing h = silu(g) · u as finch_swiglu_f32 computes it (to the bit).
+void finch_swiglu_backward_h_f32(const float *g, const float *u, const float *dout, float *dg, float *du, float *h, size_t n);
+void finch_swiglu_backward_h_f32_ref(const float *g, const float *u, const float *dout, float *dg, float *du, float *h,
+                                     size_t n);
+
+/// Floats of scratch finch_swiglu_lora_backward_f32 takes (one thread's): rows of h that stay in L2 with dA.
+#define FINCH_SWIGLU_LORA_SCRATCH 131072
+
+/// The SwiGLU backward of an MLP whose down projection carries a LoRA branch y += s·(h·Aᵀ)·Bᵀ, with that branch's
+/// dA, over `rows` contiguous rows of `cols` (one thread's share): dg and du as finch_swiglu_backward_f32, and
+/// dA = dxaᵀ · h (r × cols, written, not added) with h = silu(g) · u rebuilt in `scratch`
+/// (FINCH_SWIGLU_LORA_SCRATCH floats) a block of rows at a time, so the forward need not keep h (rows × cols floats
+/// a layer) and dA's product reads it from cache. dxa: rows × r, row-major. Threads take shares of the rows,
+/// each into its own dA, and add them.
+void finch_swiglu_lora_backward_f32(const float *g, const float *u, const float *dh, float *dg, float *du, size_t rows,
+                                    size_t cols, const float *dxa, size_t r, float *da, float *scratch);
+
 #endif

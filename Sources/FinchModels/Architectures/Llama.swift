@@ -69,7 +69,7 @@ public final class DecoderLayer {
         let a = try oProj(try Ops.attention(q: q, k: k, v: v, p))
         let (x2, m) = try Ops.addRMSNorm(x, a, weight: postAttentionNorm, eps: cfg.rmsNormEps)
         let gateUp = try Linear.applyShared([gateProj, upProj], to: m)
-        let ff = try downProj(try Ops.swiglu(gate: gateUp[0], up: gateUp[1]))
+        let ff = try downProj.afterSwiGLU(gate: gateUp[0], up: gateUp[1])
         return try Ops.add(x2, ff)
     }
 }

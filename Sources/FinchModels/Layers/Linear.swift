@@ -82,6 +82,15 @@ public final class Linear {
         return try Ops.addScaled(y, delta, lora.scale)
     }
 
+    /// self(silu(gate) ⊙ up): one node that does not keep the SwiGLU product where the adapter can fuse
+    /// (`Ops.swigluLoRALinear`), else the two ops.
+    public func afterSwiGLU(gate: Tensor, up: Tensor) throws -> Tensor {
+        if let lora = fusableLoRA(for: gate) {
+            return try Ops.swigluLoRALinear(gate: gate, up: up, weight: weight, bias: bias, a: lora.a, b: lora.b, scale: lora.scale)
+        }
+        return try self(try Ops.swiglu(gate: gate, up: up))
+    }
+
     /// Applies layers that read the same input (q/k/v, gate/up). While training (and on
     /// accelerators) their LoRA A products share one product, so x is read once for all of them.
     public static func applyShared(_ layers: [Linear], to x: Tensor) throws -> [Tensor] {

@@ -57,19 +57,7 @@ extension Ops {
         let ws = w.detached(), As = a.detached(), Bs = b.detached(), xaS = xa
         return y.record(inputs) { dy in
             let be = dy.backend
-            // dxa (N,r) = s · dy (N,out) · B (out,r) and dB (out,r) = s · dyᵀ (out,N) · xa (N,r): one pass over dy
-            let dxa = Tensor(uninitialized: [n, r], device: dy.device)
-            var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: r)
-            q.alpha = s
-            if let gb {
-                let db = Tensor(uninitialized: [outF, r], device: dy.device)
-                var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: r, ldc: r)
-                g.alpha = s
-                be.gemm(q, a: dy, b: Bs, c: dxa, andTransposed: g, b2: xaS, c2: db)
-                gb.accumulate(fresh: db)
-            } else {
-                be.gemm(q, a: dy, b: Bs, c: dxa)
-            }
+            let dxa = branchBackward(dy, b: Bs, xa: xaS, scale: s, gb: gb)
             if let ga, let xs {
                 // dA (r,in) = dxaᵀ (r,N) · x (N,in)
                 let da = Tensor(uninitialized: [r, inF], device: dy.device)
@@ -84,6 +72,83 @@ extension Ops {
                     let h = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
                     be.gemm(g, a: dy, b: ws, plus: h, a2: dxa, b2: As, c: dx)
                 }
+            }
+            if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
+        }
+    }
+}
+
+extension Ops {
+    /// The branch's backward shared by `loraLinear` and `swigluLoRALinear`: returns dxa (N,r) = s · dy (N,out) · B
+    /// (out,r), and adds dB (out,r) = s · dyᵀ (out,N) · xa (N,r) to B's gradient, both in one pass over dy.
+    static func branchBackward(_ dy: Tensor, b: Tensor, xa: Tensor, scale s: Float, gb: GradNode?) -> Tensor {
+        let n = dy.rows, outF = b.shape[0], r = b.shape[1]
+        let dxa = Tensor(uninitialized: [n, r], device: dy.device)
+        var q = GemmParams(m: n, n: r, k: outF, transA: false, transB: false, lda: outF, ldb: r, ldc: r)
+        q.alpha = s
+        if let gb {
+            let db = Tensor(uninitialized: [outF, r], device: dy.device)
+            var g = GemmParams(m: outF, n: r, k: n, transA: true, transB: false, lda: outF, ldb: r, ldc: r)
+            g.alpha = s
+            dy.backend.gemm(q, a: dy, b: b, c: dxa, andTransposed: g, b2: xa, c2: db)
+            gb.accumulate(fresh: db)
+        } else {
+            dy.backend.gemm(q, a: dy, b: b, c: dxa)
+        }
+        return dxa
+    }
+
+    /// y = h·Wᵀ + bias + scale · (h·Aᵀ)·Bᵀ with h = silu(gate) ⊙ up: Llama's MLP, its SwiGLU product into a down
+    /// projection that carries an adapter, as one node. It keeps gate and up (as `swiglu` does) but not h, which
+    /// only dA = dxaᵀ·h needs: the backward rebuilds h there (`Backend.swigluLoRABackward`), a cache-sized block
+    /// at a time on the CPU. The values are `loraLinear(swiglu(gate, up), …)`'s; the memory is N × F floats a
+    /// layer less (189 MB for SmolLM2-135M at 4 × 256 tokens).
+    public static func swigluLoRALinear(gate: Tensor, up: Tensor, weight w: Tensor, bias: Tensor?, a: Tensor, b: Tensor,
+                                        scale s: Float) throws -> Tensor {
+        try requireF32("swigluLoRALinear", gate, up, a, b)
+        try requireSameShape("swigluLoRALinear", gate, up)
+        let n = gate.rows, inF = w.shape[1], outF = w.shape[0], r = a.shape[0]
+        guard w.rank == 2, gate.rank == 2, gate.cols == inF, a.shape == [r, inF], b.shape == [outF, r] else {
+            throw TensorError.shapeMismatch(op: "swigluLoRALinear", lhs: gate.shape, rhs: w.shape)
+        }
+        try checkBias(bias, w)
+        let be = gate.backend
+        // h (N,F) = silu(gate) ⊙ up, dropped when this returns; xa (N,r) = h·Aᵀ ; y = h·Wᵀ + s · xa·Bᵀ (+ bias)
+        let h = Tensor(uninitialized: gate.shape, device: gate.device)
+        be.swigluForward(gate: gate, up: up, out: h)
+        be.prepareSharedOperand(h)
+        let xa = Tensor(uninitialized: [n, r], device: gate.device)
+        be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: h, b: a, c: xa)
+        let y = productOutput(h, w)
+        var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
+        p.alpha = s
+        baseAndBranch(h, w, bias, branch: p, xa: xa, b: b, into: y)
+        var inputs = [gate, up, a, b]
+        if let bias { inputs.append(bias) }
+        let gg = gate.gradSink, gu = up.gradSink, ga = a.gradSink, gb = b.gradSink, gbias = bias?.gradSink
+        guard gg != nil || gu != nil || ga != nil || gb != nil || gbias != nil else { return y }
+        let gs = gate.detached(), us = up.detached(), ws = w.detached(), As = a.detached(), Bs = b.detached(), xaS = xa
+        return y.record(inputs) { dy in
+            let be = dy.backend
+            let dxa = branchBackward(dy, b: Bs, xa: xaS, scale: s, gb: gb)
+            if gg != nil || gu != nil || ga != nil {
+                // dh (N,F) = dy · W + dxa · A, one pair of products
+                let dh = Tensor(uninitialized: [n, inF], device: dy.device)
+                let g = GemmParams(m: n, n: inF, k: outF, transA: false, transB: false, lda: outF, ldb: inF, ldc: inF)
+                let h2 = GemmParams(m: n, n: inF, k: r, transA: false, transB: false, lda: r, ldb: inF, ldc: inF)
+                be.gemm(g, a: dy, b: ws, plus: h2, a2: dxa, b2: As, c: dh)
+                // dgate, dup from dh; dA (r,F) = dxaᵀ · h with h rebuilt
+                let dg = Tensor(uninitialized: gs.shape, device: dy.device)
+                let du = Tensor(uninitialized: us.shape, device: dy.device)
+                if let ga {
+                    let da = Tensor(uninitialized: [r, inF], device: dy.device)
+                    be.swigluLoRABackward(gate: gs, up: us, dout: dh, dxa: dxa, dgate: dg, dup: du, da: da)
+                    ga.accumulate(fresh: da)
+                } else {
+                    be.swigluBackward(gate: gs, up: us, dout: dh, dgate: dg, dup: du)
+                }
+                gg?.accumulate(fresh: dg)
+                gu?.accumulate(fresh: du)
             }
             if let gbias { gbias.accumulate(fresh: columnSums(dy)) }
         }
