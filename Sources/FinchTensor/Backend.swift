@@ -64,8 +64,6 @@ public protocol Backend: AnyObject {
     func rope(x: Tensor, cos: Tensor, sin: Tensor, positions: [Int32], heads: Int, inverse: Bool, out: Tensor)
     func swigluForward(gate: Tensor, up: Tensor, out: Tensor)
     func swigluBackward(gate: Tensor, up: Tensor, dout: Tensor, dgate: Tensor, dup: Tensor)
-    /// The same, with an adapter's dA = dxaᵀ · (silu(gate) ⊙ up) (a default in SwiGLU.swift: the product rebuilt whole).
-    func swigluLoRABackward(gate: Tensor, up: Tensor, dout: Tensor, dxa: Tensor, dgate: Tensor, dup: Tensor, da: Tensor)
     func attentionForward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor)
     func attentionBackward(_ p: AttentionParams, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                            dout: Tensor, dq: Tensor, dk: Tensor, dv: Tensor)
@@ -115,6 +113,11 @@ public protocol Backend: AnyObject {
     func adamwStep(_ tensors: [AdamWTensors], _ h: AdamWStep)
     /// Σ x² over all of `xs`.
     func sumSquares(_ xs: [Tensor]) -> Double
+
+    // MARK: Fused passes (last, for the same reason as the pairs above)
+    /// `swigluBackward` with an adapter's dA = dxaᵀ · (silu(gate) ⊙ up) (a default in SwiGLU.swift: the product
+    /// rebuilt whole).
+    func swigluLoRABackward(gate: Tensor, up: Tensor, dout: Tensor, dxa: Tensor, dgate: Tensor, dup: Tensor, da: Tensor)
 }
 
 extension Backend {
