@@ -82,10 +82,11 @@ public final class Linear {
         return try Ops.addScaled(y, delta, lora.scale)
     }
 
-    /// self(silu(gate) ⊙ up): one node that does not keep the SwiGLU product where the adapter can fuse
-    /// (`Ops.swigluLoRALinear`), else the two ops.
+    /// self(silu(gate) ⊙ up): on the CPU, where the adapter can fuse, one node that does not keep the SwiGLU
+    /// product (`Ops.swigluLoRALinear`); else the two ops. Not on accelerators: rebuilding h whole there cost a
+    /// (checkpointed) 8B-shape step 1.6 % on an H100 and saved no memory (BENCHMARKS.md, session 17).
     public func afterSwiGLU(gate: Tensor, up: Tensor) throws -> Tensor {
-        if let lora = fusableLoRA(for: gate) {
+        if gate.device == .cpu, let lora = fusableLoRA(for: gate) {
             return try Ops.swigluLoRALinear(gate: gate, up: up, weight: weight, bias: bias, a: lora.a, b: lora.b, scale: lora.scale)
         }
         return try self(try Ops.swiglu(gate: gate, up: up))
