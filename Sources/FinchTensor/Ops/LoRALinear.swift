@@ -28,6 +28,19 @@ extension Ops {
         if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
     }
 
+    /// xa (N,r) = x·Aᵀ and y = x·Wᵀ + s · xa·Bᵀ (+ bias): the forward of `loraLinear` and `swigluLoRALinear`.
+    static func forward(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, a: Tensor, b: Tensor, scale s: Float) -> (y: Tensor, xa: Tensor) {
+        let n = x.rows, inF = w.shape[1], outF = w.shape[0], r = a.shape[0], be = x.backend
+        be.prepareSharedOperand(x)
+        let xa = Tensor(uninitialized: [n, r], device: x.device)
+        be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
+        let y = productOutput(x, w)
+        var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
+        p.alpha = s
+        baseAndBranch(x, w, bias, branch: p, xa: xa, b: b, into: y)
+        return (y, xa)
+    }
+
     static func checkBias(_ bias: Tensor?, _ w: Tensor) throws {
         if let bias, bias.count != w.shape[0] { throw TensorError.shapeMismatch(op: "loraLinear bias", lhs: w.shape, rhs: bias.shape) }
     }
@@ -40,15 +53,7 @@ extension Ops {
             throw TensorError.shapeMismatch(op: "loraLinear", lhs: a.shape, rhs: b.shape)
         }
         try checkBias(bias, w)
-        let be = x.backend
-        // xa (N,r) = x·Aᵀ ; y = x·Wᵀ + s · xa·Bᵀ (+ bias)
-        be.prepareSharedOperand(x)
-        let xa = Tensor(uninitialized: [n, r], device: x.device)
-        be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: x, b: a, c: xa)
-        let y = productOutput(x, w)
-        var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
-        p.alpha = s
-        baseAndBranch(x, w, bias, branch: p, xa: xa, b: b, into: y)
+        let (y, xa) = forward(x, w, bias, a: a, b: b, scale: s)
         var inputs = [x, a, b]
         if let bias { inputs.append(bias) }
         let gx = x.gradSink, ga = a.gradSink, gb = b.gradSink, gbias = bias?.gradSink
@@ -112,17 +117,10 @@ extension Ops {
             throw TensorError.shapeMismatch(op: "swigluLoRALinear", lhs: gate.shape, rhs: w.shape)
         }
         try checkBias(bias, w)
-        let be = gate.backend
-        // h (N,F) = silu(gate) ⊙ up, dropped when this returns; xa (N,r) = h·Aᵀ ; y = h·Wᵀ + s · xa·Bᵀ (+ bias)
+        // h (N,F) = silu(gate) ⊙ up, dropped when this returns
         let h = Tensor(uninitialized: gate.shape, device: gate.device)
-        be.swigluForward(gate: gate, up: up, out: h)
-        be.prepareSharedOperand(h)
-        let xa = Tensor(uninitialized: [n, r], device: gate.device)
-        be.gemm(GemmParams(m: n, n: r, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: r), a: h, b: a, c: xa)
-        let y = productOutput(h, w)
-        var p = GemmParams(m: n, n: outF, k: r, transA: false, transB: true, lda: r, ldb: r, ldc: outF)
-        p.alpha = s
-        baseAndBranch(h, w, bias, branch: p, xa: xa, b: b, into: y)
+        gate.backend.swigluForward(gate: gate, up: up, out: h)
+        let (y, xa) = forward(h, w, bias, a: a, b: b, scale: s)
         var inputs = [gate, up, a, b]
         if let bias { inputs.append(bias) }
         let gg = gate.gradSink, gu = up.gradSink, ga = a.gradSink, gb = b.gradSink, gbias = bias?.gradSink
