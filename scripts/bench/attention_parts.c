@@ -6,6 +6,8 @@
 // gathers and scatter. Prints the best of 7 passes over the 30 layers. BENCHMARKS.md, session 12.
 //
 //   clang -O3 -march=native -I Sources/CFinchKernels/include scripts/bench/attention_parts.c -o /tmp/attention_parts -lpthread -lm
+// (-march=native gives the AVX2 kernels AVX-512VL's 32 registers: at FINCH_ISA=avx2 these are not the package's figures,
+// whose AVX2 code has 16; the harness's own dot product needs AVX-512, so it does not build with -march=x86-64-v3.)
 //   /tmp/attention_parts fwd|bwd [KO]
 #include "../../Sources/CFinchKernels/isa.c"
 #include "../../Sources/CFinchKernels/pool.c"
