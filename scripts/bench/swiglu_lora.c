@@ -4,9 +4,9 @@
 // each timing a 64 MB sweep leaves gate, up and h cold and dh is rewritten (warm), as in a training step. Prints
 // the best of 7, three times. BENCHMARKS.md, session 17.
 //
-//   clang -O3 -march=x86-64-v3 -I Sources/CFinchKernels/include scripts/bench/swiglu_lora.c -o /tmp/swiglu_lora -lpthread -lm
+//   clang -O3 -I Sources/CFinchKernels/include scripts/bench/swiglu_lora.c -o /tmp/swiglu_lora -lpthread -lm
 //   FINCH_ISA=avx512|avx2 /tmp/swiglu_lora
-// (-march=x86-64-v3, not native: the AVX2 kernels then have the package's 16 ymm registers.)
+// (No -march=native: as in the package, the AVX2 kernels then have 16 ymm registers, not AVX-512VL's 32.)
 #include "../../Sources/CFinchKernels/isa.c"
 #include "../../Sources/CFinchKernels/pool.c"
 #include "../../Sources/CFinchKernels/sgemm.c"
