@@ -69,6 +69,7 @@ extension CPUBackend {
         // Per share: its scratch for h, then (all but the first) its partial dA.
         let stride = CPUBackend.scratchStride(perThread + r * f)
         let scratch = allocate(count: shares * stride)
+        guard !DeviceErrors.isPending else { return }  // no scratch: the step is thrown away
         let base = scratch.raw.assumingMemoryBound(to: Float.self)
         let pg = gate.data, pu = up.data, pd = dout.data, pdg = dgate.data, pdu = dup.data, pxa = dxa.data, pda = da.data
         parallelPerform(shares) { t in
