@@ -167,7 +167,7 @@ public struct MemoryEstimate: CustomStringConvertible {
         let qkv = c.headDim * (c.numAttentionHeads * 2 + c.numKeyValueHeads * 2)
         // Saved per layer per token: norms, q/k/v (pre- and post-rotary), attention output, gate/up/product, residuals;
         // not the SwiGLU product where down_proj's adapter rebuilds it in the backward (CPU: Linear.afterSwiGLU).
-        let mlpKept = model.device == .cpu && model.layers.first?.downProj.lora != nil ? 3 : 4
+        let mlpKept = model.layers.first?.downProj.trainsWithoutSwiGLUProduct == true ? 3 : 4
         let perLayerToken = 4 * (6 * c.hiddenSize + 2 * qkv + mlpKept * c.intermediateSize)
         let layersKept = checkpointing ? 1 : c.numHiddenLayers
         let logits = Ops.crossEntropyChunkRows(rows: tokens, vocab: c.vocabSize, chunkBytes: CPUBackend.crossEntropyChunkBytes) * c.vocabSize * 4

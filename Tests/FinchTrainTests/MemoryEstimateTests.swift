@@ -47,6 +47,24 @@ import Testing
         #expect(result.description.contains("peak resident 752"))
     }
 
+    /// Where down_proj's adapter trains through the MLP tail node (no dropout, on the CPU), the estimate leaves out
+    /// the SwiGLU product the node does not keep: N × F floats a layer fewer than with dropout or no adapter there.
+    @Test func theEstimateLeavesOutTheSwiGLUProductTheMLPTailDoesNotKeep() throws {
+        let (fused, _) = try tinyModel(), (dropped, _) = try tinyModel(), (bare, _) = try tinyModel()
+        try fused.attachLoRA(LoRAConfig())
+        var withDropout = LoRAConfig()
+        withDropout.dropout = 0.1
+        try dropped.attachLoRA(withDropout)
+        let dropsProduct = { (m: Transformer) in m.layers.map { $0.downProj.trainsWithoutSwiGLUProduct } }
+        #expect(dropsProduct(fused).allSatisfy { $0 })
+        #expect(!dropsProduct(dropped).contains(true) && !dropsProduct(bare).contains(true))
+        let (batch, seqLen) = (2, 8), c = fused.config
+        let product = batch * seqLen * c.intermediateSize * 4 * c.numHiddenLayers
+        let estimate = { (m: Transformer) in MemoryEstimate(model: m, batch: batch, seqLen: seqLen, checkpointing: false).activations }
+        #expect(estimate(dropped) - estimate(fused) == product)
+        #expect(estimate(bare) == estimate(dropped))
+    }
+
     /// Stored projections packed from their stored form train as their f32 decoding does: during the run each
     /// stays stored with both packed forms registered, afterwards neither is, and the losses and the adapter of 4
     /// steps match those of the same model converted to f32 beforehand (packed from its f32 copies), to 1e-5 relative.

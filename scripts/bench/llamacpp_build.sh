@@ -4,7 +4,7 @@
 # GGML_NATIVE build with AMX crashed while loading the vocabulary). Explicit ISA flags instead of -march=native:
 # AVX, AVX2, FMA, F16C, BMI2 and, unless AVX512=0, AVX-512 F/CD/VL/DQ/BW, VBMI, VNNI and BF16. On this project's
 # Zen 4 such a build decodes and prefills as fast as the natively built wheel, within the machine's noise
-# (BENCHMARKS.md, "Session 16 check on two Intel Xeons").
+# (BENCHMARKS.md, "Session 16 check on an Intel Xeon, 2, 8 and 16 threads").
 #
 # Usage: scripts/bench/llamacpp_build.sh SDIST.tar.gz OUT_DIR
 #   SDIST: `pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36` (76 MB; the vendored llama.cpp's

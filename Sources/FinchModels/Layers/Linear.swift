@@ -82,6 +82,13 @@ public final class Linear {
         return try Ops.addScaled(y, delta, lora.scale)
     }
 
+    /// Whether a training step through `afterSwiGLU` keeps no SwiGLU product (the memory estimate counts on it):
+    /// an adapter without dropout on a frozen base on the CPU, as `fusableLoRA` finds while training.
+    public var trainsWithoutSwiGLUProduct: Bool {
+        guard let lora else { return false }
+        return weight.device == .cpu && lora.dropout == 0 && !weight.needsGrad
+    }
+
     /// self(silu(gate) ⊙ up): on the CPU, where the adapter can fuse, one node that does not keep the SwiGLU
     /// product (`Ops.swigluLoRALinear`); else the two ops. Not on accelerators: rebuilding h whole there cost a
     /// (checkpointed) 8B-shape step 1.6 % on an H100 and saved no memory (BENCHMARKS.md, session 17).
