@@ -265,9 +265,16 @@ static void kernel_12x32(size_t kc, const float *restrict a, const float *restri
 #define NARROW_AHEAD_X2 64
 
 // op(B)[0:k, j0:j0+w] into buf as k rows of `width` floats, zero past w: the narrow kernels' Y when B is
-// transposed (or, at AVX2, ragged).
+// transposed (or, at AVX2, ragged). A transposed B goes through the packs' 8 × 8 vector transposes, 8 rows of B
+// at a time: read one float at a time across all `width` rows, rows ldb = 1536 floats apart fell into two L1 sets
+// (6 KiB strides), and the copy took 80 % of a 16 × 171 × 1536 product on a Zen 4 (BENCHMARKS.md, session 18).
+__attribute__((target("avx2")))
 static const float *narrow_b_copy(int tb, const float *b, size_t ldb, size_t k, size_t j0, size_t w, size_t width,
                                   float *buf) {
+    if (tb) {
+        pack_panel_transposed(width, b + j0 * ldb, ldb, w, k, buf);
+        return buf;
+    }
     for (size_t p = 0; p < k; p++)
         for (size_t j = 0; j < width; j++) buf[p * width + j] = j < w ? (tb ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0;
     return buf;

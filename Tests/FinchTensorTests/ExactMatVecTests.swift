@@ -1,3 +1,4 @@
+import CFinchKernels
 import Foundation
 import Testing
 @testable import FinchTensor
@@ -33,6 +34,45 @@ import Testing
             }
             #expect(abs(Double(fast[r]) - ref) <= 1e-5 * mag, "row \(r): \(fast[r]) vs \(ref)")
             #expect(abs(Double(scalar[r]) - ref) <= 1e-5 * mag, "row \(r) scalar: \(scalar[r]) vs \(ref)")
+        }
+    }
+
+    /// `Ops.linear` over quantized weights at every row count a short prompt brings: up to 7 rows through the
+    /// mat-vec above, from 8 through a product over rows of W decoded to f32 (the narrow kernel's transposed
+    /// copy of them, at 1536 columns rows 6 KiB apart), at every ISA level: both equal the f64 product over the
+    /// decoded weights (1e-5 of Σ|w·x|), and do not depend on the level beyond that.
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func linearMatchesDequantizedProductAtAnyRowCount(dtype: DType) throws {
+        let outF = 200, inF = 1536
+        var rng = TestRNG(UInt64(dtype.ggmlType) + 40)
+        let w = rng.array(outF * inF).map(Float.init)
+        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: outF * inF)!)
+        try w.withUnsafeBufferPointer { src in
+            try bytes.withUnsafeMutableBytes { try quantize(dtype, src.baseAddress!, into: $0.baseAddress!, count: outF * inF) }
+        }
+        var decoded = [Float](repeating: 0, count: outF * inF)
+        bytes.withUnsafeBytes { raw in decoded.withUnsafeMutableBufferPointer { dequantize(dtype, raw.baseAddress!, into: $0.baseAddress!, count: outF * inF) } }
+        let stored = try bytes.withUnsafeBytes { try Tensor(shape: [outF, inF], dtype: dtype, bytes: $0.baseAddress!, owner: nil) }
+        for rows in [1, 7, 8, 16, 21] {
+            let x = rng.array(rows * inF).map(Float.init)
+            for level in Int32(0)...finch_isa_supported() {
+                #expect(finch_isa_set_thread(level) == level)
+                defer { _ = finch_isa_set_thread(-1) }
+                let y = try GradMode.noGrad { try Ops.linear(try Tensor(x, shape: [rows, inF]), stored).toArray() }
+                var bad = 0
+                for i in 0..<rows {
+                    for o in 0..<outF {
+                        var ref = 0.0, mag = 0.0
+                        for j in 0..<inF {
+                            let t = Double(decoded[o * inF + j]) * Double(x[i * inF + j])
+                            ref += t
+                            mag += abs(t)
+                        }
+                        if !(abs(Double(y[i * outF + o]) - ref) <= 1e-5 * mag) { bad += 1 }
+                    }
+                }
+                #expect(bad == 0, "\(dtype) \(rows) rows at level \(level): \(bad) of \(rows * outF) outputs off")
+            }
         }
     }
 }
