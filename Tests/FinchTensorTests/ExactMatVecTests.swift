@@ -74,5 +74,40 @@ import Testing
                 #expect(bad == 0, "\(dtype) \(rows) rows at level \(level): \(bad) of \(rows * outF) outputs off")
             }
         }
+        // The product over stored W itself (`CPUBackend.gemmStoredB`, which `linear` skips below 8 rows) with α, β = 1
+        // and offsets into A, B and C (A's rows 3 …, W's rows 5 … 155, C's columns 7 … 157): at 6 rows (the narrow
+        // kernels) and at 20 (the packed ones).
+        let cpu = Backends.cpu
+        for rows in [6, 20] {
+            let x = rng.array((rows + 3) * inF).map(Float.init), c0 = rng.array(rows * outF).map(Float.init)
+            for level in Int32(0)...finch_isa_supported() {
+                #expect(finch_isa_set_thread(level) == level)
+                defer { _ = finch_isa_set_thread(-1) }
+                let xt = try Tensor(x, shape: [rows + 3, inF]), ct = try Tensor(c0, shape: [rows, outF])
+                var p = GemmParams(m: rows, n: 150, k: inF, transA: false, transB: true, lda: inF, ldb: inF, ldc: outF)
+                (p.offsetA, p.offsetB, p.offsetC, p.alpha, p.beta) = (3 * inF, 5 * inF, 7, 0.75, 1)
+                cpu.gemm(p, a: xt, b: stored, c: ct)
+                let got = ct.toArray()
+                var bad = 0
+                for i in 0..<rows {
+                    for o in 0..<outF {
+                        let idx = i * outF + o
+                        guard o >= 7, o < 157 else {
+                            if got[idx].bitPattern != c0[idx].bitPattern { bad += 1 }  // outside C's block: untouched
+                            continue
+                        }
+                        var ref = 0.0, mag = 0.0
+                        for j in 0..<inF {
+                            let t = Double(decoded[(5 + o - 7) * inF + j]) * Double(x[(3 + i) * inF + j])
+                            ref += t
+                            mag += abs(t)
+                        }
+                        ref = 0.75 * ref + Double(c0[idx])
+                        if !(abs(Double(got[idx]) - ref) <= 1e-5 * (mag + abs(Double(c0[idx])))) { bad += 1 }
+                    }
+                }
+                #expect(bad == 0, "\(dtype) product, \(rows) rows at level \(level): \(bad) outputs off")
+            }
+        }
     }
 }
