@@ -37,6 +37,78 @@ import Testing
         }
     }
 
+    /// Several rows of x at once (`multiplyRows`, a short prompt) give each row exactly what the one-row kernel gives it,
+    /// at every ISA level (1 … 17 rows: passes of 8 and the remainders; a range of W's rows only), and the scalar
+    /// references the f64 product over the decoded weights.
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func rowsAtOnceEqualRowByRow(dtype: DType) throws {
+        let rows = 70, cols = 320, nb = cols / 32
+        var rng = TestRNG(UInt64(dtype.ggmlType) + 90)
+        let w = rng.array(rows * cols).map(Float.init)
+        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: rows * cols)!)
+        try w.withUnsafeBufferPointer { src in
+            try bytes.withUnsafeMutableBytes { try quantize(dtype, src.baseAddress!, into: $0.baseAddress!, count: rows * cols) }
+        }
+        var decoded = [Float](repeating: 0, count: rows * cols)
+        bytes.withUnsafeBytes { raw in decoded.withUnsafeMutableBufferPointer { dequantize(dtype, raw.baseAddress!, into: $0.baseAddress!, count: rows * cols) } }
+        for count in [1, 2, 5, 8, 9, 16, 17] {
+            let x = rng.array(count * cols).map(Float.init)
+            for level in Int32(0)...finch_isa_supported() {
+                #expect(finch_isa_set_thread(level) == level)
+                defer { _ = finch_isa_set_thread(-1) }
+                var together = [Float](repeating: .nan, count: count * rows), apart = together
+                bytes.withUnsafeBytes { raw in
+                    x.withUnsafeBufferPointer { xp in
+                        ExactMatVec.multiplyRows(weights: raw.baseAddress!, dtype: dtype, rows: rows, cols: cols, x: xp.baseAddress!,
+                                                 count: count, y: &together)
+                        for i in 0..<count {
+                            apart.withUnsafeMutableBufferPointer { yp in
+                                ExactMatVec.multiply(weights: raw.baseAddress!, dtype: dtype, rows: rows, cols: cols,
+                                                     x: xp.baseAddress! + i * cols, y: yp.baseAddress! + i * rows)
+                            }
+                        }
+                    }
+                }
+                #expect(together.map(\.bitPattern) == apart.map(\.bitPattern), "\(dtype), \(count) rows, level \(level)")
+            }
+            // Only W's rows 3 ..< 50 (a thread's share): the others are left alone.
+            var part = [Float](repeating: .nan, count: count * rows), scalar = part
+            var xsum = [Float](repeating: 0, count: count * nb)
+            for i in 0..<count { for b in 0..<nb { xsum[i * nb + b] = (0..<32).reduce(0) { $0 + x[i * cols + b * 32 + $1] } } }
+            bytes.withUnsafeBytes { raw in
+                let wp = raw.baseAddress!
+                switch dtype {
+                case .q4_0:
+                    finch_matrows_f32x_q4_0(wp, x, cols, count, &part, rows, 3, 50, cols)
+                    finch_matrows_f32x_q4_0_scalar(wp, x, cols, count, &scalar, rows, 3, 50, cols)
+                case .q4_1:
+                    finch_matrows_f32x_q4_1(wp, x, cols, xsum, nb, count, &part, rows, 3, 50, cols)
+                    finch_matrows_f32x_q4_1_scalar(wp, x, cols, xsum, nb, count, &scalar, rows, 3, 50, cols)
+                default:
+                    finch_matrows_f32x_q8_0(wp, x, cols, count, &part, rows, 3, 50, cols)
+                    finch_matrows_f32x_q8_0_scalar(wp, x, cols, count, &scalar, rows, 3, 50, cols)
+                }
+            }
+            for i in 0..<count {
+                for r in 0..<rows {
+                    let idx = i * rows + r
+                    guard (3..<50).contains(r) else {
+                        #expect(part[idx].isNaN && scalar[idx].isNaN)
+                        continue
+                    }
+                    var ref = 0.0, mag = 0.0
+                    for j in 0..<cols {
+                        let t = Double(decoded[r * cols + j]) * Double(x[i * cols + j])
+                        ref += t
+                        mag += abs(t)
+                    }
+                    #expect(abs(Double(part[idx]) - ref) <= 1e-5 * mag && abs(Double(scalar[idx]) - ref) <= 1e-5 * mag,
+                            "\(dtype) row \(i), W row \(r): \(part[idx]), \(scalar[idx]) vs \(ref)")
+                }
+            }
+        }
+    }
+
     /// `Ops.linear` over quantized weights at every row count a short prompt brings: up to 7 rows through the
     /// mat-vec above, from 8 through a product over rows of W decoded to f32 (the narrow kernel's transposed
     /// copy of them, at 1536 columns rows 6 KiB apart), at every ISA level: both equal the f64 product over the

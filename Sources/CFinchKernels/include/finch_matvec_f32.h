@@ -14,4 +14,14 @@ void finch_matvec_f32x_q4_0_scalar(const void *w, const float *x, float *y, size
 void finch_matvec_f32x_q4_1_scalar(const void *w, const float *x, const float *xsum, float *y, size_t row_begin, size_t row_end, size_t cols);
 void finch_matvec_f32x_q8_0_scalar(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t cols);
 
+
+// The same for nx rows of x at once (x rows ldx floats apart, xsum's ldxs apart, y's ldy apart: y[i·ldy + r]), each
+// block decoded once for all the rows; every output equals the one-row kernel's at the same level.
+void finch_matrows_f32x_q4_0(const void *w, const float *x, size_t ldx, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+void finch_matrows_f32x_q4_1(const void *w, const float *x, size_t ldx, const float *xsum, size_t ldxs, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+void finch_matrows_f32x_q8_0(const void *w, const float *x, size_t ldx, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+void finch_matrows_f32x_q4_0_scalar(const void *w, const float *x, size_t ldx, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+void finch_matrows_f32x_q4_1_scalar(const void *w, const float *x, size_t ldx, const float *xsum, size_t ldxs, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+void finch_matrows_f32x_q8_0_scalar(const void *w, const float *x, size_t ldx, size_t nx, float *y, size_t ldy, size_t row_begin, size_t row_end, size_t cols);
+
 #endif

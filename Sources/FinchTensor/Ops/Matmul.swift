@@ -19,16 +19,18 @@ extension Ops {
         yShape[yShape.count - 1] = outF
         let y = Tensor(uninitialized: yShape, device: x.device)
         // Decoding and short prompts (a few rows, no gradient): read the quantized weights directly, decoding
-        // each block in registers, once a row, instead of decoding whole matrices into scratch for a product.
-        // From 8 rows the product wins (SmolLM2 Q4_1 on a Zen 4, both ISAs: prefill of 5–7 tokens 1.1–1.9× this
-        // way, of 8 about even, of 10–16 1.2–2.1× the other; BENCHMARKS.md, session 18).
-        if n < 8, x.device == .cpu, ExactMatVec.hasKernel(w.dtype), inF % 32 == 0, !(GradMode.isEnabled && x.needsGrad) {
-            for r in 0..<n {
-                if ExactMatVec.useInt8Activations {
+        // each block in registers once for all the rows, instead of decoding whole matrices into scratch for a
+        // product. `FINCH_DECODE=int8` (8-bit activations) goes row by row, up to 7 rows.
+        if n <= ExactMatVec.maxRows, x.device == .cpu, ExactMatVec.hasKernel(w.dtype), inF % 32 == 0,
+           !(GradMode.isEnabled && x.needsGrad), !(ExactMatVec.useInt8Activations && n >= 8) {
+            if ExactMatVec.useInt8Activations {
+                for r in 0..<n {
                     try QuantMatVec.multiply(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data + r * inF, y: y.data + r * outF)
-                } else {
-                    ExactMatVec.multiply(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data + r * inF, y: y.data + r * outF)
                 }
+            } else if n == 1 {
+                ExactMatVec.multiply(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data, y: y.data)
+            } else {
+                ExactMatVec.multiplyRows(weights: w.rawBytes, dtype: w.dtype, rows: outF, cols: inF, x: x.data, count: n, y: y.data)
             }
             if let bias { x.backend.elementwise(.addRow, y, bias, out: y) }
             return y
