@@ -112,21 +112,30 @@ import FinchTensor
 
     /// The sustained rate (`--sustained`): FLOPs of back-to-back products over their time, as many calls as fill the
     /// seconds. Against the same product timed here call by call: the two measure one kernel, so they agree within a
-    /// factor the machine's noise cannot reach (a rate off by the call count or the FLOPs per call would not).
+    /// factor of 4 (a rate off by the call count or the FLOPs per call would not). The parallel test run can starve
+    /// one 0.2 s window (a CI run measured 15.6 against 160 GFLOP/s), so a pair that disagrees is measured again, up
+    /// to three times: an error in the formula disagrees every time.
     @Test func sustainedRateIsTheProductsFlopsOverTheirTime() throws {
         let config = ModelConfig(
             architecture: .llama, vocabSize: 10, hiddenSize: 64, intermediateSize: 256, numHiddenLayers: 1,
             numAttentionHeads: 2, numKeyValueHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositionEmbeddings: 64,
             tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
-        let rate = try BenchCeiling.sustainedGflops(config, rows: 128, seconds: 0.2)
         let c = config.hiddenSize, f = config.intermediateSize
         var seed: UInt64 = 9
         let x = BenchOps.random([128, c], seed: &seed), w = BenchOps.random([f, c], seed: &seed)
-        Backends.cpu.packFrozenWeights(transposed: [w], plain: [], budgetBytes: Int.max)
-        defer { Backends.cpu.releasePackedWeights([w]) }
-        let perCall = try GradMode.noGrad { try BenchOps.time(budget: 0.2) { _ = try Ops.linear(x, w) } }
-        let expected = 2.0 * Double(128 * c * f) / perCall / 1e9
-        #expect(rate > expected / 4 && rate < expected * 4, "sustained \(rate) GFLOP/s against \(expected) call by call")
+        var pairs: [(sustained: Double, perCall: Double)] = []
+        for _ in 0..<3 {
+            let rate = try BenchCeiling.sustainedGflops(config, rows: 128, seconds: 0.2)
+            Backends.cpu.packFrozenWeights(transposed: [w], plain: [], budgetBytes: Int.max)
+            let perCall = try GradMode.noGrad { try BenchOps.time(budget: 0.2) { _ = try Ops.linear(x, w) } }
+            Backends.cpu.releasePackedWeights([w])
+            let expected = 2.0 * Double(128 * c * f) / perCall / 1e9
+            pairs.append((rate, expected))
+            if rate > expected / 4 && rate < expected * 4 { break }
+        }
+        let last = pairs[pairs.count - 1]
+        #expect(last.sustained > last.perCall / 4 && last.sustained < last.perCall * 4,
+                "sustained against call by call, GFLOP/s, each try: \(pairs)")
     }
 
     /// The ceiling is the best rate measured, OpenBLAS's included, unless FINCH_ISA holds the engine below the

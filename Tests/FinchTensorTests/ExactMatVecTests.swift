@@ -6,18 +6,24 @@ import Testing
 /// The f32-activation decode kernels against dequantize-then-dot in f64 (tolerance: f32 summation
 /// over 256 terms, 1e-5 relative to the row's Σ|w·x|), and the AVX2 path against the scalar reference.
 @Suite struct ExactMatVecTests {
-    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
-    func matchesDequantizedDot(dtype: DType) throws {
-        let rows = 70, cols = 256
-        var rng = TestRNG(UInt64(dtype.ggmlType))
+    /// Random weights (rows × cols) quantized to `dtype`, and what they decode to.
+    static func quantized(_ dtype: DType, rows: Int, cols: Int, rng: inout TestRNG) throws -> (bytes: [UInt8], decoded: [Float]) {
         let w = rng.array(rows * cols).map(Float.init)
-        let x = rng.array(cols).map(Float.init)
         var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: rows * cols)!)
         try w.withUnsafeBufferPointer { src in
             try bytes.withUnsafeMutableBytes { try quantize(dtype, src.baseAddress!, into: $0.baseAddress!, count: rows * cols) }
         }
         var decoded = [Float](repeating: 0, count: rows * cols)
         bytes.withUnsafeBytes { raw in decoded.withUnsafeMutableBufferPointer { dequantize(dtype, raw.baseAddress!, into: $0.baseAddress!, count: rows * cols) } }
+        return (bytes, decoded)
+    }
+
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func matchesDequantizedDot(dtype: DType) throws {
+        let rows = 70, cols = 256
+        var rng = TestRNG(UInt64(dtype.ggmlType))
+        let (bytes, decoded) = try Self.quantized(dtype, rows: rows, cols: cols, rng: &rng)
+        let x = rng.array(cols).map(Float.init)
         var fast = [Float](repeating: .nan, count: rows), scalar = [Float](repeating: .nan, count: rows)
         bytes.withUnsafeBytes { raw in
             x.withUnsafeBufferPointer { xp in
@@ -44,13 +50,7 @@ import Testing
     func rowsAtOnceEqualRowByRow(dtype: DType) throws {
         let rows = 70, cols = 320, nb = cols / 32
         var rng = TestRNG(UInt64(dtype.ggmlType) + 90)
-        let w = rng.array(rows * cols).map(Float.init)
-        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: rows * cols)!)
-        try w.withUnsafeBufferPointer { src in
-            try bytes.withUnsafeMutableBytes { try quantize(dtype, src.baseAddress!, into: $0.baseAddress!, count: rows * cols) }
-        }
-        var decoded = [Float](repeating: 0, count: rows * cols)
-        bytes.withUnsafeBytes { raw in decoded.withUnsafeMutableBufferPointer { dequantize(dtype, raw.baseAddress!, into: $0.baseAddress!, count: rows * cols) } }
+        let (bytes, decoded) = try Self.quantized(dtype, rows: rows, cols: cols, rng: &rng)
         for count in [1, 2, 5, 8, 9, 16, 17] {
             let x = rng.array(count * cols).map(Float.init)
             for level in Int32(0)...finch_isa_supported() {
@@ -109,23 +109,16 @@ import Testing
         }
     }
 
-    /// `Ops.linear` over quantized weights at every row count a short prompt brings: up to 7 rows through the
-    /// mat-vec above, from 8 through a product over rows of W decoded to f32 (the narrow kernel's transposed
-    /// copy of them, at 1536 columns rows 6 KiB apart), at every ISA level: both equal the f64 product over the
-    /// decoded weights (1e-5 of Σ|w·x|), and do not depend on the level beyond that.
+    /// `Ops.linear` over quantized weights at every row count a short prompt brings: up to 16 rows through the
+    /// mat-vec kernels above (one row, or several at once), from 17 through a product over rows of W decoded to f32,
+    /// at every ISA level: both equal the f64 product over the decoded weights (1e-5 of Σ|w·x|).
     @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
     func linearMatchesDequantizedProductAtAnyRowCount(dtype: DType) throws {
         let outF = 200, inF = 1536
         var rng = TestRNG(UInt64(dtype.ggmlType) + 40)
-        let w = rng.array(outF * inF).map(Float.init)
-        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: outF * inF)!)
-        try w.withUnsafeBufferPointer { src in
-            try bytes.withUnsafeMutableBytes { try quantize(dtype, src.baseAddress!, into: $0.baseAddress!, count: outF * inF) }
-        }
-        var decoded = [Float](repeating: 0, count: outF * inF)
-        bytes.withUnsafeBytes { raw in decoded.withUnsafeMutableBufferPointer { dequantize(dtype, raw.baseAddress!, into: $0.baseAddress!, count: outF * inF) } }
+        let (bytes, decoded) = try Self.quantized(dtype, rows: outF, cols: inF, rng: &rng)
         let stored = try bytes.withUnsafeBytes { try Tensor(shape: [outF, inF], dtype: dtype, bytes: $0.baseAddress!, owner: nil) }
-        for rows in [1, 7, 8, 16, 21] {
+        for rows in [1, 7, 8, 16, 17, 21] {
             let x = rng.array(rows * inF).map(Float.init)
             for level in Int32(0)...finch_isa_supported() {
                 #expect(finch_isa_set_thread(level) == level)
