@@ -276,7 +276,7 @@ static const float *narrow_b_copy(int tb, const float *b, size_t ldb, size_t k, 
         return buf;
     }
     for (size_t p = 0; p < k; p++)
-        for (size_t j = 0; j < width; j++) buf[p * width + j] = j < w ? (tb ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j]) : 0;
+        for (size_t j = 0; j < width; j++) buf[p * width + j] = j < w ? b[p * ldb + j0 + j] : 0;
     return buf;
 }
 

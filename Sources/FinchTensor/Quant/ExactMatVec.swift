@@ -14,31 +14,15 @@ public enum ExactMatVec {
 
     public static func multiply(weights: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int,
                                 x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, scalar: Bool = false) {
-        precondition(hasKernel(dtype) && cols % 32 == 0, "ExactMatVec: unsupported \(dtype) or cols \(cols)")
-        Profiler.measure("matvec \(dtype)") {
-        var xsum = [Float](repeating: 0, count: cols / 32)
-        if dtype == .q4_1 {
-            for b in 0..<(cols / 32) {
-                var s: Float = 0
-                for j in 0..<32 { s += x[b * 32 + j] }
-                xsum[b] = s
+        shares(dtype: dtype, rows: rows, cols: cols, x: x, count: 1, label: "matvec \(dtype)") { begin, end, xsum in
+            switch (dtype, scalar) {
+            case (.q4_0, false): finch_matvec_f32x_q4_0(weights, x, y, begin, end, cols)
+            case (.q4_0, true): finch_matvec_f32x_q4_0_scalar(weights, x, y, begin, end, cols)
+            case (.q4_1, false): finch_matvec_f32x_q4_1(weights, x, xsum, y, begin, end, cols)
+            case (.q4_1, true): finch_matvec_f32x_q4_1_scalar(weights, x, xsum, y, begin, end, cols)
+            case (.q8_0, false): finch_matvec_f32x_q8_0(weights, x, y, begin, end, cols)
+            default: finch_matvec_f32x_q8_0_scalar(weights, x, y, begin, end, cols)
             }
-        }
-        let chunks = max(1, min(ThreadBudget.count, rows / 64))
-        xsum.withUnsafeBufferPointer { xs in
-            let xsp = xs.baseAddress!
-            parallelPerform(chunks) { c in
-                let begin = rows * c / chunks, end = rows * (c + 1) / chunks
-                switch (dtype, scalar) {
-                case (.q4_0, false): finch_matvec_f32x_q4_0(weights, x, y, begin, end, cols)
-                case (.q4_0, true): finch_matvec_f32x_q4_0_scalar(weights, x, y, begin, end, cols)
-                case (.q4_1, false): finch_matvec_f32x_q4_1(weights, x, xsp, y, begin, end, cols)
-                case (.q4_1, true): finch_matvec_f32x_q4_1_scalar(weights, x, xsp, y, begin, end, cols)
-                case (.q8_0, false): finch_matvec_f32x_q8_0(weights, x, y, begin, end, cols)
-                default: finch_matvec_f32x_q8_0_scalar(weights, x, y, begin, end, cols)
-                }
-            }
-        }
         }
     }
 
@@ -51,33 +35,37 @@ public enum ExactMatVec {
     /// output equal to what `multiply` gives that row.
     public static func multiplyRows(weights: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int, x: UnsafePointer<Float>,
                                     count: Int, y: UnsafeMutablePointer<Float>, scalar: Bool = false) {
+        let nb = cols / 32
+        shares(dtype: dtype, rows: rows, cols: cols, x: x, count: count, label: "matvec rows \(dtype)") { begin, end, xsum in
+            switch (dtype, scalar) {
+            case (.q4_0, false): finch_matrows_f32x_q4_0(weights, x, cols, count, y, rows, begin, end, cols)
+            case (.q4_0, true): finch_matrows_f32x_q4_0_scalar(weights, x, cols, count, y, rows, begin, end, cols)
+            case (.q4_1, false): finch_matrows_f32x_q4_1(weights, x, cols, xsum, nb, count, y, rows, begin, end, cols)
+            case (.q4_1, true): finch_matrows_f32x_q4_1_scalar(weights, x, cols, xsum, nb, count, y, rows, begin, end, cols)
+            case (.q8_0, false): finch_matrows_f32x_q8_0(weights, x, cols, count, y, rows, begin, end, cols)
+            default: finch_matrows_f32x_q8_0_scalar(weights, x, cols, count, y, rows, begin, end, cols)
+            }
+        }
+    }
+
+    /// What both share: the sums of each row's 32-blocks (Q4_1's offset term; `count` rows of x, contiguous), then
+    /// `body(begin, end, sums)` on shares of W's rows, one a thread, timed under `label`.
+    private static func shares(dtype: DType, rows: Int, cols: Int, x: UnsafePointer<Float>, count: Int, label: @autoclosure () -> String,
+                               _ body: (Int, Int, UnsafePointer<Float>?) -> Void) {
         precondition(hasKernel(dtype) && cols % 32 == 0, "ExactMatVec: unsupported \(dtype) or cols \(cols)")
-        Profiler.measure("matvec rows \(dtype)") {
+        Profiler.measure(label()) {
         let nb = cols / 32
         var xsum = [Float](repeating: 0, count: dtype == .q4_1 ? count * nb : 0)
-        if dtype == .q4_1 {
-            for i in 0..<count {
-                for b in 0..<nb {
-                    var s: Float = 0
-                    for j in 0..<32 { s += x[i * cols + b * 32 + j] }
-                    xsum[i * nb + b] = s
-                }
+        for i in 0..<(dtype == .q4_1 ? count : 0) {
+            for b in 0..<nb {
+                var s: Float = 0
+                for j in 0..<32 { s += x[i * cols + b * 32 + j] }
+                xsum[i * nb + b] = s
             }
         }
         let chunks = max(1, min(ThreadBudget.count, rows / 64))
         xsum.withUnsafeBufferPointer { xs in
-            let xsp = xs.baseAddress
-            parallelPerform(chunks) { c in
-                let begin = rows * c / chunks, end = rows * (c + 1) / chunks
-                switch (dtype, scalar) {
-                case (.q4_0, false): finch_matrows_f32x_q4_0(weights, x, cols, count, y, rows, begin, end, cols)
-                case (.q4_0, true): finch_matrows_f32x_q4_0_scalar(weights, x, cols, count, y, rows, begin, end, cols)
-                case (.q4_1, false): finch_matrows_f32x_q4_1(weights, x, cols, xsp, nb, count, y, rows, begin, end, cols)
-                case (.q4_1, true): finch_matrows_f32x_q4_1_scalar(weights, x, cols, xsp, nb, count, y, rows, begin, end, cols)
-                case (.q8_0, false): finch_matrows_f32x_q8_0(weights, x, cols, count, y, rows, begin, end, cols)
-                default: finch_matrows_f32x_q8_0_scalar(weights, x, cols, count, y, rows, begin, end, cols)
-                }
-            }
+            parallelPerform(chunks) { c in body(rows * c / chunks, rows * (c + 1) / chunks, xs.baseAddress) }
         }
         }
     }
